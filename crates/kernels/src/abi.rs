@@ -1,0 +1,586 @@
+//! Every `#[no_mangle]` export of the `.wasm`, and nothing else. Each one forwards to the kernel
+//! module that holds the math; `ts/wasm.ts` repeats these signatures one to one.
+//! Tags: `[in]` read only, `[out]` overwritten whole, `[in,out]` added into, `[work]` scratch.
+//! Sizes are element counts (f32 or u32), never bytes, except in `tl_alloc` / `tl_free`.
+//!
+//! # Safety (for every function taking pointers)
+//! Each pointer must be valid for the number of elements its shape line states, 4-byte aligned,
+//! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
+#![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
+
+use crate::{activation, conv, gemm, loss, pool, util};
+
+/// Bumped whenever an export's signature or contract changes; `ts/wasm.ts` checks it at load.
+pub const ABI_VERSION: u32 = 1;
+
+/// The ABI version this module was built with.
+#[no_mangle]
+pub extern "C" fn abi_version() -> u32 {
+    ABI_VERSION
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// Allocates `bytes` bytes aligned to 16; returns 0 when memory cannot grow. `bytes` > 0.
+#[no_mangle]
+pub extern "C" fn tl_alloc(bytes: usize) -> *mut u8 {
+    util::alloc(bytes)
+}
+
+/// Frees a block from `tl_alloc`; `bytes` must be the size it was allocated with.
+#[no_mangle]
+pub unsafe extern "C" fn tl_free(ptr: *mut u8, bytes: usize) {
+    util::free(ptr, bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Utilities
+
+/// Number of NaN or infinite values in `x`. Shape: x [n].
+#[no_mangle]
+pub unsafe extern "C" fn non_finite_count(
+    x: *const f32, // [in] x [n]
+    n: usize,
+) -> usize {
+    util::non_finite_count(x, n)
+}
+
+/// Number of values of `x` outside `[lo, hi]`, NaN included. Shape: x [n].
+#[no_mangle]
+pub unsafe extern "C" fn count_outside(
+    x: *const f32, // [in] x [n]
+    n: usize,
+    lo: f32,
+    hi: f32,
+) -> usize {
+    util::count_outside(x, n, lo, hi)
+}
+
+/// dst[i, :] = src[indices[i], :]. Shape: src [?, cols], indices [rows], dst [rows, cols].
+/// Indices must be in range (TS checks).
+#[no_mangle]
+pub unsafe extern "C" fn gather_rows(
+    src: *const f32, // [in]  src [?, cols]
+    indices: *const u32, // [in]  indices [rows]
+    dst: *mut f32, // [out] dst [rows, cols]
+    rows: usize,
+    cols: usize,
+) {
+    util::gather_rows(src, indices, dst, rows, cols)
+}
+
+/// out[r, :] = one-hot of labels[r] (labels are integral f32 in [0, cols); TS checks).
+/// Shape: labels [rows], out [rows, cols].
+#[no_mangle]
+pub unsafe extern "C" fn one_hot(
+    labels: *const f32, // [in]  labels [rows]
+    out: *mut f32, // [out] out [rows, cols]
+    rows: usize,
+    cols: usize,
+) {
+    util::one_hot(labels, out, rows, cols)
+}
+
+/// param[i] -= step * grad[i]. Shape: param [n], grad [n].
+#[no_mangle]
+pub unsafe extern "C" fn sgd_update(
+    grad: *const f32, // [in]     grad [n]
+    param: *mut f32, // [in,out] param [n]
+    n: usize,
+    step: f32,
+) {
+    util::sgd_update(grad, param, n, step)
+}
+
+/// Sets `x[0..n]` to zero. Shape: x [n].
+#[no_mangle]
+pub unsafe extern "C" fn fill_zero(
+    x: *mut f32, // [out] x [n]
+    n: usize,
+) {
+    util::fill_zero(x, n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM and Linear (gemm.rs)
+
+/// c = a · b. Shape: a [m, k], b [k, n], c [m, n].
+#[no_mangle]
+pub unsafe extern "C" fn gemm(
+    a: *const f32, // [in]  a [m, k]
+    b: *const f32, // [in]  b [k, n]
+    c: *mut f32, // [out] c [m, n]
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    gemm::gemm_nn(m, k, n, a, k, b, n, c, n, false)
+}
+
+/// c = a · bᵀ. Shape: a [m, k], b [n, k], c [m, n].
+#[no_mangle]
+pub unsafe extern "C" fn gemm_nt(
+    a: *const f32, // [in]  a [m, k]
+    b: *const f32, // [in]  b [n, k]
+    c: *mut f32, // [out] c [m, n]
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    gemm::gemm_nt(m, k, n, a, k, b, k, c, n, false)
+}
+
+/// c += aᵀ · b. Shape: a [k, m], b [k, n], c [m, n].
+#[no_mangle]
+pub unsafe extern "C" fn gemm_tn_acc(
+    a: *const f32, // [in]     a [k, m]
+    b: *const f32, // [in]     b [k, n]
+    c: *mut f32, // [in,out] c [m, n]
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    gemm::gemm_tn(m, k, n, a, m, b, n, c, n, true)
+}
+
+/// y[r, :] += bias. Shape: y [rows, cols], bias [cols].
+#[no_mangle]
+pub unsafe extern "C" fn bias_add(
+    bias: *const f32, // [in]     bias [cols]
+    y: *mut f32, // [in,out] y [rows, cols]
+    rows: usize,
+    cols: usize,
+) {
+    gemm::bias_add(bias, y, rows, cols)
+}
+
+/// grad_bias += Σ_r delta[r, :]. Shape: delta [rows, cols], grad_bias [cols].
+#[no_mangle]
+pub unsafe extern "C" fn bias_grad_acc(
+    delta: *const f32, // [in]     delta [rows, cols]
+    grad_bias: *mut f32, // [in,out] grad_bias [cols]
+    rows: usize,
+    cols: usize,
+) {
+    gemm::bias_grad_acc(delta, grad_bias, rows, cols)
+}
+
+/// y = x · weight + bias. Shape: x [batch, n_in], y [batch, n_out], weight [n_in, n_out],
+/// bias [n_out].
+#[no_mangle]
+pub unsafe extern "C" fn linear_forward(
+    x: *const f32, // [in]  x [batch, n_in]
+    y: *mut f32, // [out] y [batch, n_out]
+    weight: *const f32, // [in]  weight [n_in, n_out]
+    bias: *const f32, // [in]  bias [n_out]
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm::linear_forward(x, y, weight, bias, batch, n_in, n_out)
+}
+
+/// dx = delta · weightᵀ. Shape: delta [batch, n_out], dx [batch, n_in], weight [n_in, n_out].
+#[no_mangle]
+pub unsafe extern "C" fn linear_backward_delta(
+    delta: *const f32, // [in]  delta [batch, n_out]
+    dx: *mut f32, // [out] dx [batch, n_in]
+    weight: *const f32, // [in]  weight [n_in, n_out]
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm::linear_backward_delta(delta, dx, weight, batch, n_in, n_out)
+}
+
+/// grad_weight += xᵀ · delta; grad_bias += Σ_b delta[b, :].
+/// Shape: x [batch, n_in], delta [batch, n_out], grad_weight [n_in, n_out], grad_bias [n_out].
+#[no_mangle]
+pub unsafe extern "C" fn linear_backward_update_gradient(
+    x: *const f32, // [in]     x [batch, n_in]
+    delta: *const f32, // [in]     delta [batch, n_out]
+    grad_weight: *mut f32, // [in,out] grad_weight [n_in, n_out]
+    grad_bias: *mut f32, // [in,out] grad_bias [n_out]
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm::linear_backward_update_gradient(x, delta, grad_weight, grad_bias, batch, n_in, n_out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations (activation.rs). Element-wise ones take n = total elements.
+
+/// y = tanh(x). Shape: x [n], y [n].
+#[no_mangle]
+pub unsafe extern "C" fn tanh_forward(x: *const f32, y: *mut f32, n: usize) {
+    activation::tanh_forward(x, y, n)
+}
+
+/// dx = delta · (1 - y²), from the forward output y. Shape: y, delta, dx [n].
+#[no_mangle]
+pub unsafe extern "C" fn tanh_backward_delta(
+    y: *const f32,
+    delta: *const f32,
+    dx: *mut f32,
+    n: usize,
+) {
+    activation::tanh_backward_delta(y, delta, dx, n)
+}
+
+/// y = 1 / (1 + e^-x). Shape: x [n], y [n].
+#[no_mangle]
+pub unsafe extern "C" fn sigmoid_forward(x: *const f32, y: *mut f32, n: usize) {
+    activation::sigmoid_forward(x, y, n)
+}
+
+/// dx = delta · y · (1 - y), from the forward output y. Shape: y, delta, dx [n].
+#[no_mangle]
+pub unsafe extern "C" fn sigmoid_backward_delta(
+    y: *const f32,
+    delta: *const f32,
+    dx: *mut f32,
+    n: usize,
+) {
+    activation::sigmoid_backward_delta(y, delta, dx, n)
+}
+
+/// y = max(x, 0). Shape: x [n], y [n].
+#[no_mangle]
+pub unsafe extern "C" fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
+    activation::relu_forward(x, y, n)
+}
+
+/// dx = delta where x > 0, else 0 (the subgradient at 0 is 0, as in PyTorch).
+/// Shape: x, delta, dx [n].
+#[no_mangle]
+pub unsafe extern "C" fn relu_backward_delta(
+    x: *const f32,
+    delta: *const f32,
+    dx: *mut f32,
+    n: usize,
+) {
+    activation::relu_backward_delta(x, delta, dx, n)
+}
+
+/// Row-wise y = softmax(x), shifted by the row max. Shape: x [rows, cols], y [rows, cols].
+#[no_mangle]
+pub unsafe extern "C" fn softmax_forward(x: *const f32, y: *mut f32, rows: usize, cols: usize) {
+    activation::softmax_forward(x, y, rows, cols)
+}
+
+/// Row-wise dx = y ⊙ (delta - Σ_j delta_j y_j), from the forward output y.
+/// Shape: y, delta, dx [rows, cols].
+#[no_mangle]
+pub unsafe extern "C" fn softmax_backward_delta(
+    y: *const f32,
+    delta: *const f32,
+    dx: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    activation::softmax_backward_delta(y, delta, dx, rows, cols)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losses (loss.rs). y is the target, yhat the prediction, both [rows, cols]; forward returns
+// the mean over rows of each row's summed loss, and backward writes d(that mean)/d(yhat).
+
+/// Σ_j (yhat - y)² per row, mean over rows.
+#[no_mangle]
+pub unsafe extern "C" fn mse_loss_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    loss::mse_loss_forward(y, yhat, rows, cols)
+}
+
+/// grad = 2 (yhat - y) / rows.
+#[no_mangle]
+pub unsafe extern "C" fn mse_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    loss::mse_loss_backward(y, yhat, grad, rows, cols)
+}
+
+/// -Σ_j [y log yhat + (1 - y) log(1 - yhat)] per row, each log clamped at -100 (as PyTorch).
+#[no_mangle]
+pub unsafe extern "C" fn bce_loss_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    loss::bce_loss_forward(y, yhat, rows, cols)
+}
+
+/// grad = (yhat - y) / max(yhat (1 - yhat), 1e-12) / rows (PyTorch's clamp).
+#[no_mangle]
+pub unsafe extern "C" fn bce_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    loss::bce_loss_backward(y, yhat, grad, rows, cols)
+}
+
+/// Cross-entropy on probabilities: -Σ_j y log yhat per row, the log clamped at -100.
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_loss_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    loss::cross_entropy_loss_forward(y, yhat, rows, cols)
+}
+
+/// grad = -y / max(yhat, 1e-12) / rows.
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    loss::cross_entropy_loss_backward(y, yhat, grad, rows, cols)
+}
+
+/// Cross-entropy from logits: -Σ_j y_j (yhat_j - logsumexp(yhat)) per row, computed stably.
+#[no_mangle]
+pub unsafe extern "C" fn log_softmax_cross_entropy_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    loss::log_softmax_cross_entropy_forward(y, yhat, rows, cols)
+}
+
+/// grad = (softmax(yhat) · Σ_j y_j - y) / rows.
+#[no_mangle]
+pub unsafe extern "C" fn log_softmax_cross_entropy_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    loss::log_softmax_cross_entropy_backward(y, yhat, grad, rows, cols)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution (conv.rs). Channels last; valid padding; out_len = (length - k) / stride + 1.
+
+/// Floats of scratch `conv1d_backward_delta` needs.
+#[no_mangle]
+pub extern "C" fn conv1d_workspace_len(
+    length: usize,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) -> usize {
+    conv::conv1d_workspace_len(length, c_in, c_out, k, stride)
+}
+
+/// y[b, t, :] = Σ_{i<k} x[b, t·stride + i, :] · weight[i] + bias.
+/// Shape: x [batch, length, c_in], y [batch, out_len, c_out], weight [k, c_in, c_out],
+/// bias [c_out].
+#[no_mangle]
+pub unsafe extern "C" fn conv1d_forward(
+    x: *const f32, // [in]  x [batch, length, c_in]
+    y: *mut f32, // [out] y [batch, out_len, c_out]
+    weight: *const f32, // [in]  weight [k, c_in, c_out]
+    bias: *const f32, // [in]  bias [c_out]
+    batch: usize,
+    length: usize,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) {
+    conv::conv1d_forward(x, y, weight, bias, batch, length, c_in, c_out, k, stride)
+}
+
+/// dx = gradient of the loss w.r.t. x (overlapping windows add up; uncovered positions get 0).
+/// Shape: delta [batch, out_len, c_out], dx [batch, length, c_in], weight [k, c_in, c_out],
+/// work [conv1d_workspace_len(..)].
+#[no_mangle]
+pub unsafe extern "C" fn conv1d_backward_delta(
+    delta: *const f32, // [in]   delta [batch, out_len, c_out]
+    dx: *mut f32, // [out]  dx [batch, length, c_in]
+    weight: *const f32, // [in]   weight [k, c_in, c_out]
+    work: *mut f32, // [work] conv1d_workspace_len(..) floats
+    batch: usize,
+    length: usize,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) {
+    conv::conv1d_backward_delta(delta, dx, weight, work, batch, length, c_in, c_out, k, stride)
+}
+
+/// grad_weight += Σ windowsᵀ · delta; grad_bias += Σ delta.
+/// Shape: x [batch, length, c_in], delta [batch, out_len, c_out],
+/// grad_weight [k, c_in, c_out], grad_bias [c_out].
+#[no_mangle]
+pub unsafe extern "C" fn conv1d_backward_update_gradient(
+    x: *const f32, // [in]     x [batch, length, c_in]
+    delta: *const f32, // [in]     delta [batch, out_len, c_out]
+    grad_weight: *mut f32, // [in,out] grad_weight [k, c_in, c_out]
+    grad_bias: *mut f32, // [in,out] grad_bias [c_out]
+    batch: usize,
+    length: usize,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) {
+    conv::conv1d_backward_update_gradient(
+        x, delta, grad_weight, grad_bias, batch, length, c_in, c_out, k, stride,
+    )
+}
+
+/// Floats of scratch `conv2d_backward_delta` needs.
+#[no_mangle]
+pub extern "C" fn conv2d_workspace_len(
+    height: usize,
+    width: usize,
+    c_in: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) -> usize {
+    conv::conv2d_workspace_len(height, width, c_in, c_out, kh, kw, stride)
+}
+
+/// y[b, i, j, :] = Σ_{p<kh, q<kw} x[b, i·stride + p, j·stride + q, :] · weight[p, q] + bias.
+/// Shape: x [batch, height, width, c_in], y [batch, out_h, out_w, c_out],
+/// weight [kh, kw, c_in, c_out], bias [c_out].
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_forward(
+    x: *const f32, // [in]  x [batch, height, width, c_in]
+    y: *mut f32, // [out] y [batch, out_h, out_w, c_out]
+    weight: *const f32, // [in]  weight [kh, kw, c_in, c_out]
+    bias: *const f32, // [in]  bias [c_out]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c_in: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    conv::conv2d_forward(x, y, weight, bias, batch, height, width, c_in, c_out, kh, kw, stride)
+}
+
+/// dx = gradient of the loss w.r.t. x. Shape: delta [batch, out_h, out_w, c_out],
+/// dx [batch, height, width, c_in], weight [kh, kw, c_in, c_out],
+/// work [conv2d_workspace_len(..)].
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_backward_delta(
+    delta: *const f32, // [in]   delta [batch, out_h, out_w, c_out]
+    dx: *mut f32, // [out]  dx [batch, height, width, c_in]
+    weight: *const f32, // [in]   weight [kh, kw, c_in, c_out]
+    work: *mut f32, // [work] conv2d_workspace_len(..) floats
+    batch: usize,
+    height: usize,
+    width: usize,
+    c_in: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    conv::conv2d_backward_delta(
+        delta, dx, weight, work, batch, height, width, c_in, c_out, kh, kw, stride,
+    )
+}
+
+/// grad_weight += Σ windowsᵀ · delta; grad_bias += Σ delta.
+/// Shape: x [batch, height, width, c_in], delta [batch, out_h, out_w, c_out],
+/// grad_weight [kh, kw, c_in, c_out], grad_bias [c_out].
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_backward_update_gradient(
+    x: *const f32, // [in]     x [batch, height, width, c_in]
+    delta: *const f32, // [in]     delta [batch, out_h, out_w, c_out]
+    grad_weight: *mut f32, // [in,out] grad_weight [kh, kw, c_in, c_out]
+    grad_bias: *mut f32, // [in,out] grad_bias [c_out]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c_in: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    conv::conv2d_backward_update_gradient(
+        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling (pool.rs). argmax holds, per output, the flat index into x of the winning input
+// (ties: the first index in window order).
+
+/// y[b, t, c] = max_{i<k} x[b, t·stride + i, c]. Shape: x [batch, length, c],
+/// y [batch, out_len, c], argmax [batch, out_len, c].
+#[no_mangle]
+pub unsafe extern "C" fn maxpool1d_forward(
+    x: *const f32, // [in]  x [batch, length, c]
+    y: *mut f32, // [out] y [batch, out_len, c]
+    argmax: *mut u32, // [out] argmax [batch, out_len, c]
+    batch: usize,
+    length: usize,
+    c: usize,
+    k: usize,
+    stride: usize,
+) {
+    pool::maxpool1d_forward(x, y, argmax, batch, length, c, k, stride)
+}
+
+/// y[b, i, j, c] = max over the kh x kw window. Shape: x [batch, height, width, c],
+/// y [batch, out_h, out_w, c], argmax [batch, out_h, out_w, c].
+#[no_mangle]
+pub unsafe extern "C" fn maxpool2d_forward(
+    x: *const f32, // [in]  x [batch, height, width, c]
+    y: *mut f32, // [out] y [batch, out_h, out_w, c]
+    argmax: *mut u32, // [out] argmax [batch, out_h, out_w, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    pool::maxpool2d_forward(x, y, argmax, batch, height, width, c, kh, kw, stride)
+}
+
+/// dx = 0, then dx[argmax[i]] += delta[i] (overlapping windows add up). Serves both poolings.
+/// Shape: delta [n_out], argmax [n_out], dx [n_in].
+#[no_mangle]
+pub unsafe extern "C" fn maxpool_backward_delta(
+    delta: *const f32, // [in]  delta [n_out]
+    argmax: *const u32, // [in]  argmax [n_out]
+    dx: *mut f32, // [out] dx [n_in]
+    n_out: usize,
+    n_in: usize,
+) {
+    pool::maxpool_backward_delta(delta, argmax, dx, n_out, n_in)
+}

@@ -1,0 +1,1086 @@
+//! GEMM in the three forms the layers need, bias add / reduce, and the Linear kernels.
+//! Row-major with leading dimensions, so convolutions can run GEMMs over overlapping rows of A.
+//! Linear: y = x W + b with W [in, out]; dx = delta Wᵀ; dW += xᵀ delta; db += Σ_rows delta.
+//! SIMD: register-blocked micro-kernels over `F32x4` (4 x 8 for nn / tn, 4 x 2 dot products for
+//! nt); no packing or cache blocking yet.
+#![allow(clippy::too_many_arguments)]
+
+use crate::simd::F32x4;
+
+/// `c[m, n] (+)= a[m, k] · b[k, n]`; rows of a, b, c are `lda`, `ldb`, `ldc` floats apart.
+/// `accumulate = false` overwrites c without reading it. `lda < k` (overlapping rows of a) is
+/// allowed: a and b are only read.
+///
+/// # Safety
+/// Pointers valid for their strided extents; c does not overlap a or b, nor itself across rows.
+pub unsafe fn gemm_nn(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_feature = "simd128")]
+    gemm_nn_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+    #[cfg(not(target_feature = "simd128"))]
+    gemm_nn_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+/// SIMD twin of [`gemm_nn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_nn_simd(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let out = Out {
+        c,
+        ldc,
+        accumulate,
+        bias: core::ptr::null(),
+    };
+    broadcast_gemm::<false>(m, k, n, a, lda, b, ldb, out);
+}
+
+/// Scalar twin of [`gemm_nn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_nn_scalar(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += *a.add(i * lda + p) * *b.add(p * ldb + j);
+            }
+            let cij = c.add(i * ldc + j);
+            *cij = if accumulate { *cij + s } else { s };
+        }
+    }
+}
+
+/// `c[m, n] (+)= a[m, k] · b[n, k]ᵀ`; leading dimensions and `accumulate` as in [`gemm_nn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_nt(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_feature = "simd128")]
+    gemm_nt_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+    #[cfg(not(target_feature = "simd128"))]
+    gemm_nt_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+/// SIMD twin of [`gemm_nt`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_nt_simd(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let out = Out {
+        c,
+        ldc,
+        accumulate,
+        bias: core::ptr::null(),
+    };
+    let mut i = 0;
+    while i + 4 <= m {
+        nt_rows::<4>(k, n, a.add(i * lda), lda, b, ldb, out.at(i, 0));
+        i += 4;
+    }
+    let (a, out) = (a.add(i * lda), out.at(i, 0));
+    match m - i {
+        3 => nt_rows::<3>(k, n, a, lda, b, ldb, out),
+        2 => nt_rows::<2>(k, n, a, lda, b, ldb, out),
+        1 => nt_rows::<1>(k, n, a, lda, b, ldb, out),
+        _ => {}
+    }
+}
+
+/// Scalar twin of [`gemm_nt`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_nt_scalar(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += *a.add(i * lda + p) * *b.add(j * ldb + p);
+            }
+            let cij = c.add(i * ldc + j);
+            *cij = if accumulate { *cij + s } else { s };
+        }
+    }
+}
+
+/// `c[m, n] (+)= a[k, m]ᵀ · b[k, n]`; leading dimensions and `accumulate` as in [`gemm_nn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_tn(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_feature = "simd128")]
+    gemm_tn_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+    #[cfg(not(target_feature = "simd128"))]
+    gemm_tn_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+/// SIMD twin of [`gemm_tn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_tn_simd(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let out = Out {
+        c,
+        ldc,
+        accumulate,
+        bias: core::ptr::null(),
+    };
+    broadcast_gemm::<true>(m, k, n, a, lda, b, ldb, out);
+}
+
+/// Scalar twin of [`gemm_tn`].
+///
+/// # Safety
+/// As [`gemm_nn`].
+pub unsafe fn gemm_tn_scalar(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += *a.add(p * lda + i) * *b.add(p * ldb + j);
+            }
+            let cij = c.add(i * ldc + j);
+            *cij = if accumulate { *cij + s } else { s };
+        }
+    }
+}
+
+/// Where a micro-kernel writes: `c` at its block origin, and what it folds into the sums.
+#[derive(Clone, Copy)]
+struct Out {
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    /// Null, or the bias slice for the block's columns.
+    bias: *const f32,
+}
+
+impl Out {
+    unsafe fn at(self, i: usize, j: usize) -> Out {
+        let bias = if self.bias.is_null() {
+            self.bias
+        } else {
+            self.bias.add(j)
+        };
+        Out {
+            c: self.c.add(i * self.ldc + j),
+            bias,
+            ..self
+        }
+    }
+    /// Writes the finished sum `s` of element (r, 4v .. 4v + 4) of the block.
+    #[inline(always)]
+    unsafe fn put4(self, r: usize, v: usize, s: F32x4) {
+        let mut s = s;
+        if !self.bias.is_null() {
+            s = s.add(F32x4::load(self.bias.add(4 * v)));
+        }
+        let p = self.c.add(r * self.ldc + 4 * v);
+        if self.accumulate {
+            s = F32x4::load(p).add(s);
+        }
+        s.store(p);
+    }
+    /// Writes the finished sum `s` of element (r, j) of the block.
+    #[inline(always)]
+    unsafe fn put(self, r: usize, j: usize, s: f32) {
+        let mut s = s;
+        if !self.bias.is_null() {
+            s += *self.bias.add(j);
+        }
+        let p = self.c.add(r * self.ldc + j);
+        *p = if self.accumulate { *p + s } else { s };
+    }
+}
+
+/// `a[r, p]` of the block: a is [m, k] (`TA = false`) or [k, m] (`TA = true`).
+#[inline(always)]
+unsafe fn a_at<const TA: bool>(a: *const f32, lda: usize, r: usize, p: usize) -> f32 {
+    if TA {
+        *a.add(p * lda + r)
+    } else {
+        *a.add(r * lda + p)
+    }
+}
+
+/// The nn / tn driver: 4-row panels of a against 8- then 4-column blocks of b, scalar leftovers.
+/// `c = a · b` where a is read as in [`a_at`].
+unsafe fn broadcast_gemm<const TA: bool>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    out: Out,
+) {
+    // Row i of the block starts at a + i·lda (nn) or a + i (tn).
+    let row = |i: usize| if TA { a.add(i) } else { a.add(i * lda) };
+    let mut i = 0;
+    while i + 4 <= m {
+        broadcast_rows::<4, TA>(k, n, row(i), lda, b, ldb, out.at(i, 0));
+        i += 4;
+    }
+    let (a, out) = (row(i), out.at(i, 0));
+    match m - i {
+        3 => broadcast_rows::<3, TA>(k, n, a, lda, b, ldb, out),
+        2 => broadcast_rows::<2, TA>(k, n, a, lda, b, ldb, out),
+        1 => broadcast_rows::<1, TA>(k, n, a, lda, b, ldb, out),
+        _ => {}
+    }
+}
+
+/// One panel of `MR` rows: all of n, in blocks of 8 and 4 columns, then up to 3 scalar columns.
+#[inline(always)]
+unsafe fn broadcast_rows<const MR: usize, const TA: bool>(
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    out: Out,
+) {
+    let mut j = 0;
+    while j + 8 <= n {
+        broadcast_block::<MR, 2, TA>(k, a, lda, b.add(j), ldb, out.at(0, j));
+        j += 8;
+    }
+    if j + 4 <= n {
+        broadcast_block::<MR, 1, TA>(k, a, lda, b.add(j), ldb, out.at(0, j));
+        j += 4;
+    }
+    for r in 0..MR {
+        for jj in j..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += a_at::<TA>(a, lda, r, p) * *b.add(p * ldb + jj);
+            }
+            out.put(r, jj, s);
+        }
+    }
+}
+
+/// The micro-kernel: an `MR` x `4·NV` block of c held in registers over the whole k loop.
+/// Each step broadcasts `a[r, p]` and multiplies it into `NV` vectors of row p of b.
+#[inline(always)]
+unsafe fn broadcast_block<const MR: usize, const NV: usize, const TA: bool>(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    out: Out,
+) {
+    let zero = F32x4::splat(0.0);
+    let mut acc = [[zero; NV]; MR];
+    for p in 0..k {
+        let bp = b.add(p * ldb);
+        let mut bv = [zero; NV];
+        for (v, bv) in bv.iter_mut().enumerate() {
+            *bv = F32x4::load(bp.add(4 * v));
+        }
+        let mut av = [zero; MR];
+        if TA && MR == 4 {
+            // a[p, i..i+4] is contiguous in aᵀ: one load, then four in-register broadcasts.
+            let col = F32x4::load(a.add(p * lda));
+            let lanes = [
+                col.lane_splat::<0>(),
+                col.lane_splat::<1>(),
+                col.lane_splat::<2>(),
+                col.lane_splat::<3>(),
+            ];
+            av.copy_from_slice(&lanes);
+        } else {
+            for (r, av) in av.iter_mut().enumerate() {
+                *av = F32x4::splat(a_at::<TA>(a, lda, r, p));
+            }
+        }
+        for r in 0..MR {
+            for v in 0..NV {
+                acc[r][v] = av[r].mul_add(bv[v], acc[r][v]);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (v, s) in row.iter().enumerate() {
+            out.put4(r, v, *s);
+        }
+    }
+}
+
+/// One panel of `MR` rows of a (rows of the nt product): columns in pairs, then one more.
+#[inline(always)]
+unsafe fn nt_rows<const MR: usize>(
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    out: Out,
+) {
+    let mut j = 0;
+    while j + 2 <= n {
+        nt_block::<MR, 2>(k, a, lda, b.add(j * ldb), ldb, out.at(0, j));
+        j += 2;
+    }
+    if j < n {
+        nt_block::<MR, 1>(k, a, lda, b.add(j * ldb), ldb, out.at(0, j));
+    }
+}
+
+/// The nt micro-kernel: `MR` x `NR` dot products over k, each a vector of 4 partial sums
+/// (so k runs along lanes), reduced once at the end; the k % 4 leftover is added in scalar.
+#[inline(always)]
+unsafe fn nt_block<const MR: usize, const NR: usize>(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    out: Out,
+) {
+    let zero = F32x4::splat(0.0);
+    let mut acc = [[zero; NR]; MR];
+    let k4 = k & !3;
+    let mut p = 0;
+    while p < k4 {
+        let mut bv = [zero; NR];
+        for (s, bv) in bv.iter_mut().enumerate() {
+            *bv = F32x4::load(b.add(s * ldb + p));
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = F32x4::load(a.add(r * lda + p));
+            for s in 0..NR {
+                acc[s] = av.mul_add(bv[s], acc[s]);
+            }
+        }
+        p += 4;
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (s, v) in row.iter().enumerate() {
+            let mut sum = v.sum();
+            for q in k4..k {
+                sum += *a.add(r * lda + q) * *b.add(s * ldb + q);
+            }
+            out.put(r, s, sum);
+        }
+    }
+}
+
+/// `y[r, :] += bias`.
+///
+/// # Safety
+/// `y` valid for `rows * cols`, `bias` for `cols`; they do not overlap.
+pub unsafe fn bias_add(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
+    #[cfg(target_feature = "simd128")]
+    bias_add_simd(bias, y, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    bias_add_scalar(bias, y, rows, cols);
+}
+
+/// SIMD twin of [`bias_add`].
+///
+/// # Safety
+/// As [`bias_add`].
+pub unsafe fn bias_add_simd(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
+    for r in 0..rows {
+        let yr = y.add(r * cols);
+        let mut j = 0;
+        while j + 4 <= cols {
+            F32x4::load(yr.add(j))
+                .add(F32x4::load(bias.add(j)))
+                .store(yr.add(j));
+            j += 4;
+        }
+        for j in j..cols {
+            *yr.add(j) += *bias.add(j);
+        }
+    }
+}
+
+/// Scalar twin of [`bias_add`].
+///
+/// # Safety
+/// As [`bias_add`].
+pub unsafe fn bias_add_scalar(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
+    for r in 0..rows {
+        for j in 0..cols {
+            *y.add(r * cols + j) += *bias.add(j);
+        }
+    }
+}
+
+/// `grad_bias += Σ_r delta[r, :]`, adding the rows in order.
+///
+/// # Safety
+/// `delta` valid for `rows * cols`, `grad_bias` for `cols`; they do not overlap.
+pub unsafe fn bias_grad_acc(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+    #[cfg(target_feature = "simd128")]
+    bias_grad_acc_simd(delta, grad_bias, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    bias_grad_acc_scalar(delta, grad_bias, rows, cols);
+}
+
+/// SIMD twin of [`bias_grad_acc`].
+///
+/// # Safety
+/// As [`bias_grad_acc`].
+pub unsafe fn bias_grad_acc_simd(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+    // Column strips of 16 keep four sums in registers while walking down the rows.
+    let mut j = 0;
+    while j + 16 <= cols {
+        let g = grad_bias.add(j);
+        let mut acc = [
+            F32x4::load(g),
+            F32x4::load(g.add(4)),
+            F32x4::load(g.add(8)),
+            F32x4::load(g.add(12)),
+        ];
+        for r in 0..rows {
+            let d = delta.add(r * cols + j);
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = acc.add(F32x4::load(d.add(4 * v)));
+            }
+        }
+        for (v, acc) in acc.iter().enumerate() {
+            acc.store(g.add(4 * v));
+        }
+        j += 16;
+    }
+    while j + 4 <= cols {
+        let mut acc = F32x4::load(grad_bias.add(j));
+        for r in 0..rows {
+            acc = acc.add(F32x4::load(delta.add(r * cols + j)));
+        }
+        acc.store(grad_bias.add(j));
+        j += 4;
+    }
+    for j in j..cols {
+        let mut s = *grad_bias.add(j);
+        for r in 0..rows {
+            s += *delta.add(r * cols + j);
+        }
+        *grad_bias.add(j) = s;
+    }
+}
+
+/// Scalar twin of [`bias_grad_acc`].
+///
+/// # Safety
+/// As [`bias_grad_acc`].
+pub unsafe fn bias_grad_acc_scalar(
+    delta: *const f32,
+    grad_bias: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            *grad_bias.add(j) += *delta.add(r * cols + j);
+        }
+    }
+}
+
+/// `y = x · weight + bias`; overwrites y.
+///
+/// # Safety
+/// Shapes as in `abi::linear_forward`; y overlaps no input.
+pub unsafe fn linear_forward(
+    x: *const f32,
+    y: *mut f32,
+    weight: *const f32,
+    bias: *const f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    linear_forward_simd(x, y, weight, bias, batch, n_in, n_out);
+    #[cfg(not(target_feature = "simd128"))]
+    linear_forward_scalar(x, y, weight, bias, batch, n_in, n_out);
+}
+
+/// SIMD twin of [`linear_forward`]: the bias is added as each block of y is stored, so y is
+/// written once.
+///
+/// # Safety
+/// As [`linear_forward`].
+pub unsafe fn linear_forward_simd(
+    x: *const f32,
+    y: *mut f32,
+    weight: *const f32,
+    bias: *const f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let out = Out {
+        c: y,
+        ldc: n_out,
+        accumulate: false,
+        bias,
+    };
+    broadcast_gemm::<false>(batch, n_in, n_out, x, n_in, weight, n_out, out);
+}
+
+/// Scalar twin of [`linear_forward`].
+///
+/// # Safety
+/// As [`linear_forward`].
+pub unsafe fn linear_forward_scalar(
+    x: *const f32,
+    y: *mut f32,
+    weight: *const f32,
+    bias: *const f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm_nn_scalar(batch, n_in, n_out, x, n_in, weight, n_out, y, n_out, false);
+    bias_add_scalar(bias, y, batch, n_out);
+}
+
+/// `dx = delta · weightᵀ`; overwrites dx.
+///
+/// # Safety
+/// Shapes as in `abi::linear_backward_delta`; dx overlaps no input.
+pub unsafe fn linear_backward_delta(
+    delta: *const f32,
+    dx: *mut f32,
+    weight: *const f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm_nt(
+        batch, n_out, n_in, delta, n_out, weight, n_out, dx, n_in, false,
+    );
+}
+
+/// `grad_weight += xᵀ · delta`, `grad_bias += Σ_b delta[b, :]`.
+///
+/// # Safety
+/// Shapes as in `abi::linear_backward_update_gradient`; the gradients overlap no input.
+pub unsafe fn linear_backward_update_gradient(
+    x: *const f32,
+    delta: *const f32,
+    grad_weight: *mut f32,
+    grad_bias: *mut f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm_tn(
+        n_in,
+        batch,
+        n_out,
+        x,
+        n_in,
+        delta,
+        n_out,
+        grad_weight,
+        n_out,
+        true,
+    );
+    bias_grad_acc(delta, grad_bias, batch, n_out);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Tolerances. Random inputs are in [-1, 1); an f32 sum of k products, added in any order,
+    //! is within k·2⁻²³·Σ_p|a·b| of the exact sum (recursive-summation bound with one extra
+    //! rounding per product), plus one rounding for each of `accumulate` and bias, so we allow
+    //! (k + 2)·2⁻²³·(Σ|a·b| + |c₀| + |bias|). Small-integer inputs make every partial sum exact,
+    //! so those cases must match the float64 reference bit for bit.
+    use super::*;
+    use crate::testutil::{values, Canary, SIZES};
+
+    type Gemm =
+        unsafe fn(usize, usize, usize, *const f32, usize, *const f32, usize, *mut f32, usize, bool);
+
+    /// Which operand is stored transposed.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Form {
+        Nn,
+        Nt,
+        Tn,
+    }
+
+    /// Sentinel in the gaps between rows of c (`ldc > n`): no kernel may touch them.
+    const GAP: f32 = 1234.5;
+
+    fn a_at(form: Form, i: usize, p: usize, lda: usize) -> usize {
+        if form == Form::Tn {
+            p * lda + i
+        } else {
+            i * lda + p
+        }
+    }
+
+    fn b_at(form: Form, p: usize, j: usize, ldb: usize) -> usize {
+        if form == Form::Nt {
+            j * ldb + p
+        } else {
+            p * ldb + j
+        }
+    }
+
+    /// Floats spanned by `rows` rows of `cols` floats, `ld` apart.
+    fn span(rows: usize, cols: usize, ld: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * ld + cols
+        }
+    }
+
+    /// Inputs in [-1, 1), or small integers in [-3, 3] when `ints`.
+    fn inputs(n: usize, seed: u32, ints: bool) -> Vec<f32> {
+        let v = values(n, seed);
+        if ints {
+            v.iter().map(|x| (x * 3.5).round()).collect()
+        } else {
+            v
+        }
+    }
+
+    /// Runs `f` on one case and checks it against a float64 reference, the NaN guards and the
+    /// gaps between rows of c.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        form: Form,
+        f: Gemm,
+        (m, k, n): (usize, usize, usize),
+        (lda, ldb, ldc): (usize, usize, usize),
+        accumulate: bool,
+        ints: bool,
+    ) {
+        let what = format!(
+            "{:?} m={} k={} n={} ld=({},{},{}) acc={} ints={}",
+            form, m, k, n, lda, ldb, ldc, accumulate, ints
+        );
+        let (ar, ac) = if form == Form::Tn { (k, m) } else { (m, k) };
+        let (br, bc) = if form == Form::Nt { (n, k) } else { (k, n) };
+        let a = inputs(span(ar, ac, lda), 1 + m as u32, ints);
+        let b = inputs(span(br, bc, ldb), 7 + n as u32, ints);
+        let c0 = inputs(span(m, n, ldc), 13 + k as u32, ints);
+        let init = |idx: usize| {
+            if idx % ldc >= n {
+                GAP
+            } else if accumulate {
+                c0[idx]
+            } else {
+                f32::NAN
+            }
+        };
+        let mut c = Canary::new(span(m, n, ldc), init);
+        unsafe {
+            f(
+                m,
+                k,
+                n,
+                a.as_ptr(),
+                lda,
+                b.as_ptr(),
+                ldb,
+                c.ptr(),
+                ldc,
+                accumulate,
+            )
+        };
+        c.check_guards();
+        for i in 0..m {
+            for j in 0..n {
+                let (mut want, mut mag) = (0.0f64, 0.0f64);
+                if accumulate {
+                    want = c0[i * ldc + j] as f64;
+                    mag = want.abs();
+                }
+                for p in 0..k {
+                    let t = a[a_at(form, i, p, lda)] as f64 * b[b_at(form, p, j, ldb)] as f64;
+                    want += t;
+                    mag += t.abs();
+                }
+                let got = c.get(i * ldc + j) as f64;
+                let tol = if ints {
+                    0.0
+                } else {
+                    (k + 2) as f64 * mag * f32::EPSILON as f64
+                };
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{}: c[{},{}] = {}, want {}",
+                    what,
+                    i,
+                    j,
+                    got,
+                    want
+                );
+            }
+            let row_end = if i + 1 < m && n > 0 { ldc } else { n };
+            for j in n..row_end {
+                assert_eq!(
+                    c.get(i * ldc + j),
+                    GAP,
+                    "{}: gap c[{},{}] written",
+                    what,
+                    i,
+                    j
+                );
+            }
+        }
+    }
+
+    /// Every combination of these (all tails of the 4 x 8, 4 x 2 and k-by-4 blocks), ...
+    const SMALL: &[usize] = &[0, 1, 3, 4, 5, 8, 9, 17];
+
+    /// ... then the larger `SIZES` in each position, with the others small or large too.
+    fn shapes() -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for &m in SMALL {
+            for &k in SMALL {
+                for &n in SMALL {
+                    out.push((m, k, n));
+                }
+            }
+        }
+        for &big in &[15usize, 16, 63] {
+            for &x in &[1usize, 5, 16] {
+                for &y in &[1usize, 4, 17] {
+                    out.extend_from_slice(&[(big, x, y), (x, big, y), (x, y, big)]);
+                }
+            }
+        }
+        out.extend_from_slice(&[(63, 63, 63), (16, 16, 16), (15, 17, 63), (63, 15, 17)]);
+        out
+    }
+
+    fn all_shapes(form: Form, f: Gemm) {
+        for (m, k, n) in shapes() {
+            // Tight leading dimensions; a stores m columns when transposed.
+            let (lda, ldb) = match form {
+                Form::Nn => (k, n),
+                Form::Nt => (k, k),
+                Form::Tn => (m, n),
+            };
+            let (lda, ldb, ldc) = (lda.max(1), ldb.max(1), n.max(1));
+            check(form, f, (m, k, n), (lda, ldb, ldc), false, false);
+            check(form, f, (m, k, n), (lda, ldb, ldc), true, true);
+            // Padded rows everywhere, and rows of a that overlap (ld below the row length).
+            check(form, f, (m, k, n), (lda + 3, ldb + 5, ldc + 2), true, false);
+            let a_row = if form == Form::Tn { m } else { k };
+            if a_row >= 2 {
+                check(form, f, (m, k, n), (a_row / 2, ldb, ldc + 1), false, true);
+                check(form, f, (m, k, n), (a_row - 1, ldb, ldc), true, false);
+            } else {
+                check(form, f, (m, k, n), (lda + 1, ldb + 2, ldc + 3), false, true);
+            }
+        }
+    }
+
+    /// The dispatcher picks one twin; a few shapes show it is wired to the right form.
+    fn dispatcher(form: Form, f: Gemm) {
+        for &(m, k, n) in &[(5usize, 9usize, 17usize), (4, 4, 8), (1, 3, 1)] {
+            let lda = if form == Form::Tn { m } else { k };
+            let ldb = if form == Form::Nt { k } else { n };
+            check(form, f, (m, k, n), (lda, ldb, n), true, false);
+        }
+    }
+
+    #[test]
+    fn gemm_nn_twins_match_float64_on_all_shapes() {
+        all_shapes(Form::Nn, gemm_nn_simd);
+        all_shapes(Form::Nn, gemm_nn_scalar);
+        dispatcher(Form::Nn, gemm_nn);
+    }
+
+    #[test]
+    fn gemm_nt_twins_match_float64_on_all_shapes() {
+        all_shapes(Form::Nt, gemm_nt_simd);
+        all_shapes(Form::Nt, gemm_nt_scalar);
+        dispatcher(Form::Nt, gemm_nt);
+    }
+
+    #[test]
+    fn gemm_tn_twins_match_float64_on_all_shapes() {
+        all_shapes(Form::Tn, gemm_tn_simd);
+        all_shapes(Form::Tn, gemm_tn_scalar);
+        dispatcher(Form::Tn, gemm_tn);
+    }
+
+    #[test]
+    fn gemm_accumulate_adds_exactly_and_k0_gives_zero_or_c() {
+        // Identity a: c = b, and accumulate twice gives 2b + c0, all exact.
+        for f in [gemm_nn_simd as Gemm, gemm_nn_scalar] {
+            let n = 9;
+            let mut a = vec![0.0f32; 25];
+            for i in 0..5 {
+                a[i * 5 + i] = 1.0;
+            }
+            let b = inputs(5 * n, 3, false);
+            let mut c = Canary::new(5 * n, |i| i as f32);
+            unsafe { f(5, 5, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, true) };
+            unsafe { f(5, 5, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, true) };
+            c.check_written();
+            for i in 0..5 * n {
+                assert_eq!(c.get(i), i as f32 + b[i] + b[i]);
+            }
+            let mut c = Canary::nan(5 * n);
+            unsafe { f(5, 0, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, false) };
+            c.check_written();
+            assert!(c.vec().iter().all(|&v| v == 0.0));
+        }
+    }
+
+    /// y = x W + b, dx = delta Wᵀ, dW += xᵀ delta, db += Σ delta, checked in float64.
+    #[test]
+    fn linear_kernels_match_float64() {
+        type Fwd = unsafe fn(*const f32, *mut f32, *const f32, *const f32, usize, usize, usize);
+        for &batch in &[0usize, 1, 3, 4, 5, 17] {
+            for &n_in in &[1usize, 3, 4, 9, 16] {
+                for &n_out in &[1usize, 2, 4, 5, 8, 13] {
+                    let x = values(batch * n_in, 1);
+                    let w = values(n_in * n_out, 2);
+                    let bias = values(n_out, 3);
+                    let delta = values(batch * n_out, 4);
+                    let tol = (n_in.max(batch) + 2) as f64
+                        * f32::EPSILON as f64
+                        * 2.0
+                        * (n_in.max(batch) as f64 + 1.0);
+                    for fwd in [
+                        linear_forward_simd as Fwd,
+                        linear_forward_scalar,
+                        linear_forward,
+                    ] {
+                        let mut y = Canary::nan(batch * n_out);
+                        unsafe {
+                            fwd(
+                                x.as_ptr(),
+                                y.ptr(),
+                                w.as_ptr(),
+                                bias.as_ptr(),
+                                batch,
+                                n_in,
+                                n_out,
+                            )
+                        };
+                        y.check_written();
+                        for r in 0..batch {
+                            for j in 0..n_out {
+                                let mut want = bias[j] as f64;
+                                for p in 0..n_in {
+                                    want += x[r * n_in + p] as f64 * w[p * n_out + j] as f64;
+                                }
+                                assert!(
+                                    (y.get(r * n_out + j) as f64 - want).abs() <= tol,
+                                    "linear_forward"
+                                );
+                            }
+                        }
+                    }
+                    let mut dx = Canary::nan(batch * n_in);
+                    unsafe {
+                        linear_backward_delta(
+                            delta.as_ptr(),
+                            dx.ptr(),
+                            w.as_ptr(),
+                            batch,
+                            n_in,
+                            n_out,
+                        )
+                    };
+                    dx.check_written();
+                    for r in 0..batch {
+                        for i in 0..n_in {
+                            let mut want = 0.0f64;
+                            for j in 0..n_out {
+                                want += delta[r * n_out + j] as f64 * w[i * n_out + j] as f64;
+                            }
+                            assert!(
+                                (dx.get(r * n_in + i) as f64 - want).abs() <= tol,
+                                "linear_backward_delta"
+                            );
+                        }
+                    }
+                    let mut gw = Canary::new(n_in * n_out, |i| i as f32 * 0.5);
+                    let mut gb = Canary::new(n_out, |i| i as f32);
+                    unsafe {
+                        linear_backward_update_gradient(
+                            x.as_ptr(),
+                            delta.as_ptr(),
+                            gw.ptr(),
+                            gb.ptr(),
+                            batch,
+                            n_in,
+                            n_out,
+                        )
+                    };
+                    gw.check_written();
+                    gb.check_written();
+                    for i in 0..n_in {
+                        for j in 0..n_out {
+                            let mut want = (i * n_out + j) as f64 * 0.5;
+                            for r in 0..batch {
+                                want += x[r * n_in + i] as f64 * delta[r * n_out + j] as f64;
+                            }
+                            let got = gw.get(i * n_out + j) as f64;
+                            assert!(
+                                (got - want).abs() <= tol * (1.0 + want.abs()),
+                                "grad_weight"
+                            );
+                        }
+                    }
+                    for j in 0..n_out {
+                        let want =
+                            j as f64 + (0..batch).map(|r| delta[r * n_out + j] as f64).sum::<f64>();
+                        assert!(
+                            (gb.get(j) as f64 - want).abs() <= tol * (1.0 + want.abs()),
+                            "grad_bias"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bias_add_and_grad_acc_twins_are_exact_on_integers() {
+        type BiasFn = unsafe fn(*const f32, *mut f32, usize, usize);
+        for &rows in &[0usize, 1, 3, 5] {
+            for &cols in SIZES.iter().chain(&[33usize, 35]) {
+                let bias = inputs(cols, 5, true);
+                let delta = inputs(rows * cols, 6, true);
+                for f in [bias_add_simd as BiasFn, bias_add_scalar, bias_add] {
+                    let mut y = Canary::new(rows * cols, |i| i as f32);
+                    unsafe { f(bias.as_ptr(), y.ptr(), rows, cols) };
+                    y.check_written();
+                    for i in 0..rows * cols {
+                        assert_eq!(
+                            y.get(i),
+                            i as f32 + bias[i % cols],
+                            "bias_add rows={} cols={}",
+                            rows,
+                            cols
+                        );
+                    }
+                }
+                for f in [
+                    bias_grad_acc_simd as BiasFn,
+                    bias_grad_acc_scalar,
+                    bias_grad_acc,
+                ] {
+                    let mut g = Canary::new(cols, |j| j as f32);
+                    unsafe { f(delta.as_ptr(), g.ptr(), rows, cols) };
+                    g.check_written();
+                    for j in 0..cols {
+                        let want = j as f32 + (0..rows).map(|r| delta[r * cols + j]).sum::<f32>();
+                        assert_eq!(g.get(j), want, "bias_grad_acc rows={} cols={}", rows, cols);
+                    }
+                }
+            }
+        }
+    }
+}

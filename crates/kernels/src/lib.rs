@@ -1,0 +1,34 @@
+//! torchlet's numeric core: the kernels behind every layer and loss, compiled to one
+//! `wasm32-unknown-unknown` module with SIMD128, and natively for `cargo test`.
+//!
+//! # ABI protocol (what `ts/wasm.ts` relies on)
+//! 1. Every export lives in [`abi`] and is `extern "C"`; names are `<op>_<pass>` in snake_case,
+//!    mirroring the TS method (`linear_forward`, `conv1d_backward_delta`, ...).
+//! 2. TS owns every buffer. Only `tl_alloc` / `tl_free` allocate; compute kernels never do, and
+//!    scratch space is passed in, sized by the pure `*_workspace_len` export beside the kernel.
+//! 3. Arguments come in this order: input pointers, output pointers, parameter and gradient
+//!    pointers, workspace, dimensions (in the order of the doc's shape line), hyperparameters.
+//! 4. `*_forward`, `*_backward_delta` and loss `*_backward` overwrite their whole output and never
+//!    read it. `*_backward_update_gradient` and `*_acc` kernels *add* into their gradient buffers.
+//! 5. Kernels never panic across the boundary: TS validates shapes, ranges and finiteness first;
+//!    Rust keeps its own invariants in `debug_assert!`.
+//! 6. Layout is row-major, batch first, channels last. Linear weight is `[in, out]`; conv weights
+//!    are `[k, inC, outC]` and `[kH, kW, inC, outC]`.
+//! 7. Memory grows only inside `tl_alloc`; JS must rebuild its views after any allocation.
+//! 8. `abi_version()` changes whenever a signature or contract changes.
+//!
+//! Every kernel has a SIMD path written against [`simd::F32x4`] and a scalar twin with the same
+//! contract; the public function picks one with `cfg(target_feature = "simd128")`.
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod activation;
+pub mod conv;
+pub mod gemm;
+pub mod loss;
+pub mod pool;
+pub mod simd;
+pub mod util;
+
+#[cfg(test)]
+pub mod testutil;

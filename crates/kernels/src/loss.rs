@@ -1,0 +1,793 @@
+//! Losses over y (target) and yhat (prediction), both [rows, cols]: forward returns the mean
+//! over rows of each row's summed loss (accumulated in f64); backward overwrites grad with
+//! d(forward)/d(yhat), hence the 1 / rows. Fronts: ts/loss.ts; exports in abi.rs.
+//! Forwards have no SIMD twin: F32x4 has no f64 lanes and they run once per batch.
+
+use crate::activation::{exp_shifted_scalar, exp_shifted_simd, row_max_scalar, row_max_simd};
+use crate::simd::F32x4;
+
+/// PyTorch's floor for each log in BCE and cross-entropy, so log 0 costs 100, not inf.
+const LOG_FLOOR: f64 = -100.0;
+/// PyTorch's floor for the denominators of the BCE and cross-entropy gradients.
+const GRAD_EPS: f32 = 1e-12;
+
+/// `max(ln v, -100)`, but NaN in gives NaN out (`f64::max` would drop it).
+#[inline(always)]
+fn clamped_ln(v: f64) -> f64 {
+    let l = v.ln();
+    if l < LOG_FLOOR {
+        LOG_FLOOR
+    } else {
+        l
+    }
+}
+
+/// `max(v, GRAD_EPS)` with NaN kept, as `F32x4::max` (pmax) does.
+#[inline(always)]
+fn floor_eps(v: f32) -> f32 {
+    if v < GRAD_EPS {
+        GRAD_EPS
+    } else {
+        v
+    }
+}
+
+/// `Σ_i f(y[i], yhat[i]) / rows` in f64, over all `rows * cols` elements; 0 when rows = 0.
+#[inline(always)]
+unsafe fn mean_of_sums(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+    f: impl Fn(f64, f64) -> f64,
+) -> f32 {
+    if rows == 0 {
+        return 0.0;
+    }
+    let mut total = 0.0f64;
+    for i in 0..rows * cols {
+        total += f(*y.add(i) as f64, *yhat.add(i) as f64);
+    }
+    (total / rows as f64) as f32
+}
+
+/// `out[i] = f(y[i], yhat[i])` four at a time, the tail through the scalar rule.
+#[inline(always)]
+unsafe fn zip_simd(
+    y: *const f32,
+    yhat: *const f32,
+    out: *mut f32,
+    n: usize,
+    fv: impl Fn(F32x4, F32x4) -> F32x4,
+    fs: impl Fn(f32, f32) -> f32,
+) {
+    let mut i = 0;
+    while i + 4 <= n {
+        fv(F32x4::load(y.add(i)), F32x4::load(yhat.add(i))).store(out.add(i));
+        i += 4;
+    }
+    for i in i..n {
+        *out.add(i) = fs(*y.add(i), *yhat.add(i));
+    }
+}
+
+/// MSE: mean over rows of `Σ_j (yhat - y)²`; 0 when rows = 0.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads.
+pub unsafe fn mse_loss_forward(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    mean_of_sums(y, yhat, rows, cols, |t, v| (v - t) * (v - t))
+}
+
+/// `grad = 2 (yhat - y) / rows`, overwriting grad.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads, `grad` for as many writes; grad overlaps neither.
+pub unsafe fn mse_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    mse_loss_backward_simd(y, yhat, grad, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    mse_loss_backward_scalar(y, yhat, grad, rows, cols);
+}
+
+/// SIMD twin of [`mse_loss_backward`].
+///
+/// # Safety
+/// As [`mse_loss_backward`].
+pub unsafe fn mse_loss_backward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let s = 2.0 / rows as f32;
+    let s4 = F32x4::splat(s);
+    zip_simd(
+        y,
+        yhat,
+        grad,
+        rows * cols,
+        |t, v| v.sub(t).mul(s4),
+        |t, v| (v - t) * s,
+    );
+}
+
+/// Scalar twin of [`mse_loss_backward`].
+///
+/// # Safety
+/// As [`mse_loss_backward`].
+pub unsafe fn mse_loss_backward_scalar(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let s = 2.0 / rows as f32;
+    for i in 0..rows * cols {
+        *grad.add(i) = (*yhat.add(i) - *y.add(i)) * s;
+    }
+}
+
+/// BCE: mean over rows of `-Σ_j [y ln yhat + (1 - y) ln(1 - yhat)]`, each ln floored at -100
+/// (as PyTorch); 0 when rows = 0.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads.
+pub unsafe fn bce_loss_forward(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    mean_of_sums(y, yhat, rows, cols, |t, v| {
+        -(t * clamped_ln(v) + (1.0 - t) * clamped_ln(1.0 - v))
+    })
+}
+
+/// `grad = (yhat - y) / max(yhat (1 - yhat), 1e-12) / rows` (PyTorch's clamp), overwriting grad.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads, `grad` for as many writes; grad overlaps neither.
+pub unsafe fn bce_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    bce_loss_backward_simd(y, yhat, grad, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    bce_loss_backward_scalar(y, yhat, grad, rows, cols);
+}
+
+/// SIMD twin of [`bce_loss_backward`].
+///
+/// # Safety
+/// As [`bce_loss_backward`].
+pub unsafe fn bce_loss_backward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    let (inv4, one, eps) = (F32x4::splat(inv), F32x4::splat(1.0), F32x4::splat(GRAD_EPS));
+    let fv = |t: F32x4, v: F32x4| v.sub(t).div(v.mul(one.sub(v)).max(eps)).mul(inv4);
+    zip_simd(y, yhat, grad, rows * cols, fv, |t, v| bce_grad(t, v, inv));
+}
+
+/// Scalar twin of [`bce_loss_backward`].
+///
+/// # Safety
+/// As [`bce_loss_backward`].
+pub unsafe fn bce_loss_backward_scalar(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    for i in 0..rows * cols {
+        *grad.add(i) = bce_grad(*y.add(i), *yhat.add(i), inv);
+    }
+}
+
+#[inline(always)]
+fn bce_grad(t: f32, v: f32, inv_rows: f32) -> f32 {
+    (v - t) / floor_eps(v * (1.0 - v)) * inv_rows
+}
+
+/// Cross-entropy on probabilities: mean over rows of `-Σ_j y ln yhat`, the ln floored at -100;
+/// 0 when rows = 0.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads.
+pub unsafe fn cross_entropy_loss_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    mean_of_sums(y, yhat, rows, cols, |t, v| -t * clamped_ln(v))
+}
+
+/// `grad = -y / max(yhat, 1e-12) / rows`, overwriting grad.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads, `grad` for as many writes; grad overlaps neither.
+pub unsafe fn cross_entropy_loss_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    cross_entropy_loss_backward_simd(y, yhat, grad, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    cross_entropy_loss_backward_scalar(y, yhat, grad, rows, cols);
+}
+
+/// SIMD twin of [`cross_entropy_loss_backward`].
+///
+/// # Safety
+/// As [`cross_entropy_loss_backward`].
+pub unsafe fn cross_entropy_loss_backward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    let (inv4, eps) = (F32x4::splat(inv), F32x4::splat(GRAD_EPS));
+    let fv = |t: F32x4, v: F32x4| t.neg().div(v.max(eps)).mul(inv4);
+    zip_simd(y, yhat, grad, rows * cols, fv, |t, v| {
+        -t / floor_eps(v) * inv
+    });
+}
+
+/// Scalar twin of [`cross_entropy_loss_backward`].
+///
+/// # Safety
+/// As [`cross_entropy_loss_backward`].
+pub unsafe fn cross_entropy_loss_backward_scalar(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    for i in 0..rows * cols {
+        *grad.add(i) = -*y.add(i) / floor_eps(*yhat.add(i)) * inv;
+    }
+}
+
+/// Cross-entropy from logits yhat: mean over rows of `-Σ_j y_j (yhat_j - logsumexp(yhat))`.
+/// Targets may be soft (any non-negative row). 0 when rows = 0.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads.
+pub unsafe fn log_softmax_cross_entropy_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    if rows == 0 {
+        return 0.0;
+    }
+    let mut total = 0.0f64;
+    for r in 0..rows {
+        let (yr, xr) = (y.add(r * cols), yhat.add(r * cols));
+        // Shift by the row max (log-sum-exp trick): every e^(x - m) <= 1, and one equals 1.
+        let m = row_max_scalar(xr, cols) as f64;
+        let mut sum = 0.0f64;
+        for j in 0..cols {
+            sum += (*xr.add(j) as f64 - m).exp();
+        }
+        let lse = m + sum.ln();
+        for j in 0..cols {
+            total += *yr.add(j) as f64 * (lse - *xr.add(j) as f64);
+        }
+    }
+    (total / rows as f64) as f32
+}
+
+/// `grad = (softmax(yhat) · Σ_j y_j - y) / rows`, row-wise, overwriting grad.
+///
+/// # Safety
+/// `y`, `yhat` valid for `rows * cols` reads, `grad` for as many writes; grad overlaps neither.
+pub unsafe fn log_softmax_cross_entropy_backward(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    log_softmax_cross_entropy_backward_simd(y, yhat, grad, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    log_softmax_cross_entropy_backward_scalar(y, yhat, grad, rows, cols);
+}
+
+/// SIMD twin of [`log_softmax_cross_entropy_backward`].
+///
+/// # Safety
+/// As [`log_softmax_cross_entropy_backward`].
+pub unsafe fn log_softmax_cross_entropy_backward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    let inv4 = F32x4::splat(inv);
+    for r in 0..rows {
+        let o = r * cols;
+        let (yr, xr, gr) = (y.add(o), yhat.add(o), grad.add(o));
+        // grad holds e^(x - max) until the second pass turns it into the gradient.
+        let sum = exp_shifted_simd(xr, gr, cols, row_max_simd(xr, cols));
+        let mut ty = F32x4::splat(0.0);
+        let mut j = 0;
+        while j + 4 <= cols {
+            ty = ty.add(F32x4::load(yr.add(j)));
+            j += 4;
+        }
+        let mut ty = ty.sum();
+        for j in j..cols {
+            ty += *yr.add(j);
+        }
+        let scale = ty / sum;
+        let scale4 = F32x4::splat(scale);
+        let mut j = 0;
+        while j + 4 <= cols {
+            let e = F32x4::load(gr.add(j));
+            e.mul(scale4)
+                .sub(F32x4::load(yr.add(j)))
+                .mul(inv4)
+                .store(gr.add(j));
+            j += 4;
+        }
+        for j in j..cols {
+            *gr.add(j) = (*gr.add(j) * scale - *yr.add(j)) * inv;
+        }
+    }
+}
+
+/// Scalar twin of [`log_softmax_cross_entropy_backward`].
+///
+/// # Safety
+/// As [`log_softmax_cross_entropy_backward`].
+pub unsafe fn log_softmax_cross_entropy_backward_scalar(
+    y: *const f32,
+    yhat: *const f32,
+    grad: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
+    let inv = 1.0 / rows as f32;
+    for r in 0..rows {
+        let o = r * cols;
+        let (yr, xr, gr) = (y.add(o), yhat.add(o), grad.add(o));
+        let sum = exp_shifted_scalar(xr, gr, cols, row_max_scalar(xr, cols));
+        let mut ty = 0.0f32;
+        for j in 0..cols {
+            ty += *yr.add(j);
+        }
+        let scale = ty / sum;
+        for j in 0..cols {
+            *gr.add(j) = (*gr.add(j) * scale - *yr.add(j)) * inv;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Tolerances:
+    //! - forward: the kernels accumulate in f64 and round once to f32, so relative 2e-7
+    //!   (one f32 rounding) against a float64 reference on the same f32 inputs.
+    //! - backward: a few f32 roundings per element, relative 1e-6 (log-softmax: the softmax
+    //!   sum over `cols` terms and the exp's condition number |x - max|, as in activation.rs).
+    //! - backward vs forward: central differences of the f64-accumulated forward with step
+    //!   1e-2 on smooth inputs; truncation O(h²) and the loss's f32 rounding / 2h leave about
+    //!   1e-4, so relative 2e-3 + 1e-4 absolute.
+    use super::*;
+    use crate::testutil::{assert_close, values, Canary, SIZES};
+
+    type Fwd = unsafe fn(*const f32, *const f32, usize, usize) -> f32;
+    type Bwd = unsafe fn(*const f32, *const f32, *mut f32, usize, usize);
+
+    /// Probabilities in [0.05, 0.95], targets in [0, 1], logits in [-4, 4).
+    fn probs(n: usize, seed: u32) -> Vec<f32> {
+        values(n, seed).iter().map(|v| 0.5 + 0.45 * v).collect()
+    }
+
+    /// Probabilities in [0.2, 0.8], where the logs curve gently enough for central differences.
+    fn mid_probs(n: usize, seed: u32) -> Vec<f32> {
+        values(n, seed).iter().map(|v| 0.5 + 0.3 * v).collect()
+    }
+
+    fn targets(n: usize, seed: u32) -> Vec<f32> {
+        values(n, seed).iter().map(|v| 0.5 + 0.5 * v).collect()
+    }
+
+    fn one_hot_rows(rows: usize, cols: usize) -> Vec<f32> {
+        let mut y = vec![0.0; rows * cols];
+        for r in 0..rows {
+            if cols > 0 {
+                y[r * cols + (r * 7 + 3) % cols] = 1.0;
+            }
+        }
+        y
+    }
+
+    fn fwd(f: Fwd, y: &[f32], yhat: &[f32], rows: usize, cols: usize) -> f32 {
+        unsafe { f(y.as_ptr(), yhat.as_ptr(), rows, cols) }
+    }
+
+    fn bwd(f: Bwd, y: &[f32], yhat: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let mut g = Canary::nan(rows * cols);
+        unsafe { f(y.as_ptr(), yhat.as_ptr(), g.ptr(), rows, cols) };
+        g.check_written();
+        g.vec()
+    }
+
+    /// Per-row reference losses in float64, averaged over rows.
+    fn mean64(rows: usize, cols: usize, row: impl Fn(std::ops::Range<usize>) -> f64) -> f64 {
+        (0..rows)
+            .map(|r| row(r * cols..(r + 1) * cols))
+            .sum::<f64>()
+            / rows as f64
+    }
+
+    fn lse64(x: &[f32]) -> f64 {
+        let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        m + x.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln()
+    }
+
+    /// Central differences of `f` w.r.t. each yhat, against `g`.
+    fn gradcheck(f: Fwd, g: Bwd, y: &[f32], yhat: &[f32], rows: usize, cols: usize, what: &str) {
+        let grad = bwd(g, y, yhat, rows, cols);
+        let h = 1e-2f32;
+        for i in 0..rows * cols {
+            let (mut up, mut down) = (yhat.to_vec(), yhat.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            let step = (up[i] - down[i]) as f64;
+            let fd =
+                (fwd(f, y, &up, rows, cols) as f64 - fwd(f, y, &down, rows, cols) as f64) / step;
+            assert_close(
+                &grad[i..i + 1],
+                &[fd],
+                1e-4,
+                2e-3,
+                &format!("{} gradcheck [{}]", what, i),
+            );
+        }
+    }
+
+    #[test]
+    fn mse_matches_float64_and_its_gradient() {
+        for &rows in &[1usize, 3, 4] {
+            for &cols in SIZES {
+                let (y, yhat) = (values(rows * cols, 1), values(rows * cols, 2));
+                let want = mean64(rows, cols, |r| {
+                    r.map(|i| (yhat[i] as f64 - y[i] as f64).powi(2))
+                        .sum::<f64>()
+                });
+                assert_close(
+                    &[fwd(mse_loss_forward, &y, &yhat, rows, cols)],
+                    &[want],
+                    0.0,
+                    2e-7,
+                    "mse",
+                );
+                let g: Vec<f64> = (0..rows * cols)
+                    .map(|i| 2.0 * (yhat[i] as f64 - y[i] as f64) / rows as f64)
+                    .collect();
+                for f in [
+                    mse_loss_backward_simd as Bwd,
+                    mse_loss_backward_scalar,
+                    mse_loss_backward,
+                ] {
+                    assert_close(&bwd(f, &y, &yhat, rows, cols), &g, 1e-30, 1e-6, "mse grad");
+                }
+            }
+        }
+        gradcheck(
+            mse_loss_forward,
+            mse_loss_backward,
+            &values(15, 3),
+            &values(15, 4),
+            3,
+            5,
+            "mse",
+        );
+        // Hand-checked: rows (0 + 1) and (4 + 0), mean 2.5.
+        let (y, yhat) = ([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 5.0, 4.0]);
+        assert_eq!(fwd(mse_loss_forward, &y, &yhat, 2, 2), 2.5);
+        assert_eq!(
+            bwd(mse_loss_backward_simd, &y, &yhat, 2, 2),
+            vec![0.0, 1.0, 2.0, 0.0]
+        );
+        assert!(fwd(mse_loss_forward, &[0.0, 1.0], &[f32::NAN, 1.0], 1, 2).is_nan());
+    }
+
+    #[test]
+    fn bce_matches_float64_clamps_like_pytorch_and_its_gradient() {
+        let bce =
+            |t: f64, v: f64| -(t * v.ln().max(-100.0) + (1.0 - t) * (1.0 - v).ln().max(-100.0));
+        for &rows in &[1usize, 3] {
+            for &cols in SIZES {
+                let (y, yhat) = (targets(rows * cols, 5), probs(rows * cols, 6));
+                let want = mean64(rows, cols, |r| {
+                    r.map(|i| bce(y[i] as f64, yhat[i] as f64)).sum()
+                });
+                assert_close(
+                    &[fwd(bce_loss_forward, &y, &yhat, rows, cols)],
+                    &[want],
+                    0.0,
+                    2e-7,
+                    "bce",
+                );
+                let g: Vec<f64> = (0..rows * cols)
+                    .map(|i| {
+                        let (t, v) = (y[i] as f64, yhat[i] as f64);
+                        (v - t) / (v * (1.0 - v)) / rows as f64
+                    })
+                    .collect();
+                for f in [
+                    bce_loss_backward_simd as Bwd,
+                    bce_loss_backward_scalar,
+                    bce_loss_backward,
+                ] {
+                    assert_close(&bwd(f, &y, &yhat, rows, cols), &g, 1e-30, 1e-6, "bce grad");
+                }
+            }
+        }
+        gradcheck(
+            bce_loss_forward,
+            bce_loss_backward,
+            &targets(10, 7),
+            &mid_probs(10, 8),
+            2,
+            5,
+            "bce",
+        );
+        // log 0 costs 100, not inf; 0 · log 0 costs nothing; the gradient's denominator is 1e-12.
+        let (y, yhat) = ([1.0, 0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0, 0.5]);
+        let want = 200.0 + std::f64::consts::LN_2;
+        assert_close(
+            &[fwd(bce_loss_forward, &y, &yhat, 1, 5)],
+            &[want],
+            0.0,
+            2e-7,
+            "bce clamp",
+        );
+        for f in [bce_loss_backward_simd as Bwd, bce_loss_backward_scalar] {
+            let g = bwd(f, &y, &yhat, 1, 5);
+            assert_eq!(&g[..4], &[-1.0 / 1e-12, 1.0 / 1e-12, 0.0, 0.0]);
+            assert_eq!(g[4], -2.0);
+            let mut g = Canary::new(1, |_| 0.0);
+            unsafe { f([1.0f32].as_ptr(), [f32::NAN].as_ptr(), g.ptr(), 1, 1) };
+            assert!(g.get(0).is_nan(), "NaN yhat gives a NaN gradient");
+        }
+        assert!(fwd(bce_loss_forward, &[1.0], &[f32::NAN], 1, 1).is_nan());
+    }
+
+    #[test]
+    fn cross_entropy_matches_float64_clamps_and_its_gradient() {
+        for &rows in &[1usize, 3] {
+            for &cols in SIZES {
+                let (y, yhat) = (targets(rows * cols, 9), probs(rows * cols, 10));
+                let want = mean64(rows, cols, |r| {
+                    r.map(|i| -(y[i] as f64) * (yhat[i] as f64).ln())
+                        .sum::<f64>()
+                });
+                let got = fwd(cross_entropy_loss_forward, &y, &yhat, rows, cols);
+                assert_close(&[got], &[want], 0.0, 2e-7, "cross_entropy");
+                let g: Vec<f64> = (0..rows * cols)
+                    .map(|i| -(y[i] as f64) / yhat[i] as f64 / rows as f64)
+                    .collect();
+                for f in [
+                    cross_entropy_loss_backward_simd as Bwd,
+                    cross_entropy_loss_backward_scalar,
+                    cross_entropy_loss_backward,
+                ] {
+                    assert_close(
+                        &bwd(f, &y, &yhat, rows, cols),
+                        &g,
+                        1e-30,
+                        1e-6,
+                        "cross_entropy grad",
+                    );
+                }
+            }
+        }
+        let (y, yhat) = (targets(12, 11), mid_probs(12, 12));
+        gradcheck(
+            cross_entropy_loss_forward,
+            cross_entropy_loss_backward,
+            &y,
+            &yhat,
+            3,
+            4,
+            "ce",
+        );
+        // One-hot rows: -ln p of the labelled class; p = 0 costs 100.
+        let (y, yhat) = (
+            [0.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+            [0.2, 0.5, 0.3, 0.0, 0.4, 0.6],
+        );
+        let want = (100.0 + std::f64::consts::LN_2) / 2.0;
+        assert_close(
+            &[fwd(cross_entropy_loss_forward, &y, &yhat, 2, 3)],
+            &[want],
+            0.0,
+            2e-7,
+            "ce",
+        );
+        for f in [
+            cross_entropy_loss_backward_simd as Bwd,
+            cross_entropy_loss_backward_scalar,
+        ] {
+            let g = bwd(f, &y, &yhat, 2, 3);
+            assert_eq!(g, vec![0.0, -1.0, 0.0, -0.5e12, 0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn log_softmax_cross_entropy_is_stable_and_matches_float64() {
+        for &rows in &[1usize, 3] {
+            for &cols in SIZES {
+                for soft in [false, true] {
+                    let x: Vec<f32> = values(rows * cols, 13).iter().map(|v| v * 4.0).collect();
+                    let y = if soft {
+                        targets(rows * cols, 14)
+                    } else {
+                        one_hot_rows(rows, cols)
+                    };
+                    let want = mean64(rows, cols, |r| {
+                        let lse = lse64(&x[r.clone()]);
+                        r.map(|i| y[i] as f64 * (lse - x[i] as f64)).sum::<f64>()
+                    });
+                    let got = fwd(log_softmax_cross_entropy_forward, &y, &x, rows, cols);
+                    assert_close(&[got], &[want], 1e-30, 2e-7, "log_softmax_ce");
+                    let mut g = vec![0.0f64; rows * cols];
+                    for r in 0..rows {
+                        let o = r * cols;
+                        let (lse, ty) = (
+                            lse64(&x[o..o + cols]),
+                            y[o..o + cols].iter().map(|&v| v as f64).sum::<f64>(),
+                        );
+                        for i in o..o + cols {
+                            g[i] = ((x[i] as f64 - lse).exp() * ty - y[i] as f64) / rows as f64;
+                        }
+                    }
+                    for f in [
+                        log_softmax_cross_entropy_backward_simd as Bwd,
+                        log_softmax_cross_entropy_backward_scalar,
+                        log_softmax_cross_entropy_backward,
+                    ] {
+                        // Logits span 8, so e^(x - max) carries up to 8·6e-8 relative error.
+                        let atol = 1e-6 / rows as f64;
+                        assert_close(
+                            &bwd(f, &y, &x, rows, cols),
+                            &g,
+                            atol,
+                            2e-6,
+                            "log_softmax_ce grad",
+                        );
+                    }
+                }
+            }
+        }
+        let (y, x) = (targets(12, 15), values(12, 16));
+        let (f, g) = (
+            log_softmax_cross_entropy_forward,
+            log_softmax_cross_entropy_backward,
+        );
+        gradcheck(f, g, &y, &x, 3, 4, "log_softmax_ce");
+        // ±1e4 logits: no overflow, exact answers.
+        let (y, x) = ([0.0, 1.0, 1.0, 0.0], [1e4, -1e4, 1e4, -1e4]);
+        assert_eq!(fwd(log_softmax_cross_entropy_forward, &y, &x, 2, 2), 1e4);
+        for f in [
+            log_softmax_cross_entropy_backward_simd as Bwd,
+            log_softmax_cross_entropy_backward_scalar,
+        ] {
+            assert_eq!(bwd(f, &y, &x, 2, 2), vec![0.5, -0.5, 0.0, 0.0]);
+        }
+        // Equal logits: ln(cols); a single column: loss 0, gradient (1 - y) · Σy.
+        let ln3 = 3f64.ln() as f32;
+        assert_eq!(
+            fwd(
+                log_softmax_cross_entropy_forward,
+                &[0.0, 1.0, 0.0],
+                &[2.0; 3],
+                1,
+                3
+            ),
+            ln3
+        );
+        assert_eq!(
+            fwd(
+                log_softmax_cross_entropy_forward,
+                &[1.0, 1.0],
+                &[5.0, -3.0],
+                2,
+                1
+            ),
+            0.0
+        );
+        assert_eq!(
+            bwd(
+                log_softmax_cross_entropy_backward_simd,
+                &[1.0, 1.0],
+                &[5.0, -3.0],
+                2,
+                1
+            ),
+            vec![0.0, 0.0]
+        );
+        // It agrees with cross-entropy on the softmax of the logits.
+        let (y, x) = (one_hot_rows(3, 5), values(15, 17));
+        let mut p = vec![0.0f32; 15];
+        unsafe { crate::activation::softmax_forward(x.as_ptr(), p.as_mut_ptr(), 3, 5) };
+        let a = fwd(log_softmax_cross_entropy_forward, &y, &x, 3, 5) as f64;
+        let b = fwd(cross_entropy_loss_forward, &y, &p, 3, 5) as f64;
+        assert!((a - b).abs() <= 1e-6 * a.abs(), "{} vs {}", a, b);
+        assert!(fwd(
+            log_softmax_cross_entropy_forward,
+            &[1.0, 0.0],
+            &[f32::NAN, 0.0],
+            1,
+            2
+        )
+        .is_nan());
+    }
+
+    #[test]
+    fn zero_rows_give_zero_loss_and_write_nothing() {
+        let fwds: [Fwd; 4] = [
+            mse_loss_forward,
+            bce_loss_forward,
+            cross_entropy_loss_forward,
+            log_softmax_cross_entropy_forward,
+        ];
+        for f in fwds {
+            for &cols in &[0usize, 3] {
+                assert_eq!(fwd(f, &[], &[], 0, cols).to_bits(), 0.0f32.to_bits());
+            }
+        }
+        let bwds: [Bwd; 12] = [
+            mse_loss_backward_simd,
+            mse_loss_backward_scalar,
+            mse_loss_backward,
+            bce_loss_backward_simd,
+            bce_loss_backward_scalar,
+            bce_loss_backward,
+            cross_entropy_loss_backward_simd,
+            cross_entropy_loss_backward_scalar,
+            cross_entropy_loss_backward,
+            log_softmax_cross_entropy_backward_simd,
+            log_softmax_cross_entropy_backward_scalar,
+            log_softmax_cross_entropy_backward,
+        ];
+        for g in bwds {
+            assert!(bwd(g, &[], &[], 0, 5).is_empty());
+            assert!(bwd(g, &[], &[], 4, 0).is_empty());
+        }
+        for f in fwds {
+            assert_eq!(fwd(f, &[], &[], 4, 0), 0.0, "cols = 0: every row sums to 0");
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! MaxPool1D / MaxPool2D kernels (front: `ts/pool.ts`). Channels last, valid padding, one stride:
+//! y[b, i, j, c] = max_{p<kh, q<kw} x[b, i·s + p, j·s + q, c] for x [batch, height, width, c] and
+//! y, argmax [batch, out_h, out_w, c]; 1-D is the 2-D case with height = kh = 1. argmax holds the
+//! flat index into x of the winner: the first in row-major window order on ties, and the first
+//! NaN if the window has one (a NaN propagates, as in PyTorch). Backward scatters delta to it.
+#![allow(clippy::too_many_arguments)]
+
+use crate::conv::out_len;
+use crate::simd::F32x4;
+use crate::util::fill_zero;
+
+/// `y[b, t, ch] = max_{i<k} x[b, t·stride + i, ch]`, argmax the flat index of that input;
+/// overwrites both whole. Shapes: x [batch, length, c], y and argmax [batch, out_len, c].
+///
+/// # Safety
+/// Pointers valid for their shapes; y and argmax overlap nothing else.
+pub unsafe fn maxpool1d_forward(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, length: usize, c: usize, k: usize, stride: usize,
+) {
+    maxpool2d_forward(x, y, argmax, batch, 1, length, c, 1, k, stride)
+}
+
+/// SIMD twin of [`maxpool1d_forward`].
+///
+/// # Safety
+/// As [`maxpool1d_forward`].
+pub unsafe fn maxpool1d_forward_simd(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, length: usize, c: usize, k: usize, stride: usize,
+) {
+    maxpool2d_forward_simd(x, y, argmax, batch, 1, length, c, 1, k, stride)
+}
+
+/// Scalar twin of [`maxpool1d_forward`].
+///
+/// # Safety
+/// As [`maxpool1d_forward`].
+pub unsafe fn maxpool1d_forward_scalar(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, length: usize, c: usize, k: usize, stride: usize,
+) {
+    maxpool2d_forward_scalar(x, y, argmax, batch, 1, length, c, 1, k, stride)
+}
+
+/// `y[b, i, j, ch]` = max over the kh x kw window at `(i·stride, j·stride)`, argmax the flat
+/// index of that input; overwrites both whole. Shapes: x [batch, height, width, c],
+/// y and argmax [batch, out_h, out_w, c].
+///
+/// # Safety
+/// Pointers valid for their shapes; y and argmax overlap nothing else.
+pub unsafe fn maxpool2d_forward(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    maxpool2d_forward_simd(x, y, argmax, batch, height, width, c, kh, kw, stride);
+    #[cfg(not(target_feature = "simd128"))]
+    maxpool2d_forward_scalar(x, y, argmax, batch, height, width, c, kh, kw, stride);
+}
+
+/// SIMD twin of [`maxpool2d_forward`]: four channels per vector, the window position of each
+/// lane's winner tracked as an exact small integer in f32 lanes; channels past the last full
+/// vector go through the scalar rule.
+///
+/// # Safety
+/// As [`maxpool2d_forward`].
+pub unsafe fn maxpool2d_forward_simd(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
+    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
+    let c4 = c - c % 4;
+    let one = F32x4::splat(1.0);
+    let nan = F32x4::splat(f32::NAN);
+    for b in 0..batch {
+        for i in 0..out_h {
+            for j in 0..out_w {
+                let o = ((b * out_h + i) * out_w + j) * c;
+                let corner = ((b * height + i * stride) * width + j * stride) * c;
+                let mut ch = 0;
+                while ch < c4 {
+                    let mut best = F32x4::load(x.add(corner + ch));
+                    let mut pos = F32x4::splat(0.0);
+                    for w in 1..kh * kw {
+                        let v = F32x4::load(x.add(corner + ((w / kw) * width + w % kw) * c + ch));
+                        // Masks are exact 0.0 / 1.0 lanes. v - best > 0 is v > best (false for
+                        // any NaN, and for inf vs inf, which is a tie). A NaN is taken only if
+                        // best is not NaN yet, so the first NaN wins and then stays.
+                        let take_nan = is_nan(v).where_positive(one.sub(is_nan(best)));
+                        let take = one.where_positive(v.sub(best)).add(take_nan);
+                        pos = pos.add(F32x4::splat(w as f32).sub(pos).where_positive(take));
+                        best = best.max(v).add(nan.where_positive(take_nan));
+                    }
+                    let mut lanes = [0.0f32; 4];
+                    pos.store(lanes.as_mut_ptr());
+                    for (l, &p) in lanes.iter().enumerate() {
+                        let w = p as usize;
+                        let idx = corner + ((w / kw) * width + w % kw) * c + ch + l;
+                        *argmax.add(o + ch + l) = idx as u32;
+                        *y.add(o + ch + l) = *x.add(idx);
+                    }
+                    ch += 4;
+                }
+                for ch in c4..c {
+                    let idx = window_argmax(x, corner + ch, width, c, kh, kw);
+                    *argmax.add(o + ch) = idx as u32;
+                    *y.add(o + ch) = *x.add(idx);
+                }
+            }
+        }
+    }
+}
+
+/// Scalar twin of [`maxpool2d_forward`].
+///
+/// # Safety
+/// As [`maxpool2d_forward`].
+pub unsafe fn maxpool2d_forward_scalar(
+    x: *const f32, y: *mut f32, argmax: *mut u32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
+    for b in 0..batch {
+        for i in 0..out_h {
+            for j in 0..out_w {
+                let o = ((b * out_h + i) * out_w + j) * c;
+                let corner = ((b * height + i * stride) * width + j * stride) * c;
+                for ch in 0..c {
+                    let idx = window_argmax(x, corner + ch, width, c, kh, kw);
+                    *argmax.add(o + ch) = idx as u32;
+                    *y.add(o + ch) = *x.add(idx);
+                }
+            }
+        }
+    }
+}
+
+/// `dx = 0`, then `dx[argmax[i]] += delta[i]`: overwrites dx whole, and inputs that win several
+/// overlapping windows collect every gradient. Serves both poolings.
+/// Shapes: delta [n_out], argmax [n_out] (each < n_in), dx [n_in].
+/// A scatter has no SIMD128 form (no scatter store), so there are no twins.
+///
+/// # Safety
+/// Pointers valid for their shapes, every `argmax[i] < n_in`; dx overlaps nothing else.
+pub unsafe fn maxpool_backward_delta(
+    delta: *const f32, argmax: *const u32, dx: *mut f32, n_out: usize, n_in: usize,
+) {
+    fill_zero(dx, n_in);
+    for i in 0..n_out {
+        let to = *argmax.add(i) as usize;
+        debug_assert!(to < n_in);
+        *dx.add(to) += *delta.add(i);
+    }
+}
+
+/// Flat index of the max of one channel's window whose first element is `x[first]`: the first
+/// in row-major order on ties, or the first NaN.
+///
+/// # Safety
+/// The kh x kw window (rows `width·c` apart, columns `c` apart) is inside x.
+unsafe fn window_argmax(
+    x: *const f32, first: usize, width: usize, c: usize, kh: usize, kw: usize,
+) -> usize {
+    let (mut best, mut best_idx) = (*x.add(first), first);
+    for p in 0..kh {
+        for q in 0..kw {
+            let idx = first + (p * width + q) * c;
+            let v = *x.add(idx);
+            if v > best || (v.is_nan() && !best.is_nan()) {
+                best = v;
+                best_idx = idx;
+            }
+        }
+    }
+    best_idx
+}
+
+/// 1.0 in lanes holding NaN, else 0.0. Only a NaN lane has pmin(inf, v) = inf and
+/// pmax(-inf, v) = -inf, whose difference is > 0 (±inf lanes give inf - inf = NaN, not > 0).
+#[inline(always)]
+fn is_nan(v: F32x4) -> F32x4 {
+    let hi = F32x4::splat(f32::INFINITY).min(v);
+    let lo = F32x4::splat(f32::NEG_INFINITY).max(v);
+    F32x4::splat(1.0).where_positive(hi.sub(lo))
+}
+
+#[cfg(test)]
+mod tests {
+    // Tolerances: none. A max selects an input exactly, so values and indices must match the
+    // reference bit for bit; backward only adds deltas, compared with exact small integers.
+    use super::*;
+    use crate::testutil::{values, Canary, GUARD};
+
+    /// Guard value around argmax outputs; it cannot be a valid index in these tests.
+    const GUARD_U32: u32 = 0xDEAD_BEEF;
+
+    /// A u32 output with guards, filled with GUARD_U32 so unwritten elements are caught.
+    struct IndexCanary(Vec<u32>);
+
+    impl IndexCanary {
+        fn new(n: usize) -> Self {
+            IndexCanary(vec![GUARD_U32; n + 2 * GUARD])
+        }
+        fn ptr(&mut self) -> *mut u32 {
+            unsafe { self.0.as_mut_ptr().add(GUARD) }
+        }
+        fn vec(&self) -> Vec<u32> {
+            let n = self.0.len() - 2 * GUARD;
+            let v = self.0[GUARD..GUARD + n].to_vec();
+            let guards_intact = |g: &[u32]| g.iter().all(|&e| e == GUARD_U32);
+            assert!(guards_intact(&self.0[..GUARD]), "guard before argmax written");
+            assert!(guards_intact(&self.0[GUARD + n..]), "guard after argmax written");
+            assert!(v.iter().all(|&i| i != GUARD_U32), "argmax element not written");
+            v
+        }
+    }
+
+    type Pool2 =
+        unsafe fn(*const f32, *mut f32, *mut u32, usize, usize, usize, usize, usize, usize, usize);
+    const TWINS: [(Pool2, &str); 2] =
+        [(maxpool2d_forward_simd, "simd"), (maxpool2d_forward_scalar, "scalar")];
+
+    /// Reference: (y, argmax) from the definition, with the documented tie and NaN rules.
+    fn reference(
+        x: &[f32], batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize,
+        stride: usize,
+    ) -> (Vec<f32>, Vec<u32>) {
+        let (oh, ow) = ((height - kh) / stride + 1, (width - kw) / stride + 1);
+        let (mut y, mut am) = (Vec::new(), Vec::new());
+        for b in 0..batch {
+            for i in 0..oh {
+                for j in 0..ow {
+                    for ch in 0..c {
+                        let mut best: Option<usize> = None;
+                        for p in 0..kh {
+                            for q in 0..kw {
+                                let px = (b * height + i * stride + p) * width + j * stride + q;
+                                let idx = px * c + ch;
+                                best = match best {
+                                    None => Some(idx),
+                                    Some(k) if x[k].is_nan() => Some(k),
+                                    Some(_) if x[idx].is_nan() => Some(idx),
+                                    Some(k) if x[idx] > x[k] => Some(idx),
+                                    keep => keep,
+                                };
+                            }
+                        }
+                        let k = best.unwrap();
+                        y.push(x[k]);
+                        am.push(k as u32);
+                    }
+                }
+            }
+        }
+        (y, am)
+    }
+
+    /// Runs both twins on x and compares bit for bit with the reference, canaries included.
+    fn check(x: &[f32], dims: [usize; 7]) {
+        let [batch, height, width, c, kh, kw, stride] = dims;
+        let (y_ref, am_ref) = reference(x, batch, height, width, c, kh, kw, stride);
+        for &(f, name) in &TWINS {
+            let mut y = Canary::nan(y_ref.len());
+            let mut am = IndexCanary::new(y_ref.len());
+            unsafe { f(x.as_ptr(), y.ptr(), am.ptr(), batch, height, width, c, kh, kw, stride) };
+            y.check_guards();
+            assert_eq!(am.vec(), am_ref, "{} argmax {:?}", name, dims);
+            let bits = |v: Vec<f32>| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(y.vec()), bits(y_ref.clone()), "{} y {:?}", name, dims);
+        }
+    }
+
+    /// Random values rounded to a few levels, so ties are common.
+    fn tied_values(n: usize, seed: u32) -> Vec<f32> {
+        values(n, seed).iter().map(|v| (v * 2.0).round()).collect()
+    }
+
+    #[test]
+    fn maxpool2d_twins_match_reference() {
+        for &batch in &[1, 3] {
+            for &(height, width) in &[(1, 1), (3, 5), (4, 4), (5, 17), (16, 3)] {
+                for &c in &[1, 3, 4, 5, 15, 16, 17] {
+                    for &(kh, kw) in &[(1, 1), (1, 2), (2, 2), (3, 2), (height, width)] {
+                        if kh > height || kw > width {
+                            continue;
+                        }
+                        for &stride in &[1, 2, 3] {
+                            let n = batch * height * width * c;
+                            let dims = [batch, height, width, c, kh, kw, stride];
+                            check(&values(n, 7), dims);
+                            check(&tied_values(n, 8), dims);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    type Pool1 = unsafe fn(*const f32, *mut f32, *mut u32, usize, usize, usize, usize, usize);
+
+    #[test]
+    fn maxpool1d_matches_2d_with_one_row() {
+        for &length in &[1, 3, 4, 5, 15, 16, 17] {
+            for &c in &[1, 4, 5, 17] {
+                for &k in &[1, 2, 3, length] {
+                    for &stride in &[1, 2, 3, 5] {
+                        if k > length {
+                            continue;
+                        }
+                        let x = tied_values(3 * length * c, 9);
+                        let (y_ref, am_ref) = reference(&x, 3, 1, length, c, 1, k, stride);
+                        let twins: [Pool1; 3] =
+                            [maxpool1d_forward_simd, maxpool1d_forward_scalar, maxpool1d_forward];
+                        for f in twins {
+                            let mut y = Canary::nan(y_ref.len());
+                            let mut am = IndexCanary::new(y_ref.len());
+                            unsafe { f(x.as_ptr(), y.ptr(), am.ptr(), 3, length, c, k, stride) };
+                            y.check_written();
+                            assert_eq!(am.vec(), am_ref);
+                            assert_eq!(y.vec(), y_ref);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_first_index_in_window_order() {
+        // Every element equal (including -0.0 vs 0.0, and ±inf): argmax is the window corner.
+        for &v in &[0.0f32, -0.0, 2.5, f32::INFINITY, f32::NEG_INFINITY] {
+            let (h, w, c) = (4, 5, 6);
+            let mut x = vec![v; h * w * c];
+            if v == 0.0 {
+                for (i, e) in x.iter_mut().enumerate() {
+                    *e = if i % 3 == 0 { -0.0 } else { 0.0 };
+                }
+            }
+            for &(f, name) in &TWINS {
+                let mut y = Canary::nan(2 * 2 * c);
+                let mut am = IndexCanary::new(2 * 2 * c);
+                unsafe { f(x.as_ptr(), y.ptr(), am.ptr(), 1, h, w, c, 2, 3, 2) };
+                let am = am.vec();
+                for i in 0..2 {
+                    for j in 0..2 {
+                        for ch in 0..c {
+                            let corner = ((i * 2) * w + j * 2) * c + ch;
+                            let got = am[(i * 2 + j) * c + ch] as usize;
+                            assert_eq!(got, corner, "{} v={}", name, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nan_propagates_and_the_first_nan_wins() {
+        // One row, c = 5 (one vector and a scalar tail), k = 4, stride 4: two windows.
+        let c = 5;
+        let mut x = values(8 * c, 3);
+        for ch in 0..c {
+            x[2 * c + ch] = f32::NAN; // window 0: NaN at position 2
+            x[4 * c + ch] = 100.0; // window 1: a big value first, then two NaNs
+            x[5 * c + ch] = f32::NAN;
+            x[7 * c + ch] = f32::NAN;
+        }
+        x[c + 1] = f32::INFINITY; // +inf before the NaN still loses to it
+        for &(f, name) in &TWINS {
+            let mut y = Canary::nan(2 * c);
+            let mut am = IndexCanary::new(2 * c);
+            unsafe { f(x.as_ptr(), y.ptr(), am.ptr(), 1, 1, 8, c, 1, 4, 4) };
+            let am = am.vec();
+            for ch in 0..c {
+                assert!(y.get(ch).is_nan() && y.get(c + ch).is_nan(), "{}", name);
+                assert_eq!(am[ch] as usize, 2 * c + ch, "{}", name);
+                assert_eq!(am[c + ch] as usize, 5 * c + ch, "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn backward_scatters_and_overlapping_windows_add() {
+        // x = [0, 5, 0, 0], k = 2, stride 1: windows pick 1, 1, 2 (ties on [0, 0] go first).
+        let x = [0.0f32, 5.0, 0.0, 0.0];
+        let mut y = Canary::nan(3);
+        let mut am = IndexCanary::new(3);
+        unsafe { maxpool1d_forward(x.as_ptr(), y.ptr(), am.ptr(), 1, 4, 1, 2, 1) };
+        let am = am.vec();
+        assert_eq!(am, vec![1, 1, 2]);
+        let delta = [1.0f32, 2.0, 4.0];
+        let mut dx = Canary::nan(4);
+        unsafe { maxpool_backward_delta(delta.as_ptr(), am.as_ptr(), dx.ptr(), 3, 4) };
+        dx.check_written();
+        assert_eq!(dx.vec(), vec![0.0, 3.0, 4.0, 0.0]);
+    }
+
+    #[test]
+    fn backward_matches_reference_scatter() {
+        let (batch, height, width, c, kh, kw, stride) = (3, 5, 17, 5, 3, 2, 1);
+        let x = tied_values(batch * height * width * c, 11);
+        let (y_ref, am) = reference(&x, batch, height, width, c, kh, kw, stride);
+        let delta: Vec<f32> = (0..y_ref.len()).map(|i| (i % 7) as f32).collect();
+        let mut want = vec![0.0f32; x.len()];
+        for (i, &k) in am.iter().enumerate() {
+            want[k as usize] += delta[i];
+        }
+        let mut dx = Canary::nan(x.len());
+        unsafe { maxpool_backward_delta(delta.as_ptr(), am.as_ptr(), dx.ptr(), am.len(), x.len()) };
+        dx.check_written();
+        assert_eq!(dx.vec(), want);
+    }
+}

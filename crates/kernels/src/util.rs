@@ -1,0 +1,181 @@
+//! The allocator pair, and the small kernels the training loop needs between layers:
+//! finiteness checks, row gathers for shuffled batches, one-hot labels, the SGD update.
+
+use crate::simd::F32x4;
+use std::alloc::{alloc as raw_alloc, dealloc, Layout};
+
+/// Alignment of every block: one v128.
+const ALIGN: usize = 16;
+
+/// Allocates `bytes` (> 0) aligned to 16; null when the request cannot be met.
+pub fn alloc(bytes: usize) -> *mut u8 {
+    match Layout::from_size_align(bytes.max(1), ALIGN) {
+        // SAFETY: the layout has a non-zero size.
+        Ok(layout) => unsafe { raw_alloc(layout) },
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// Frees a block from [`alloc`].
+///
+/// # Safety
+/// `ptr` came from `alloc(bytes)` with this same `bytes`, and is not used afterwards.
+pub unsafe fn free(ptr: *mut u8, bytes: usize) {
+    if !ptr.is_null() {
+        dealloc(ptr, Layout::from_size_align_unchecked(bytes.max(1), ALIGN));
+    }
+}
+
+/// Number of NaN or infinite values in `x[0..n]`.
+///
+/// # Safety
+/// `x` is valid for `n` reads.
+pub unsafe fn non_finite_count(x: *const f32, n: usize) -> usize {
+    let mut count = 0;
+    for i in 0..n {
+        count += !(*x.add(i)).is_finite() as usize;
+    }
+    count
+}
+
+/// Number of values of `x[0..n]` outside `[lo, hi]`; NaN counts as outside.
+///
+/// # Safety
+/// `x` is valid for `n` reads.
+pub unsafe fn count_outside(x: *const f32, n: usize, lo: f32, hi: f32) -> usize {
+    let mut count = 0;
+    for i in 0..n {
+        let v = *x.add(i);
+        count += !(v >= lo && v <= hi) as usize;
+    }
+    count
+}
+
+/// `dst[i, :] = src[indices[i], :]`.
+///
+/// # Safety
+/// `dst` is valid for `rows * cols` writes, each `indices[i] * cols + cols` is in `src`.
+pub unsafe fn gather_rows(src: *const f32, indices: *const u32, dst: *mut f32, rows: usize, cols: usize) {
+    for i in 0..rows {
+        let from = src.add(*indices.add(i) as usize * cols);
+        core::ptr::copy_nonoverlapping(from, dst.add(i * cols), cols);
+    }
+}
+
+/// `out[r, :]` = one-hot of `labels[r]`.
+///
+/// # Safety
+/// `labels` valid for `rows` reads, each an integer in `[0, cols)`; `out` for `rows * cols` writes.
+pub unsafe fn one_hot(labels: *const f32, out: *mut f32, rows: usize, cols: usize) {
+    fill_zero(out, rows * cols);
+    for r in 0..rows {
+        let label = *labels.add(r) as usize;
+        debug_assert!(label < cols);
+        *out.add(r * cols + label) = 1.0;
+    }
+}
+
+/// `x[0..n] = 0`.
+///
+/// # Safety
+/// `x` is valid for `n` writes.
+pub unsafe fn fill_zero(x: *mut f32, n: usize) {
+    core::ptr::write_bytes(x, 0, n);
+}
+
+/// `param[i] -= step * grad[i]`.
+///
+/// # Safety
+/// Both valid for `n` elements; they do not overlap.
+pub unsafe fn sgd_update(grad: *const f32, param: *mut f32, n: usize, step: f32) {
+    #[cfg(target_feature = "simd128")]
+    sgd_update_simd(grad, param, n, step);
+    #[cfg(not(target_feature = "simd128"))]
+    sgd_update_scalar(grad, param, n, step);
+}
+
+/// SIMD twin of [`sgd_update`].
+///
+/// # Safety
+/// As [`sgd_update`].
+pub unsafe fn sgd_update_simd(grad: *const f32, param: *mut f32, n: usize, step: f32) {
+    let s = F32x4::splat(step);
+    let mut i = 0;
+    while i + 4 <= n {
+        let p = F32x4::load(param.add(i)).sub(F32x4::load(grad.add(i)).mul(s));
+        p.store(param.add(i));
+        i += 4;
+    }
+    sgd_update_scalar(grad.add(i), param.add(i), n - i, step);
+}
+
+/// Scalar twin of [`sgd_update`].
+///
+/// # Safety
+/// As [`sgd_update`].
+pub unsafe fn sgd_update_scalar(grad: *const f32, param: *mut f32, n: usize, step: f32) {
+    for i in 0..n {
+        *param.add(i) -= *grad.add(i) * step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{Canary, SIZES};
+
+    #[test]
+    fn non_finite_count_finds_nan_and_inf() {
+        let x = [0.0, f32::NAN, 1.0, f32::INFINITY, -f32::INFINITY, -0.0, f32::MAX];
+        assert_eq!(unsafe { non_finite_count(x.as_ptr(), x.len()) }, 3);
+        assert_eq!(unsafe { non_finite_count(x.as_ptr(), 0) }, 0);
+    }
+
+    #[test]
+    fn count_outside_counts_nan() {
+        let x = [0.0, 1.0, 0.5, -0.1, 1.1, f32::NAN];
+        assert_eq!(unsafe { count_outside(x.as_ptr(), x.len(), 0.0, 1.0) }, 3);
+    }
+
+    #[test]
+    fn sgd_update_twins_agree_and_respect_canaries() {
+        for &n in SIZES {
+            let grad: Vec<f32> = (0..n).map(|i| i as f32 - 3.0).collect();
+            let mut a = Canary::new(n, |i| i as f32 * 0.5);
+            let mut b = Canary::new(n, |i| i as f32 * 0.5);
+            unsafe {
+                sgd_update_simd(grad.as_ptr(), a.ptr(), n, 0.25);
+                sgd_update_scalar(grad.as_ptr(), b.ptr(), n, 0.25);
+            }
+            a.check_guards();
+            b.check_guards();
+            for i in 0..n {
+                assert_eq!(a.get(i), i as f32 * 0.5 - (i as f32 - 3.0) * 0.25);
+                assert_eq!(a.get(i), b.get(i));
+            }
+        }
+    }
+
+    #[test]
+    fn gather_and_one_hot() {
+        let src: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let idx = [2u32, 0, 2];
+        let mut dst = Canary::nan(9);
+        unsafe { gather_rows(src.as_ptr(), idx.as_ptr(), dst.ptr(), 3, 3) };
+        dst.check_guards();
+        assert_eq!(dst.vec(), vec![6.0, 7.0, 8.0, 0.0, 1.0, 2.0, 6.0, 7.0, 8.0]);
+        let labels = [1.0f32, 0.0, 2.0];
+        let mut out = Canary::nan(9);
+        unsafe { one_hot(labels.as_ptr(), out.ptr(), 3, 3) };
+        out.check_guards();
+        assert_eq!(out.vec(), vec![0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn alloc_is_aligned_and_reusable() {
+        let p = alloc(100);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % ALIGN, 0);
+        unsafe { free(p, 100) };
+    }
+}

@@ -1,0 +1,238 @@
+// The SIMD128 build of every kernel (cargo test covers the twins natively; this covers the .wasm),
+// against float64 references, with NaN canaries around each output and the SIMD-tail sizes.
+// Tolerances: element-wise kernels 2e-6 relative (a few ulp); GEMM 1e-5 relative to Σ|a·b|
+// (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside).
+import { describe, expect, it } from 'vitest';
+import { Rng, init } from '../ts/index.js';
+import { type Ptr, alloc, free, heap, kernels } from '../ts/wasm.js';
+
+const SIZES = [0, 1, 3, 4, 5, 15, 16, 17, 63];
+const GUARD = 8;
+
+await init();
+
+/** A WASM buffer of n floats between NaN guards. */
+class Guarded {
+  readonly n: number;
+  private readonly base: Ptr;
+  constructor(n: number, values?: ArrayLike<number>) {
+    this.n = n;
+    this.base = alloc((n + 2 * GUARD) * 4, 'test');
+    this.all().fill(NaN);
+    if (values) this.view().set(values);
+  }
+  private all(): Float32Array {
+    return new Float32Array(heap(), this.base, this.n + 2 * GUARD);
+  }
+  get ptr(): Ptr {
+    return (this.base + GUARD * 4) as Ptr;
+  }
+  view(): Float32Array {
+    return new Float32Array(heap(), this.ptr, this.n);
+  }
+  checkGuards(): void {
+    const all = this.all();
+    for (let i = 0; i < GUARD; i++) {
+      expect(all[i], `guard before [${i}]`).toBeNaN();
+      expect(all[GUARD + this.n + i], `guard after [${i}]`).toBeNaN();
+    }
+  }
+  free(): void {
+    free(this.base, (this.n + 2 * GUARD) * 4);
+  }
+}
+
+function values(n: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.uniform(-scale, scale));
+}
+
+function expectClose(got: Float32Array, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < got.length; i++) {
+    const ok = Math.abs(got[i]! - want[i]!) <= tol(i);
+    if (!ok) expect.fail(`${what}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+describe('gemm (SIMD build)', () => {
+  const dims = [0, 1, 3, 4, 5, 16, 17, 63];
+  it('gemm, gemm_nt and gemm_tn_acc match float64 for all tail sizes', () => {
+    const k = kernels();
+    for (const m of dims) for (const kk of [1, 3, 5, 17]) for (const n of dims) {
+      const a = values(m * kk, m + 7 * kk + 31 * n);
+      const b = values(kk * n, 3 + m + kk + n);
+      const ref = new Float64Array(m * n);
+      const mag = new Float64Array(m * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < kk; p++) {
+        ref[i * n + j] += a[i * kk + p]! * b[p * n + j]!;
+        mag[i * n + j] += Math.abs(a[i * kk + p]! * b[p * n + j]!);
+      }
+      const tol = (i: number) => 1e-5 * mag[i]! + 1e-7;
+      const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), C = new Guarded(m * n);
+      k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n);
+      C.checkGuards();
+      expectClose(C.view(), ref, tol, `gemm ${m}x${kk}x${n}`);
+      // a · (bᵀ)ᵀ: pass b transposed as [n, k].
+      const bt = new Float32Array(n * kk);
+      for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j]!;
+      const BT = new Guarded(n * kk, bt), C2 = new Guarded(m * n);
+      k.gemm_nt(A.ptr, BT.ptr, C2.ptr, m, kk, n);
+      C2.checkGuards();
+      expectClose(C2.view(), ref, tol, `gemm_nt ${m}x${kk}x${n}`);
+      // (aᵀ)ᵀ · b accumulated onto ones: pass a transposed as [k, m].
+      const at = new Float32Array(kk * m);
+      for (let i = 0; i < m; i++) for (let p = 0; p < kk; p++) at[p * m + i] = a[i * kk + p]!;
+      const AT = new Guarded(kk * m, at), C3 = new Guarded(m * n, new Float32Array(m * n).fill(1));
+      k.gemm_tn_acc(AT.ptr, B.ptr, C3.ptr, m, kk, n);
+      C3.checkGuards();
+      expectClose(C3.view(), ref.map((v) => v + 1), tol, `gemm_tn_acc ${m}x${kk}x${n}`);
+      for (const g of [A, B, C, BT, C2, AT, C3]) g.free();
+    }
+  });
+
+  it('is exact on small integers', () => {
+    const k = kernels();
+    const m = 5, kk = 7, n = 9;
+    const a = Float32Array.from({ length: m * kk }, (_, i) => (i % 5) - 2);
+    const b = Float32Array.from({ length: kk * n }, (_, i) => (i % 3) - 1);
+    const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), C = new Guarded(m * n);
+    k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < kk; p++) s += a[i * kk + p]! * b[p * n + j]!;
+      expect(C.view()[i * n + j]).toBe(s);
+    }
+    [A, B, C].forEach((g) => g.free());
+  });
+});
+
+describe('element-wise kernels (SIMD build)', () => {
+  const cases: Array<[string, (x: number) => number, (k: ReturnType<typeof kernels>) => (x: Ptr, y: Ptr, n: number) => void]> = [
+    ['tanh_forward', Math.tanh, (k) => k.tanh_forward],
+    ['sigmoid_forward', (x) => 1 / (1 + Math.exp(-x)), (k) => k.sigmoid_forward],
+    ['relu_forward', (x) => Math.max(x, 0), (k) => k.relu_forward],
+  ];
+  for (const [name, f, pick] of cases) {
+    it(`${name} matches float64 at every tail size and at edge values`, () => {
+      for (const n of [...SIZES, 40]) {
+        const x = values(n, n + 1, 6);
+        const edges = [0, -0, 1e-30, -1e-30, 88, -88, 89, -89, 1e4, -1e4, 0.3, -0.3];
+        for (let i = 0; i < Math.min(n, edges.length); i++) x[i] = edges[i]!;
+        const X = new Guarded(n, x), Y = new Guarded(n);
+        pick(kernels())(X.ptr, Y.ptr, n);
+        Y.checkGuards();
+        expectClose(Y.view(), Array.from(x, f), (i) => 2e-6 * Math.abs(f(x[i]!)) + 1e-37, `${name} n=${n}`);
+        X.free();
+        Y.free();
+      }
+    });
+  }
+
+  it('backward kernels match their formulas', () => {
+    const k = kernels();
+    for (const n of SIZES) {
+      const y = values(n, 11 + n), d = values(n, 12 + n);
+      const Y = new Guarded(n, y), D = new Guarded(n, d), DX = new Guarded(n);
+      k.tanh_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
+      DX.checkGuards();
+      expectClose(DX.view(), Array.from(y, (v, i) => d[i]! * (1 - v * v)), () => 1e-6, 'tanh_backward_delta');
+      k.sigmoid_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
+      expectClose(DX.view(), Array.from(y, (v, i) => d[i]! * v * (1 - v)), () => 1e-6, 'sigmoid_backward_delta');
+      k.relu_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
+      DX.checkGuards();
+      expectClose(DX.view(), Array.from(y, (v, i) => (v > 0 ? d[i]! : 0)), () => 0, 'relu_backward_delta');
+      [Y, D, DX].forEach((g) => g.free());
+    }
+  });
+
+  it('softmax rows sum to 1 and survive huge logits', () => {
+    const k = kernels();
+    for (const cols of [1, 3, 4, 5, 17]) {
+      const rows = 3;
+      const x = values(rows * cols, cols, 5);
+      x[0] = 1e4;
+      const X = new Guarded(rows * cols, x), Y = new Guarded(rows * cols);
+      k.softmax_forward(X.ptr, Y.ptr, rows, cols);
+      Y.checkGuards();
+      const y = Y.view();
+      for (let r = 0; r < rows; r++) {
+        const row = Array.from(x.subarray(r * cols, (r + 1) * cols));
+        const max = Math.max(...row);
+        const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
+        for (let j = 0; j < cols; j++) expect(Math.abs(y[r * cols + j]! - Math.exp(row[j]! - max) / sum)).toBeLessThan(1e-6);
+      }
+      X.free();
+      Y.free();
+    }
+  });
+});
+
+describe('loss kernels (SIMD build)', () => {
+  it('log-softmax cross-entropy is stable for logits of 1e4 and matches float64', () => {
+    const k = kernels();
+    for (const cols of [1, 3, 4, 5, 17]) {
+      const rows = 4;
+      const yhat = values(rows * cols, cols, 3);
+      yhat[0] = 1e4;
+      yhat[1 % yhat.length] = -1e4;
+      const y = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) y[r * cols + ((r * 7) % cols)] = 1;
+      const Y = new Guarded(rows * cols, y), P = new Guarded(rows * cols, yhat), G = new Guarded(rows * cols);
+      const value = k.log_softmax_cross_entropy_forward(Y.ptr, P.ptr, rows, cols);
+      let want = 0;
+      const soft = new Float64Array(rows * cols);
+      for (let r = 0; r < rows; r++) {
+        const row = Array.from(yhat.subarray(r * cols, (r + 1) * cols));
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+        for (let j = 0; j < cols; j++) {
+          want -= y[r * cols + j]! * (row[j]! - lse);
+          soft[r * cols + j] = Math.exp(row[j]! - lse);
+        }
+      }
+      want /= rows;
+      expect(Math.abs(value - want)).toBeLessThanOrEqual(1e-5 * Math.abs(want) + 1e-6);
+      k.log_softmax_cross_entropy_backward(Y.ptr, P.ptr, G.ptr, rows, cols);
+      G.checkGuards();
+      expectClose(G.view(), Array.from(soft, (s, i) => (s - y[i]!) / rows), () => 1e-6, 'lsce grad');
+      [Y, P, G].forEach((g) => g.free());
+    }
+  });
+
+  it('an empty batch gives 0, not NaN', () => {
+    const k = kernels();
+    const A = new Guarded(1, [0]);
+    expect(k.mse_loss_forward(A.ptr, A.ptr, 0, 3)).toBe(0);
+    expect(k.log_softmax_cross_entropy_forward(A.ptr, A.ptr, 0, 3)).toBe(0);
+    A.free();
+  });
+
+  it('BCE clamps its logs at -100 like PyTorch', () => {
+    const k = kernels();
+    const Y = new Guarded(2, [1, 0]), P = new Guarded(2, [0, 1]);
+    expect(k.bce_loss_forward(Y.ptr, P.ptr, 1, 2)).toBeCloseTo(200, 3);
+    [Y, P].forEach((g) => g.free());
+  });
+});
+
+describe('utility kernels', () => {
+  it('sgd_update, non_finite_count, count_outside', () => {
+    const k = kernels();
+    for (const n of SIZES) {
+      const p = values(n, n), g = values(n, n + 100);
+      const P = new Guarded(n, p), G = new Guarded(n, g);
+      k.sgd_update(G.ptr, P.ptr, n, 0.5);
+      P.checkGuards();
+      expectClose(P.view(), Array.from(p, (v, i) => Math.fround(v - Math.fround(g[i]! * 0.5))), () => 0, 'sgd_update');
+      expect(k.non_finite_count(P.ptr, n)).toBe(0);
+      if (n > 2) {
+        P.view()[n - 1] = Infinity;
+        P.view()[0] = NaN;
+        expect(k.non_finite_count(P.ptr, n)).toBe(2);
+        expect(k.count_outside(P.ptr, n, -10, 10)).toBe(2);
+      }
+      [P, G].forEach((b) => b.free());
+    }
+  });
+});

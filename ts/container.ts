@@ -1,0 +1,146 @@
+// Sequential: modules chained in order. forward validates the whole chain's shapes before any
+// kernel runs (so a bad shape at layer 3 changes nothing), then runs each layer; backward walks
+// back through the layers' kept inputs. Errors carry the position: `Sequential[2] (Linear).…`.
+
+import { TorchletError } from './errors.js';
+import { Module, type Parameter, checkTensor } from './module.js';
+import type { Tensor } from './tensor.js';
+
+/**
+ * Modules applied one after another.
+ * @example
+ * const net = new Sequential(new Linear(64, 100), new ReLU(), new Linear(100, 10));
+ * const logits = net.forward(x);
+ */
+export class Sequential extends Module {
+  readonly type: string = 'Sequential';
+  /** The layers, in order. */
+  readonly modules: readonly Module[];
+
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => {
+      if (!(m instanceof Module)) {
+        throw new TorchletError('BAD_ARGUMENT', `Sequential: expected a Module at position ${i}, got ${m === null ? 'null' : typeof m}`);
+      }
+    });
+    this.modules = Object.freeze([...modules]);
+  }
+
+  /** The shapes after each layer for an input shape, validating every step. */
+  shapes(inputShape: readonly number[], method = 'forward'): number[][] {
+    const shapes: number[][] = [];
+    let s: readonly number[] = inputShape;
+    this.modules.forEach((m, i) => {
+      try {
+        s = m.outputShape(s, method);
+      } catch (e) {
+        throw this.rethrow(e, i);
+      }
+      shapes.push([...s]);
+    });
+    return shapes;
+  }
+
+  outputShape(s: readonly number[], method = 'forward'): number[] {
+    const shapes = this.shapes(s, method);
+    return shapes.length === 0 ? [...s] : shapes[shapes.length - 1]!;
+  }
+
+  override parameters(): Parameter[] {
+    return this.modules.flatMap((m, i) => m.parameters().map((p) => ({ ...p, name: `${i}.${p.name}` })));
+  }
+
+  override forward(x: Tensor): Tensor {
+    checkTensor(x, `${this.type}.forward`, 'input');
+    return this.runForward(x, this.outputShape(x.shape, 'forward'));
+  }
+
+  protected forwardImpl(x: Tensor): Tensor {
+    const shapes = this.shapes(x.shape);
+    let h = x;
+    this.modules.forEach((m, i) => {
+      h = m.runForward(h, shapes[i]!);
+    });
+    return h;
+  }
+
+  /** Input of layer i in the last forward. */
+  private inputOf(i: number, x: Tensor): Tensor {
+    return i === 0 ? x : this.modules[i - 1]!.output!;
+  }
+
+  override backwardUpdateGradientImpl(x: Tensor, delta: Tensor): void {
+    // The first layer's delta is not needed for parameter gradients: skip computing it.
+    let d = delta;
+    for (let i = this.modules.length - 1; i >= 0; i--) {
+      const m = this.modules[i]!;
+      const input = this.inputOf(i, x);
+      m.backwardUpdateGradientImpl(input, d);
+      if (i > 0) d = m.backwardDeltaImpl(input, d);
+    }
+  }
+
+  backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
+    let d = delta;
+    for (let i = this.modules.length - 1; i >= 0; i--) d = this.modules[i]!.backwardDeltaImpl(this.inputOf(i, x), d);
+    return d;
+  }
+
+  /** Parameter gradients and the delta to the input in one backward pass (input of the last forward). */
+  override backward(delta: Tensor): Tensor {
+    const x = this.requireInput('backward');
+    this.checkBackward(x, delta, 'backward');
+    let d = delta;
+    for (let i = this.modules.length - 1; i >= 0; i--) {
+      const m = this.modules[i]!;
+      const input = this.inputOf(i, x);
+      m.backwardUpdateGradientImpl(input, d);
+      d = m.backwardDeltaImpl(input, d);
+    }
+    return d;
+  }
+
+  protected override checkBackward(input: Tensor, delta: Tensor, method: string): void {
+    super.checkBackward(input, delta, method);
+    if (input !== this.lastInput) {
+      throw new TorchletError('BAD_ARGUMENT', `${this.type}.${method}: expected the input of the last forward (layers keep their inputs), got another tensor; call forward(input) first`);
+    }
+  }
+
+  override zeroGrad(): void {
+    for (const m of this.modules) m.zeroGrad();
+  }
+
+  override updateParameters(gradientStep = 1e-3): void {
+    if (typeof gradientStep !== 'number' || !Number.isFinite(gradientStep)) {
+      throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(gradientStep)}`);
+    }
+    for (const m of this.modules) m.updateParameters(gradientStep);
+  }
+
+  override dispose(): void {
+    for (const m of this.modules) m.dispose();
+    super.dispose();
+  }
+
+  referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[]): Float64Array {
+    const shapes = this.shapes(shape);
+    let h = x;
+    let s: readonly number[] = shape;
+    let p = 0;
+    this.modules.forEach((m, i) => {
+      const n = m.parameters().length;
+      h = m.referenceForward(h, s, params.slice(p, p + n));
+      p += n;
+      s = shapes[i]!;
+    });
+    return h;
+  }
+
+  private rethrow(e: unknown, i: number): unknown {
+    if (!(e instanceof TorchletError)) return e;
+    const err = new TorchletError(e.code, `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
+    return err;
+  }
+}

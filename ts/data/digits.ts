@@ -1,0 +1,93 @@
+// The 8x8 UCI handwritten digits (1,797 samples, 64 pixels 0..16 + label), the original design's
+// data set. Bundled as data/digits.csv.gz (CC BY 4.0, see data/README.md). Pixels are scaled to
+// [0, 1]. Split: a fixed permutation from Rng(SPLIT_SEED); the first 80 % (1,438) train, the
+// remaining 359 test. The same split everywhere, so accuracies compare.
+
+import { TorchletError } from '../errors.js';
+import { Rng } from '../rng.js';
+import { Tensor } from '../tensor.js';
+import type { Dataset } from '../train.js';
+
+/** Samples in the bundled file. */
+export const DIGITS_COUNT = 1797;
+/** Seed of the fixed train/test permutation. */
+export const SPLIT_SEED = 42;
+/** Training samples in the fixed split (80 %); the rest are the test set. */
+export const DIGITS_TRAIN_COUNT = 1438;
+
+/** The digits split into train and test sets. */
+export interface DigitsSplit {
+  /** x [1438, 64] in [0, 1], y [1438] class indices 0..9. */
+  train: Dataset;
+  /** x [359, 64] in [0, 1], y [359] class indices 0..9. */
+  test: Dataset;
+}
+
+/** Options for `loadDigits`. */
+export interface LoadDigitsOptions {
+  /** The CSV text itself (e.g. fetched in a browser); default: read the bundled .csv.gz (Node). */
+  csv?: string;
+  /** Path of a .csv or .csv.gz file to read instead of the bundled one (Node). */
+  path?: string;
+}
+
+/** Parses the digits CSV: rows of 64 pixels (0..16) then the label (0..9). */
+export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Float32Array } {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const pixels = new Float32Array(lines.length * 64);
+  const labels = new Float32Array(lines.length);
+  lines.forEach((line, r) => {
+    const cells = line.split(',');
+    if (cells.length !== 65) {
+      throw new TorchletError('BAD_FILE', `loadDigits: expected 65 values per row, got ${cells.length} on line ${r + 1}`);
+    }
+    for (let j = 0; j < 65; j++) {
+      const v = Number(cells[j]);
+      const max = j < 64 ? 16 : 9;
+      if (!Number.isInteger(v) || v < 0 || v > max) {
+        throw new TorchletError('BAD_FILE', `loadDigits: expected an integer in [0, ${max}] at line ${r + 1}, column ${j + 1}, got "${cells[j]}"`);
+      }
+      if (j < 64) pixels[r * 64 + j] = v / 16;
+      else labels[r] = v;
+    }
+  });
+  return { pixels, labels };
+}
+
+function readBundled(path?: string): string {
+  const fs = process.getBuiltinModule?.('node:fs');
+  const zlib = process.getBuiltinModule?.('node:zlib');
+  if (!fs || !zlib) {
+    throw new TorchletError('BAD_ARGUMENT', 'loadDigits: expected Node >= 20.16 to read the bundled file; elsewhere pass loadDigits({ csv })');
+  }
+  const url = path ?? new URL('../../data/digits.csv.gz', import.meta.url);
+  const bytes = fs.readFileSync(url);
+  return (String(path ?? url).endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8');
+}
+
+/**
+ * Loads the 8x8 digits with the fixed train/test split.
+ * @example
+ * const { train, test } = loadDigits();
+ * train.x.shape; // [1438, 64]
+ */
+export function loadDigits(options: LoadDigitsOptions = {}): DigitsSplit {
+  const { pixels, labels } = parseDigitsCsv(options.csv ?? readBundled(options.path));
+  const n = labels.length;
+  if (options.csv === undefined && options.path === undefined && n !== DIGITS_COUNT) {
+    throw new TorchletError('BAD_FILE', `loadDigits: expected ${DIGITS_COUNT} samples in the bundled file, got ${n}`);
+  }
+  const order = new Rng(SPLIT_SEED).shuffle(new Uint32Array(n).map((_, i) => i));
+  const nTrain = Math.round(n * 0.8);
+  const take = (from: number, to: number): Dataset => {
+    const rows = order.subarray(from, to);
+    const x = new Float32Array(rows.length * 64);
+    const y = new Float32Array(rows.length);
+    rows.forEach((r, i) => {
+      x.set(pixels.subarray(r * 64, r * 64 + 64), i * 64);
+      y[i] = labels[r]!;
+    });
+    return { x: Tensor.from(x, [rows.length, 64]), y: Tensor.from(y, [rows.length]) };
+  };
+  return { train: take(0, nTrain), test: take(nTrain, n) };
+}

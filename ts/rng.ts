@@ -1,0 +1,88 @@
+// One seeded generator for all randomness (weight init, shuffling, folds): xoshiro128**, seeded
+// through splitmix32, so the same seed gives bit-identical weights on every JS engine.
+
+/** A seeded pseudo-random generator (xoshiro128**). */
+export class Rng {
+  private s = new Uint32Array(4);
+
+  /** @param seed Any integer; equal seeds give equal streams. */
+  constructor(seed = 0) {
+    this.seed(seed);
+  }
+
+  /** Restarts the stream from `seed`. */
+  seed(seed: number): void {
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      // splitmix32 spreads any seed (even 0) over the whole state.
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+
+  /** A uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1]! << 9) >>> 0;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11);
+    return result;
+  }
+
+  /** A uniform float in [0, 1) with 32 random bits. */
+  next(): number {
+    return this.nextU32() / 4294967296;
+  }
+
+  /** A uniform float in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  /** A uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** A standard normal sample (Box-Muller). */
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Shuffles `a` in place (Fisher-Yates) and returns it. */
+  shuffle<T extends { [i: number]: number; length: number }>(a: T): T {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const tmp = a[i]!;
+      a[i] = a[j]!;
+      a[j] = tmp;
+    }
+    return a;
+  }
+
+  /** The internal state, to save and restore (e.g. for checkpoints). */
+  state(): Uint32Array {
+    return this.s.slice();
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The generator layers draw their initial weights from, unless given their own. */
+export const defaultRng = new Rng(0);
+
+/** Reseeds the default generator (as `torch.manual_seed`). */
+export function manualSeed(seed: number): void {
+  defaultRng.seed(seed);
+}

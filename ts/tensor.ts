@@ -1,0 +1,240 @@
+// Tensor: a row-major float32 array living in WASM linear memory, with a shape. `data` is a
+// Float32Array view rebuilt whenever memory has grown (growth detaches old views, which would
+// silently read 0). Memory is freed by `dispose()`; a FinalizationRegistry is only a safety net.
+
+import { TorchletError, fmtShape } from './errors.js';
+import { type Ptr, alloc, free, heap, kernels } from './wasm.js';
+
+interface Storage {
+  ptr: Ptr;
+  bytes: number;
+  freed: boolean;
+}
+
+const registry = new FinalizationRegistry<Storage>((s) => {
+  if (!s.freed) {
+    s.freed = true;
+    free(s.ptr, s.bytes);
+  }
+});
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function checkShape(shape: readonly number[], where: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected a shape of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+/**
+ * A float32 tensor in WASM memory, row-major, batch first.
+ * @example
+ * const x = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3]);
+ * x.data[0]; // 1
+ * x.dispose();
+ */
+export class Tensor {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`). */
+  readonly size: number;
+  private readonly storage: Storage;
+  private readonly offset: number;
+  private view: Float32Array | null = null;
+  private ownDisposed = false;
+
+  private readonly owner: boolean;
+  // Views keep their owner reachable, so the safety-net finalizer never frees memory under them.
+  private readonly base: Tensor | null;
+
+  private constructor(
+    storage: Storage,
+    offset: number,
+    shape: readonly number[],
+    owner: boolean,
+    base: Tensor | null,
+  ) {
+    this.storage = storage;
+    this.owner = owner;
+    this.base = base;
+    this.offset = offset;
+    this.shape = Object.freeze([...shape]);
+    this.size = product(shape);
+  }
+
+  /** A tensor of zeros. */
+  static zeros(shape: readonly number[]): Tensor {
+    checkShape(shape, 'Tensor.zeros');
+    const size = product(shape);
+    const storage: Storage = { ptr: alloc(size * 4, `Tensor.zeros(${fmtShape(shape)})`), bytes: size * 4, freed: false };
+    const t = new Tensor(storage, 0, shape, true, null);
+    registry.register(t, storage, storage);
+    kernels().fill_zero(storage.ptr, size);
+    return t;
+  }
+
+  /**
+   * A tensor holding a copy of `values`.
+   * @param shape Defaults to `[values.length]`; its product must equal `values.length`.
+   */
+  static from(values: ArrayLike<number>, shape: readonly number[] = [values.length]): Tensor {
+    checkShape(shape, 'Tensor.from');
+    if (product(shape) !== values.length) {
+      throw new TorchletError('SHAPE_MISMATCH', `Tensor.from: expected ${product(shape)} values for shape ${fmtShape(shape)}, got ${values.length}`);
+    }
+    const t = Tensor.zeros(shape);
+    t.data.set(values);
+    return t;
+  }
+
+  /** True once this tensor (or the tensor it views) was disposed. */
+  get disposed(): boolean {
+    return this.ownDisposed || this.storage.freed;
+  }
+
+  /** Byte address in WASM memory, for kernels. @throws `DISPOSED` after `dispose()`. */
+  get ptr(): Ptr {
+    if (this.disposed) {
+      throw new TorchletError('DISPOSED', `Tensor: expected a live tensor, got a disposed one of shape ${fmtShape(this.shape)}`);
+    }
+    return (this.storage.ptr + this.offset * 4) as Ptr;
+  }
+
+  /** A Float32Array over this tensor's memory (no copy). Re-read it after any allocation. */
+  get data(): Float32Array {
+    const ptr = this.ptr;
+    const buffer = heap();
+    if (this.view === null || this.view.buffer !== buffer) {
+      this.view = new Float32Array(buffer, ptr, this.size);
+    }
+    return this.view;
+  }
+
+  /** A copy of the values, outside WASM memory. */
+  toArray(): Float32Array {
+    return this.data.slice();
+  }
+
+  /**
+   * The same memory seen with another shape (no copy). The view lives as long as this tensor.
+   * @throws `SHAPE_MISMATCH` when the sizes differ.
+   */
+  reshape(shape: readonly number[]): Tensor {
+    checkShape(shape, 'Tensor.reshape');
+    if (product(shape) !== this.size) {
+      throw new TorchletError('SHAPE_MISMATCH', `Tensor.reshape: expected a shape of ${this.size} elements, got ${fmtShape(shape)}`);
+    }
+    return this.viewOf(this.offset, shape);
+  }
+
+  /** Rows `[start, start + count)` along the first dimension, as a view (no copy). */
+  rows(start: number, count: number): Tensor {
+    const rows = this.shape[0] ?? 0;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new TorchletError('BAD_ARGUMENT', `Tensor.rows: expected a range inside [0, ${rows}), got start ${start}, count ${count}`);
+    }
+    const rowSize = rows === 0 ? 0 : this.size / rows;
+    return this.viewOf(this.offset + start * rowSize, [count, ...this.shape.slice(1)]);
+  }
+
+  private viewOf(offset: number, shape: readonly number[]): Tensor {
+    void this.ptr;
+    return new Tensor(this.storage, offset, shape, false, this.base ?? this);
+  }
+
+  /** Frees the memory (for a view: marks only the view disposed). Idempotent. */
+  dispose(): void {
+    this.ownDisposed = true;
+    this.view = null;
+    if (this.owner && !this.storage.freed) {
+      this.storage.freed = true;
+      registry.unregister(this.storage);
+      free(this.storage.ptr, this.storage.bytes);
+    }
+  }
+}
+
+/**
+ * A grow-only buffer a layer keeps for its output or scratch: `get(shape)` returns a tensor of
+ * that shape over the same memory, and allocates only when a larger size is asked for.
+ */
+export class Slot {
+  private base: Tensor | null = null;
+  private current: Tensor | null = null;
+
+  /** A tensor of `shape` over this slot's memory (contents unspecified). */
+  get(shape: readonly number[]): Tensor {
+    const cur = this.current;
+    if (cur !== null && !cur.disposed && sameShape(cur.shape, shape)) return cur;
+    const size = product(shape);
+    if (this.base === null || this.base.disposed || this.base.size < size) {
+      const fresh = Tensor.zeros([Math.max(size, 1)]);
+      this.base?.dispose();
+      this.base = fresh;
+    }
+    this.current = this.base.rows(0, size).reshape(shape);
+    return this.current;
+  }
+
+  /** Frees the memory. */
+  dispose(): void {
+    this.base?.dispose();
+    this.base = null;
+    this.current = null;
+  }
+}
+
+/** Element-wise equality of two shapes. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A u32 buffer in WASM memory (pooling arg-max indices, batch row indices). */
+export class U32Buffer {
+  private ptrValue: Ptr;
+  private capacity: number;
+  private view: Uint32Array | null = null;
+  /** Number of valid elements. */
+  length = 0;
+
+  constructor(capacity = 1) {
+    this.capacity = Math.max(1, capacity);
+    this.ptrValue = alloc(this.capacity * 4, 'U32Buffer');
+  }
+
+  /** Ensures room for `n` elements and sets `length`; contents unspecified after growth. */
+  resize(n: number): void {
+    if (n > this.capacity) {
+      const ptr = alloc(n * 4, 'U32Buffer');
+      free(this.ptrValue, this.capacity * 4);
+      this.ptrValue = ptr;
+      this.capacity = n;
+      this.view = null;
+    }
+    this.length = n;
+  }
+
+  /** Byte address for kernels. */
+  get ptr(): Ptr {
+    return this.ptrValue;
+  }
+
+  /** A Uint32Array over the `length` valid elements. */
+  get data(): Uint32Array {
+    const buffer = heap();
+    if (this.view === null || this.view.buffer !== buffer || this.view.length !== this.length) {
+      this.view = new Uint32Array(buffer, this.ptrValue, this.length);
+    }
+    return this.view;
+  }
+
+  /** Frees the memory. */
+  dispose(): void {
+    if (this.capacity > 0) free(this.ptrValue, this.capacity * 4);
+    this.capacity = 0;
+  }
+}

@@ -1,0 +1,277 @@
+// The only file that touches WebAssembly: loading the module, the typed kernel table (one line
+// per export of crates/kernels/src/abi.rs, same snake_case names), allocation and heap views.
+// Every other file calls `kernels()` and works on `Tensor`s.
+
+import { TorchletError } from './errors.js';
+
+/** A byte offset into WASM linear memory, branded so a plain number is not passed by mistake. */
+export type Ptr = number & { readonly __ptr: unique symbol };
+
+/** The ABI this binding was written for; must equal the module's `abi_version()`. */
+export const ABI_VERSION = 1;
+
+/** Every export of the kernels crate, one to one with `crates/kernels/src/abi.rs`. */
+export interface Kernels {
+  abi_version(): number;
+  tl_alloc(bytes: number): Ptr;
+  tl_free(ptr: Ptr, bytes: number): void;
+  non_finite_count(x: Ptr, n: number): number;
+  count_outside(x: Ptr, n: number, lo: number, hi: number): number;
+  gather_rows(src: Ptr, indices: Ptr, dst: Ptr, rows: number, cols: number): void;
+  one_hot(labels: Ptr, out: Ptr, rows: number, cols: number): void;
+  sgd_update(grad: Ptr, param: Ptr, n: number, step: number): void;
+  fill_zero(x: Ptr, n: number): void;
+  gemm(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
+  gemm_nt(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
+  gemm_tn_acc(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
+  bias_add(bias: Ptr, y: Ptr, rows: number, cols: number): void;
+  bias_grad_acc(delta: Ptr, gradBias: Ptr, rows: number, cols: number): void;
+  linear_forward(x: Ptr, y: Ptr, w: Ptr, b: Ptr, batch: number, nIn: number, nOut: number): void;
+  linear_backward_delta(delta: Ptr, dx: Ptr, w: Ptr, batch: number, nIn: number, nOut: number): void;
+  linear_backward_update_gradient(
+    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, nIn: number, nOut: number,
+  ): void;
+  tanh_forward(x: Ptr, y: Ptr, n: number): void;
+  tanh_backward_delta(y: Ptr, delta: Ptr, dx: Ptr, n: number): void;
+  sigmoid_forward(x: Ptr, y: Ptr, n: number): void;
+  sigmoid_backward_delta(y: Ptr, delta: Ptr, dx: Ptr, n: number): void;
+  relu_forward(x: Ptr, y: Ptr, n: number): void;
+  relu_backward_delta(x: Ptr, delta: Ptr, dx: Ptr, n: number): void;
+  softmax_forward(x: Ptr, y: Ptr, rows: number, cols: number): void;
+  softmax_backward_delta(y: Ptr, delta: Ptr, dx: Ptr, rows: number, cols: number): void;
+  mse_loss_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
+  mse_loss_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
+  bce_loss_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
+  bce_loss_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
+  cross_entropy_loss_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
+  cross_entropy_loss_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
+  log_softmax_cross_entropy_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
+  log_softmax_cross_entropy_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
+  conv1d_workspace_len(length: number, cIn: number, cOut: number, k: number, stride: number): number;
+  conv1d_forward(
+    x: Ptr, y: Ptr, w: Ptr, b: Ptr,
+    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+  ): void;
+  conv1d_backward_delta(
+    delta: Ptr, dx: Ptr, w: Ptr, work: Ptr,
+    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+  ): void;
+  conv1d_backward_update_gradient(
+    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr,
+    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+  ): void;
+  conv2d_workspace_len(
+    height: number, width: number, cIn: number, cOut: number, kh: number, kw: number, stride: number,
+  ): number;
+  conv2d_forward(
+    x: Ptr, y: Ptr, w: Ptr, b: Ptr, batch: number, height: number, width: number,
+    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+  ): void;
+  conv2d_backward_delta(
+    delta: Ptr, dx: Ptr, w: Ptr, work: Ptr, batch: number, height: number, width: number,
+    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+  ): void;
+  conv2d_backward_update_gradient(
+    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, height: number, width: number,
+    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+  ): void;
+  maxpool1d_forward(
+    x: Ptr, y: Ptr, argmax: Ptr, batch: number, length: number, c: number, k: number, stride: number,
+  ): void;
+  maxpool2d_forward(
+    x: Ptr, y: Ptr, argmax: Ptr, batch: number, height: number, width: number, c: number,
+    kh: number, kw: number, stride: number,
+  ): void;
+  maxpool_backward_delta(delta: Ptr, argmax: Ptr, dx: Ptr, nOut: number, nIn: number): void;
+}
+
+/** What `init` accepts: nothing (load the bundled file), the bytes, where to fetch them, or a
+ * compiled module. `{ wasm }` is the same as passing the value itself. */
+export type WasmSource =
+  | URL
+  | string
+  | ArrayBuffer
+  | ArrayBufferView
+  | Response
+  | WebAssembly.Module;
+
+interface Instance {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  kernels: Kernels;
+}
+
+let instance: Instance | null = null;
+let loading: Promise<void> | null = null;
+let liveBytes = 0;
+
+/** Where the committed `.wasm` lives relative to this file (ts/ and dist/ are both one level down). */
+const WASM_URL = '../wasm/torchlet.wasm';
+const REBUILD_HINT = 'rebuild it with `npm run build:wasm`';
+
+/**
+ * Loads and instantiates the WASM core. Call once before anything else; later calls are no-ops.
+ * @param source Optional: bytes, a URL, a `Response`, a compiled `WebAssembly.Module`, or
+ *   `{ wasm: any of those }`. Default: Node reads the file next to this module, browsers fetch it.
+ * @throws TorchletError `BAD_WASM` when the bytes are not the torchlet module (HTML from a
+ *   misconfigured server, a stale build, a browser without SIMD128).
+ */
+export function init(source?: WasmSource | { wasm?: WasmSource }): Promise<void> {
+  if (instance) return Promise.resolve();
+  if (!loading) {
+    loading = load(source).catch((e: unknown) => {
+      loading = null;
+      throw e;
+    });
+  }
+  return loading;
+}
+
+/** The compiled module, to hand to workers so each instantiates its own memory. */
+export function compiledModule(): WebAssembly.Module {
+  return ready().module;
+}
+
+async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
+  const source = isWasmWrapper(arg) ? arg.wasm : arg;
+  const module = await compile(source);
+  const inst = await WebAssembly.instantiate(module, {});
+  const exp = inst.exports as unknown as Kernels & { memory: WebAssembly.Memory };
+  if (typeof exp.abi_version !== 'function' || !(exp.memory instanceof WebAssembly.Memory)) {
+    throw new TorchletError('BAD_WASM', `init: expected the torchlet kernels module, got a module without abi_version/memory; ${REBUILD_HINT}`);
+  }
+  if (exp.abi_version() !== ABI_VERSION) {
+    throw new TorchletError('BAD_WASM', `init: expected WASM ABI version ${ABI_VERSION}, got ${exp.abi_version()}; the .wasm is stale, ${REBUILD_HINT}`);
+  }
+  instance = { module, memory: exp.memory, kernels: exp };
+}
+
+function isWasmWrapper(x: unknown): x is { wasm?: WasmSource } {
+  return typeof x === 'object' && x !== null && !(x instanceof URL) && !(x instanceof ArrayBuffer)
+    && !ArrayBuffer.isView(x) && !(x instanceof WebAssembly.Module)
+    && !(typeof Response !== 'undefined' && x instanceof Response);
+}
+
+async function compile(source: WasmSource | undefined): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  let bytes: Uint8Array;
+  if (source === undefined) bytes = await readDefault();
+  else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
+  else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  else if (source instanceof URL || typeof source === 'string') {
+    bytes = await readUrl(source instanceof URL ? source : new URL(source, baseUrl()));
+  } else bytes = await responseBytes(source);
+  checkMagic(bytes);
+  try {
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    throw new TorchletError('BAD_WASM', `init: could not compile torchlet.wasm (${(e as Error).message}); it needs WebAssembly SIMD128 (Node >= 16.4, Chrome >= 91, Firefox >= 89, Safari >= 16.4), or ${REBUILD_HINT}`);
+  }
+}
+
+function baseUrl(): string {
+  return typeof location !== 'undefined' ? location.href : import.meta.url;
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+}
+
+async function readDefault(): Promise<Uint8Array> {
+  return readUrl(new URL(WASM_URL, import.meta.url));
+}
+
+async function readUrl(url: URL): Promise<Uint8Array> {
+  if (url.protocol === 'file:' && isNode()) {
+    // A variable specifier keeps browser bundlers from trying to resolve a Node builtin.
+    const fsName = 'node:fs/promises';
+    const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
+    try {
+      return new Uint8Array(await fs.readFile(url));
+    } catch (e) {
+      throw new TorchletError('BAD_WASM', `init: expected the WASM file at ${url.href}, got ${(e as Error).message}; ${REBUILD_HINT}, or pass init({ wasm })`);
+    }
+  }
+  const response = await fetch(url);
+  if (!response.ok) {
+    throw new TorchletError('BAD_WASM', `init: expected torchlet.wasm at ${url.href}, got HTTP ${response.status}; serve the file next to the module or pass init({ wasm })`);
+  }
+  return responseBytes(response);
+}
+
+async function responseBytes(response: Response): Promise<Uint8Array> {
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+function checkMagic(bytes: Uint8Array): void {
+  const isWasm = bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  if (isWasm) return;
+  const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
+  if (head.startsWith('<')) {
+    throw new TorchletError('BAD_WASM', 'init: expected WebAssembly bytes, got an HTML page: the server answered the .wasm request with HTML (a dev server fallback or 404 page). Serve node_modules/torchlet/wasm/torchlet.wasm as a static file (with Vite add `optimizeDeps: { exclude: ["torchlet"] }`), or pass init({ wasm: url })');
+  }
+  throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes (\\0asm), got ${bytes.length} bytes starting ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}; ${REBUILD_HINT}`);
+}
+
+function ready(): Instance {
+  if (!instance) {
+    throw new TorchletError('NOT_INITIALIZED', 'torchlet: expected `await init()` before use, got no loaded WASM module');
+  }
+  return instance;
+}
+
+/** The typed kernel table. Throws `NOT_INITIALIZED` before `init()`. */
+export function kernels(): Kernels {
+  return ready().kernels;
+}
+
+/** True once `init()` has finished. */
+export function isInitialized(): boolean {
+  return instance !== null;
+}
+
+/** The current `ArrayBuffer` of WASM memory; it changes whenever memory grows. */
+export function heap(): ArrayBuffer {
+  return ready().memory.buffer;
+}
+
+/** Largest single allocation we ask for: wasm32 memory is at most 4 GiB. */
+const MAX_ALLOC = 2 ** 32 - 2 ** 16;
+
+/**
+ * Allocates `bytes` in WASM memory (16-byte aligned). May grow memory, which detaches every
+ * existing view: callers rebuild views through `heap()`.
+ * @throws TorchletError `OUT_OF_MEMORY` when the request cannot fit; nothing is allocated.
+ */
+export function alloc(bytes: number, what: string): Ptr {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  if (!Number.isFinite(bytes) || bytes < 0 || size > MAX_ALLOC) {
+    throw new TorchletError('OUT_OF_MEMORY', `${what}: expected an allocation below 4 GiB, got ${bytes} bytes`);
+  }
+  const ptr = ready().kernels.tl_alloc(size);
+  if (ptr === 0) {
+    throw new TorchletError('OUT_OF_MEMORY', `${what}: could not allocate ${size} bytes (WASM memory is ${ready().memory.buffer.byteLength} bytes and cannot grow further)`);
+  }
+  liveBytes += size;
+  return ptr;
+}
+
+/** Frees a block from `alloc` with the same `bytes`. */
+export function free(ptr: Ptr, bytes: number): void {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  ready().kernels.tl_free(ptr, size);
+  liveBytes -= size;
+}
+
+/** Memory statistics: bytes held by live tensors and buffers, and the WASM memory size. */
+export interface MemoryInfo {
+  /** Bytes currently allocated through torchlet (tensors, layer buffers, scratch). */
+  liveBytes: number;
+  /** Size of WASM linear memory in bytes (it only grows). */
+  wasmBytes: number;
+}
+
+/** Live bytes and WASM memory size. */
+export function memory(): MemoryInfo {
+  return { liveBytes, wasmBytes: instance ? instance.memory.buffer.byteLength : 0 };
+}
