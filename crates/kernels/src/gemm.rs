@@ -363,7 +363,8 @@ unsafe fn broadcast_rows<const MR: usize, const TA: bool>(
 }
 
 /// The micro-kernel: an `MR` x `4·NV` block of c held in registers over the whole k loop.
-/// Each step broadcasts `a[r, p]` and multiplies it into `NV` vectors of row p of b.
+/// Each step broadcasts `a[r, p]` and multiplies it into `NV` vectors of row p of b; every
+/// element still sums its k products in order, so the result equals the scalar twin's.
 #[inline(always)]
 unsafe fn broadcast_block<const MR: usize, const NV: usize, const TA: bool>(
     k: usize,
@@ -375,12 +376,34 @@ unsafe fn broadcast_block<const MR: usize, const NV: usize, const TA: bool>(
 ) {
     let zero = F32x4::splat(0.0);
     let mut acc = [[zero; NV]; MR];
-    for p in 0..k {
-        let bp = b.add(p * ldb);
-        let mut bv = [zero; NV];
-        for (v, bv) in bv.iter_mut().enumerate() {
-            *bv = F32x4::load(bp.add(4 * v));
+    let mut p = 0;
+    if !TA {
+        // a[r, p..p+4] is contiguous: one load per row serves four k steps via lane broadcasts.
+        while p + 4 <= k {
+            let mut rows = [zero; MR];
+            for (r, v) in rows.iter_mut().enumerate() {
+                *v = F32x4::load(a.add(r * lda + p));
+            }
+            step(&mut acc, b.add(p * ldb), &rows.map(|v| v.lane_splat::<0>()));
+            step(
+                &mut acc,
+                b.add((p + 1) * ldb),
+                &rows.map(|v| v.lane_splat::<1>()),
+            );
+            step(
+                &mut acc,
+                b.add((p + 2) * ldb),
+                &rows.map(|v| v.lane_splat::<2>()),
+            );
+            step(
+                &mut acc,
+                b.add((p + 3) * ldb),
+                &rows.map(|v| v.lane_splat::<3>()),
+            );
+            p += 4;
         }
+    }
+    while p < k {
         let mut av = [zero; MR];
         if TA && MR == 4 {
             // a[p, i..i+4] is contiguous in aᵀ: one load, then four in-register broadcasts.
@@ -397,15 +420,30 @@ unsafe fn broadcast_block<const MR: usize, const NV: usize, const TA: bool>(
                 *av = F32x4::splat(a_at::<TA>(a, lda, r, p));
             }
         }
-        for r in 0..MR {
-            for v in 0..NV {
-                acc[r][v] = av[r].mul_add(bv[v], acc[r][v]);
-            }
-        }
+        step(&mut acc, b.add(p * ldb), &av);
+        p += 1;
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, s) in row.iter().enumerate() {
             out.put4(r, v, *s);
+        }
+    }
+}
+
+/// One k step of the micro-kernel: `acc[r][v] += av[r] · b[4v .. 4v + 4]`.
+#[inline(always)]
+unsafe fn step<const MR: usize, const NV: usize>(
+    acc: &mut [[F32x4; NV]; MR],
+    b: *const f32,
+    av: &[F32x4; MR],
+) {
+    let mut bv = [F32x4::splat(0.0); NV];
+    for (v, bv) in bv.iter_mut().enumerate() {
+        *bv = F32x4::load(b.add(4 * v));
+    }
+    for r in 0..MR {
+        for v in 0..NV {
+            acc[r][v] = av[r].mul_add(bv[v], acc[r][v]);
         }
     }
 }
