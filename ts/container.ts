@@ -1,6 +1,7 @@
 // Sequential: modules chained in order. forward validates the whole chain's shapes before any
 // kernel runs (so a bad shape at layer 3 changes nothing), then runs each layer; backward walks
 // back through the layers' kept inputs. Errors carry the position: `Sequential[2] (Linear).…`.
+// AutoEncoder is the two-module Sequential (encoder, decoder) with named halves and latent(x).
 
 import { TorchletError } from './errors.js';
 import { Module, type Parameter, checkTensor } from './module.js';
@@ -52,6 +53,7 @@ export class Sequential extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
     return this.runForward(x, this.outputShape(x.shape, 'forward'));
   }
@@ -89,6 +91,7 @@ export class Sequential extends Module {
 
   /** Parameter gradients and the delta to the input in one backward pass (input of the last forward). */
   override backward(delta: Tensor): Tensor {
+    this.checkLive('backward');
     const x = this.requireInput('backward');
     this.checkBackward(x, delta, 'backward');
     let d = delta;
@@ -142,5 +145,75 @@ export class Sequential extends Module {
     if (!(e instanceof TorchletError)) return e;
     const err = new TorchletError(e.code, `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
     return err;
+  }
+}
+
+/**
+ * An encoder and a decoder trained as one network: `forward(x) = decoder(encoder(x))`, backward
+ * through the decoder then the encoder. Parameters are named `encoder.<name>` / `decoder.<name>`.
+ * @param encoder Maps x [batch, ...] to the code (any Module, usually a Sequential).
+ * @param decoder Maps the code back to the input's shape.
+ * @throws TorchletError `BAD_ARGUMENT` when either is not a Module.
+ * @example
+ * const ae = new AutoEncoder(
+ *   new Sequential(new Linear(64, 50), new TanH()),
+ *   new Sequential(new Linear(50, 64), new Sigmoid()),
+ * );
+ * sgd(ae, { x, y: x }, new BCELoss(), { step: 0.1 });
+ * const code = ae.latent(x); // [batch, 50]
+ */
+export class AutoEncoder extends Sequential {
+  override readonly type: string = 'AutoEncoder';
+  /** First half: input to code. */
+  readonly encoder: Module;
+  /** Second half: code to reconstruction. */
+  readonly decoder: Module;
+
+  constructor(encoder: Module, decoder: Module) {
+    super(...AutoEncoder.check(encoder, decoder));
+    this.encoder = encoder;
+    this.decoder = decoder;
+  }
+
+  private static check(encoder: unknown, decoder: unknown): [Module, Module] {
+    for (const [name, m] of [['encoder', encoder], ['decoder', decoder]] as const) {
+      if (!(m instanceof Module)) {
+        throw new TorchletError('BAD_ARGUMENT', `AutoEncoder: expected ${name} to be a Module, got ${m === null ? 'null' : typeof m}`);
+      }
+    }
+    return [encoder as Module, decoder as Module];
+  }
+
+  override parameters(): Parameter[] {
+    const named = (prefix: string, m: Module): Parameter[] => m.parameters().map((p) => ({ ...p, name: `${prefix}.${p.name}` }));
+    return [...named('encoder', this.encoder), ...named('decoder', this.decoder)];
+  }
+
+  /**
+   * The code of x: the encoder alone (returns the encoder's output, overwritten by its next
+   * forward). The encoder's kept state then belongs to x, so a following backward needs a new
+   * `forward` first.
+   * @param x Input [batch, ...] as for `forward`.
+   * @throws TorchletError as `forward`, naming `AutoEncoder.latent`.
+   */
+  latent(x: Tensor): Tensor {
+    this.checkLive('latent');
+    checkTensor(x, 'AutoEncoder.latent', 'input');
+    let shape: number[];
+    try {
+      shape = this.encoder.outputShape(x.shape, 'latent');
+    } catch (e) {
+      // Same position format as forward's errors: `AutoEncoder[0] (Sequential).…`.
+      if (!(e instanceof TorchletError)) throw e;
+      throw new TorchletError(e.code, `${this.type}[0] (${this.encoder.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
+    }
+    this.lastInput = null;
+    return this.encoder.runForward(x, shape);
+  }
+
+  /** `AutoEncoder(<encoder layers>, <decoder layers>)`, Sequential halves as `A -> B -> …`. */
+  override toString(): string {
+    const half = (m: Module): string => (m instanceof Sequential ? m.modules.map(String).join(' -> ') : String(m));
+    return `AutoEncoder(${half(this.encoder)}, ${half(this.decoder)})`;
   }
 }
