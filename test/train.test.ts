@@ -2,7 +2,7 @@
 // convergence threshold stops early, bad data is named, and the digits MLP reaches >= 0.95.
 import { describe, expect, it } from 'vitest';
 import {
-  Linear, LogSoftmaxCrossEntropy, MSELoss, Optim, ReLU, Rng, Sequential, Tensor, accuracy, init, loadDigits, memory, sgd,
+  Linear, LogSoftmaxCrossEntropy, MSELoss, Optim, ReLU, Rng, Sequential, Tensor, accuracy, evaluateLoss, init, loadDigits, memory, sgd,
 } from '../ts/index.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
@@ -85,7 +85,106 @@ describe('sgd on the digits', () => {
     expectError(() => sgd(net, { x: train.x, y: test.y }, new LogSoftmaxCrossEntropy()), 'SHAPE_MISMATCH', /sgd: expected data\.y with 1438 rows like data\.x, got 359/);
     expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { batchSize: 0 }), 'BAD_ARGUMENT', /sgd: expected batchSize to be a positive integer, got 0/);
     const bad = Tensor.from(train.y.toArray().map((v, i) => (i === 5 ? 12 : v)));
-    expectError(() => sgd(net, { x: train.x, y: bad }, new LogSoftmaxCrossEntropy(), { shuffle: false }), 'LABEL_OUT_OF_RANGE', /sgd \(epoch 0, batch 0\): LogSoftmaxCrossEntropy\.forward: label 12 out of range \[0, 10\) at y\[5\]/);
+    expectError(() => sgd(net, { x: train.x, y: bad }, new LogSoftmaxCrossEntropy(), { shuffle: false }), 'LABEL_OUT_OF_RANGE', /^sgd: label 12 out of range \[0, 10\) at data\.y\[5\]$/);
+    expect(stateHash(net)).toBe(hash);
+  });
+});
+
+describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () => {
+  const { train, test } = loadDigits();
+
+  it('scores validation data each epoch and calls onBatch for every batch', () => {
+    const batches: string[] = [];
+    const infos: number[] = [];
+    const history = sgd(mlp(5), train, new LogSoftmaxCrossEntropy(), {
+      epochs: 3, batchSize: 500, step: 0.5, seed: 1, validation: test, metric: 'accuracy',
+      onBatch: (b) => batches.push(`${b.epoch}.${b.batch}/${b.batches}:${b.size}`),
+      onEpoch: (_e, _l, info) => infos.push(info.valMetric!),
+    });
+    // 1438 rows in batches of 500: 500, 500, 438.
+    expect(batches).toEqual(['0.0/3:500', '0.1/3:500', '0.2/3:438', '1.0/3:500', '1.1/3:500', '1.2/3:438', '2.0/3:500', '2.1/3:500', '2.2/3:438']);
+    expect(history.valLoss).toHaveLength(3);
+    expect(history.valMetric).toEqual(infos);
+    expect(history.metric).toBe('accuracy');
+    expect(history.valMetric[2]!).toBeGreaterThan(0.5);
+    expect(history.valLoss[2]!).toBeLessThan(history.valLoss[0]!);
+  });
+
+  it('stops after `patience` epochs without improvement and restores the best weights', () => {
+    const net = mlp(6);
+    const scores = [0.1, 0.5, 0.3, 0.2, 0.9, 0.9];
+    let i = 0;
+    let bestWeights = '';
+    let weightsAfterLastEpoch = '';
+    const weights = (m: Sequential): string => JSON.stringify(m.parameters().map((p) => Array.from(p.value.data)));
+    const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+      epochs: 6, step: 0.05, seed: 1, validation: test, patience: 2, monitor: 'metric',
+      metric: { name: 'scripted', higherIsBetter: true, compute: () => scores[i++]! },
+      onEpoch: (_e, _l, info) => {
+        if (info.best) bestWeights = weights(net);
+        weightsAfterLastEpoch = weights(net);
+      },
+    });
+    expect(history.valMetric).toEqual([0.1, 0.5, 0.3, 0.2]);
+    expect(history.bestEpoch).toBe(1);
+    expect(history.stoppedEarly).toBe(true);
+    expect(weights(net)).toBe(bestWeights);
+    expect(weights(net)).not.toBe(weightsAfterLastEpoch);
+  });
+
+  it('restored weights reproduce the best validation loss exactly', () => {
+    const net = mlp(7);
+    const history = sgd(net, { x: train.x.rows(0, 40), y: train.y.rows(0, 40) }, new LogSoftmaxCrossEntropy(), {
+      epochs: 40, step: 0.5, batchSize: 8, seed: 2, validation: test, patience: 3,
+    });
+    const best = history.valLoss[history.bestEpoch]!;
+    expect(Math.min(...history.valLoss)).toBe(best);
+    expect(evaluateLoss(net, test, new LogSoftmaxCrossEntropy())).toBe(best);
+  });
+
+  it('onEpoch returning false stops training', () => {
+    const history = sgd(mlp(8), train, new LogSoftmaxCrossEntropy(), { epochs: 10, seed: 1, onEpoch: (e) => e < 1 });
+    expect(history.loss).toHaveLength(2);
+  });
+
+  /** A net whose gradient overflows on one sample (x = 3e38) while the loss stays finite. */
+  function overflowData(): { net: Sequential; data: { x: Tensor; y: Tensor } } {
+    const net = new Sequential(new Linear(1, 1));
+    net.parameters()[0]!.value.data.set([1e-38]);
+    net.parameters()[1]!.value.data.set([0]);
+    return { net, data: { x: Tensor.from([1, 2, 3e38, 4], [4, 1]), y: Tensor.from([0, 0, 0, 0], [4, 1]) } };
+  }
+
+  it('throws on a non-finite gradient naming epoch and batch, before any weight moves', () => {
+    const { net, data } = overflowData();
+    expectError(() => sgd(net, data, new MSELoss(), { batchSize: 1, shuffle: false, step: 0.1 }), 'NON_FINITE', /^sgd \(epoch 0, batch 2\): Optim\.step: expected a finite gradient of 0\.weight, got Infinity/);
+    // Batches 0 and 1 trained before the bad one; on the bad sample alone nothing moves.
+    const fresh = overflowData();
+    const hashValues = JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)));
+    expectError(() => sgd(fresh.net, { x: fresh.data.x.rows(2, 1), y: fresh.data.y.rows(2, 1) }, new MSELoss(), { step: 0.1 }), 'NON_FINITE', /epoch 0, batch 0/);
+    expect(JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)))).toBe(hashValues);
+  });
+
+  it("nonFinite: 'skip' skips the bad batch and trains on the others", () => {
+    const { net, data } = overflowData();
+    const skipped: boolean[] = [];
+    const history = sgd(net, data, new MSELoss(), {
+      batchSize: 1, shuffle: false, step: 0.01, epochs: 2, nonFinite: 'skip', onBatch: (b) => skipped.push(b.skipped),
+    });
+    expect(skipped).toEqual([false, false, true, false, false, false, true, false]);
+    expect(history.skippedBatches).toBe(2);
+    expect(history.loss.every(Number.isFinite)).toBe(true);
+    expect(net.parameters()[0]!.value.data[0]).not.toBe(Math.fround(1e-38));
+  });
+
+  it('rejects toolkit options before anything moves', () => {
+    const net = mlp(9);
+    const hash = stateHash(net);
+    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { patience: 2 }), 'BAD_ARGUMENT', /^sgd: expected validation data with patience/);
+    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: test, metric: 'f1' as never }), 'BAD_ARGUMENT', /sgd: expected metric to be one of accuracy, mse/);
+    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { nonFinite: 'ignore' as never }), 'BAD_ARGUMENT', /expected nonFinite 'throw' or 'skip', got ignore/);
+    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { optimizer: 'adam', betas: [2, 0.9] }), 'BAD_ARGUMENT', /Optim: expected betas\[0\] to be in \[0, 1\), got 2/);
+    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: { x: test.x, y: train.y } }), 'SHAPE_MISMATCH', /sgd: expected validation\.y with 359 rows like validation\.x, got 1438/);
     expect(stateHash(net)).toBe(hash);
   });
 });

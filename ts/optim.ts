@@ -1,15 +1,86 @@
 // Optim: one training step on a batch, as in the original design: forward, loss, backward,
-// update with `eps` as the gradient step. The loss is checked finite before any weight moves.
+// update with `eps` as the gradient step. Update rules: plain SGD (default), momentum, Nesterov,
+// Adam, each with optional L2 weight decay; their state (velocity, moments) lives in WASM tensors
+// and each parameter is updated by one kernel call (util.rs). Loss and gradients are checked
+// finite (non_finite_count, one call per parameter) before any weight or state moves.
 
 import { TorchletError } from './errors.js';
-import type { Loss } from './loss.js';
-import { Module } from './module.js';
-import type { Tensor } from './tensor.js';
+import { Loss } from './loss.js';
+import { Module, type Parameter } from './module.js';
+import { Tensor } from './tensor.js';
+import { kernels } from './wasm.js';
+
+/** The update rules `Optim` knows. */
+export type OptimizerName = 'sgd' | 'momentum' | 'nesterov' | 'adam';
+
+/** The names accepted for `optimizer`, in the order the docs list them. */
+export const OPTIMIZERS: readonly OptimizerName[] = Object.freeze(['sgd', 'momentum', 'nesterov', 'adam']);
+
+/** Options for `Optim` (the fourth constructor argument). */
+export interface OptimOptions {
+  /** Update rule (default `'sgd'`: `w -= eps * grad`, the original step). */
+  optimizer?: OptimizerName;
+  /** Momentum coefficient for `'momentum'` and `'nesterov'` (default 0.9). */
+  momentum?: number;
+  /** Adam's decay rates of the first and second moments (default [0.9, 0.999]). */
+  betas?: readonly [number, number];
+  /** Adam's denominator term (default 1e-8). Not the learning rate, which is `eps`. */
+  epsilon?: number;
+  /** L2 weight decay: `weightDecay * w` is added to each gradient (default 0). */
+  weightDecay?: number;
+}
+
+/** What `Optim.computeGradients` found. */
+export interface GradientReport {
+  /** The batch loss (before the update). */
+  loss: number;
+  /** Null when loss and gradients are finite; otherwise what was not (e.g. `gradient of 0.weight`). */
+  nonFinite: string | null;
+}
+
+interface Resolved {
+  optimizer: OptimizerName;
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+}
+
+function resolve(options: OptimOptions): Resolved {
+  if (typeof options !== 'object' || options === null) {
+    throw new TorchletError('BAD_ARGUMENT', `Optim: expected options to be an object, got ${String(options)}`);
+  }
+  const optimizer = options.optimizer ?? 'sgd';
+  if (!OPTIMIZERS.includes(optimizer)) {
+    throw new TorchletError('BAD_ARGUMENT', `Optim: expected optimizer to be one of ${OPTIMIZERS.join(', ')}, got ${String(optimizer)}`);
+  }
+  const num = (value: unknown, name: string, ok: (v: number) => boolean, rule: string): number => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
+      throw new TorchletError('BAD_ARGUMENT', `Optim: expected ${name} to be ${rule}, got ${String(value)}`);
+    }
+    return value;
+  };
+  const betas = options.betas ?? [0.9, 0.999];
+  if (!Array.isArray(betas) || betas.length !== 2) {
+    throw new TorchletError('BAD_ARGUMENT', `Optim: expected betas to be [beta1, beta2], got ${JSON.stringify(betas)}`);
+  }
+  const unit = (v: number): boolean => v >= 0 && v < 1;
+  return {
+    optimizer,
+    momentum: num(options.momentum ?? 0.9, 'momentum', unit, 'in [0, 1)'),
+    beta1: num(betas[0], 'betas[0]', unit, 'in [0, 1)'),
+    beta2: num(betas[1], 'betas[1]', unit, 'in [0, 1)'),
+    epsilon: num(options.epsilon ?? 1e-8, 'epsilon', (v) => v > 0, 'a positive finite number'),
+    weightDecay: num(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a finite number >= 0'),
+  };
+}
 
 /**
- * Plain gradient descent on a module.
+ * Trains a module with one of the update rules; `step(x, y)` is the original design's call.
  * @example
- * const opt = new Optim(net, new LogSoftmaxCrossEntropy(), 0.05);
+ * const opt = new Optim(net, new LogSoftmaxCrossEntropy(), 0.05);                       // plain SGD
+ * const adam = new Optim(net, new LogSoftmaxCrossEntropy(), 1e-3, { optimizer: 'adam' });
  * const loss = opt.step(xBatch, yBatch);
  */
 export class Optim {
@@ -19,32 +90,122 @@ export class Optim {
   readonly loss: Loss;
   /** Gradient step (learning rate). */
   readonly eps: number;
+  /** The update rule. */
+  readonly optimizer: OptimizerName;
+  /** Updates applied so far (Adam's t). */
+  get steps(): number {
+    return this.t;
+  }
 
-  constructor(net: Module, loss: Loss, eps = 1e-3) {
+  private readonly config: Resolved;
+  private readonly params: Parameter[];
+  /** Per parameter: velocity (momentum) or [m, v] (Adam); allocated on the first update. */
+  private state: Tensor[][] | null = null;
+  private t = 0;
+
+  /**
+   * @param net The module to train. @param loss The loss. @param eps Gradient step (default 1e-3).
+   * @param options Update rule and its hyperparameters (default: plain SGD).
+   * @throws TorchletError `BAD_ARGUMENT` for a non-module, a bad step or a bad option.
+   */
+  constructor(net: Module, loss: Loss, eps = 1e-3, options: OptimOptions = {}) {
     if (!(net instanceof Module)) throw new TorchletError('BAD_ARGUMENT', `Optim: expected net to be a Module, got ${typeof net}`);
+    if (!(loss instanceof Loss)) throw new TorchletError('BAD_ARGUMENT', `Optim: expected loss to be a Loss, got ${typeof loss}`);
     if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
       throw new TorchletError('BAD_ARGUMENT', `Optim: expected eps (the gradient step) to be a positive finite number, got ${String(eps)}`);
     }
+    this.config = resolve(options);
     this.net = net;
     this.loss = loss;
     this.eps = eps;
+    this.optimizer = this.config.optimizer;
+    this.params = net.parameters();
   }
 
   /**
    * Forward, loss, backward and update on one batch.
    * @returns The batch loss before the update.
-   * @throws TorchletError `NON_FINITE` (weights untouched) when the loss is NaN or infinite.
+   * @throws TorchletError `NON_FINITE` when the loss or a gradient is NaN or infinite: weights and
+   *   optimiser state are untouched (the gradients are left as computed, to inspect).
    */
   step(x: Tensor, y: Tensor): number {
-    const yhat = this.net.forward(x);
-    const value = this.loss.forward(y, yhat);
-    if (!Number.isFinite(value)) {
-      throw new TorchletError('NON_FINITE', `Optim.step: expected a finite loss, got ${value}; weights were not updated (lower the step?)`);
+    const report = this.computeGradients(x, y);
+    if (report.nonFinite !== null) {
+      throw nonFiniteError(this, report, 'Optim.step');
     }
+    this.update();
+    return report.loss;
+  }
+
+  /**
+   * Forward, loss and backward (gradients zeroed first) without moving any weight, then the
+   * finiteness check of the loss and of every gradient (one kernel call per parameter).
+   * When the loss is not finite, no backward runs and the gradients are unchanged.
+   */
+  computeGradients(x: Tensor, y: Tensor): GradientReport {
+    const yhat = this.net.forward(x);
+    const loss = this.loss.forward(y, yhat);
+    if (!Number.isFinite(loss)) return { loss, nonFinite: 'loss' };
     const delta = this.loss.backward(y, yhat);
     this.net.zeroGrad();
     this.net.backwardUpdateGradient(x, delta);
-    this.net.updateParameters(this.eps);
-    return value;
+    const k = kernels();
+    const bad = this.params.find((p) => k.non_finite_count(p.grad.ptr, p.grad.size) > 0);
+    return { loss, nonFinite: bad === undefined ? null : `gradient of ${bad.name}` };
   }
+
+  /** Applies one update from the current gradients (one kernel call per parameter). */
+  update(): void {
+    const k = kernels();
+    const c = this.config;
+    const state = this.ensureState();
+    this.t += 1;
+    const bias1 = 1 - c.beta1 ** this.t;
+    const invSqrtBias2 = 1 / Math.sqrt(1 - c.beta2 ** this.t);
+    this.params.forEach((p, i) => {
+      const s = state[i]!;
+      const n = p.value.size;
+      if (c.optimizer === 'sgd') {
+        if (c.weightDecay === 0) k.sgd_update(p.grad.ptr, p.value.ptr, n, this.eps);
+        else k.sgd_decay_update(p.grad.ptr, p.value.ptr, n, this.eps, c.weightDecay);
+      } else if (c.optimizer === 'adam') {
+        k.adam_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, s[1]!.ptr, n, this.eps / bias1, c.beta1, c.beta2, c.epsilon, c.weightDecay, invSqrtBias2);
+      } else {
+        k.momentum_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, n, this.eps, c.momentum, c.weightDecay, c.optimizer === 'nesterov' ? 1 : 0);
+      }
+    });
+  }
+
+  /** Frees the optimiser state (velocity, moments); the next update starts it afresh. */
+  dispose(): void {
+    for (const s of this.state ?? []) for (const t of s) t.dispose();
+    this.state = null;
+    this.t = 0;
+  }
+
+  private ensureState(): Tensor[][] {
+    if (this.state !== null) return this.state;
+    const buffers = this.optimizer === 'sgd' ? 0 : this.optimizer === 'adam' ? 2 : 1;
+    const state: Tensor[][] = [];
+    try {
+      for (const p of this.params) state.push(Array.from({ length: buffers }, () => Tensor.zeros(p.value.shape)));
+    } catch (e) {
+      for (const s of state) for (const t of s) t.dispose();
+      throw e;
+    }
+    this.state = state;
+    return state;
+  }
+}
+
+/** @internal The `NON_FINITE` error for a failed `computeGradients`, naming the value and where. */
+export function nonFiniteError(optim: Optim, report: GradientReport, where: string): TorchletError {
+  let got = String(report.loss);
+  if (report.nonFinite !== 'loss') {
+    const p = optim.net.parameters().find((q) => `gradient of ${q.name}` === report.nonFinite);
+    const data = p?.grad.data;
+    const i = data?.findIndex((v) => !Number.isFinite(v)) ?? -1;
+    got = i < 0 ? 'a non-finite value' : `${data![i]} at flat index ${i}`;
+  }
+  return new TorchletError('NON_FINITE', `${where}: expected a finite ${report.nonFinite}, got ${got}; weights were not updated (lower the step?)`);
 }

@@ -1,25 +1,50 @@
-// The training loop of the original design, and evaluation helpers. sgd() shuffles with its own
-// seeded generator, gathers each batch into reused buffers with one kernel call (no per-step
-// allocation), and stops early when the epoch loss changes by less than `eps`.
+// The training loop of the original design. sgd() shuffles with its own seeded generator, gathers
+// each batch into reused buffers with one kernel call, and runs an `Optim` step (any update rule).
+// Per epoch it can score validation data, stop early with patience (restoring the best weights),
+// and call back; a NaN/Inf loss or gradient throws naming epoch and batch, or skips the batch.
 
 import { TorchletError } from './errors.js';
 import type { Loss } from './loss.js';
-import { Module, checkTensor } from './module.js';
-import { Optim } from './optim.js';
+import { type Dataset, type Metric, type MetricName, checkDataset, evaluateLoss, metricOf } from './metrics.js';
+import type { Module } from './module.js';
+import { Optim, type OptimOptions, nonFiniteError } from './optim.js';
 import { Rng, defaultRng } from './rng.js';
-import { Slot, Tensor, U32Buffer } from './tensor.js';
+import { Slot, type Tensor, U32Buffer } from './tensor.js';
 import { kernels } from './wasm.js';
 
-/** A data set: inputs x [n, ...] and targets y (class indices [n] or dense [n, ...]). */
-export interface Dataset {
-  /** Inputs, one sample per row. */
-  x: Tensor;
-  /** Targets, one per row of x. */
-  y: Tensor;
+export type { Dataset } from './metrics.js';
+export { accuracy, evaluateLoss, labelsOf, predict } from './metrics.js';
+
+/** What `onEpoch` receives after the loss. */
+export interface EpochInfo {
+  /** Validation loss of this epoch (with `validation`). */
+  valLoss?: number;
+  /** Validation metric of this epoch (with `validation` and `metric`). */
+  valMetric?: number;
+  /** Batches skipped this epoch for a non-finite loss or gradient (`nonFinite: 'skip'`). */
+  skipped: number;
+  /** True when this epoch is the best so far on the monitored value. */
+  best: boolean;
 }
 
-/** Options for `sgd`. */
-export interface SgdOptions {
+/** What `onBatch` receives. */
+export interface BatchInfo {
+  /** Epoch index, from 0. */
+  epoch: number;
+  /** Batch index within the epoch, from 0. */
+  batch: number;
+  /** Batches per epoch. */
+  batches: number;
+  /** Samples in this batch. */
+  size: number;
+  /** The batch loss before the update (NaN/Inf when skipped). */
+  loss: number;
+  /** True when the batch was skipped for a non-finite loss or gradient. */
+  skipped: boolean;
+}
+
+/** Options for `sgd`; the update rule's options (`optimizer`, `momentum`, …) are those of `Optim`. */
+export interface SgdOptions extends OptimOptions {
   /** Samples per batch (default 32); the last batch of an epoch may be smaller. */
   batchSize?: number;
   /** Maximum number of epochs (default 10). */
@@ -32,16 +57,46 @@ export interface SgdOptions {
   shuffle?: boolean;
   /** Seed of the shuffling generator (default: draw from the shared `defaultRng`). */
   seed?: number;
-  /** Called after each epoch with its index (from 0) and mean training loss. */
-  onEpoch?: (epoch: number, loss: number) => void;
+  /**
+   * Called after each epoch with its index (from 0), mean training loss and validation scores.
+   * Returning `false` (exactly) stops training after this epoch.
+   */
+  onEpoch?: (epoch: number, loss: number, info: EpochInfo) => unknown;
+  /** Called after each batch. */
+  onBatch?: (info: BatchInfo) => void;
+  /** Data scored after each epoch (loss, and `metric` when given). */
+  validation?: Dataset;
+  /** Metric computed on the validation data each epoch: `'accuracy'`, `'mse'` or a `Metric`. */
+  metric?: MetricName | Metric;
+  /**
+   * Early stopping: stop after this many epochs without improvement of the monitored validation
+   * value, then restore the weights of the best epoch. Needs `validation`.
+   */
+  patience?: number;
+  /** What early stopping watches: the validation `'loss'` (default) or the validation `'metric'`. */
+  monitor?: 'loss' | 'metric';
+  /** On a NaN/Inf loss or gradient: `'throw'` (default; names epoch and batch) or `'skip'` the batch. */
+  nonFinite?: 'throw' | 'skip';
 }
 
 /** What `sgd` returns. */
 export interface History {
-  /** Mean training loss of each epoch. */
+  /** Mean training loss of each epoch (over the batches not skipped). */
   loss: number[];
   /** True when training stopped because the loss changed by less than `eps`. */
   converged: boolean;
+  /** Validation loss of each epoch (empty without `validation`). */
+  valLoss: number[];
+  /** Validation metric of each epoch (empty without `metric`). */
+  valMetric: number[];
+  /** Name of the validation metric, or null. */
+  metric: string | null;
+  /** Epoch with the best monitored validation value (-1 without `validation`). */
+  bestEpoch: number;
+  /** True when early stopping ended training (the best weights were restored). */
+  stoppedEarly: boolean;
+  /** Batches skipped for a non-finite loss or gradient, over all epochs. */
+  skippedBatches: number;
 }
 
 function checkOption(value: number, where: string, name: string, ok: (v: number) => boolean, rule: string): number {
@@ -51,24 +106,16 @@ function checkOption(value: number, where: string, name: string, ok: (v: number)
   return value;
 }
 
-function checkDataset(data: Dataset, where: string): number {
-  if (typeof data !== 'object' || data === null) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected data { x, y }, got ${String(data)}`);
-  }
-  checkTensor(data.x, where, 'data.x');
-  checkTensor(data.y, where, 'data.y');
-  const n = data.x.shape[0]!;
-  if (data.y.shape[0] !== n) {
-    throw new TorchletError('SHAPE_MISMATCH', `${where}: expected data.y with ${n} rows like data.x, got ${data.y.shape[0]}`);
-  }
-  return n;
-}
-
 /**
- * Mini-batch gradient descent, as in the original design.
- * @returns The loss history.
+ * Mini-batch training, as in the original design (plain SGD unless `optimizer` says otherwise).
+ * @returns The loss history, with validation scores when asked.
+ * @throws TorchletError for bad data or options (before anything moves), and `NON_FINITE`
+ *   naming epoch and batch when a loss or gradient is NaN/Inf (unless `nonFinite: 'skip'`).
  * @example
- * const history = sgd(net, train, new LogSoftmaxCrossEntropy(), { batchSize: 32, epochs: 20, step: 0.05, seed: 1 });
+ * const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+ *   batchSize: 32, epochs: 50, step: 1e-3, optimizer: 'adam', seed: 1,
+ *   validation: test, metric: 'accuracy', patience: 5,
+ * });
  */
 export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions = {}): History {
   const where = 'sgd';
@@ -77,23 +124,56 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const epochs = checkOption(options.epochs ?? 10, where, 'epochs', (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer');
   const eps = checkOption(options.eps ?? 0, where, 'eps', (v) => v >= 0 && Number.isFinite(v), 'a finite number >= 0');
   const step = checkOption(options.step ?? 1e-3, where, 'step', (v) => v > 0 && Number.isFinite(v), 'a positive finite number');
-  // Validate shapes once, on one sample, before anything moves.
-  const probe = data.x.rows(0, 1);
-  net.outputShape(probe.shape, 'forward');
+  const validation = options.validation;
+  if (validation !== undefined) checkDataset(validation, where, 'validation');
+  const metric = options.metric === undefined ? null : metricOf(options.metric, where);
+  const patience = options.patience === undefined ? null
+    : checkOption(options.patience, where, 'patience', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+  if (patience !== null && validation === undefined) {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected validation data with patience (early stopping watches it), got none`);
+  }
+  const monitor = options.monitor ?? 'loss';
+  if (monitor !== 'loss' && monitor !== 'metric') {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected monitor 'loss' or 'metric', got ${String(monitor)}`);
+  }
+  if (monitor === 'metric' && (metric === null || validation === undefined)) {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected validation data and a metric with monitor 'metric', got ${metric === null ? 'no metric' : 'no validation data'}`);
+  }
+  const onNonFinite = options.nonFinite ?? 'throw';
+  if (onNonFinite !== 'throw' && onNonFinite !== 'skip') {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected nonFinite 'throw' or 'skip', got ${String(onNonFinite)}`);
+  }
+  // Validate shapes once, on one sample, and every class label, before anything moves (a bad
+  // label in a late batch would otherwise throw after earlier batches had updated the weights).
+  checkLabels(data.y, net.outputShape(data.x.rows(0, 1).shape, 'forward'), where, 'data.y');
+  if (validation !== undefined) {
+    checkLabels(validation.y, net.outputShape(validation.x.rows(0, 1).shape, 'forward'), where, 'validation.y');
+  }
+  const optim = new Optim(net, loss, step, options);
   const rng = options.seed === undefined ? defaultRng : new Rng(options.seed);
-  const optim = new Optim(net, loss, step);
+
   const order = new Uint32Array(n).map((_, i) => i);
   const indices = new U32Buffer(batchSize);
   const xSlot = new Slot();
   const ySlot = new Slot();
   const xCols = data.x.size / n;
   const yCols = data.y.size / n;
-  const history: History = { loss: [], converged: false };
+  const batches = Math.ceil(n / batchSize);
+  const history: History = {
+    loss: [], converged: false, valLoss: [], valMetric: [], metric: metric?.name ?? null,
+    bestEpoch: -1, stoppedEarly: false, skippedBatches: 0,
+  };
+  const params = net.parameters();
+  let best: Float32Array[] | null = null;
+  let bestValue = NaN;
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       if (options.shuffle ?? true) rng.shuffle(order);
       let total = 0;
-      for (let start = 0; start < n; start += batchSize) {
+      let counted = 0;
+      let skipped = 0;
+      for (let b = 0; b < batches; b++) {
+        const start = b * batchSize;
         const count = Math.min(batchSize, n - start);
         indices.resize(count);
         indices.data.set(order.subarray(start, start + count));
@@ -101,86 +181,81 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
         const yb = ySlot.get([count, ...data.y.shape.slice(1)]);
         kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
         kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
-        let value: number;
+        const at = `${where} (epoch ${epoch}, batch ${b})`;
+        let report;
         try {
-          value = optim.step(xb, yb);
+          report = optim.computeGradients(xb, yb);
         } catch (e) {
-          if (e instanceof TorchletError) throw new TorchletError(e.code, `sgd (epoch ${epoch}, batch ${start / batchSize}): ${e.message}`);
+          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at}: ${e.message}`);
           throw e;
         }
-        total += value * count;
+        const skip = report.nonFinite !== null;
+        if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at}: Optim.step`);
+        if (skip) {
+          skipped += 1;
+        } else {
+          optim.update();
+          total += report.loss * count;
+          counted += count;
+        }
+        options.onBatch?.({ epoch, batch: b, batches, size: count, loss: report.loss, skipped: skip });
       }
-      const epochLoss = total / n;
+      history.skippedBatches += skipped;
+      const epochLoss = counted === 0 ? NaN : total / counted;
       history.loss.push(epochLoss);
-      options.onEpoch?.(epoch, epochLoss);
+      const info: EpochInfo = { skipped, best: false };
+      if (validation !== undefined) {
+        info.valLoss = evaluateLoss(net, validation, loss);
+        history.valLoss.push(info.valLoss);
+      }
+      if (validation !== undefined && metric !== null) {
+        info.valMetric = metric.compute(net, validation);
+        history.valMetric.push(info.valMetric);
+      }
+      if (validation !== undefined) {
+        const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
+        const higher = monitor === 'metric' && metric!.higherIsBetter;
+        if (history.bestEpoch < 0 || (higher ? value > bestValue : value < bestValue)) {
+          bestValue = value;
+          history.bestEpoch = epoch;
+          info.best = true;
+          if (patience !== null) best = snapshot(params, best);
+        }
+      }
+      const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
+      if (patience !== null && epoch - history.bestEpoch >= patience) {
+        history.stoppedEarly = true;
+        break;
+      }
       const prev = history.loss[history.loss.length - 2];
       if (prev !== undefined && Math.abs(prev - epochLoss) < eps) {
         history.converged = true;
         break;
       }
+      if (stop) break;
     }
+    if (best !== null) params.forEach((p, i) => p.value.data.set(best![i]!));
   } finally {
     indices.dispose();
     xSlot.dispose();
     ySlot.dispose();
+    optim.dispose();
   }
   return history;
 }
 
-/**
- * Class predictions: the arg-max of the network output for each row of x.
- * @param batchSize Rows per forward pass (default 256), to bound memory.
- */
-export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
-  checkTensor(x, 'predict', 'x');
-  const n = x.shape[0]!;
-  const out = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const y = net.forward(x.rows(start, count));
-    const cols = y.size / count;
-    const data = y.data;
-    for (let r = 0; r < count; r++) {
-      let best = 0;
-      for (let j = 1; j < cols; j++) if (data[r * cols + j]! > data[r * cols + best]!) best = j;
-      out[start + r] = best;
-    }
-  }
-  return out;
+/** Throws `LABEL_OUT_OF_RANGE` for class labels y [n] outside [0, classes) of an output [1, classes]. */
+function checkLabels(y: Tensor, outShape: readonly number[], where: string, name: string): void {
+  if (y.shape.length !== 1 || outShape.length !== 2) return;
+  const classes = outShape[1]!;
+  const labels = y.data;
+  const i = labels.findIndex((l) => !Number.isInteger(l) || l < 0 || l >= classes);
+  if (i >= 0) throw new TorchletError('LABEL_OUT_OF_RANGE', `${where}: label ${labels[i]} out of range [0, ${classes}) at ${name}[${i}]`);
 }
 
-/** Fraction of rows whose predicted class equals the label (y: class indices [n] or one-hot). */
-export function accuracy(net: Module, data: Dataset): number {
-  const n = checkDataset(data, 'accuracy');
-  const predicted = predict(net, data.x);
-  const labels = labelsOf(data.y);
-  let correct = 0;
-  for (let i = 0; i < n; i++) correct += predicted[i] === labels[i] ? 1 : 0;
-  return correct / n;
-}
-
-/** Class indices from labels [n] or one-hot rows [n, k]. */
-export function labelsOf(y: Tensor): Int32Array {
-  const n = y.shape[0]!;
-  const cols = y.size / n;
-  const data = y.data;
-  if (cols === 1) return Int32Array.from(data);
-  const out = new Int32Array(n);
-  for (let r = 0; r < n; r++) {
-    let best = 0;
-    for (let j = 1; j < cols; j++) if (data[r * cols + j]! > data[r * cols + best]!) best = j;
-    out[r] = best;
-  }
-  return out;
-}
-
-/** Mean loss of the network over a data set, in batches. */
-export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize = 256): number {
-  const n = checkDataset(data, 'evaluateLoss');
-  let total = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    total += loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
-  }
-  return total / n;
+/** Copies every parameter's values (reusing `into` when given). */
+function snapshot(params: ReturnType<Module['parameters']>, into: Float32Array[] | null): Float32Array[] {
+  if (into === null) return params.map((p) => p.value.toArray());
+  params.forEach((p, i) => into[i]!.set(p.value.data));
+  return into;
 }
