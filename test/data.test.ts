@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DIGITS_TRAIN_COUNT, init, loadDigits, loadMnist, parseDigitsCsv } from '../ts/index.js';
+import { DIGITS_TRAIN_COUNT, fetchDigits, init, loadDigits, loadMnist, parseDigitsCsv } from '../ts/index.js';
 
 await init();
 
@@ -44,5 +44,20 @@ describe('loadMnist', () => {
     expect(again.train.x.shape).toEqual([8000, 28, 28, 1]);
     expect(Array.from(again.train.y.data.subarray(0, 50))).toEqual(Array.from(train.y.data.subarray(0, 50)));
     for (const t of [train.x, train.y, test.x, test.y, again.train.x, again.train.y, again.test.x, again.test.y]) t.dispose();
+  });
+});
+
+describe('fetchDigits', () => {
+  it('gives the same data and split as loadDigits (Node reads the file)', async () => {
+    const fetched = await fetchDigits();
+    const loaded = loadDigits();
+    expect(fetched.train.x.shape).toEqual([DIGITS_TRAIN_COUNT, 64]);
+    expect(Array.from(fetched.test.y.data)).toEqual(Array.from(loaded.test.y.data));
+    expect(Array.from(fetched.train.x.data)).toEqual(Array.from(loaded.train.x.data));
+  });
+
+  it('names the URL it could not read', async () => {
+    await expect(fetchDigits({ url: new URL('./no-such.csv.gz', import.meta.url) }))
+      .rejects.toThrow(/^fetchDigits: expected the gzipped digits CSV at file:\/\/.*\/no-such\.csv\.gz, got ENOENT/);
   });
 });

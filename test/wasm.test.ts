@@ -40,6 +40,11 @@ describe('init errors (fresh module state)', () => {
     await expect(freshInit(html)).rejects.toThrow(/HTML page.*optimizeDeps/s);
   });
 
+  it('names a missing file, where it looked, and the fixes', async () => {
+    await expect(freshInit(new URL('./no-such.wasm', import.meta.url)))
+      .rejects.toThrow(/^init: expected torchlet\.wasm at file:\/\/.*\/no-such\.wasm, got ENOENT.*npm run build:wasm.*init\(\{ wasm \}\)/);
+  });
+
   it('rejects bytes that are not WebAssembly', async () => {
     await expect(freshInit(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).rejects.toThrow(/expected WebAssembly bytes/);
   });

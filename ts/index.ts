@@ -14,3 +14,18 @@ export { sgd, predict, accuracy, evaluateLoss, labelsOf, type Dataset, type SgdO
 export { gradCheck, gradCheckLoss, type GradCheckOptions, type GradCheckResult } from './gradcheck.js';
 export { loadDigits, parseDigitsCsv, DIGITS_COUNT, DIGITS_TRAIN_COUNT, type DigitsSplit, type LoadDigitsOptions } from './data/digits.js';
 export { loadMnist, MNIST_COUNT, type LoadMnistOptions } from './data/mnist.js';
+export { Conv1D, Conv2D, type ConvOptions } from './conv.js';
+export { MaxPool1D, MaxPool2D } from './pool.js';
+export { Flatten } from './flatten.js';
+export { AutoEncoder } from './container.js';
+export { preset, PRESETS, asSamples, asSequence, type PresetName, type PresetInfo, type Preset, type PresetOptions } from './presets.js';
+export { fetchDigits, type FetchDigitsOptions } from './data/digits.js';
+export { OPTIMIZERS, type OptimizerName, type OptimOptions, type GradientReport } from './optim.js';
+export { type EpochInfo, type BatchInfo } from './train.js';
+export { evaluate, confusionMatrix, meanSquaredError, metricOf, METRICS, type Metric, type MetricName, type ConfusionMatrix, type EvaluateOptions } from './metrics.js';
+export { save, load, loadModel, serialize, deserialize, deserializeModel, describeArchitecture, fromArchitecture, FORMAT_VERSION, MODULE_TYPES, type ArchitectureNode, type SavedModel, type SaveOptions } from './serialize.js';
+export { lossCurvesSvg, imageGridSvg, imageGridPng, type LossRun, type LossPlotOptions, type ImageGridOptions } from './plot.js';
+export { gridSearch, kFold, gridCombinations, paramsLabel, type GridSearchOptions, type GridRow, type GridParams, type ParamGrid, type GridValue, type BuildNet, type Torchlet, type LossName, type GridMetric, type GridTrainOptions, type FoldCurves, type Fold } from './gridsearch.js';
+export { Upsample1D, Upsample2D } from './upsample.js';
+export { Reshape } from './reshape.js';
+export { kMeans, purity, adjustedRandIndex, pca, type Points, type KMeansOptions, type KMeansResult, type PcaResult } from './cluster.js';

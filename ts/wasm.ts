@@ -3,6 +3,7 @@
 // Every other file calls `kernels()` and works on `Tensor`s.
 
 import { TorchletError } from './errors.js';
+import { readBytes } from './platform.js';
 
 /** A byte offset into WASM linear memory, branded so a plain number is not passed by mistake. */
 export type Ptr = number & { readonly __ptr: unique symbol };
@@ -83,6 +84,19 @@ export interface Kernels {
     kh: number, kw: number, stride: number,
   ): void;
   maxpool_backward_delta(delta: Ptr, argmax: Ptr, dx: Ptr, nOut: number, nIn: number): void;
+  sgd_decay_update(grad: Ptr, param: Ptr, n: number, step: number, weightDecay: number): void;
+  momentum_update(
+    grad: Ptr, param: Ptr, velocity: Ptr, n: number, step: number, momentum: number, weightDecay: number,
+    nesterov: number,
+  ): void;
+  adam_update(
+    grad: Ptr, param: Ptr, m: Ptr, v: Ptr, n: number, stepSize: number, beta1: number, beta2: number,
+    epsilon: number, weightDecay: number, invSqrtBias2: number,
+  ): void;
+  upsample_forward(x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number): void;
+  upsample_backward_delta(
+    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
+  ): void;
 }
 
 /** What `init` accepts: nothing (load the bundled file), the bytes, where to fetch them, or a
@@ -105,14 +119,14 @@ let instance: Instance | null = null;
 let loading: Promise<void> | null = null;
 let liveBytes = 0;
 
-/** Where the committed `.wasm` lives relative to this file (ts/ and dist/ are both one level down). */
-const WASM_URL = '../wasm/torchlet.wasm';
 const REBUILD_HINT = 'rebuild it with `npm run build:wasm`';
 
 /**
  * Loads and instantiates the WASM core. Call once before anything else; later calls are no-ops.
  * @param source Optional: bytes, a URL, a `Response`, a compiled `WebAssembly.Module`, or
- *   `{ wasm: any of those }`. Default: Node reads the file next to this module, browsers fetch it.
+ *   `{ wasm: any of those }`. A string is a URL, relative to the page (browsers) or this module.
+ *   Default: torchlet.wasm next to this module, read from disk by the `node` build and fetched by
+ *   the default (browser) build.
  * @throws TorchletError `BAD_WASM` when the bytes are not the torchlet module (HTML from a
  *   misconfigured server, a stale build, a browser without SIMD128).
  */
@@ -155,13 +169,24 @@ function isWasmWrapper(x: unknown): x is { wasm?: WasmSource } {
 async function compile(source: WasmSource | undefined): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   let bytes: Uint8Array;
-  if (source === undefined) bytes = await readDefault();
-  else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
+  let from = 'the bytes given to init';
+  if (source === undefined || source instanceof URL || typeof source === 'string') {
+    // The literal `new URL('…', import.meta.url)` form lets rollup (our build), Vite and webpack
+    // see the file and copy it next to the bundle; the build rewrites it to './torchlet.wasm'.
+    const url = source === undefined ? new URL('../wasm/torchlet.wasm', import.meta.url) : new URL(source, baseUrl());
+    from = url.href;
+    try {
+      bytes = await readBytes(url);
+    } catch (e) {
+      throw new TorchletError('BAD_WASM', `init: expected torchlet.wasm at ${url.href}, got ${(e as Error).message}; serve or ship torchlet.wasm next to the module (in a checkout, ${REBUILD_HINT}), or pass init({ wasm })`);
+    }
+  } else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
   else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
-  else if (source instanceof URL || typeof source === 'string') {
-    bytes = await readUrl(source instanceof URL ? source : new URL(source, baseUrl()));
-  } else bytes = await responseBytes(source);
-  checkMagic(bytes);
+  else {
+    from = source.url || 'the Response given to init';
+    bytes = new Uint8Array(await source.arrayBuffer());
+  }
+  checkMagic(bytes, from);
   try {
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
@@ -173,44 +198,14 @@ function baseUrl(): string {
   return typeof location !== 'undefined' ? location.href : import.meta.url;
 }
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-}
-
-async function readDefault(): Promise<Uint8Array> {
-  return readUrl(new URL(WASM_URL, import.meta.url));
-}
-
-async function readUrl(url: URL): Promise<Uint8Array> {
-  if (url.protocol === 'file:' && isNode()) {
-    // A variable specifier keeps browser bundlers from trying to resolve a Node builtin.
-    const fsName = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
-    try {
-      return new Uint8Array(await fs.readFile(url));
-    } catch (e) {
-      throw new TorchletError('BAD_WASM', `init: expected the WASM file at ${url.href}, got ${(e as Error).message}; ${REBUILD_HINT}, or pass init({ wasm })`);
-    }
-  }
-  const response = await fetch(url);
-  if (!response.ok) {
-    throw new TorchletError('BAD_WASM', `init: expected torchlet.wasm at ${url.href}, got HTTP ${response.status}; serve the file next to the module or pass init({ wasm })`);
-  }
-  return responseBytes(response);
-}
-
-async function responseBytes(response: Response): Promise<Uint8Array> {
-  return new Uint8Array(await response.arrayBuffer());
-}
-
-function checkMagic(bytes: Uint8Array): void {
+function checkMagic(bytes: Uint8Array, from: string): void {
   const isWasm = bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
   if (isWasm) return;
   const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
   if (head.startsWith('<')) {
-    throw new TorchletError('BAD_WASM', 'init: expected WebAssembly bytes, got an HTML page: the server answered the .wasm request with HTML (a dev server fallback or 404 page). Serve node_modules/torchlet/wasm/torchlet.wasm as a static file (with Vite add `optimizeDeps: { exclude: ["torchlet"] }`), or pass init({ wasm: url })');
+    throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes from ${from}, got an HTML page: the server answered the .wasm request with HTML (a dev server's fallback or 404 page). Serve node_modules/torchlet/dist/torchlet.wasm as a static file next to the bundle (with the Vite dev server add \`optimizeDeps: { exclude: ['torchlet'] }\`), or pass init({ wasm: url }) with a URL it serves, e.g. from \`import url from 'torchlet/torchlet.wasm?url'\``);
   }
-  throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes (\\0asm), got ${bytes.length} bytes starting ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}; ${REBUILD_HINT}`);
+  throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes (\\0asm) from ${from}, got ${bytes.length} bytes starting ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}; ${REBUILD_HINT}`);
 }
 
 function ready(): Instance {

