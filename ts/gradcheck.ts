@@ -4,7 +4,7 @@
 // that two backward calls accumulate 2x and that zeroGrad clears. Leaves the gradients zeroed.
 
 import type { Loss } from './loss.js';
-import type { Module } from './module.js';
+import { type Module, checkTensor } from './module.js';
 import { Rng } from './rng.js';
 import { Tensor } from './tensor.js';
 
@@ -85,6 +85,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function gradCheck(module: Module, input: Tensor, options: GradCheckOptions = {}): GradCheckResult {
   const { h = 1e-6, atol = 1e-4, rtol = 1e-3, seed = 0 } = options;
   const result: GradCheckResult = { ok: true, failures: [], ratios: {} };
+  checkTensor(input, 'gradCheck', 'input');
   const outShape = module.outputShape(input.shape, 'forward');
   const x64 = Float64Array.from(input.data);
   const params = module.parameters();
@@ -127,6 +128,8 @@ export function gradCheck(module: Module, input: Tensor, options: GradCheckOptio
 export function gradCheckLoss(loss: Loss, y: Tensor, yhat: Tensor, options: GradCheckOptions = {}): GradCheckResult {
   const { h = 1e-6, atol = 1e-4, rtol = 1e-3 } = options;
   const result: GradCheckResult = { ok: true, failures: [], ratios: {} };
+  checkTensor(y, 'gradCheckLoss', 'y');
+  checkTensor(yhat, 'gradCheckLoss', 'yhat');
   const rows = yhat.shape[0]!;
   const cols = yhat.size / rows;
   const y64 = Float64Array.from(y.data);

@@ -95,6 +95,7 @@ export abstract class Module {
    * @throws TorchletError on a bad shape, a NaN/Inf, an empty batch or a disposed tensor.
    */
   forward(x: Tensor): Tensor {
+    this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
     const shape = this.outputShape(x.shape, 'forward');
     return this.runForward(x, shape);
@@ -131,6 +132,7 @@ export abstract class Module {
    * (Lua's `Module:backward`). Returns dL/d(input).
    */
   backward(delta: Tensor): Tensor {
+    this.checkLive('backward');
     const input = this.requireInput('backward');
     this.checkBackward(input, delta, 'backward');
     this.backwardUpdateGradientImpl(input, delta);
@@ -146,6 +148,7 @@ export abstract class Module {
 
   /** Sets every parameter gradient to zero. */
   zeroGrad(): void {
+    this.checkLive('zeroGrad');
     for (const p of this.parameters()) kernels().fill_zero(p.grad.ptr, p.grad.size);
   }
 
@@ -157,6 +160,7 @@ export abstract class Module {
     if (typeof gradientStep !== 'number' || !Number.isFinite(gradientStep)) {
       throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(gradientStep)}`);
     }
+    this.checkLive('updateParameters');
     for (const p of this.parameters()) kernels().sgd_update(p.grad.ptr, p.value.ptr, p.value.size, gradientStep);
   }
 
@@ -183,6 +187,14 @@ export abstract class Module {
    */
   abstract referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[]): Float64Array;
 
+  /** Throws `DISPOSED` naming this module when `dispose()` freed its parameters. */
+  protected checkLive(method: string): void {
+    const p = this.parameters().find((q) => q.value.disposed || q.grad.disposed);
+    if (p !== undefined) {
+      throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (its ${p.name} was freed by dispose())`);
+    }
+  }
+
   protected requireInput(method: string): Tensor {
     if (this.lastInput === null || this.lastInput.disposed) {
       throw new TorchletError('BAD_ARGUMENT', `${this.type}.${method}: expected a forward pass first, got none (or its input was disposed)`);
@@ -193,6 +205,7 @@ export abstract class Module {
   /** Validates `input` and `delta` for a backward call. */
   protected checkBackward(input: Tensor, delta: Tensor, method: string): void {
     const where = `${this.type}.${method}`;
+    this.checkLive(method);
     checkTensor(input, where, 'input', { finite: false });
     checkTensor(delta, where, 'delta');
     const outShape = this.outputShape(input.shape, method);

@@ -261,6 +261,17 @@ export function deserialize(bytes: ArrayBuffer | ArrayBufferView): Module {
 
 /** As `deserialize`, also returning the metadata and the architecture. */
 export function deserializeModel(bytes: ArrayBuffer | ArrayBufferView, where = 'deserialize'): SavedModel {
+  try {
+    return readModel(bytes, where);
+  } catch (e) {
+    if (e instanceof TorchletError) throw e;
+    // A hostile header can break even an error message: JSON.stringify of a value nested 10^5
+    // deep (which JSON.parse accepts) overflows the stack. Nothing is allocated by then.
+    throw fail('BAD_FILE', where, `expected a well-formed header, got one that could not be read (${(e as Error).message})`);
+  }
+}
+
+function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedModel {
   let buf: Uint8Array;
   if (bytes instanceof ArrayBuffer) buf = new Uint8Array(bytes);
   else if (ArrayBuffer.isView(bytes)) buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

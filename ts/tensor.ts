@@ -82,6 +82,9 @@ export class Tensor {
    * @param shape Defaults to `[values.length]`; its product must equal `values.length`.
    */
   static from(values: ArrayLike<number>, shape: readonly number[] = [values.length]): Tensor {
+    if (!Array.isArray(values) && !(ArrayBuffer.isView(values) && !(values instanceof DataView))) {
+      throw new TorchletError('BAD_ARGUMENT', `Tensor.from: expected values as an Array or a typed array, got ${values === null ? 'null' : typeof values}`);
+    }
     checkShape(shape, 'Tensor.from');
     if (product(shape) !== values.length) {
       throw new TorchletError('SHAPE_MISMATCH', `Tensor.from: expected ${product(shape)} values for shape ${fmtShape(shape)}, got ${values.length}`);

@@ -584,3 +584,89 @@ pub unsafe extern "C" fn maxpool_backward_delta(
 ) {
     pool::maxpool_backward_delta(delta, argmax, dx, n_out, n_in)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Optimiser updates (util.rs): one call per parameter tensor; state buffers are [in,out].
+
+/// param[i] -= step * (grad[i] + weight_decay * param[i]). Shape: grad [n], param [n].
+#[no_mangle]
+pub unsafe extern "C" fn sgd_decay_update(
+    grad: *const f32, // [in]     grad [n]
+    param: *mut f32, // [in,out] param [n]
+    n: usize,
+    step: f32,
+    weight_decay: f32,
+) {
+    util::sgd_decay_update(grad, param, n, step, weight_decay)
+}
+
+/// SGD with momentum (Nesterov when `nesterov != 0`), PyTorch's rule without dampening.
+/// Shape: grad [n], param [n], velocity [n].
+#[no_mangle]
+pub unsafe extern "C" fn momentum_update(
+    grad: *const f32, // [in]     grad [n]
+    param: *mut f32, // [in,out] param [n]
+    velocity: *mut f32, // [in,out] velocity [n]
+    n: usize,
+    step: f32,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: u32,
+) {
+    util::momentum_update(grad, param, velocity, n, step, momentum, weight_decay, nesterov)
+}
+
+/// Adam with L2 weight decay; the caller folds the bias corrections of step t into `step_size`
+/// (lr / (1 - beta1^t)) and `inv_sqrt_bias2` (1 / sqrt(1 - beta2^t)).
+/// Shape: grad [n], param [n], m [n], v [n].
+#[no_mangle]
+pub unsafe extern "C" fn adam_update(
+    grad: *const f32, // [in]     grad [n]
+    param: *mut f32, // [in,out] param [n]
+    m: *mut f32, // [in,out] first moment [n]
+    v: *mut f32, // [in,out] second moment [n]
+    n: usize,
+    step_size: f32,
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+    weight_decay: f32,
+    inv_sqrt_bias2: f32,
+) {
+    util::adam_update(grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upsampling (upsample.rs): nearest neighbour, serving Upsample1D (height = sh = 1) and Upsample2D.
+
+/// y[b, i, j, ch] = x[b, i / sh, j / sw, ch]; overwrites y whole.
+/// Shape: x [batch, height, width, c], y [batch, height·sh, width·sw, c].
+#[no_mangle]
+pub unsafe extern "C" fn upsample_forward(
+    x: *const f32, // [in]  x [batch, height, width, c]
+    y: *mut f32, // [out] y [batch, height·sh, width·sw, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    sh: usize,
+    sw: usize,
+) {
+    crate::upsample::upsample_forward(x, y, batch, height, width, c, sh, sw)
+}
+
+/// dx[b, i, j, ch] = sum of delta over the sh x sw block that x[b, i, j, ch] was copied to;
+/// overwrites dx whole. Shape: delta [batch, height·sh, width·sw, c], dx [batch, height, width, c].
+#[no_mangle]
+pub unsafe extern "C" fn upsample_backward_delta(
+    delta: *const f32, // [in]  delta [batch, height·sh, width·sw, c]
+    dx: *mut f32, // [out] dx [batch, height, width, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    sh: usize,
+    sw: usize,
+) {
+    crate::upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
+}

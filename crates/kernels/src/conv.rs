@@ -5,7 +5,7 @@
 //! are contiguous runs of kw·c_in floats, s·c_in apart: GEMMs over overlapping rows, no im2col.
 #![allow(clippy::too_many_arguments)]
 
-use crate::gemm::{bias_add, bias_grad_acc, gemm_nn, gemm_nt, gemm_tn};
+use crate::gemm::{bias_grad_acc, gemm_nt, packed_gemm, Out, Panel, Strided};
 use crate::simd::F32x4;
 use crate::util::fill_zero;
 
@@ -177,7 +177,8 @@ pub unsafe fn conv2d_forward(
     conv2d_forward_scalar(x, y, weight, bias, batch, height, width, c_in, c_out, kh, kw, stride);
 }
 
-/// SIMD twin of [`conv2d_forward`]: per output row, kh GEMMs over overlapping input rows.
+/// SIMD twin of [`conv2d_forward`]: one GEMM `windows · weight + bias` over the whole batch,
+/// the windows packed straight from x (see [`Windows`]).
 ///
 /// # Safety
 /// As [`conv2d_forward`].
@@ -187,19 +188,10 @@ pub unsafe fn conv2d_forward_simd(
     kh: usize, kw: usize, stride: usize,
 ) {
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
-    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
-    let (run, wstep) = (kw * c_in, kw * c_in * c_out);
-    for b in 0..batch {
-        for i in 0..out_h {
-            let y_row = y.add((b * out_h + i) * out_w * c_out);
-            for p in 0..kh {
-                let x_row = x.add((b * height + i * stride + p) * width * c_in);
-                let w_p = weight.add(p * wstep);
-                gemm_nn(out_w, run, c_out, x_row, stride * c_in, w_p, c_out, y_row, c_out, p > 0);
-            }
-            bias_add(bias, y_row, out_w, c_out);
-        }
-    }
+    let win = Windows::<false>::new(x, height, width, c_in, kh, kw, stride);
+    let w = Strided { ptr: weight, so: 1, sp: c_out };
+    let out = Out { c: y, ldc: c_out, accumulate: false, bias };
+    packed_gemm(batch * win.out_h * win.out_w, kh * kw * c_in, c_out, win, w, out);
 }
 
 /// Scalar twin of [`conv2d_forward`].
@@ -352,8 +344,8 @@ pub unsafe fn conv2d_backward_update_gradient(
     );
 }
 
-/// SIMD twin of [`conv2d_backward_update_gradient`]: per (output row, kernel row), one GEMM
-/// `windowsᵀ · delta_row` over overlapping input rows.
+/// SIMD twin of [`conv2d_backward_update_gradient`]: one GEMM `windowsᵀ · delta` over the whole
+/// batch, adding into grad_weight.
 ///
 /// # Safety
 /// As [`conv2d_backward_update_gradient`].
@@ -363,19 +355,12 @@ pub unsafe fn conv2d_backward_update_gradient_simd(
     kh: usize, kw: usize, stride: usize,
 ) {
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
-    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
-    let run = kw * c_in;
-    for b in 0..batch {
-        for i in 0..out_h {
-            let d_row = delta.add((b * out_h + i) * out_w * c_out);
-            for p in 0..kh {
-                let x_row = x.add((b * height + i * stride + p) * width * c_in);
-                let gw_p = grad_weight.add(p * run * c_out);
-                gemm_tn(run, out_w, c_out, x_row, stride * c_in, d_row, c_out, gw_p, c_out, true);
-            }
-        }
-    }
-    bias_grad_acc(delta, grad_bias, batch * out_h * out_w, c_out);
+    let win = Windows::<true>::new(x, height, width, c_in, kh, kw, stride);
+    let positions = batch * win.out_h * win.out_w;
+    let d = Strided { ptr: delta, so: 1, sp: c_out };
+    let out = Out { c: grad_weight, ldc: c_out, accumulate: true, bias: core::ptr::null() };
+    packed_gemm(kh * kw * c_in, positions, c_out, win, d, out);
+    bias_grad_acc(delta, grad_bias, positions, c_out);
 }
 
 /// Scalar twin of [`conv2d_backward_update_gradient`].
@@ -404,6 +389,107 @@ pub unsafe fn conv2d_backward_update_gradient_scalar(
                         for co in 0..c_out {
                             *gw_p.add(r * c_out + co) += xv * *d_px.add(co);
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The im2col matrix of a convolution, never stored: row r is the window of output position
+/// r = (b, i, j) and column t = (p, q, c) is one tap of it, so element (r, t) lies at
+/// `x + pos(r) + tap(t)`. The engine packs its panels straight from x. `T = false` reads it as
+/// [positions, taps] (forward), `T = true` as [taps, positions] (weight gradient).
+#[derive(Clone, Copy)]
+struct Windows<const T: bool> {
+    x: *const f32,
+    out_h: usize,
+    out_w: usize,
+    /// Floats from one input row to the next (`width · c_in`), and from one image to the next.
+    row: usize,
+    image: usize,
+    /// Floats from one output column to the next (`stride · c_in`) and row (`stride · row`).
+    step_j: usize,
+    step_i: usize,
+    /// Taps per kernel row (`kw · c_in`): one contiguous run of x.
+    run: usize,
+}
+
+impl<const T: bool> Windows<T> {
+    fn new(
+        x: *const f32, height: usize, width: usize, c_in: usize, kh: usize, kw: usize, stride: usize,
+    ) -> Self {
+        let row = width * c_in;
+        Windows {
+            x,
+            out_h: out_len(height, kh, stride),
+            out_w: out_len(width, kw, stride),
+            row,
+            image: height * row,
+            step_j: stride * c_in,
+            step_i: stride * row,
+            run: kw * c_in,
+        }
+    }
+
+    /// Offset of the window of output position r: (b, i, j) from one division each.
+    fn pos(&self, r: usize) -> usize {
+        let per_image = self.out_h * self.out_w;
+        let (b, rem) = (r / per_image, r % per_image);
+        b * self.image + (rem / self.out_w) * self.step_i + (rem % self.out_w) * self.step_j
+    }
+
+    /// Offset of tap t inside a window.
+    fn tap(&self, t: usize) -> usize {
+        (t / self.run) * self.row + t % self.run
+    }
+}
+
+impl<const T: bool> Panel for Windows<T> {
+    #[inline(always)]
+    unsafe fn pack<const R: usize>(self, o0: usize, rows: usize, p0: usize, kc: usize, dst: *mut f32) {
+        if !T {
+            // Rows are positions: walk each window's taps run by run.
+            for r in 0..R {
+                if r >= rows {
+                    for p in 0..kc {
+                        *dst.add(p * R + r) = 0.0;
+                    }
+                    continue;
+                }
+                let base = self.x.add(self.pos(o0 + r));
+                let (mut seg, mut q) = (p0 / self.run, p0 % self.run);
+                for p in 0..kc {
+                    *dst.add(p * R + r) = *base.add(seg * self.row + q);
+                    q += 1;
+                    if q == self.run {
+                        q = 0;
+                        seg += 1;
+                    }
+                }
+            }
+        } else {
+            // Rows are taps, k runs over positions: step (b, i, j) without dividing per step.
+            let mut taps = [0usize; R];
+            for (r, t) in taps.iter_mut().enumerate().take(rows) {
+                *t = self.tap(o0 + r);
+            }
+            let per_image = self.out_h * self.out_w;
+            let rem = p0 % per_image;
+            let (mut i, mut j) = (rem / self.out_w, rem % self.out_w);
+            let mut image = self.x.add((p0 / per_image) * self.image);
+            for p in 0..kc {
+                let base = image.add(i * self.step_i + j * self.step_j);
+                for (r, t) in taps.iter().enumerate() {
+                    *dst.add(p * R + r) = if r < rows { *base.add(*t) } else { 0.0 };
+                }
+                j += 1;
+                if j == self.out_w {
+                    j = 0;
+                    i += 1;
+                    if i == self.out_h {
+                        i = 0;
+                        image = image.add(self.image);
                     }
                 }
             }

@@ -1,8 +1,8 @@
 //! GEMM in the three forms the layers need, bias add / reduce, and the Linear kernels.
 //! Row-major with leading dimensions, so convolutions can run GEMMs over overlapping rows of A.
 //! Linear: y = x W + b with W [in, out]; dx = delta Wᵀ; dW += xᵀ delta; db += Σ_rows delta.
-//! SIMD: register-blocked micro-kernels over `F32x4` (4 x 8 for nn / tn, 4 x 2 dot products for
-//! nt); no packing or cache blocking yet.
+//! SIMD: one packed, cache-blocked engine with a 4 x 8 register-blocked micro-kernel over
+//! `F32x4` serves all three forms at the same speed (see the engine's notes below).
 #![allow(clippy::too_many_arguments)]
 
 use crate::simd::F32x4;
@@ -53,7 +53,23 @@ pub unsafe fn gemm_nn_simd(
         accumulate,
         bias: core::ptr::null(),
     };
-    broadcast_gemm::<false>(m, k, n, a, lda, b, ldb, out);
+    let b = Strided {
+        ptr: b,
+        so: 1,
+        sp: ldb,
+    };
+    packed_gemm(
+        m,
+        k,
+        n,
+        Strided {
+            ptr: a,
+            so: lda,
+            sp: 1,
+        },
+        b,
+        out,
+    );
 }
 
 /// Scalar twin of [`gemm_nn`].
@@ -128,18 +144,23 @@ pub unsafe fn gemm_nt_simd(
         accumulate,
         bias: core::ptr::null(),
     };
-    let mut i = 0;
-    while i + 4 <= m {
-        nt_rows::<4>(k, n, a.add(i * lda), lda, b, ldb, out.at(i, 0));
-        i += 4;
-    }
-    let (a, out) = (a.add(i * lda), out.at(i, 0));
-    match m - i {
-        3 => nt_rows::<3>(k, n, a, lda, b, ldb, out),
-        2 => nt_rows::<2>(k, n, a, lda, b, ldb, out),
-        1 => nt_rows::<1>(k, n, a, lda, b, ldb, out),
-        _ => {}
-    }
+    let b = Strided {
+        ptr: b,
+        so: ldb,
+        sp: 1,
+    };
+    packed_gemm(
+        m,
+        k,
+        n,
+        Strided {
+            ptr: a,
+            so: lda,
+            sp: 1,
+        },
+        b,
+        out,
+    );
 }
 
 /// Scalar twin of [`gemm_nt`].
@@ -214,7 +235,19 @@ pub unsafe fn gemm_tn_simd(
         accumulate,
         bias: core::ptr::null(),
     };
-    broadcast_gemm::<true>(m, k, n, a, lda, b, ldb, out);
+    let (a, b) = (
+        Strided {
+            ptr: a,
+            so: 1,
+            sp: lda,
+        },
+        Strided {
+            ptr: b,
+            so: 1,
+            sp: ldb,
+        },
+    );
+    packed_gemm(m, k, n, a, b, out);
 }
 
 /// Scalar twin of [`gemm_tn`].
@@ -245,265 +278,262 @@ pub unsafe fn gemm_tn_scalar(
     }
 }
 
-/// Where a micro-kernel writes: `c` at its block origin, and what it folds into the sums.
+// ---------------------------------------------------------------------------------------------
+// The packed engine behind every SIMD GEMM (Goto/BLIS blocking, as in the matrixmultiply crate).
+// For each NC-column block of b and KC-deep slice of k, b is packed into KC x NR micro-panels;
+// for each MC-row block of a, a is packed into MR x KC micro-panels; the MR x NR micro-kernel
+// then walks both contiguous panels with its block of c held in registers. Both operands are
+// seen as [outer, k] matrices (a as [m, k], b as [n, k]), so one packing routine serves the three
+// forms: only the strides differ.
+
+/// Micro-tile rows: each k step broadcasts MR values of a with `v128.load32_splat`.
+pub const MR: usize = 4;
+/// Micro-tile columns: NR / 4 vectors of b per k step.
+pub const NR: usize = 8;
+/// Depth of one packed slice of k: a KC x NR micro-panel of b (8 KiB) stays in L1.
+pub const KC: usize = 256;
+/// Rows of a packed per block: MC x KC floats (64 KiB) stay in L2.
+pub const MC: usize = 64;
+/// Columns of b packed per block: KC x NC floats (128 KiB).
+pub const NC: usize = 128;
+/// Floats of packing scratch. It lives on the stack (192 KiB of the 1 MiB WASM stack): the
+/// blocks have fixed sizes, so a caller-passed buffer would add an argument to every GEMM
+/// caller, and an export to size it, and buy nothing.
+const PACK_LEN: usize = MC * KC + KC * NC;
+
+/// Vectors per micro-tile row.
+const NV: usize = NR / 4;
+
+/// A source the engine packs from, seen as an [outer, k] matrix.
+pub(crate) trait Panel: Copy {
+    /// Packs rows `o0 .. o0 + rows` (`rows <= R`), columns `p0 .. p0 + kc`, into `dst[p·R + r]`,
+    /// padding rows `rows .. R` with zeros.
+    unsafe fn pack<const R: usize>(
+        self,
+        o0: usize,
+        rows: usize,
+        p0: usize,
+        kc: usize,
+        dst: *mut f32,
+    );
+}
+
+/// Element (o, p) is at `ptr + o·so + p·sp` (overlapping rows are fine: it is only read).
 #[derive(Clone, Copy)]
-struct Out {
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    /// Null, or the bias slice for the block's columns.
-    bias: *const f32,
+pub(crate) struct Strided {
+    pub(crate) ptr: *const f32,
+    pub(crate) so: usize,
+    pub(crate) sp: usize,
+}
+
+impl Panel for Strided {
+    #[inline(always)]
+    unsafe fn pack<const R: usize>(
+        self,
+        o0: usize,
+        rows: usize,
+        p0: usize,
+        kc: usize,
+        dst: *mut f32,
+    ) {
+        let (so, sp) = (self.so, self.sp);
+        let src = self.ptr.add(o0 * so + p0 * sp);
+        if rows == R && so == 1 {
+            // The R values of one k step are contiguous: vector copies.
+            for p in 0..kc {
+                let (s, d) = (src.add(p * sp), dst.add(p * R));
+                for v in 0..R / 4 {
+                    F32x4::load(s.add(4 * v)).store(d.add(4 * v));
+                }
+                for r in R / 4 * 4..R {
+                    *d.add(r) = *s.add(r);
+                }
+            }
+        } else if rows == R && sp == 1 {
+            // Rows are contiguous along k: 4 x 4 transposes.
+            let mut p = 0;
+            while p + 4 <= kc {
+                for g in 0..R / 4 {
+                    let mut block = [F32x4::splat(0.0); 4];
+                    for (i, v) in block.iter_mut().enumerate() {
+                        *v = F32x4::load(src.add((4 * g + i) * so + p));
+                    }
+                    for (i, v) in F32x4::transpose4(block).iter().enumerate() {
+                        v.store(dst.add((p + i) * R + 4 * g));
+                    }
+                }
+                for r in R / 4 * 4..R {
+                    for i in 0..4 {
+                        *dst.add((p + i) * R + r) = *src.add(r * so + p + i);
+                    }
+                }
+                p += 4;
+            }
+            for p in p..kc {
+                for r in 0..R {
+                    *dst.add(p * R + r) = *src.add(r * so + p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for r in 0..R {
+                    let v = if r < rows {
+                        *src.add(r * so + p * sp)
+                    } else {
+                        0.0
+                    };
+                    *dst.add(p * R + r) = v;
+                }
+            }
+        }
+    }
+}
+
+/// Where the engine writes: c, and what it folds into the sums.
+#[derive(Clone, Copy)]
+pub(crate) struct Out {
+    pub(crate) c: *mut f32,
+    pub(crate) ldc: usize,
+    /// Add into c instead of overwriting it.
+    pub(crate) accumulate: bool,
+    /// Null, or the bias [n] added to every row.
+    pub(crate) bias: *const f32,
 }
 
 impl Out {
-    unsafe fn at(self, i: usize, j: usize) -> Out {
-        let bias = if self.bias.is_null() {
-            self.bias
-        } else {
-            self.bias.add(j)
-        };
-        Out {
-            c: self.c.add(i * self.ldc + j),
-            bias,
-            ..self
-        }
-    }
-    /// Writes the finished sum `s` of element (r, 4v .. 4v + 4) of the block.
+    /// Writes the finished sum `s` of element (i, j): c = s + bias, or c += s + bias.
     #[inline(always)]
-    unsafe fn put4(self, r: usize, v: usize, s: F32x4) {
-        let mut s = s;
-        if !self.bias.is_null() {
-            s = s.add(F32x4::load(self.bias.add(4 * v)));
-        }
-        let p = self.c.add(r * self.ldc + 4 * v);
-        if self.accumulate {
-            s = F32x4::load(p).add(s);
-        }
-        s.store(p);
-    }
-    /// Writes the finished sum `s` of element (r, j) of the block.
-    #[inline(always)]
-    unsafe fn put(self, r: usize, j: usize, s: f32) {
+    unsafe fn put(self, i: usize, j: usize, s: f32) {
         let mut s = s;
         if !self.bias.is_null() {
             s += *self.bias.add(j);
         }
-        let p = self.c.add(r * self.ldc + j);
+        let p = self.c.add(i * self.ldc + j);
         *p = if self.accumulate { *p + s } else { s };
     }
-}
 
-/// `a[r, p]` of the block: a is [m, k] (`TA = false`) or [k, m] (`TA = true`).
-#[inline(always)]
-unsafe fn a_at<const TA: bool>(a: *const f32, lda: usize, r: usize, p: usize) -> f32 {
-    if TA {
-        *a.add(p * lda + r)
-    } else {
-        *a.add(r * lda + p)
-    }
-}
-
-/// The nn / tn driver: 4-row panels of a against 8- then 4-column blocks of b, scalar leftovers.
-/// `c = a · b` where a is read as in [`a_at`].
-unsafe fn broadcast_gemm<const TA: bool>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    out: Out,
-) {
-    // Row i of the block starts at a + i·lda (nn) or a + i (tn).
-    let row = |i: usize| if TA { a.add(i) } else { a.add(i * lda) };
-    let mut i = 0;
-    while i + 4 <= m {
-        broadcast_rows::<4, TA>(k, n, row(i), lda, b, ldb, out.at(i, 0));
-        i += 4;
-    }
-    let (a, out) = (row(i), out.at(i, 0));
-    match m - i {
-        3 => broadcast_rows::<3, TA>(k, n, a, lda, b, ldb, out),
-        2 => broadcast_rows::<2, TA>(k, n, a, lda, b, ldb, out),
-        1 => broadcast_rows::<1, TA>(k, n, a, lda, b, ldb, out),
-        _ => {}
-    }
-}
-
-/// One panel of `MR` rows: all of n, in blocks of 8 and 4 columns, then up to 3 scalar columns.
-#[inline(always)]
-unsafe fn broadcast_rows<const MR: usize, const TA: bool>(
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    out: Out,
-) {
-    let mut j = 0;
-    while j + 8 <= n {
-        broadcast_block::<MR, 2, TA>(k, a, lda, b.add(j), ldb, out.at(0, j));
-        j += 8;
-    }
-    if j + 4 <= n {
-        broadcast_block::<MR, 1, TA>(k, a, lda, b.add(j), ldb, out.at(0, j));
-        j += 4;
-    }
-    for r in 0..MR {
-        for jj in j..n {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                s += a_at::<TA>(a, lda, r, p) * *b.add(p * ldb + jj);
+    /// Writes the `rows` x `cols` valid part of the micro-tile `acc` at (i, j).
+    #[inline(always)]
+    unsafe fn tile(self, i: usize, j: usize, rows: usize, cols: usize, acc: &[[F32x4; NV]; MR]) {
+        if rows == MR && cols == NR {
+            for (r, row) in acc.iter().enumerate() {
+                for (v, s) in row.iter().enumerate() {
+                    let mut s = *s;
+                    if !self.bias.is_null() {
+                        s = s.add(F32x4::load(self.bias.add(j + 4 * v)));
+                    }
+                    let p = self.c.add((i + r) * self.ldc + j + 4 * v);
+                    if self.accumulate {
+                        s = F32x4::load(p).add(s);
+                    }
+                    s.store(p);
+                }
             }
-            out.put(r, jj, s);
-        }
-    }
-}
-
-/// The micro-kernel: an `MR` x `4·NV` block of c held in registers over the whole k loop.
-/// Each step broadcasts `a[r, p]` and multiplies it into `NV` vectors of row p of b; every
-/// element still sums its k products in order, so the result equals the scalar twin's.
-#[inline(always)]
-unsafe fn broadcast_block<const MR: usize, const NV: usize, const TA: bool>(
-    k: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    out: Out,
-) {
-    let zero = F32x4::splat(0.0);
-    let mut acc = [[zero; NV]; MR];
-    let mut p = 0;
-    if !TA {
-        // a[r, p..p+4] is contiguous: one load per row serves four k steps via lane broadcasts.
-        while p + 4 <= k {
-            let mut rows = [zero; MR];
-            for (r, v) in rows.iter_mut().enumerate() {
-                *v = F32x4::load(a.add(r * lda + p));
-            }
-            step(&mut acc, b.add(p * ldb), &rows.map(|v| v.lane_splat::<0>()));
-            step(
-                &mut acc,
-                b.add((p + 1) * ldb),
-                &rows.map(|v| v.lane_splat::<1>()),
-            );
-            step(
-                &mut acc,
-                b.add((p + 2) * ldb),
-                &rows.map(|v| v.lane_splat::<2>()),
-            );
-            step(
-                &mut acc,
-                b.add((p + 3) * ldb),
-                &rows.map(|v| v.lane_splat::<3>()),
-            );
-            p += 4;
-        }
-    }
-    while p < k {
-        let mut av = [zero; MR];
-        if TA && MR == 4 {
-            // a[p, i..i+4] is contiguous in aᵀ: one load, then four in-register broadcasts.
-            let col = F32x4::load(a.add(p * lda));
-            let lanes = [
-                col.lane_splat::<0>(),
-                col.lane_splat::<1>(),
-                col.lane_splat::<2>(),
-                col.lane_splat::<3>(),
-            ];
-            av.copy_from_slice(&lanes);
         } else {
-            for (r, av) in av.iter_mut().enumerate() {
-                *av = F32x4::splat(a_at::<TA>(a, lda, r, p));
+            let mut t = [0.0f32; MR * NR];
+            for (r, row) in acc.iter().enumerate() {
+                for (v, s) in row.iter().enumerate() {
+                    s.store(t.as_mut_ptr().add(r * NR + 4 * v));
+                }
             }
-        }
-        step(&mut acc, b.add(p * ldb), &av);
-        p += 1;
-    }
-    for (r, row) in acc.iter().enumerate() {
-        for (v, s) in row.iter().enumerate() {
-            out.put4(r, v, *s);
+            for r in 0..rows {
+                for jj in 0..cols {
+                    self.put(i + r, j + jj, t[r * NR + jj]);
+                }
+            }
         }
     }
 }
 
-/// One k step of the micro-kernel: `acc[r][v] += av[r] · b[4v .. 4v + 4]`.
+/// `c (+)= a · bᵀ (+ bias)` with a read as [m, k] and b as [n, k] through their [`Panel`]s.
+pub(crate) unsafe fn packed_gemm<A: Panel, B: Panel>(m: usize, k: usize, n: usize, a: A, b: B, out: Out) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                out.put(i, j, 0.0);
+            }
+        }
+        return;
+    }
+    // NOTE: uninitialised on purpose (no 192 KiB memset per call); every float is packed
+    // before the micro-kernel reads it.
+    let mut buf = core::mem::MaybeUninit::<[f32; PACK_LEN]>::uninit();
+    let pa = buf.as_mut_ptr() as *mut f32;
+    let pb = pa.add(MC * KC);
+    let mut jc = 0;
+    while jc < n {
+        let nc = (n - jc).min(NC);
+        let mut pc = 0;
+        while pc < k {
+            let kc = (k - pc).min(KC);
+            let mut jr = 0;
+            while jr < nc {
+                b.pack::<NR>(jc + jr, (nc - jr).min(NR), pc, kc, pb.add(jr * kc));
+                jr += NR;
+            }
+            // Only the first slice of k overwrites c and adds the bias; later slices add.
+            let out = if pc == 0 {
+                out
+            } else {
+                Out {
+                    accumulate: true,
+                    bias: core::ptr::null(),
+                    ..out
+                }
+            };
+            let mut ic = 0;
+            while ic < m {
+                let mc = (m - ic).min(MC);
+                let mut ir = 0;
+                while ir < mc {
+                    a.pack::<MR>(ic + ir, (mc - ir).min(MR), pc, kc, pa.add(ir * kc));
+                    ir += MR;
+                }
+                let mut jr = 0;
+                while jr < nc {
+                    let mut ir = 0;
+                    while ir < mc {
+                        let acc = micro_kernel(kc, pa.add(ir * kc), pb.add(jr * kc));
+                        let (rows, cols) = ((mc - ir).min(MR), (nc - jr).min(NR));
+                        out.tile(ic + ir, jc + jr, rows, cols, &acc);
+                        ir += MR;
+                    }
+                    jr += NR;
+                }
+                ic += MC;
+            }
+            pc += KC;
+        }
+        jc += NC;
+    }
+}
+
+/// The MR x NR micro-kernel over packed panels: per k step, NV vector loads of b and MR
+/// broadcast loads of a feed MR·NV independent multiply-adds. Each element sums its products
+/// in k order within the slice.
 #[inline(always)]
-unsafe fn step<const MR: usize, const NV: usize>(
-    acc: &mut [[F32x4; NV]; MR],
-    b: *const f32,
-    av: &[F32x4; MR],
-) {
+unsafe fn micro_kernel(kc: usize, a: *const f32, b: *const f32) -> [[F32x4; NV]; MR] {
+    let mut acc = [[F32x4::splat(0.0); NV]; MR];
+    for p in 0..kc {
+        micro_step(&mut acc, a.add(p * MR), b.add(p * NR));
+    }
+    acc
+}
+
+/// One k step of [`micro_kernel`]: `acc[r][v] += a[r] · b[4v .. 4v + 4]`.
+#[inline(always)]
+unsafe fn micro_step(acc: &mut [[F32x4; NV]; MR], a: *const f32, b: *const f32) {
     let mut bv = [F32x4::splat(0.0); NV];
     for (v, bv) in bv.iter_mut().enumerate() {
         *bv = F32x4::load(b.add(4 * v));
     }
-    for r in 0..MR {
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let av = F32x4::load_splat(a.add(r));
         for v in 0..NV {
-            acc[r][v] = av[r].mul_add(bv[v], acc[r][v]);
-        }
-    }
-}
-
-/// One panel of `MR` rows of a (rows of the nt product): columns in pairs, then one more.
-#[inline(always)]
-unsafe fn nt_rows<const MR: usize>(
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    out: Out,
-) {
-    let mut j = 0;
-    while j + 2 <= n {
-        nt_block::<MR, 2>(k, a, lda, b.add(j * ldb), ldb, out.at(0, j));
-        j += 2;
-    }
-    if j < n {
-        nt_block::<MR, 1>(k, a, lda, b.add(j * ldb), ldb, out.at(0, j));
-    }
-}
-
-/// The nt micro-kernel: `MR` x `NR` dot products over k, each a vector of 4 partial sums
-/// (so k runs along lanes), reduced once at the end; the k % 4 leftover is added in scalar.
-#[inline(always)]
-unsafe fn nt_block<const MR: usize, const NR: usize>(
-    k: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    out: Out,
-) {
-    let zero = F32x4::splat(0.0);
-    let mut acc = [[zero; NR]; MR];
-    let k4 = k & !3;
-    let mut p = 0;
-    while p < k4 {
-        let mut bv = [zero; NR];
-        for (s, bv) in bv.iter_mut().enumerate() {
-            *bv = F32x4::load(b.add(s * ldb + p));
-        }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let av = F32x4::load(a.add(r * lda + p));
-            for s in 0..NR {
-                acc[s] = av.mul_add(bv[s], acc[s]);
-            }
-        }
-        p += 4;
-    }
-    for (r, row) in acc.iter().enumerate() {
-        for (s, v) in row.iter().enumerate() {
-            let mut sum = v.sum();
-            for q in k4..k {
-                sum += *a.add(r * lda + q) * *b.add(s * ldb + q);
-            }
-            out.put(r, s, sum);
+            acc[v] = av.mul_add(bv[v], acc[v]);
         }
     }
 }
@@ -661,7 +691,17 @@ pub unsafe fn linear_forward_simd(
         accumulate: false,
         bias,
     };
-    broadcast_gemm::<false>(batch, n_in, n_out, x, n_in, weight, n_out, out);
+    let x = Strided {
+        ptr: x,
+        so: n_in,
+        sp: 1,
+    };
+    let w = Strided {
+        ptr: weight,
+        so: 1,
+        sp: n_out,
+    };
+    packed_gemm(batch, n_in, n_out, x, w, out);
 }
 
 /// Scalar twin of [`linear_forward`].
@@ -893,6 +933,8 @@ mod tests {
             }
         }
         out.extend_from_slice(&[(63, 63, 63), (16, 16, 16), (15, 17, 63), (63, 15, 17)]);
+        // Across every cache block of the packed engine (MC, KC, NC), with ragged edges.
+        out.extend_from_slice(&[(MC + 5, KC + 3, NC + 9), (2 * MC + 1, 2 * KC + 1, 3), (3, KC + 1, NC + 1)]);
         out
     }
 

@@ -6,6 +6,8 @@
 //!    mirroring the TS method (`linear_forward`, `conv1d_backward_delta`, ...).
 //! 2. TS owns every buffer. Only `tl_alloc` / `tl_free` allocate; compute kernels never do, and
 //!    scratch space is passed in, sized by the pure `*_workspace_len` export beside the kernel.
+//!    The one exception is the GEMM engine's packing blocks: fixed-size (192 KiB, independent
+//!    of the shapes), they live on the stack, so no GEMM caller passes or sizes them.
 //! 3. Arguments come in this order: input pointers, output pointers, parameter and gradient
 //!    pointers, workspace, dimensions (in the order of the doc's shape line), hyperparameters.
 //! 4. `*_forward`, `*_backward_delta` and loss `*_backward` overwrite their whole output and never
@@ -28,6 +30,7 @@ pub mod gemm;
 pub mod loss;
 pub mod pool;
 pub mod simd;
+pub mod upsample;
 pub mod util;
 
 #[cfg(test)]

@@ -1,9 +1,14 @@
 //! Losses over y (target) and yhat (prediction), both [rows, cols]: forward returns the mean
 //! over rows of each row's summed loss (accumulated in f64); backward overwrites grad with
 //! d(forward)/d(yhat), hence the 1 / rows. Fronts: ts/loss.ts; exports in abi.rs.
-//! Forwards have no SIMD twin: F32x4 has no f64 lanes and they run once per batch.
+//! Forward twins: the scalar one accumulates every term in f64; the SIMD one sums each row's
+//! terms in f32x4 partial sums (a vector ln / exp per element) and adds the row into an f64
+//! total. Vectors with a lane outside the fast path's range (log of 0, subnormals, NaN, inf) go
+//! through the scalar rule, so clamping and NaN behaviour are the scalar twin's.
 
-use crate::activation::{exp_shifted_scalar, exp_shifted_simd, row_max_scalar, row_max_simd};
+use crate::activation::{
+    exp_scalar, exp_shifted_scalar, exp_shifted_simd, exp_simd, row_max_scalar, row_max_simd,
+};
 use crate::simd::F32x4;
 
 /// PyTorch's floor for each log in BCE and cross-entropy, so log 0 costs 100, not inf.
@@ -51,6 +56,81 @@ unsafe fn mean_of_sums(
     (total / rows as f64) as f32
 }
 
+/// Cephes `logf` polynomial for ln(1 + x), |x| < 0.42, highest degree first.
+const LN_P: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461_0e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_5e-1,
+    -2.499_999_4e-1,
+    3.333_333_1e-1,
+];
+
+/// Lane-wise ln x for positive normal x (Cephes `logf`, within about 1 ulp). Callers route
+/// other lanes (0, subnormals, negatives, inf, NaN) through the f64 scalar rule.
+#[inline(always)]
+fn ln_simd(x: F32x4) -> F32x4 {
+    let (e, m) = x.frexp();
+    let one = F32x4::splat(1.0);
+    // m in [sqrt(1/2), sqrt(2)) keeps the polynomial's argument small.
+    let small = m.lt(F32x4::splat(core::f32::consts::FRAC_1_SQRT_2));
+    let e = e.sub(F32x4::select(small, one, F32x4::splat(0.0)));
+    let m = F32x4::select(small, m.add(m), m).sub(one);
+    let z = m.mul(m);
+    let mut p = F32x4::splat(LN_P[0]);
+    for &c in &LN_P[1..] {
+        p = p.mul_add(m, F32x4::splat(c));
+    }
+    // ln 2 split as 0.693359375 (exact in few bits) - 2.12194440e-4.
+    let y = p.mul(m).mul(z).add(e.mul(F32x4::splat(-2.121_944_4e-4)));
+    let y = y.sub(z.mul(F32x4::splat(0.5)));
+    m.add(y).add(e.mul(F32x4::splat(0.693_359_4)))
+}
+
+/// SIMD counterpart of `mean_of_sums`: per row, `fv` gives four terms at once (None when a lane
+/// needs the scalar rule `fs`), summed in f32x4 partial sums, then added into an f64 total.
+#[inline(always)]
+unsafe fn mean_of_sums_simd(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+    fv: impl Fn(F32x4, F32x4) -> Option<F32x4>,
+    fs: impl Fn(f64, f64) -> f64,
+) -> f32 {
+    if rows == 0 {
+        return 0.0;
+    }
+    let mut total = 0.0f64;
+    for r in 0..rows {
+        let (yr, vr) = (y.add(r * cols), yhat.add(r * cols));
+        let mut acc = F32x4::splat(0.0);
+        let mut j = 0;
+        while j + 4 <= cols {
+            match fv(F32x4::load(yr.add(j)), F32x4::load(vr.add(j))) {
+                Some(terms) => acc = acc.add(terms),
+                None => {
+                    for l in j..j + 4 {
+                        total += fs(*yr.add(l) as f64, *vr.add(l) as f64);
+                    }
+                }
+            }
+            j += 4;
+        }
+        total += acc.sum() as f64;
+        for l in j..cols {
+            total += fs(*yr.add(l) as f64, *vr.add(l) as f64);
+        }
+    }
+    (total / rows as f64) as f32
+}
+
+/// The largest f32 below 1: `1 - v` is then a normal number, so its ln needs no clamp.
+const BELOW_ONE: f32 = 1.0 - f32::EPSILON / 2.0;
+
 /// `out[i] = f(y[i], yhat[i])` four at a time, the tail through the scalar rule.
 #[inline(always)]
 unsafe fn zip_simd(
@@ -76,6 +156,29 @@ unsafe fn zip_simd(
 /// # Safety
 /// `y`, `yhat` valid for `rows * cols` reads.
 pub unsafe fn mse_loss_forward(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    #[cfg(target_feature = "simd128")]
+    return mse_loss_forward_simd(y, yhat, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    return mse_loss_forward_scalar(y, yhat, rows, cols);
+}
+
+/// SIMD twin of [`mse_loss_forward`].
+///
+/// # Safety
+/// As [`mse_loss_forward`].
+pub unsafe fn mse_loss_forward_simd(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    let fv = |t: F32x4, v: F32x4| {
+        let d = v.sub(t);
+        Some(d.mul(d))
+    };
+    mean_of_sums_simd(y, yhat, rows, cols, fv, |t, v| (v - t) * (v - t))
+}
+
+/// Scalar twin of [`mse_loss_forward`] (every term in f64).
+///
+/// # Safety
+/// As [`mse_loss_forward`].
+pub unsafe fn mse_loss_forward_scalar(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
     mean_of_sums(y, yhat, rows, cols, |t, v| (v - t) * (v - t))
 }
 
@@ -142,9 +245,40 @@ pub unsafe fn mse_loss_backward_scalar(
 /// # Safety
 /// `y`, `yhat` valid for `rows * cols` reads.
 pub unsafe fn bce_loss_forward(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
-    mean_of_sums(y, yhat, rows, cols, |t, v| {
-        -(t * clamped_ln(v) + (1.0 - t) * clamped_ln(1.0 - v))
-    })
+    #[cfg(target_feature = "simd128")]
+    return bce_loss_forward_simd(y, yhat, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    return bce_loss_forward_scalar(y, yhat, rows, cols);
+}
+
+/// The f64 BCE term of one element, ln floored at -100.
+fn bce_term(t: f64, v: f64) -> f64 {
+    -(t * clamped_ln(v) + (1.0 - t) * clamped_ln(1.0 - v))
+}
+
+/// SIMD twin of [`bce_loss_forward`]: for yhat in [MIN_POSITIVE, 1 - 2⁻²⁴] both logs are of
+/// normal numbers and above -100, so no clamp is needed; other lanes take the scalar rule.
+///
+/// # Safety
+/// As [`bce_loss_forward`].
+pub unsafe fn bce_loss_forward_simd(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    let one = F32x4::splat(1.0);
+    let fv = |t: F32x4, v: F32x4| {
+        if !v.all_in(f32::MIN_POSITIVE, BELOW_ONE) {
+            return None;
+        }
+        let s = t.mul(ln_simd(v)).add(one.sub(t).mul(ln_simd(one.sub(v))));
+        Some(s.neg())
+    };
+    mean_of_sums_simd(y, yhat, rows, cols, fv, bce_term)
+}
+
+/// Scalar twin of [`bce_loss_forward`] (every term in f64).
+///
+/// # Safety
+/// As [`bce_loss_forward`].
+pub unsafe fn bce_loss_forward_scalar(y: *const f32, yhat: *const f32, rows: usize, cols: usize) -> f32 {
+    mean_of_sums(y, yhat, rows, cols, bce_term)
 }
 
 /// `grad = (yhat - y) / max(yhat (1 - yhat), 1e-12) / rows` (PyTorch's clamp), overwriting grad.
@@ -209,6 +343,41 @@ fn bce_grad(t: f32, v: f32, inv_rows: f32) -> f32 {
 /// # Safety
 /// `y`, `yhat` valid for `rows * cols` reads.
 pub unsafe fn cross_entropy_loss_forward(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    #[cfg(target_feature = "simd128")]
+    return cross_entropy_loss_forward_simd(y, yhat, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    return cross_entropy_loss_forward_scalar(y, yhat, rows, cols);
+}
+
+/// SIMD twin of [`cross_entropy_loss_forward`] (normal yhat: ln above -100, no clamp).
+///
+/// # Safety
+/// As [`cross_entropy_loss_forward`].
+pub unsafe fn cross_entropy_loss_forward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    let fv = |t: F32x4, v: F32x4| {
+        if !v.all_in(f32::MIN_POSITIVE, f32::MAX) {
+            return None;
+        }
+        Some(t.mul(ln_simd(v)).neg())
+    };
+    mean_of_sums_simd(y, yhat, rows, cols, fv, |t, v| -t * clamped_ln(v))
+}
+
+/// Scalar twin of [`cross_entropy_loss_forward`] (every term in f64).
+///
+/// # Safety
+/// As [`cross_entropy_loss_forward`].
+pub unsafe fn cross_entropy_loss_forward_scalar(
     y: *const f32,
     yhat: *const f32,
     rows: usize,
@@ -281,22 +450,95 @@ pub unsafe fn log_softmax_cross_entropy_forward(
     rows: usize,
     cols: usize,
 ) -> f32 {
+    #[cfg(target_feature = "simd128")]
+    return log_softmax_cross_entropy_forward_simd(y, yhat, rows, cols);
+    #[cfg(not(target_feature = "simd128"))]
+    return log_softmax_cross_entropy_forward_scalar(y, yhat, rows, cols);
+}
+
+/// One row of the scalar log-softmax cross-entropy, in f64.
+unsafe fn lsce_row_scalar(yr: *const f32, xr: *const f32, cols: usize) -> f64 {
+    // Shift by the row max (log-sum-exp trick): every e^(x - m) <= 1, and one equals 1.
+    let m = row_max_scalar(xr, cols) as f64;
+    let mut sum = 0.0f64;
+    for j in 0..cols {
+        sum += (*xr.add(j) as f64 - m).exp();
+    }
+    let lse = m + sum.ln();
+    let mut total = 0.0f64;
+    for j in 0..cols {
+        total += *yr.add(j) as f64 * (lse - *xr.add(j) as f64);
+    }
+    total
+}
+
+/// SIMD twin of [`log_softmax_cross_entropy_forward`]. Each term is written
+/// `y_j ((m - x_j) + ln Σ e^(x - m))`: both parts are >= 0, so nothing cancels in f32. Rows
+/// with a non-finite max take the scalar rule.
+///
+/// # Safety
+/// As [`log_softmax_cross_entropy_forward`].
+pub unsafe fn log_softmax_cross_entropy_forward_simd(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
     if rows == 0 {
         return 0.0;
     }
     let mut total = 0.0f64;
     for r in 0..rows {
         let (yr, xr) = (y.add(r * cols), yhat.add(r * cols));
-        // Shift by the row max (log-sum-exp trick): every e^(x - m) <= 1, and one equals 1.
-        let m = row_max_scalar(xr, cols) as f64;
-        let mut sum = 0.0f64;
-        for j in 0..cols {
-            sum += (*xr.add(j) as f64 - m).exp();
+        let m = row_max_simd(xr, cols);
+        if !m.is_finite() {
+            total += lsce_row_scalar(yr, xr, cols);
+            continue;
         }
-        let lse = m + sum.ln();
-        for j in 0..cols {
-            total += *yr.add(j) as f64 * (lse - *xr.add(j) as f64);
+        let m4 = F32x4::splat(m);
+        let mut sum4 = F32x4::splat(0.0);
+        let mut j = 0;
+        while j + 4 <= cols {
+            sum4 = sum4.add(exp_simd(F32x4::load(xr.add(j)).sub(m4)));
+            j += 4;
         }
+        let mut sum = sum4.sum() as f64;
+        for j in j..cols {
+            sum += exp_scalar(*xr.add(j) - m) as f64;
+        }
+        let ls = sum.ln() as f32;
+        let ls4 = F32x4::splat(ls);
+        let mut acc = F32x4::splat(0.0);
+        let mut j = 0;
+        while j + 4 <= cols {
+            let d = m4.sub(F32x4::load(xr.add(j))).add(ls4);
+            acc = acc.add(F32x4::load(yr.add(j)).mul(d));
+            j += 4;
+        }
+        total += acc.sum() as f64;
+        for j in j..cols {
+            total += *yr.add(j) as f64 * ((m - *xr.add(j)) + ls) as f64;
+        }
+    }
+    (total / rows as f64) as f32
+}
+
+/// Scalar twin of [`log_softmax_cross_entropy_forward`] (every term in f64).
+///
+/// # Safety
+/// As [`log_softmax_cross_entropy_forward`].
+pub unsafe fn log_softmax_cross_entropy_forward_scalar(
+    y: *const f32,
+    yhat: *const f32,
+    rows: usize,
+    cols: usize,
+) -> f32 {
+    if rows == 0 {
+        return 0.0;
+    }
+    let mut total = 0.0f64;
+    for r in 0..rows {
+        total += lsce_row_scalar(y.add(r * cols), yhat.add(r * cols), cols);
     }
     (total / rows as f64) as f32
 }
@@ -788,6 +1030,54 @@ mod tests {
         }
         for f in fwds {
             assert_eq!(fwd(f, &[], &[], 4, 0), 0.0, "cols = 0: every row sums to 0");
+        }
+    }
+
+    /// The forward twins agree: SIMD sums each row in f32x4 partial sums of f32 terms (each
+    /// within about 2 ulp), all terms >= 0, so the relative gap is below (cols / 4 + 8)·2⁻²²;
+    /// edge values (0, 1, subnormals) take the scalar rule and must match it.
+    #[test]
+    fn forward_twins_agree() {
+        type Pair = (Fwd, Fwd, &'static str);
+        let pairs: [Pair; 4] = [
+            (mse_loss_forward_simd, mse_loss_forward_scalar, "mse"),
+            (bce_loss_forward_simd, bce_loss_forward_scalar, "bce"),
+            (cross_entropy_loss_forward_simd, cross_entropy_loss_forward_scalar, "ce"),
+            (
+                log_softmax_cross_entropy_forward_simd,
+                log_softmax_cross_entropy_forward_scalar,
+                "lsce",
+            ),
+        ];
+        for &rows in &[0usize, 1, 3, 4] {
+            for &cols in SIZES.iter().chain(&[100usize, 784]) {
+                let n = rows * cols;
+                let t = targets(n, 3);
+                let mut p = probs(n, 4);
+                let logits: Vec<f32> = values(n, 5).iter().map(|v| 4.0 * v).collect();
+                for (i, v) in p.iter_mut().enumerate() {
+                    match i % 23 {
+                        5 => *v = 0.0,
+                        7 => *v = 1.0,
+                        11 => *v = 1e-40,
+                        13 => *v = 1e-30,
+                        _ => {}
+                    }
+                }
+                for (simd, scalar, what) in pairs {
+                    let yhat = if what == "lsce" { &logits } else { &p };
+                    let want = fwd(scalar, &t, yhat, rows, cols) as f64;
+                    let got = fwd(simd, &t, yhat, rows, cols) as f64;
+                    let rtol = (cols as f64 / 4.0 + 8.0) * 2f64.powi(-22);
+                    let ok = (got - want).abs() <= 1e-6 + rtol * want.abs();
+                    assert!(ok, "{} rows={} cols={}: simd {} scalar {}", what, rows, cols, got, want);
+                }
+            }
+        }
+        // NaN in, NaN out, through either path.
+        for (simd, _, what) in pairs {
+            let yhat = [0.5f32, f32::NAN, 0.25, 0.5, 0.5];
+            assert!(fwd(simd, &[1.0; 5], &yhat, 1, 5).is_nan(), "{} NaN", what);
         }
     }
 }

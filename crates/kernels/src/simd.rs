@@ -39,6 +39,44 @@ impl F32x4 {
     pub unsafe fn store(self, p: *mut f32) {
         v128_store(p as *mut v128, self.0)
     }
+    /// All lanes `*p` (one `v128.load32_splat`: a load, no shuffle).
+    ///
+    /// # Safety
+    /// `p` must be readable.
+    #[inline(always)]
+    pub unsafe fn load_splat(p: *const f32) -> Self {
+        F32x4(v128_load32_splat(p as *const u32))
+    }
+    /// For positive normal lanes x = m · 2^e with m in [0.5, 1): returns (e, m), e as f32.
+    #[inline(always)]
+    pub fn frexp(self) -> (Self, Self) {
+        let e = i32x4_sub(u32x4_shr(self.0, 23), i32x4_splat(126));
+        let m = v128_or(
+            v128_and(self.0, u32x4_splat(0x807f_ffff)),
+            u32x4_splat(0x3f00_0000),
+        );
+        (F32x4(f32x4_convert_i32x4(e)), F32x4(m))
+    }
+    /// True when every lane lies in `[lo, hi]` (a NaN lane makes it false).
+    #[inline(always)]
+    pub fn all_in(self, lo: f32, hi: f32) -> bool {
+        let ge = f32x4_ge(self.0, f32x4_splat(lo));
+        i32x4_all_true(v128_and(ge, f32x4_le(self.0, f32x4_splat(hi))))
+    }
+    /// Transposes the 4 x 4 block whose rows are `r`: lane j of row i becomes lane i of row j.
+    #[inline(always)]
+    pub fn transpose4(r: [Self; 4]) -> [Self; 4] {
+        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0].0, r[1].0);
+        let t1 = i32x4_shuffle::<2, 6, 3, 7>(r[0].0, r[1].0);
+        let t2 = i32x4_shuffle::<0, 4, 1, 5>(r[2].0, r[3].0);
+        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2].0, r[3].0);
+        [
+            F32x4(i64x2_shuffle::<0, 2>(t0, t2)),
+            F32x4(i64x2_shuffle::<1, 3>(t0, t2)),
+            F32x4(i64x2_shuffle::<0, 2>(t1, t3)),
+            F32x4(i64x2_shuffle::<1, 3>(t1, t3)),
+        ]
+    }
     /// Lane-wise `a + b`.
     #[inline(always)]
     pub fn add(self, b: Self) -> Self {
@@ -160,6 +198,34 @@ impl F32x4 {
         for i in 0..4 {
             *p.add(i) = self.0[i];
         }
+    }
+    /// All lanes `*p` (one `v128.load32_splat`: a load, no shuffle).
+    ///
+    /// # Safety
+    /// `p` must be readable.
+    #[inline(always)]
+    pub unsafe fn load_splat(p: *const f32) -> Self {
+        F32x4([*p; 4])
+    }
+    /// For positive normal lanes x = m · 2^e with m in [0.5, 1): returns (e, m), e as f32.
+    #[inline(always)]
+    pub fn frexp(self) -> (Self, Self) {
+        let e = self.0.map(|v| ((v.to_bits() >> 23) as i32 - 126) as f32);
+        let m = self
+            .0
+            .map(|v| f32::from_bits((v.to_bits() & 0x807f_ffff) | 0x3f00_0000));
+        (F32x4(e), F32x4(m))
+    }
+    /// True when every lane lies in `[lo, hi]` (a NaN lane makes it false).
+    #[inline(always)]
+    pub fn all_in(self, lo: f32, hi: f32) -> bool {
+        self.0.iter().all(|&v| v >= lo && v <= hi)
+    }
+    /// Transposes the 4 x 4 block whose rows are `r`: lane j of row i becomes lane i of row j.
+    #[inline(always)]
+    pub fn transpose4(r: [Self; 4]) -> [Self; 4] {
+        let at = |j: usize| F32x4([r[0].0[j], r[1].0[j], r[2].0[j], r[3].0[j]]);
+        [at(0), at(1), at(2), at(3)]
     }
     /// Lane-wise `a + b`.
     #[inline(always)]
