@@ -188,9 +188,12 @@ export function imageGridSvg(images: ArrayLike<number>, count: number, options: 
   for (let i = 0; i < count; i++) {
     const ox = gap + (i % g.cols) * cellW;
     const oy = top + Math.floor(i / g.cols) * cellH;
-    const px: string[] = [];
+    // One black square per image, then only the lit pixels: MNIST grids shrink about 5x.
+    const px: string[] = [`<rect x="${ox}" y="${oy}" width="${g.w * g.scale}" height="${g.h * g.scale}" fill="#000000"/>`];
     for (let p = 0; p < g.h * g.w; p++) {
-      const v = g.gray(i, p).toString(16).padStart(2, '0');
+      const gray = g.gray(i, p);
+      if (gray === 0) continue;
+      const v = gray.toString(16).padStart(2, '0');
       px.push(`<rect x="${ox + (p % g.w) * g.scale}" y="${oy + Math.floor(p / g.w) * g.scale}" width="${g.scale}" height="${g.scale}" fill="#${v}${v}${v}"/>`);
     }
     out.push(`<g class="image">${px.join('')}</g>`);
