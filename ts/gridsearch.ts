@@ -418,6 +418,7 @@ function completeRow(row: GridRow, parts: Array<[TrialResult, number]>): void {
 
 /** A file-name-safe label of a combination. */
 export function paramsLabel(params: GridParams): string {
+  if (typeof params !== 'object' || params === null) throw new TorchletError('BAD_ARGUMENT', `paramsLabel: expected a combination object, got ${String(params)}`);
   return Object.entries(params).map(([k, v]) => `${k}=${String(v)}`).join(', ');
 }
 

@@ -35,6 +35,7 @@ export interface LoadDigitsOptions {
 
 /** Parses the digits CSV: rows of 64 pixels (0..16) then the label (0..9). */
 export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Float32Array } {
+  if (typeof text !== 'string') throw new TorchletError('BAD_ARGUMENT', `loadDigits: expected the CSV text as a string, got ${text === null ? 'null' : typeof text}`);
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const pixels = new Float32Array(lines.length * 64);
   const labels = new Float32Array(lines.length);
@@ -59,7 +60,12 @@ export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Fl
 function readBundled(path?: string): string {
   // Literal form so the build copies the file next to the bundle (see wasm.ts).
   const file = path ?? new URL('../../data/digits.csv.gz', import.meta.url);
-  const text = readTextSync(file);
+  let text: string | null;
+  try {
+    text = readTextSync(file);
+  } catch (e) {
+    throw new TorchletError('BAD_FILE', `loadDigits: expected a readable digits file at ${String(file)}, got ${(e as Error).message}`);
+  }
   if (text === null) {
     throw new TorchletError('BAD_ARGUMENT', 'loadDigits: expected Node to read the bundled file, got the browser build; use `await fetchDigits()` or loadDigits({ csv })');
   }
