@@ -1,9 +1,34 @@
 #!/usr/bin/env bash
 # `npm test`: the Rust kernel tests (native, both SIMD-emulated and scalar twins), the package
 # build (dist/, which the packaging and browser tests use), then the TypeScript + WASM suite with
-# vitest, including those tests (headless Chromium: apt-get install -y chromium).
+# vitest, including those tests (headless Chromium: apt-get install -y chromium). It ends with one
+# line that adds both up: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/cargo.sh test -p torchlet-kernels
+mkdir -p build
+cargo_log=build/cargo-test.log
+bash scripts/cargo.sh test -p torchlet-kernels 2>&1 | tee "$cargo_log"
 npm run build
-npx vitest run "$@"
+vitest_json=build/vitest-results.json
+rm -f "$vitest_json"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$vitest_json" "$@" || status=$?
+node - "$cargo_log" "$vitest_json" <<'JS'
+const fs = require('node:fs');
+const [cargoLog, vitestJson] = process.argv.slice(2);
+let passed = 0;
+let failed = 0;
+for (const m of fs.readFileSync(cargoLog, 'utf8').matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+  passed += Number(m[1]);
+  failed += Number(m[2]);
+}
+if (fs.existsSync(vitestJson)) {
+  const v = JSON.parse(fs.readFileSync(vitestJson, 'utf8'));
+  passed += v.numPassedTests;
+  failed += v.numFailedTests;
+} else {
+  failed += 1;
+}
+console.log(`tests: ${passed} passed, ${failed} failed`);
+JS
+exit "$status"

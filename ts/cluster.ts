@@ -31,9 +31,21 @@ export interface KMeansResult {
   iterations: number;
 }
 
+function isArrayLike(x: unknown): x is ArrayLike<number> {
+  return Array.isArray(x) || (ArrayBuffer.isView(x) && !(x instanceof DataView));
+}
+
 function checkPoints(points: Points, n: number, d: number, where: string): void {
+  if (!isArrayLike(points)) {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected points as an array of numbers, got ${points === null ? 'null' : typeof points}`);
+  }
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1 || points.length !== n * d) {
     throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${n} x ${d} = ${n * d} values (n, d positive integers), got ${points.length}`);
+  }
+  for (let i = 0; i < points.length; i++) {
+    if (!Number.isFinite(points[i])) {
+      throw new TorchletError('NON_FINITE', `${where}: expected finite points, got ${points[i]} at flat index ${i}`);
+    }
   }
 }
 
@@ -129,6 +141,9 @@ export function kMeans(points: Points, n: number, d: number, k: number, options:
 
 /** The contingency table `table[cluster][label]` and both label counts. */
 function contingency(clusters: ArrayLike<number>, labels: ArrayLike<number>, where: string): number[][] {
+  if (!isArrayLike(clusters) || !isArrayLike(labels)) {
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected two label arrays, got ${clusters === null ? 'null' : typeof clusters} and ${labels === null ? 'null' : typeof labels}`);
+  }
   if (clusters.length !== labels.length || clusters.length === 0) {
     throw new TorchletError('BAD_ARGUMENT', `${where}: expected two non-empty label arrays of the same length, got ${clusters.length} and ${labels.length}`);
   }

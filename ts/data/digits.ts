@@ -107,6 +107,9 @@ export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<Dig
  * train.x.shape; // [1438, 64]
  */
 export function loadDigits(options: LoadDigitsOptions = {}): DigitsSplit {
+  if (typeof options !== 'object' || options === null) {
+    throw new TorchletError('BAD_ARGUMENT', `loadDigits: expected options { csv?, path? }, got ${options === null ? 'null' : typeof options}`);
+  }
   const parsed = parseDigitsCsv(options.csv ?? readBundled(options.path));
   return split(parsed, options.csv === undefined && options.path === undefined);
 }
