@@ -42,6 +42,8 @@ interface WorkloadResult {
   gflops: number;
   wasmBytesAfterWarmup: number;
   wasmBytesAtEnd: number;
+  /** 1-minute load average when torchlet's run of this workload started. */
+  load: number;
   peers: Record<string, Peer>;
 }
 
@@ -58,14 +60,16 @@ function trainTorchlet(w: Workload, data: Dataset, orders: Uint32Array[]): { rat
   const k = kernels();
   const rates: number[] = [];
   const wasm: number[] = [];
+  const xShape = [w.batch, ...data.x.shape.slice(1)];
+  const yShape = [w.batch, ...data.y.shape.slice(1)];
   for (const order of orders) {
     const t0 = performance.now();
     let done = 0;
     for (let start = 0; start + w.batch <= n; start += w.batch) {
       indices.resize(w.batch);
       indices.data.set(order.subarray(start, start + w.batch));
-      const xb = xSlot.get([w.batch, ...data.x.shape.slice(1)]);
-      const yb = ySlot.get([w.batch, ...data.y.shape.slice(1)]);
+      const xb = xSlot.get(xShape);
+      const yb = ySlot.get(yShape);
       k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, w.batch, xCols);
       k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, w.batch, yCols);
       optim.step(xb, yb);
@@ -146,38 +150,43 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   console.log(`torchlet bench (${quick ? 'quick' : 'full'}): ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.versions.node}`);
 
-  // torchlet first, so its peak RSS is measured before TF.js loads.
+  // torchlet first, so its peak RSS is measured before TF.js loads. PyTorch (a child process)
+  // runs right after torchlet on each workload and on the GEMMs, so each pair sees about the
+  // same load from whatever else shares the machine.
+  const torchVersion = torchAvailable();
+  if (torchVersion === null) console.log(`PyTorch: skipped (${PYTHON} -c "import torch" failed; apt-get install python3-torch)`);
   const gemmShapes = quick ? GEMM_SHAPES.slice(0, 3) : GEMM_SHAPES;
-  benchGemm(gemmShapes.slice(0, 1), 3, 10); // tier-up warm-up of the GEMM code
-  const gemm: GemmResult[] = benchGemm(gemmShapes, quick ? 3 : 7, quick ? 10 : 40);
-  for (const r of gemm) console.log(`gemm ${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}, nt ${r.nt.toFixed(1)}, tn ${r.tn.toFixed(1)} GFLOP/s`);
-
   const results: WorkloadResult[] = [];
   const jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }> = [];
   for (const w of WORKLOADS) {
     const data = workloadData(w);
     const n = data.x.shape[0]!;
     const orders = Array.from({ length: ROUNDS + 1 }, (_, r) => batchOrder(n, SEED, r));
+    const load = loadavg()[0]!;
     const { rates, wasm } = trainTorchlet(w, data, orders);
     const rate = median(rates.slice(1));
-    results.push({
+    const result: WorkloadResult = {
       id: w.id, title: w.title, torchlet: rate, gflops: (rate * w.flopsPerSample) / 1e9,
-      wasmBytesAfterWarmup: wasm[0]!, wasmBytesAtEnd: wasm[wasm.length - 1]!, peers: {},
-    });
-    jobs.push({ w, job: peerJob(w, data, orders) });
+      wasmBytesAfterWarmup: wasm[0]!, wasmBytesAtEnd: wasm[wasm.length - 1]!, load, peers: {},
+    };
+    results.push(result);
+    const job = { w, job: peerJob(w, data, orders) };
+    jobs.push(job);
     data.dispose();
-    console.log(`${w.id} torchlet: ${fmt(rate)} samples/s`);
+    console.log(`${w.id} torchlet: ${fmt(rate)} samples/s (load ${load.toFixed(1)})`);
+    if (torchVersion !== null) {
+      const torch = runTorch([job], []);
+      result.peers['pytorch'] = { rate: median(torch.workloads[w.id]!.slice(1)) };
+      console.log(`${w.id} pytorch: ${fmt(result.peers['pytorch'].rate)} samples/s`);
+    }
   }
   const torchletRss = process.resourceUsage().maxRSS * 1024;
   const torchletWasm = memory().wasmBytes;
 
-  const torchVersion = torchAvailable();
-  let torch: ReturnType<typeof runTorch> | null = null;
-  if (torchVersion === null) console.log(`PyTorch: skipped (${PYTHON} -c "import torch" failed; apt-get install python3-torch)`);
-  else {
-    torch = runTorch(jobs, gemmShapes);
-    for (const r of results) r.peers['pytorch'] = { rate: median(torch.workloads[r.id]!.slice(1)) };
-  }
+  benchGemm(gemmShapes.slice(0, 1), 3, 10); // tier-up warm-up of the GEMM code
+  const gemm: GemmResult[] = benchGemm(gemmShapes, quick ? 3 : 7, quick ? 10 : 40);
+  for (const r of gemm) console.log(`gemm ${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}, nt ${r.nt.toFixed(1)}, tn ${r.tn.toFixed(1)} GFLOP/s`);
+  const torch = torchVersion === null ? null : runTorch([], gemmShapes);
 
   const tfjs = await import('./tfjs.js');
   const tfGemm: Record<string, Awaited<ReturnType<typeof tfjs.gemmTfjs>>> = {};
@@ -225,7 +234,7 @@ async function main(): Promise<void> {
     lines.push(`| ${g.m}x${g.k}x${g.n} | ${triple(g)} | ${triple(torch?.gemm.find(same))} | ${triple(tfGemm['wasm']?.find(same))} | ${triple(tfGemm['cpu']?.find(same))} |`);
   }
   const loadAtEnd = loadavg()[0]!;
-  lines.push('', `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores: above ~1, other processes share the cores and every figure drops.`);
+  lines.push('', `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores (per workload: ${results.map((r) => `${r.id} ${r.load.toFixed(1)}`).join(', ')}): above ~1, other processes share the cores and every figure drops. PyTorch runs right after torchlet on each workload and on the GEMMs.`);
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   lines.push('', `Memory: peak RSS ${mib(torchletRss)} after the torchlet runs (${mib(process.resourceUsage().maxRSS * 1024)} at the end, TF.js included); WASM memory ${mib(torchletWasm)}.`);
   lines.push('WASM memory after the warm-up round → at the end of each workload: ' + results.map((r) => `${r.id} ${mib(r.wasmBytesAfterWarmup)} → ${mib(r.wasmBytesAtEnd)}`).join(', ') + '.');

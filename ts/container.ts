@@ -5,7 +5,7 @@
 
 import { TorchletError } from './errors.js';
 import { Module, type Parameter, checkTensor } from './module.js';
-import type { Tensor } from './tensor.js';
+import { type Tensor, sameShape } from './tensor.js';
 
 /**
  * Modules applied one after another.
@@ -28,24 +28,36 @@ export class Sequential extends Module {
     this.modules = Object.freeze([...modules]);
   }
 
+  // The last input shape that validated and the shapes after each layer for it: a training loop
+  // asks for the same batch shape every step, and the layers are fixed, so it is reused as is.
+  private shapeCache: { input: readonly number[]; shapes: readonly (readonly number[])[] } | null = null;
+
   /** The shapes after each layer for an input shape, validating every step. */
   shapes(inputShape: readonly number[], method = 'forward'): number[][] {
+    return this.layerShapes(inputShape, method).map((s) => [...s]);
+  }
+
+  /** `shapes` without the copies (cached; callers must not modify them). */
+  private layerShapes(inputShape: readonly number[], method = 'forward'): readonly (readonly number[])[] {
+    const cached = this.shapeCache;
+    if (cached !== null && sameShape(cached.input, inputShape)) return cached.shapes;
     const shapes: number[][] = [];
     let s: readonly number[] = inputShape;
-    this.modules.forEach((m, i) => {
+    for (let i = 0; i < this.modules.length; i++) {
       try {
-        s = m.outputShape(s, method);
+        s = this.modules[i]!.outputShape(s, method);
       } catch (e) {
         throw this.rethrow(e, i);
       }
-      shapes.push([...s]);
-    });
-    return shapes;
+      shapes.push(Object.freeze([...s]) as number[]);
+    }
+    this.shapeCache = { input: Object.freeze([...inputShape]), shapes: Object.freeze(shapes) };
+    return this.shapeCache.shapes;
   }
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
-    const shapes = this.shapes(s, method);
-    return shapes.length === 0 ? [...s] : shapes[shapes.length - 1]!;
+    const shapes = this.layerShapes(s, method);
+    return [...(shapes.length === 0 ? s : shapes[shapes.length - 1]!)];
   }
 
   override parameters(): Parameter[] {
@@ -55,15 +67,14 @@ export class Sequential extends Module {
   override forward(x: Tensor): Tensor {
     this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
-    return this.runForward(x, this.outputShape(x.shape, 'forward'));
+    const shapes = this.layerShapes(x.shape, 'forward');
+    return this.runForward(x, shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!);
   }
 
   protected forwardImpl(x: Tensor): Tensor {
-    const shapes = this.shapes(x.shape);
+    const shapes = this.layerShapes(x.shape);
     let h = x;
-    this.modules.forEach((m, i) => {
-      h = m.runForward(h, shapes[i]!);
-    });
+    for (let i = 0; i < this.modules.length; i++) h = this.modules[i]!.runForward(h, shapes[i]!);
     return h;
   }
 
@@ -128,7 +139,7 @@ export class Sequential extends Module {
   }
 
   referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[]): Float64Array {
-    const shapes = this.shapes(shape);
+    const shapes = this.layerShapes(shape);
     let h = x;
     let s: readonly number[] = shape;
     let p = 0;

@@ -43,6 +43,29 @@ export abstract class Loss {
     return grad;
   }
 
+  /**
+   * @internal `forward`, then, when the loss is finite, `backward` into `gradient`, with one
+   * validation and one label conversion (Optim's step). Returns the loss.
+   */
+  forwardBackward(y: Tensor, yhat: Tensor): number {
+    const [target, rows, cols] = this.prepare(y, yhat, 'forward');
+    const k = kernels();
+    const loss = this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols);
+    if (Number.isFinite(loss)) {
+      const grad = this.gradSlot.get(yhat.shape);
+      this.backwardKernel(k)(target.ptr, yhat.ptr, grad.ptr, rows, cols);
+      this.lastGradient = grad;
+    }
+    return loss;
+  }
+
+  /** @internal The gradient of the last finite `forwardBackward`. */
+  get gradient(): Tensor | null {
+    return this.lastGradient;
+  }
+
+  private lastGradient: Tensor | null = null;
+
   /** Float64 reference of `forward` on a dense target, for gradCheck. */
   abstract referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number;
 
@@ -50,6 +73,7 @@ export abstract class Loss {
   dispose(): void {
     this.targetSlot.dispose();
     this.gradSlot.dispose();
+    this.lastGradient = null;
   }
 
   /** Extra range checks on the prediction (e.g. probabilities in [0, 1]). */

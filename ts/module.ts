@@ -79,6 +79,17 @@ export abstract class Module {
     return [];
   }
 
+  private parameterCache: readonly Parameter[] | null = null;
+
+  /**
+   * @internal `parameters()` computed once: a module's parameters are fixed at construction, so
+   * the hot path (liveness checks, zeroGrad, updates) walks this list and allocates nothing.
+   */
+  parameterList(): readonly Parameter[] {
+    if (this.parameterCache === null) this.parameterCache = Object.freeze(this.parameters());
+    return this.parameterCache;
+  }
+
   protected lastOutput: Tensor | null = null;
   /** True for layers whose backward reads what forward kept (its output, arg-max indices). */
   protected readonly usesForwardState: boolean = false;
@@ -149,7 +160,8 @@ export abstract class Module {
   /** Sets every parameter gradient to zero. */
   zeroGrad(): void {
     this.checkLive('zeroGrad');
-    for (const p of this.parameters()) kernels().fill_zero(p.grad.ptr, p.grad.size);
+    const k = kernels();
+    for (const p of this.parameterList()) k.fill_zero(p.grad.ptr, p.grad.size);
   }
 
   /**
@@ -161,7 +173,8 @@ export abstract class Module {
       throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(gradientStep)}`);
     }
     this.checkLive('updateParameters');
-    for (const p of this.parameters()) kernels().sgd_update(p.grad.ptr, p.value.ptr, p.value.size, gradientStep);
+    const k = kernels();
+    for (const p of this.parameterList()) k.sgd_update(p.grad.ptr, p.value.ptr, p.value.size, gradientStep);
   }
 
   /** `Type()`; layers with arguments override it (e.g. `Linear(64, 100)`). */
@@ -189,9 +202,10 @@ export abstract class Module {
 
   /** Throws `DISPOSED` naming this module when `dispose()` freed its parameters. */
   protected checkLive(method: string): void {
-    const p = this.parameters().find((q) => q.value.disposed || q.grad.disposed);
-    if (p !== undefined) {
-      throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (its ${p.name} was freed by dispose())`);
+    for (const p of this.parameterList()) {
+      if (p.value.disposed || p.grad.disposed) {
+        throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (its ${p.name} was freed by dispose())`);
+      }
     }
   }
 

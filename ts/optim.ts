@@ -144,14 +144,16 @@ export class Optim {
    */
   computeGradients(x: Tensor, y: Tensor): GradientReport {
     const yhat = this.net.forward(x);
-    const loss = this.loss.forward(y, yhat);
+    const loss = this.loss.forwardBackward(y, yhat);
     if (!Number.isFinite(loss)) return { loss, nonFinite: 'loss' };
-    const delta = this.loss.backward(y, yhat);
+    const delta = this.loss.gradient!;
     this.net.zeroGrad();
     this.net.backwardUpdateGradient(x, delta);
     const k = kernels();
-    const bad = this.params.find((p) => k.non_finite_count(p.grad.ptr, p.grad.size) > 0);
-    return { loss, nonFinite: bad === undefined ? null : `gradient of ${bad.name}` };
+    for (const p of this.params) {
+      if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0) return { loss, nonFinite: `gradient of ${p.name}` };
+    }
+    return { loss, nonFinite: null };
   }
 
   /** Applies one update from the current gradients (one kernel call per parameter). */
@@ -162,7 +164,8 @@ export class Optim {
     this.t += 1;
     const bias1 = 1 - c.beta1 ** this.t;
     const invSqrtBias2 = 1 / Math.sqrt(1 - c.beta2 ** this.t);
-    this.params.forEach((p, i) => {
+    for (let i = 0; i < this.params.length; i++) {
+      const p = this.params[i]!;
       const s = state[i]!;
       const n = p.value.size;
       if (c.optimizer === 'sgd') {
@@ -173,7 +176,7 @@ export class Optim {
       } else {
         k.momentum_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, n, this.eps, c.momentum, c.weightDecay, c.optimizer === 'nesterov' ? 1 : 0);
       }
-    });
+    }
   }
 
   /** Frees the optimiser state (velocity, moments); the next update starts it afresh. */

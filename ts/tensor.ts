@@ -193,7 +193,9 @@ export class Slot {
 
 /** Element-wise equality of two shapes. */
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A u32 buffer in WASM memory (pooling arg-max indices, batch row indices). */

@@ -158,6 +158,8 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const ySlot = new Slot();
   const xCols = data.x.size / n;
   const yCols = data.y.size / n;
+  const xShape = [0, ...data.x.shape.slice(1)];
+  const yShape = [0, ...data.y.shape.slice(1)];
   const batches = Math.ceil(n / batchSize);
   const history: History = {
     loss: [], converged: false, valLoss: [], valMetric: [], metric: metric?.name ?? null,
@@ -177,20 +179,25 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
         const count = Math.min(batchSize, n - start);
         indices.resize(count);
         indices.data.set(order.subarray(start, start + count));
-        const xb = xSlot.get([count, ...data.x.shape.slice(1)]);
-        const yb = ySlot.get([count, ...data.y.shape.slice(1)]);
+        // Batch shapes: only the last batch of an epoch may differ, so Slot.get mostly hits.
+        if (count !== xShape[0]) {
+          xShape[0] = count;
+          yShape[0] = count;
+        }
+        const xb = xSlot.get(xShape);
+        const yb = ySlot.get(yShape);
         kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
         kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
-        const at = `${where} (epoch ${epoch}, batch ${b})`;
+        const at = (): string => `${where} (epoch ${epoch}, batch ${b})`;
         let report;
         try {
           report = optim.computeGradients(xb, yb);
         } catch (e) {
-          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at}: ${e.message}`);
+          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
           throw e;
         }
         const skip = report.nonFinite !== null;
-        if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at}: Optim.step`);
+        if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at()}: Optim.step`);
         if (skip) {
           skipped += 1;
         } else {

@@ -5,7 +5,7 @@
 //! are contiguous runs of kw·c_in floats, s·c_in apart: GEMMs over overlapping rows, no im2col.
 #![allow(clippy::too_many_arguments)]
 
-use crate::gemm::{bias_grad_acc, gemm_nt, packed_gemm, Out, Panel, Strided};
+use crate::gemm::{bias_grad_acc, gemm_nt, packed_gemm, Out, Panel, Strided, MR, NR, NV};
 use crate::simd::F32x4;
 use crate::util::fill_zero;
 
@@ -147,17 +147,32 @@ pub unsafe fn conv1d_backward_update_gradient_scalar(
 // ---------------------------------------------------------------------------------------------
 // Conv2D
 
-/// Floats of scratch [`conv2d_backward_delta`] needs: one output row's `delta · weightᵀ`,
-/// [out_w, kh·kw·c_in], when windows overlap along a row (stride < kw); otherwise 0.
+/// Floats of scratch [`conv2d_backward_delta`] needs when windows overlap along a row
+/// (stride < kw; otherwise 0): weightᵀ packed for [`delta_direct`] when a kernel row holds a
+/// multiple of NR floats (kw·c_in), else `delta · weightᵀ` for [`delta_rows`] output rows,
+/// [rows·out_w, kh·kw·c_in].
 pub fn conv2d_workspace_len(
     height: usize, width: usize, c_in: usize, c_out: usize, kh: usize, kw: usize, stride: usize,
 ) -> usize {
     let _ = (height, c_out);
     if stride >= kw {
         0
+    } else if kw * c_in % NR == 0 {
+        kh * kw * c_in * c_out
     } else {
-        out_len(width, kw, stride) * kh * kw * c_in
+        let (out_w, taps) = (out_len(width, kw, stride), kh * kw * c_in);
+        delta_rows(out_w, taps) * out_w * taps
     }
+}
+
+/// Floats of `delta · weightᵀ` one GEMM of [`conv2d_backward_delta_simd`] aims at (64 KiB: the
+/// block stays in L2 while its windows are added into dx).
+const DELTA_BLOCK: usize = 16 * 1024;
+
+/// Output rows per GEMM of [`conv2d_backward_delta_simd`]: rows of consecutive output positions
+/// (across images too), at least one, about [`DELTA_BLOCK`] floats of result.
+pub fn delta_rows(out_w: usize, taps: usize) -> usize {
+    (DELTA_BLOCK / (out_w * taps).max(1)).max(1)
 }
 
 /// `y[b, i, j, :] = Σ_{p<kh, q<kw} x[b, i·stride + p, j·stride + q, :] · weight[p, q] + bias`;
@@ -177,8 +192,9 @@ pub unsafe fn conv2d_forward(
     conv2d_forward_scalar(x, y, weight, bias, batch, height, width, c_in, c_out, kh, kw, stride);
 }
 
-/// SIMD twin of [`conv2d_forward`]: one GEMM `windows · weight + bias` over the whole batch,
-/// the windows packed straight from x (see [`Windows`]).
+/// SIMD twin of [`conv2d_forward`]: one GEMM `windows · weight + bias` over the whole batch.
+/// When c_out is a multiple of NR it runs without packing ([`forward_direct`]); otherwise the
+/// engine packs the windows straight from x (see [`Windows`]).
 ///
 /// # Safety
 /// As [`conv2d_forward`].
@@ -189,9 +205,14 @@ pub unsafe fn conv2d_forward_simd(
 ) {
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
     let win = Windows::<false>::new(x, height, width, c_in, kh, kw, stride);
-    let w = Strided { ptr: weight, so: 1, sp: c_out };
     let out = Out { c: y, ldc: c_out, accumulate: false, bias };
-    packed_gemm(batch * win.out_h * win.out_w, kh * kw * c_in, c_out, win, w, out);
+    let positions = batch * win.out_h * win.out_w;
+    if c_out % NR == 0 {
+        forward_direct(&win, positions, kh, weight, c_out, out);
+    } else {
+        let w = Strided { ptr: weight, so: 1, sp: c_out };
+        packed_gemm(positions, kh * kw * c_in, c_out, win, w, out);
+    }
 }
 
 /// Scalar twin of [`conv2d_forward`].
@@ -249,9 +270,11 @@ pub unsafe fn conv2d_backward_delta(
     );
 }
 
-/// SIMD twin of [`conv2d_backward_delta`]. Per output row, `delta_row · weightᵀ` is one GEMM;
-/// when windows overlap it goes to `work` and each window's slice is added into dx, otherwise
-/// the GEMM adds straight into dx rows `stride·c_in` apart.
+/// SIMD twin of [`conv2d_backward_delta`]. When windows overlap along a row and a kernel row
+/// holds a multiple of NR floats, [`delta_direct`] adds each tile of `delta · weightᵀ` straight
+/// into dx; with other overlapping shapes, `delta · weightᵀ` is one GEMM per block of
+/// [`delta_rows`] output rows into `work`, and each window's slice is added into dx; without
+/// overlap one GEMM per output row and kernel row adds straight into dx rows `stride·c_in` apart.
 ///
 /// # Safety
 /// As [`conv2d_backward_delta`].
@@ -264,26 +287,41 @@ pub unsafe fn conv2d_backward_delta_simd(
     let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
     let (run, taps) = (kw * c_in, kh * kw * c_in);
     fill_zero(dx, batch * height * width * c_in);
-    for b in 0..batch {
-        for i in 0..out_h {
-            let d_row = delta.add((b * out_h + i) * out_w * c_out);
-            let dx_row = |p: usize| dx.add((b * height + i * stride + p) * width * c_in);
-            if stride >= kw {
+    if stride >= kw {
+        for b in 0..batch {
+            for i in 0..out_h {
+                let d_row = delta.add((b * out_h + i) * out_w * c_out);
                 for p in 0..kh {
                     let w_p = weight.add(p * run * c_out);
+                    let dx_row = dx.add((b * height + i * stride + p) * width * c_in);
                     // Accumulate: kernel rows of neighbouring output rows can hit the same dx row.
                     let ldc = stride * c_in;
-                    gemm_nt(out_w, c_out, run, d_row, c_out, w_p, c_out, dx_row(p), ldc, true);
+                    gemm_nt(out_w, c_out, run, d_row, c_out, w_p, c_out, dx_row, ldc, true);
                 }
-            } else {
-                gemm_nt(out_w, c_out, taps, d_row, c_out, weight, c_out, work, taps, false);
+            }
+        }
+    } else if run % NR == 0 {
+        delta_direct(delta, dx, weight, work, batch, height, width, c_in, c_out, kh, kw, stride);
+    } else {
+        // Consecutive output rows (b, i) have consecutive delta rows: one GEMM per block of
+        // `rows` of them, then each window's slice of the result is added into dx.
+        let (rows, all) = (delta_rows(out_w, taps), batch * out_h);
+        let mut r0 = 0;
+        while r0 < all {
+            let n = rows.min(all - r0);
+            let d_rows = delta.add(r0 * out_w * c_out);
+            gemm_nt(n * out_w, c_out, taps, d_rows, c_out, weight, c_out, work, taps, false);
+            for r in 0..n {
+                let (b, i) = ((r0 + r) / out_h, (r0 + r) % out_h);
                 for j in 0..out_w {
                     for p in 0..kh {
-                        let src = work.add(j * taps + p * run);
-                        add_into(src, dx_row(p).add(j * stride * c_in), run);
+                        let src = work.add((r * out_w + j) * taps + p * run);
+                        let px = (b * height + i * stride + p) * width + j * stride;
+                        add_into(src, dx.add(px * c_in), run);
                     }
                 }
             }
+            r0 += n;
         }
     }
 }
@@ -345,7 +383,8 @@ pub unsafe fn conv2d_backward_update_gradient(
 }
 
 /// SIMD twin of [`conv2d_backward_update_gradient`]: one GEMM `windowsᵀ · delta` over the whole
-/// batch, adding into grad_weight.
+/// batch, adding into grad_weight; without packing when c_out is a multiple of NR
+/// ([`weight_gradient_direct`]).
 ///
 /// # Safety
 /// As [`conv2d_backward_update_gradient`].
@@ -357,10 +396,15 @@ pub unsafe fn conv2d_backward_update_gradient_simd(
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
     let win = Windows::<true>::new(x, height, width, c_in, kh, kw, stride);
     let positions = batch * win.out_h * win.out_w;
-    let d = Strided { ptr: delta, so: 1, sp: c_out };
     let out = Out { c: grad_weight, ldc: c_out, accumulate: true, bias: core::ptr::null() };
-    packed_gemm(kh * kw * c_in, positions, c_out, win, d, out);
-    bias_grad_acc(delta, grad_bias, positions, c_out);
+    if c_out % NR == 0 {
+        weight_gradient_direct(&win, batch, kh, delta, c_out, out);
+        bias_gradient(delta, grad_bias, positions, c_out);
+    } else {
+        let d = Strided { ptr: delta, so: 1, sp: c_out };
+        packed_gemm(kh * kw * c_in, positions, c_out, win, d, out);
+        bias_grad_acc(delta, grad_bias, positions, c_out);
+    }
 }
 
 /// Scalar twin of [`conv2d_backward_update_gradient`].
@@ -393,6 +437,227 @@ pub unsafe fn conv2d_backward_update_gradient_scalar(
                 }
             }
         }
+    }
+}
+
+/// Forward without packing, for c_out a multiple of NR: each MR x NR tile of y (MR consecutive
+/// output positions, NR channels) sums over the taps with the windows read straight from x
+/// (`v128.load32_splat`) and the weight rows as stored ([taps, c_out]). With few input channels
+/// packing the windows costs as much as the multiply-adds; this loop does one extra address add
+/// per window row and step instead. Overwrites y (and adds the bias) through `out`.
+///
+/// # Safety
+/// As [`conv2d_forward`], with `positions = batch · out_h · out_w` and `c_out % NR == 0`.
+unsafe fn forward_direct(
+    win: &Windows<false>, positions: usize, kh: usize, weight: *const f32, c_out: usize, out: Out,
+) {
+    let run = win.run;
+    let (mut b, mut i, mut j) = (0, 0, 0);
+    let mut r = 0;
+    while r < positions {
+        let rows = (positions - r).min(MR);
+        // Rows past the last position repeat it (valid reads); the tile store skips them.
+        let mut at = [0usize; MR];
+        for k in 0..MR {
+            if k >= rows {
+                at[k] = at[rows - 1];
+                continue;
+            }
+            at[k] = b * win.image + i * win.step_i + j * win.step_j;
+            j += 1;
+            if j == win.out_w {
+                j = 0;
+                i += 1;
+                if i == win.out_h {
+                    i = 0;
+                    b += 1;
+                }
+            }
+        }
+        let mut jr = 0;
+        while jr < c_out {
+            let mut acc = [[F32x4::splat(0.0); NV]; MR];
+            for p in 0..kh {
+                let xp = win.x.add(p * win.row);
+                let a = [xp.add(at[0]), xp.add(at[1]), xp.add(at[2]), xp.add(at[3])];
+                let wp = weight.add(p * run * c_out + jr);
+                for u in 0..run {
+                    let w = wp.add(u * c_out);
+                    let bv = [F32x4::load(w), F32x4::load(w.add(4))];
+                    for (acc, a) in acc.iter_mut().zip(a.iter()) {
+                        let av = F32x4::load_splat(a.add(u));
+                        for v in 0..NV {
+                            acc[v] = av.mul_add(bv[v], acc[v]);
+                        }
+                    }
+                }
+            }
+            out.tile(r, jr, rows, NR, &acc);
+            jr += NR;
+        }
+        r += MR;
+    }
+}
+
+/// Input gradient for overlapping windows whose kernel rows hold a multiple of NR floats
+/// (kw·c_in): each MR x NR tile of `delta · weightᵀ` (MR consecutive output positions, NR taps
+/// of one kernel row) sums over c_out with delta rows read as stored and weightᵀ packed once
+/// into `work` ([taps / NR, c_out, NR] panels), then is added into the NR contiguous floats of
+/// dx that each position's window covers, one position after another (windows overlap).
+/// dx must be zeroed first.
+///
+/// # Safety
+/// As [`conv2d_backward_delta`], with `work` valid for `kh·kw·c_in·c_out` floats.
+unsafe fn delta_direct(
+    delta: *const f32, dx: *mut f32, weight: *const f32, work: *mut f32,
+    batch: usize, height: usize, width: usize, c_in: usize, c_out: usize,
+    kh: usize, kw: usize, stride: usize,
+) {
+    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
+    let (run, row) = (kw * c_in, width * c_in);
+    let taps = kh * run;
+    for tb in 0..taps / NR {
+        for co in 0..c_out {
+            for l in 0..NR {
+                *work.add((tb * c_out + co) * NR + l) = *weight.add((tb * NR + l) * c_out + co);
+            }
+        }
+    }
+    let positions = batch * out_h * out_w;
+    let (mut b, mut i, mut j) = (0, 0, 0);
+    let mut r = 0;
+    while r < positions {
+        let rows = (positions - r).min(MR);
+        // Rows past the last position repeat it (valid reads); only `rows` are added into dx.
+        let mut at = [0usize; MR];
+        let mut d = [delta; MR];
+        for k in 0..MR {
+            if k >= rows {
+                at[k] = at[rows - 1];
+                d[k] = d[rows - 1];
+                continue;
+            }
+            at[k] = ((b * height + i * stride) * width + j * stride) * c_in;
+            d[k] = delta.add((r + k) * c_out);
+            j += 1;
+            if j == out_w {
+                j = 0;
+                i += 1;
+                if i == out_h {
+                    i = 0;
+                    b += 1;
+                }
+            }
+        }
+        for p in 0..kh {
+            let mut u = 0;
+            while u < run {
+                let panel = work.add((p * run + u) / NR * c_out * NR);
+                let mut acc = [[F32x4::splat(0.0); NV]; MR];
+                for co in 0..c_out {
+                    let w = panel.add(co * NR);
+                    let bv = [F32x4::load(w), F32x4::load(w.add(4))];
+                    for (acc, d) in acc.iter_mut().zip(d.iter()) {
+                        let av = F32x4::load_splat(d.add(co));
+                        for v in 0..NV {
+                            acc[v] = av.mul_add(bv[v], acc[v]);
+                        }
+                    }
+                }
+                for (acc, &at) in acc.iter().zip(at.iter()).take(rows) {
+                    let dst = dx.add(at + p * row + u);
+                    for (v, a) in acc.iter().enumerate() {
+                        F32x4::load(dst.add(4 * v)).add(*a).store(dst.add(4 * v));
+                    }
+                }
+                u += NR;
+            }
+        }
+        r += MR;
+    }
+}
+
+/// `grad_bias += Σ_r delta[r, :]` for c_out a multiple of 4: per 4-column strip, four partial
+/// sums (rows r mod 4) so the adds of a long, narrow delta (conv: rows = positions) do not wait
+/// on each other, as one chain per strip would.
+///
+/// # Safety
+/// `delta` valid for `rows · cols`, `grad_bias` for `cols`; `cols % 4 == 0`.
+unsafe fn bias_gradient(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+    let mut j = 0;
+    while j < cols {
+        let mut s = [F32x4::splat(0.0); 4];
+        let mut r = 0;
+        while r + 4 <= rows {
+            for (k, s) in s.iter_mut().enumerate() {
+                *s = s.add(F32x4::load(delta.add((r + k) * cols + j)));
+            }
+            r += 4;
+        }
+        for r in r..rows {
+            s[0] = s[0].add(F32x4::load(delta.add(r * cols + j)));
+        }
+        let g = grad_bias.add(j);
+        F32x4::load(g).add(s[0].add(s[1]).add(s[2].add(s[3]))).store(g);
+        j += 4;
+    }
+}
+
+/// Floats of delta one pass of [`weight_gradient_direct`] walks (32 KiB: it stays in L1/L2
+/// while every tap tile reads it).
+const GRAD_BLOCK: usize = 8 * 1024;
+
+/// Weight gradient without packing, for c_out a multiple of NR: each MR x NR tile of
+/// grad_weight (MR taps, NR channels) sums over the output positions of a block of output rows,
+/// x read straight from the windows (`v128.load32_splat`) and delta rows as stored; blocks of
+/// about [`GRAD_BLOCK`] floats of delta keep both in cache. Adds into grad_weight through `out`.
+///
+/// # Safety
+/// As [`conv2d_backward_update_gradient`], with `c_out % NR == 0`.
+unsafe fn weight_gradient_direct(
+    win: &Windows<true>, batch: usize, kh: usize, delta: *const f32, c_out: usize, out: Out,
+) {
+    let (out_h, out_w) = (win.out_h, win.out_w);
+    let taps = kh * win.run;
+    let rows_all = batch * out_h;
+    let block = (GRAD_BLOCK / (out_w * c_out).max(1)).max(1);
+    let mut r0 = 0;
+    while r0 < rows_all {
+        let r1 = (r0 + block).min(rows_all);
+        let mut t = 0;
+        while t < taps {
+            let rows = (taps - t).min(MR);
+            // Taps past the last repeat it (valid reads); the tile store skips them.
+            let mut off = [0usize; MR];
+            for (k, o) in off.iter_mut().enumerate() {
+                *o = win.tap(t + k.min(rows - 1));
+            }
+            let mut jr = 0;
+            while jr < c_out {
+                let mut acc = [[F32x4::splat(0.0); NV]; MR];
+                for row in r0..r1 {
+                    let (b, i) = (row / out_h, row % out_h);
+                    let xr = win.x.add(b * win.image + i * win.step_i);
+                    let a = [xr.add(off[0]), xr.add(off[1]), xr.add(off[2]), xr.add(off[3])];
+                    let dr = delta.add(row * out_w * c_out + jr);
+                    for j in 0..out_w {
+                        let d = dr.add(j * c_out);
+                        let bv = [F32x4::load(d), F32x4::load(d.add(4))];
+                        let xj = j * win.step_j;
+                        for (acc, a) in acc.iter_mut().zip(a.iter()) {
+                            let av = F32x4::load_splat(a.add(xj));
+                            for v in 0..NV {
+                                acc[v] = av.mul_add(bv[v], acc[v]);
+                            }
+                        }
+                    }
+                }
+                out.tile(t, jr, rows, NR, &acc);
+                jr += NR;
+            }
+            t += MR;
+        }
+        r0 = r1;
     }
 }
 
@@ -742,7 +1007,7 @@ mod tests {
             for &length in &[1, 3, 4, 5, 15, 16, 17] {
                 for k in kernels(length) {
                     for &stride in &[1, 2, 3, 5] {
-                        for &(c_in, c_out) in &[(1, 1), (3, 4), (4, 5), (5, 17), (16, 3)] {
+                        for &(c_in, c_out) in &[(1, 1), (3, 4), (4, 5), (5, 17), (16, 3), (1, 8), (3, 16)] {
                             let (height, width, kh, kw) = (1, length, 1, k);
                             let d = Dims { batch, height, width, c_in, c_out, kh, kw, stride };
                             let wl = conv1d_workspace_len(length, c_in, c_out, k, stride);
@@ -764,7 +1029,7 @@ mod tests {
                 for kh in kernels(height) {
                     for kw in kernels(width) {
                         for &stride in &[1, 2, 3] {
-                            for &(c_in, c_out) in &[(1, 1), (3, 4), (5, 17)] {
+                            for &(c_in, c_out) in &[(1, 1), (3, 4), (5, 17), (1, 8), (2, 16), (8, 3)] {
                                 let d = Dims { batch, height, width, c_in, c_out, kh, kw, stride };
                                 let (h, w) = (height, width);
                                 let wl = conv2d_workspace_len(h, w, c_in, c_out, kh, kw, stride);
@@ -815,8 +1080,13 @@ mod tests {
     #[test]
     fn workspace_is_zero_without_overlap_and_never_panics() {
         assert_eq!(conv1d_workspace_len(10, 3, 4, 2, 2), 0);
-        assert_eq!(conv1d_workspace_len(10, 3, 4, 3, 2), 4 * 3 * 3);
-        assert_eq!(conv2d_workspace_len(5, 6, 2, 7, 3, 3, 1), 4 * 3 * 3 * 2);
+        // Overlap: delta_rows output rows of out_w x taps.
+        assert_eq!(conv1d_workspace_len(10, 3, 4, 3, 2), delta_rows(4, 9) * 4 * 3 * 3);
+        assert_eq!(delta_rows(4, 9), DELTA_BLOCK / 36);
+        assert_eq!(conv2d_workspace_len(5, 6, 2, 7, 3, 3, 1), delta_rows(4, 18) * 4 * 3 * 3 * 2);
+        // Kernel rows of a multiple of NR floats: the packed weightᵀ.
+        assert_eq!(conv2d_workspace_len(12, 12, 8, 16, 5, 5, 1), 5 * 5 * 8 * 16);
+        assert_eq!(delta_rows(100, 1000), 1);
         assert_eq!(conv2d_workspace_len(1, 2, 2, 7, 3, 3, 1), 0);
         assert_eq!(out_len(2, 3, 1), 0);
         assert_eq!(out_len(7, 3, 2), 3);

@@ -302,7 +302,7 @@ pub const NC: usize = 128;
 const PACK_LEN: usize = MC * KC + KC * NC;
 
 /// Vectors per micro-tile row.
-const NV: usize = NR / 4;
+pub(crate) const NV: usize = NR / 4;
 
 /// A source the engine packs from, seen as an [outer, k] matrix.
 pub(crate) trait Panel: Copy {
@@ -414,7 +414,7 @@ impl Out {
 
     /// Writes the `rows` x `cols` valid part of the micro-tile `acc` at (i, j).
     #[inline(always)]
-    unsafe fn tile(self, i: usize, j: usize, rows: usize, cols: usize, acc: &[[F32x4; NV]; MR]) {
+    pub(crate) unsafe fn tile(self, i: usize, j: usize, rows: usize, cols: usize, acc: &[[F32x4; NV]; MR]) {
         if rows == MR && cols == NR {
             for (r, row) in acc.iter().enumerate() {
                 for (v, s) in row.iter().enumerate() {

@@ -59,9 +59,10 @@ pub unsafe fn maxpool2d_forward(
     maxpool2d_forward_scalar(x, y, argmax, batch, height, width, c, kh, kw, stride);
 }
 
-/// SIMD twin of [`maxpool2d_forward`]: four channels per vector, the window position of each
-/// lane's winner tracked as an exact small integer in f32 lanes; channels past the last full
-/// vector go through the scalar rule.
+/// SIMD twin of [`maxpool2d_forward`]: four channels per vector. Each lane keeps its best value
+/// and, as a u32 bit pattern, the offset of that value from the window's first element, both
+/// updated with bit selects, so y is a bit copy of the winner and argmax is one integer add.
+/// Channels past the last full vector go through the scalar rule.
 ///
 /// # Safety
 /// As [`maxpool2d_forward`].
@@ -72,8 +73,6 @@ pub unsafe fn maxpool2d_forward_simd(
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
     let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
     let c4 = c - c % 4;
-    let one = F32x4::splat(1.0);
-    let nan = F32x4::splat(f32::NAN);
     for b in 0..batch {
         for i in 0..out_h {
             for j in 0..out_w {
@@ -81,26 +80,24 @@ pub unsafe fn maxpool2d_forward_simd(
                 let corner = ((b * height + i * stride) * width + j * stride) * c;
                 let mut ch = 0;
                 while ch < c4 {
-                    let mut best = F32x4::load(x.add(corner + ch));
-                    let mut pos = F32x4::splat(0.0);
-                    for w in 1..kh * kw {
-                        let v = F32x4::load(x.add(corner + ((w / kw) * width + w % kw) * c + ch));
-                        // Masks are exact 0.0 / 1.0 lanes. v - best > 0 is v > best (false for
-                        // any NaN, and for inf vs inf, which is a tie). A NaN is taken only if
-                        // best is not NaN yet, so the first NaN wins and then stays.
-                        let take_nan = is_nan(v).where_positive(one.sub(is_nan(best)));
-                        let take = one.where_positive(v.sub(best)).add(take_nan);
-                        pos = pos.add(F32x4::splat(w as f32).sub(pos).where_positive(take));
-                        best = best.max(v).add(nan.where_positive(take_nan));
+                    let first = x.add(corner + ch);
+                    let mut best = F32x4::load(first);
+                    let mut off = F32x4::splat_bits(0);
+                    for p in 0..kh {
+                        let row = first.add(p * width * c);
+                        for q in (p == 0) as usize..kw {
+                            let v = F32x4::load(row.add(q * c));
+                            // Take v when it is larger (false for NaNs and for tied infinities),
+                            // or when it is the window's first NaN (a NaN best is never replaced).
+                            let take = best.lt(v).or(v.is_nan().and_not(best.is_nan()));
+                            best = F32x4::select(take, v, best);
+                            let d = ((p * width + q) * c) as u32;
+                            off = F32x4::select(take, F32x4::splat_bits(d), off);
+                        }
                     }
-                    let mut lanes = [0.0f32; 4];
-                    pos.store(lanes.as_mut_ptr());
-                    for (l, &p) in lanes.iter().enumerate() {
-                        let w = p as usize;
-                        let idx = corner + ((w / kw) * width + w % kw) * c + ch + l;
-                        *argmax.add(o + ch + l) = idx as u32;
-                        *y.add(o + ch + l) = *x.add(idx);
-                    }
+                    best.store(y.add(o + ch));
+                    let idx = off.add_bits(F32x4::iota_bits((corner + ch) as u32));
+                    idx.store(argmax.add(o + ch) as *mut f32);
                     ch += 4;
                 }
                 for ch in c4..c {
@@ -175,15 +172,6 @@ unsafe fn window_argmax(
         }
     }
     best_idx
-}
-
-/// 1.0 in lanes holding NaN, else 0.0. Only a NaN lane has pmin(inf, v) = inf and
-/// pmax(-inf, v) = -inf, whose difference is > 0 (±inf lanes give inf - inf = NaN, not > 0).
-#[inline(always)]
-fn is_nan(v: F32x4) -> F32x4 {
-    let hi = F32x4::splat(f32::INFINITY).min(v);
-    let lo = F32x4::splat(f32::NEG_INFINITY).max(v);
-    F32x4::splat(1.0).where_positive(hi.sub(lo))
 }
 
 #[cfg(test)]

@@ -167,6 +167,36 @@ impl F32x4 {
         let b = f32x4_extract_lane::<2>(self.0).max(f32x4_extract_lane::<3>(self.0));
         a.max(b)
     }
+    /// Mask of the NaN lanes (all bits set where the lane is NaN), as [`F32x4::lt`]'s masks.
+    #[inline(always)]
+    pub fn is_nan(self) -> Self {
+        F32x4(f32x4_ne(self.0, self.0))
+    }
+    /// Bitwise `a | b` (of masks).
+    #[inline(always)]
+    pub fn or(self, b: Self) -> Self {
+        F32x4(v128_or(self.0, b.0))
+    }
+    /// Bitwise `a & !b` (of masks).
+    #[inline(always)]
+    pub fn and_not(self, b: Self) -> Self {
+        F32x4(v128_andnot(self.0, b.0))
+    }
+    /// All lanes hold the bit pattern `bits` (a u32 carried in an f32 lane, e.g. an index).
+    #[inline(always)]
+    pub fn splat_bits(bits: u32) -> Self {
+        F32x4(u32x4_splat(bits))
+    }
+    /// The lanes `[b, b + 1, b + 2, b + 3]` as u32 bit patterns.
+    #[inline(always)]
+    pub fn iota_bits(b: u32) -> Self {
+        F32x4(i32x4_add(u32x4_splat(b), u32x4(0, 1, 2, 3)))
+    }
+    /// Lane-wise wrapping u32 add of the bit patterns.
+    #[inline(always)]
+    pub fn add_bits(self, b: Self) -> Self {
+        F32x4(i32x4_add(self.0, b.0))
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -326,6 +356,37 @@ impl F32x4 {
     #[inline(always)]
     pub fn max_lane(self) -> f32 {
         self.0[0].max(self.0[1]).max(self.0[2].max(self.0[3]))
+    }
+    /// Mask of the NaN lanes (all bits set where the lane is NaN), as [`F32x4::lt`]'s masks.
+    #[inline(always)]
+    pub fn is_nan(self) -> Self {
+        F32x4(self.0.map(|a| f32::from_bits(if a.is_nan() { u32::MAX } else { 0 })))
+    }
+    /// Bitwise `a | b` (of masks).
+    #[inline(always)]
+    pub fn or(self, b: Self) -> Self {
+        self.map2(b, |a, b| f32::from_bits(a.to_bits() | b.to_bits()))
+    }
+    /// Bitwise `a & !b` (of masks).
+    #[inline(always)]
+    pub fn and_not(self, b: Self) -> Self {
+        self.map2(b, |a, b| f32::from_bits(a.to_bits() & !b.to_bits()))
+    }
+    /// All lanes hold the bit pattern `bits` (a u32 carried in an f32 lane, e.g. an index).
+    #[inline(always)]
+    pub fn splat_bits(bits: u32) -> Self {
+        F32x4([f32::from_bits(bits); 4])
+    }
+    /// The lanes `[b, b + 1, b + 2, b + 3]` as u32 bit patterns.
+    #[inline(always)]
+    pub fn iota_bits(b: u32) -> Self {
+        let at = |i: u32| f32::from_bits(b.wrapping_add(i));
+        F32x4([at(0), at(1), at(2), at(3)])
+    }
+    /// Lane-wise wrapping u32 add of the bit patterns.
+    #[inline(always)]
+    pub fn add_bits(self, b: Self) -> Self {
+        self.map2(b, |a, b| f32::from_bits(a.to_bits().wrapping_add(b.to_bits())))
     }
 }
 
