@@ -18,7 +18,11 @@ const HTML = `<!doctype html><meta charset="utf-8"><title>torchlet core</title>
 <script type="importmap">{ "imports": { "torchlet": "./torchlet/index.js" } }</script>
 <script type="module" src="./page.js"></script>`;
 
-type PageResult = CoreResults & { htmlError: string; error?: string };
+interface GridResult {
+  rows?: Array<{ mean: number; error: string | null; workers: number[] }>;
+  error?: string;
+}
+type PageResult = CoreResults & { htmlError: string; error?: string; grid: GridResult };
 
 let server: Served;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -49,6 +53,17 @@ describe('torchlet in headless Chromium (dist/index.js, unbundled)', () => {
   it('runs without page errors', () => {
     expect(result.error).toBeUndefined();
     expect(pageErrors).toEqual([]);
+  });
+
+  it('runs a grid search on two Web Workers, each with its own WASM instance', () => {
+    expect(result.grid.error).toBeUndefined();
+    const rows = result.grid.rows!;
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r.error).toBeNull();
+      expect(r.mean).toBeGreaterThan(0.5); // chance is 0.1
+    }
+    expect(new Set(rows.flatMap((r) => r.workers)).size).toBe(2);
   });
 
   it('names an HTML page served instead of torchlet.wasm, and how to fix it', () => {

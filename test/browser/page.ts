@@ -12,7 +12,22 @@ async function main(): Promise<object> {
     htmlError = (e as Error).message;
   }
   await tl.init();
-  return { htmlError, ...(await runCoreChecks(tl)) };
+  return { htmlError, ...(await runCoreChecks(tl)), grid: await gridInWorkers() };
+}
+
+/** A 2-combination, 2-fold grid search on Web Workers, each with its own WASM instance. */
+async function gridInWorkers(): Promise<object> {
+  const { train } = await tl.fetchDigits();
+  const build = (p: tl.GridParams, t: tl.Torchlet) =>
+    new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10));
+  try {
+    const rows = await tl.gridSearch(build, { step: [0.1], hidden: [20, 40] }, train.x, train.y, {
+      cv: 2, workers: 2, seed: 1, train: { epochs: 4, batchSize: 32 },
+    });
+    return { rows: rows.map((r) => ({ mean: r.mean, error: r.error ?? null, workers: r.workers })) };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 const report = (value: object): void => {
