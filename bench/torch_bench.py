@@ -72,19 +72,23 @@ def train(job, d):
     rates = []
     for order in orders:
         t0, done = time.perf_counter(), 0
-        for start in range(0, n - batch + 1, batch):
-            idx = order[start:start + batch]
-            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-            out = net(xb)
-            if job["loss"] == "ce":
-                loss = F.cross_entropy(out, yb)
-            else:
-                loss = F.binary_cross_entropy(out, yb, reduction="sum") / batch
-            opt.zero_grad(set_to_none=False)
-            loss.backward()
-            opt.step()
-            done += batch
-            if time.perf_counter() - t0 > job["roundSeconds"]:
+        # Replay the epoch until the round has run minRoundSeconds, as the torchlet side does.
+        while True:
+            for start in range(0, n - batch + 1, batch):
+                idx = order[start:start + batch]
+                xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+                out = net(xb)
+                if job["loss"] == "ce":
+                    loss = F.cross_entropy(out, yb)
+                else:
+                    loss = F.binary_cross_entropy(out, yb, reduction="sum") / batch
+                opt.zero_grad(set_to_none=False)
+                loss.backward()
+                opt.step()
+                done += batch
+                if time.perf_counter() - t0 > job["roundSeconds"]:
+                    break
+            if time.perf_counter() - t0 >= job.get("minRoundSeconds", 0):
                 break
         rates.append(done / (time.perf_counter() - t0))
     return rates

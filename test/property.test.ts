@@ -199,6 +199,25 @@ describe('GEMM and Linear kernels', () => {
       gB.check(GB.read(), 'linear gradBias');
     });
   });
+
+  prop('linear_backward_set_gradient (overwrites: gradW = xᵀ delta, gradB = Σ delta)', lin, ({ d: { batch, nIn, nOut }, x, delta, gw, b }) => {
+    const gW = new Acc(nIn * nOut);
+    const gB = new Acc(nOut);
+    for (let r = 0; r < batch; r++) {
+      for (let o = 0; o < nOut; o++) {
+        gB.add(o, delta[r * nOut + o]!);
+        for (let i = 0; i < nIn; i++) gW.add(i * nOut + o, x[r * nIn + i]! * delta[r * nOut + o]!);
+      }
+    }
+    // The old gradients hold arbitrary values: none may leak into the result.
+    const bufs = [new Buf(batch * nIn, x), new Buf(batch * nOut, delta), new Buf(nIn * nOut, gw), new Buf(nOut, b)];
+    const [X, D, GW, GB] = bufs as [Buf, Buf, Buf, Buf];
+    withBufs(bufs, () => {
+      K().linear_backward_set_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut);
+      gW.check(GW.read(), 'linear_backward_set_gradient gradWeight');
+      gB.check(GB.read(), 'linear_backward_set_gradient gradBias');
+    });
+  });
 });
 
 describe('convolution and pooling kernels', () => {

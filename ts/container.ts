@@ -94,6 +94,17 @@ export class Sequential extends Module {
     }
   }
 
+  override backwardSetGradientImpl(x: Tensor, delta: Tensor): void {
+    // As backwardUpdateGradientImpl, each layer overwriting its gradients (zeroGrad included).
+    let d = delta;
+    for (let i = this.modules.length - 1; i >= 0; i--) {
+      const m = this.modules[i]!;
+      const input = this.inputOf(i, x);
+      m.backwardSetGradientImpl(input, d);
+      if (i > 0) d = m.backwardDeltaImpl(input, d);
+    }
+  }
+
   backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
     let d = delta;
     for (let i = this.modules.length - 1; i >= 0; i--) d = this.modules[i]!.backwardDeltaImpl(this.inputOf(i, x), d);

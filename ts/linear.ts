@@ -74,6 +74,14 @@ export class Linear extends Module {
     );
   }
 
+  /** @internal Writes dW = xᵀ delta, db = Σ delta (zeroGrad + backwardUpdateGradient in one pass). */
+  override backwardSetGradientImpl(x: Tensor, delta: Tensor): void {
+    this.checkLive('zeroGrad');
+    kernels().linear_backward_set_gradient(
+      x.ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr, x.shape[0]!, this.nIn, this.nOut,
+    );
+  }
+
   backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
     const dx = this.gradInputSlot.get(x.shape);
     kernels().linear_backward_delta(delta.ptr, dx.ptr, this.weight.ptr, x.shape[0]!, this.nIn, this.nOut);

@@ -150,8 +150,27 @@ export abstract class Module {
     return this.backwardDeltaImpl(input, delta);
   }
 
+  /**
+   * @internal `zeroGrad()` then `backwardUpdateGradient(input, delta)` (same results, same
+   * errors), in one pass where a layer can write its gradients instead of zeroing and adding.
+   */
+  backwardSetGradient(input: Tensor, delta: Tensor): void {
+    try {
+      this.checkBackward(input, delta, 'backwardUpdateGradient');
+    } catch (e) {
+      this.zeroGrad();
+      throw e;
+    }
+    this.backwardSetGradientImpl(input, delta);
+  }
+
   /** @internal */
   backwardUpdateGradientImpl(_input: Tensor, _delta: Tensor): void {}
+  /** @internal The gradients of this backward alone; layers that can overwrite override it. */
+  backwardSetGradientImpl(input: Tensor, delta: Tensor): void {
+    this.zeroGrad();
+    this.backwardUpdateGradientImpl(input, delta);
+  }
   /** @internal */
   abstract backwardDeltaImpl(input: Tensor, delta: Tensor): Tensor;
   /** @internal */

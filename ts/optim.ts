@@ -120,7 +120,13 @@ export class Optim {
     this.eps = eps;
     this.optimizer = this.config.optimizer;
     this.params = net.parameters();
+    // A module used twice shares its gradients: the two backward passes must add, so only
+    // nets without shared gradients let layers overwrite them (backwardSetGradient).
+    this.overwrite = new Set(this.params.map((p) => p.grad)).size === this.params.length;
   }
+
+  /** True when no two parameters share a gradient tensor. */
+  private readonly overwrite: boolean;
 
   /**
    * Forward, loss, backward and update on one batch.
@@ -147,8 +153,12 @@ export class Optim {
     const loss = this.loss.forwardBackward(y, yhat);
     if (!Number.isFinite(loss)) return { loss, nonFinite: 'loss' };
     const delta = this.loss.gradient!;
-    this.net.zeroGrad();
-    this.net.backwardUpdateGradient(x, delta);
+    if (this.overwrite) {
+      this.net.backwardSetGradient(x, delta);
+    } else {
+      this.net.zeroGrad();
+      this.net.backwardUpdateGradient(x, delta);
+    }
     const k = kernels();
     for (const p of this.params) {
       if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0) return { loss, nonFinite: `gradient of ${p.name}` };

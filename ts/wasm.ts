@@ -97,6 +97,7 @@ export interface Kernels {
   upsample_backward_delta(
     delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
   ): void;
+  linear_backward_set_gradient(x: Ptr, delta: Ptr, gradWeight: Ptr, gradBias: Ptr, batch: number, nIn: number, nOut: number): void;
 }
 
 /** What `init` accepts: nothing (load the bundled file), the bytes, where to fetch them, or a

@@ -670,3 +670,19 @@ pub unsafe extern "C" fn upsample_backward_delta(
 ) {
     crate::upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
 }
+
+/// grad_weight = xᵀ · delta; grad_bias = Σ_b delta[b, :] (overwrites both: the same values as
+/// `linear_backward_update_gradient` onto zeroed gradients, without reading them).
+/// Shape: x [batch, n_in], delta [batch, n_out], grad_weight [n_in, n_out], grad_bias [n_out].
+#[no_mangle]
+pub unsafe extern "C" fn linear_backward_set_gradient(
+    x: *const f32, // [in]  x [batch, n_in]
+    delta: *const f32, // [in]  delta [batch, n_out]
+    grad_weight: *mut f32, // [out] grad_weight [n_in, n_out]
+    grad_bias: *mut f32, // [out] grad_bias [n_out]
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm::linear_backward_set_gradient(x, delta, grad_weight, grad_bias, batch, n_in, n_out)
+}

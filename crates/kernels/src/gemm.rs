@@ -316,6 +316,33 @@ pub(crate) trait Panel: Copy {
         kc: usize,
         dst: *mut f32,
     );
+
+    /// Packs rows `o0 .. o0 + rows` (any count) into consecutive micro-panels: panel q at
+    /// `dst + q·R·kc`. A last panel of at most 4 rows is 4 wide (`dst[p·4 + r]`, see
+    /// [`panel_width`]), so a ragged edge of b runs the 4 x 4 micro-kernel, not half-empty tiles.
+    #[inline(always)]
+    unsafe fn pack_block<const R: usize>(self, o0: usize, rows: usize, p0: usize, kc: usize, dst: *mut f32) {
+        let mut q = 0;
+        while q < rows {
+            let r = (rows - q).min(R);
+            if panel_width::<R>(r) == 4 {
+                self.pack::<4>(o0 + q, r, p0, kc, dst.add(q * kc));
+            } else {
+                self.pack::<R>(o0 + q, r, p0, kc, dst.add(q * kc));
+            }
+            q += R;
+        }
+    }
+}
+
+/// Width of a packed panel holding `rows` (<= R) rows: R, or 4 for an edge of at most 4 rows.
+#[inline(always)]
+pub(crate) fn panel_width<const R: usize>(rows: usize) -> usize {
+    if rows <= 4 {
+        4
+    } else {
+        R
+    }
 }
 
 /// Element (o, p) is at `ptr + o·so + p·sp` (overlapping rows are fine: it is only read).
@@ -327,6 +354,60 @@ pub(crate) struct Strided {
 }
 
 impl Panel for Strided {
+    #[inline(always)]
+    unsafe fn pack_block<const R: usize>(self, o0: usize, rows: usize, p0: usize, kc: usize, dst: *mut f32) {
+        if self.so != 1 {
+            // Rows contiguous along k (or general strides): panel by panel.
+            let mut q = 0;
+            while q < rows {
+                let r = (rows - q).min(R);
+                if panel_width::<R>(r) == 4 {
+                    self.pack::<4>(o0 + q, r, p0, kc, dst.add(q * kc));
+                } else {
+                    self.pack::<R>(o0 + q, r, p0, kc, dst.add(q * kc));
+                }
+                q += R;
+            }
+            return;
+        }
+        // The rows of one k step are contiguous: read each k step's `rows` floats once, in
+        // order, and scatter them to the panels (panel by panel would re-read every cache line
+        // R / 16 times, from L2 when kc lines of the source do not fit L1).
+        let sp = self.sp;
+        let src = self.ptr.add(o0 + p0 * sp);
+        let full = rows / R;
+        let rem = rows - full * R;
+        let w = panel_width::<R>(rem);
+        let tail = dst.add(full * R * kc);
+        // Chunks of CH k steps: their source lines stay in L1 while every panel takes its part
+        // (a store stream per panel, all 4 or 8 KiB apart, would thrash one L1 set).
+        const CH: usize = 16;
+        let mut p1 = 0;
+        while p1 < kc {
+            let p2 = (p1 + CH).min(kc);
+            for q in 0..full {
+                for p in p1..p2 {
+                    let (s, d) = (src.add(p * sp + q * R), dst.add(q * R * kc + p * R));
+                    for v in 0..R / 4 {
+                        F32x4::load(s.add(4 * v)).store(d.add(4 * v));
+                    }
+                    for r in R / 4 * 4..R {
+                        *d.add(r) = *s.add(r);
+                    }
+                }
+            }
+            if rem > 0 {
+                for p in p1..p2 {
+                    let (s, d) = (src.add(p * sp + full * R), tail.add(p * w));
+                    for r in 0..w {
+                        *d.add(r) = if r < rem { *s.add(r) } else { 0.0 };
+                    }
+                }
+            }
+            p1 = p2;
+        }
+    }
+
     #[inline(always)]
     unsafe fn pack<const R: usize>(
         self,
@@ -415,7 +496,20 @@ impl Out {
     /// Writes the `rows` x `cols` valid part of the micro-tile `acc` at (i, j).
     #[inline(always)]
     pub(crate) unsafe fn tile(self, i: usize, j: usize, rows: usize, cols: usize, acc: &[[F32x4; NV]; MR]) {
-        if rows == MR && cols == NR {
+        self.tile_n::<NV>(i, j, rows, cols, acc)
+    }
+
+    /// [`Out::tile`] for a micro-tile of MR x 4V.
+    #[inline(always)]
+    pub(crate) unsafe fn tile_n<const V: usize>(
+        self,
+        i: usize,
+        j: usize,
+        rows: usize,
+        cols: usize,
+        acc: &[[F32x4; V]; MR],
+    ) {
+        if rows == MR && cols == 4 * V {
             for (r, row) in acc.iter().enumerate() {
                 for (v, s) in row.iter().enumerate() {
                     let mut s = *s;
@@ -433,12 +527,12 @@ impl Out {
             let mut t = [0.0f32; MR * NR];
             for (r, row) in acc.iter().enumerate() {
                 for (v, s) in row.iter().enumerate() {
-                    s.store(t.as_mut_ptr().add(r * NR + 4 * v));
+                    s.store(t.as_mut_ptr().add(r * 4 * V + 4 * v));
                 }
             }
             for r in 0..rows {
                 for jj in 0..cols {
-                    self.put(i + r, j + jj, t[r * NR + jj]);
+                    self.put(i + r, j + jj, t[r * 4 * V + jj]);
                 }
             }
         }
@@ -469,11 +563,7 @@ pub(crate) unsafe fn packed_gemm<A: Panel, B: Panel>(m: usize, k: usize, n: usiz
         let mut pc = 0;
         while pc < k {
             let kc = (k - pc).min(KC);
-            let mut jr = 0;
-            while jr < nc {
-                b.pack::<NR>(jc + jr, (nc - jr).min(NR), pc, kc, pb.add(jr * kc));
-                jr += NR;
-            }
+            b.pack_block::<NR>(jc, nc, pc, kc, pb);
             // Only the first slice of k overwrites c and adds the bias; later slices add.
             let out = if pc == 0 {
                 out
@@ -487,19 +577,24 @@ pub(crate) unsafe fn packed_gemm<A: Panel, B: Panel>(m: usize, k: usize, n: usiz
             let mut ic = 0;
             while ic < m {
                 let mc = (m - ic).min(MC);
-                let mut ir = 0;
-                while ir < mc {
-                    a.pack::<MR>(ic + ir, (mc - ir).min(MR), pc, kc, pa.add(ir * kc));
-                    ir += MR;
-                }
+                a.pack_block::<MR>(ic, mc, pc, kc, pa);
                 let mut jr = 0;
                 while jr < nc {
+                    let cols = (nc - jr).min(NR);
                     let mut ir = 0;
-                    while ir < mc {
-                        let acc = micro_kernel(kc, pa.add(ir * kc), pb.add(jr * kc));
-                        let (rows, cols) = ((mc - ir).min(MR), (nc - jr).min(NR));
-                        out.tile(ic + ir, jc + jr, rows, cols, &acc);
-                        ir += MR;
+                    if panel_width::<NR>(cols) == 4 {
+                        // A ragged edge of at most 4 columns: the 4 x 4 kernel on a 4-wide panel.
+                        while ir < mc {
+                            let acc = micro_kernel::<1>(kc, pa.add(ir * kc), pb.add(jr * kc));
+                            out.tile_n::<1>(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
+                            ir += MR;
+                        }
+                    } else {
+                        while ir < mc {
+                            let acc = micro_kernel::<NV>(kc, pa.add(ir * kc), pb.add(jr * kc));
+                            out.tile(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
+                            ir += MR;
+                        }
                     }
                     jr += NR;
                 }
@@ -511,28 +606,28 @@ pub(crate) unsafe fn packed_gemm<A: Panel, B: Panel>(m: usize, k: usize, n: usiz
     }
 }
 
-/// The MR x NR micro-kernel over packed panels: per k step, NV vector loads of b and MR
-/// broadcast loads of a feed MR·NV independent multiply-adds. Each element sums its products
-/// in k order within the slice.
+/// The MR x 4V micro-kernel over packed panels (V = NV: the 4 x 8 tile; V = 1: 4 x 4 for a
+/// ragged edge): per k step, V vector loads of b and MR broadcast loads of a feed MR·V
+/// independent multiply-adds. Each element sums its products in k order within the slice.
 #[inline(always)]
-unsafe fn micro_kernel(kc: usize, a: *const f32, b: *const f32) -> [[F32x4; NV]; MR] {
-    let mut acc = [[F32x4::splat(0.0); NV]; MR];
+unsafe fn micro_kernel<const V: usize>(kc: usize, a: *const f32, b: *const f32) -> [[F32x4; V]; MR] {
+    let mut acc = [[F32x4::splat(0.0); V]; MR];
     for p in 0..kc {
-        micro_step(&mut acc, a.add(p * MR), b.add(p * NR));
+        micro_step(&mut acc, a.add(p * MR), b.add(p * 4 * V));
     }
     acc
 }
 
 /// One k step of [`micro_kernel`]: `acc[r][v] += a[r] · b[4v .. 4v + 4]`.
 #[inline(always)]
-unsafe fn micro_step(acc: &mut [[F32x4; NV]; MR], a: *const f32, b: *const f32) {
-    let mut bv = [F32x4::splat(0.0); NV];
+unsafe fn micro_step<const V: usize>(acc: &mut [[F32x4; V]; MR], a: *const f32, b: *const f32) {
+    let mut bv = [F32x4::splat(0.0); V];
     for (v, bv) in bv.iter_mut().enumerate() {
         *bv = F32x4::load(b.add(4 * v));
     }
     for (r, acc) in acc.iter_mut().enumerate() {
         let av = F32x4::load_splat(a.add(r));
-        for v in 0..NV {
+        for v in 0..V {
             acc[v] = av.mul_add(bv[v], acc[v]);
         }
     }
@@ -766,6 +861,38 @@ pub unsafe fn linear_backward_update_gradient(
     bias_grad_acc(delta, grad_bias, batch, n_out);
 }
 
+/// `grad_weight = xᵀ · delta`, `grad_bias = Σ_b delta[b, :]`: [`linear_backward_update_gradient`]
+/// onto zeroed gradients, without the zeroing pass or reading the old gradients (same bits).
+///
+/// # Safety
+/// As [`linear_backward_update_gradient`].
+pub unsafe fn linear_backward_set_gradient(
+    x: *const f32,
+    delta: *const f32,
+    grad_weight: *mut f32,
+    grad_bias: *mut f32,
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    gemm_tn(
+        n_in,
+        batch,
+        n_out,
+        x,
+        n_in,
+        delta,
+        n_out,
+        grad_weight,
+        n_out,
+        false,
+    );
+    for j in 0..n_out {
+        *grad_bias.add(j) = 0.0;
+    }
+    bias_grad_acc(delta, grad_bias, batch, n_out);
+}
+
 #[cfg(test)]
 mod tests {
     //! Tolerances. Random inputs are in [-1, 1); an f32 sum of k products, added in any order,
@@ -935,6 +1062,8 @@ mod tests {
         out.extend_from_slice(&[(63, 63, 63), (16, 16, 16), (15, 17, 63), (63, 15, 17)]);
         // Across every cache block of the packed engine (MC, KC, NC), with ragged edges.
         out.extend_from_slice(&[(MC + 5, KC + 3, NC + 9), (2 * MC + 1, 2 * KC + 1, 3), (3, KC + 1, NC + 1)]);
+        // n = 100: twelve 8-wide strips and a 4-wide edge (the layer shapes of the benchmarks).
+        out.extend_from_slice(&[(9, 37, 100), (66, 19, 100)]);
         out
     }
 
@@ -1119,6 +1248,35 @@ mod tests {
                             (gb.get(j) as f64 - want).abs() <= tol * (1.0 + want.abs()),
                             "grad_bias"
                         );
+                    }
+                    // The overwrite form: NaN canaries in place of the old gradients.
+                    let mut gw = Canary::nan(n_in * n_out);
+                    let mut gb = Canary::nan(n_out);
+                    unsafe {
+                        linear_backward_set_gradient(
+                            x.as_ptr(),
+                            delta.as_ptr(),
+                            gw.ptr(),
+                            gb.ptr(),
+                            batch,
+                            n_in,
+                            n_out,
+                        )
+                    };
+                    gw.check_written();
+                    gb.check_written();
+                    for i in 0..n_in {
+                        for j in 0..n_out {
+                            let want: f64 = (0..batch)
+                                .map(|r| x[r * n_in + i] as f64 * delta[r * n_out + j] as f64)
+                                .sum();
+                            let got = gw.get(i * n_out + j) as f64;
+                            assert!((got - want).abs() <= tol, "set grad_weight");
+                        }
+                    }
+                    for j in 0..n_out {
+                        let want: f64 = (0..batch).map(|r| delta[r * n_out + j] as f64).sum();
+                        assert!((gb.get(j) as f64 - want).abs() <= tol, "set grad_bias");
                     }
                 }
             }
