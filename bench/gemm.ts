@@ -35,17 +35,22 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Seconds per call of `f`, the median of `runs` timings of enough calls to last `minMs`. */
-export function timePerCall(f: () => void, runs: number, minMs: number): number {
+/** How many calls of `f` last at least `minMs` (after one warm-up call). */
+function calibrate(f: () => void, minMs: number): number {
   f();
   let reps = 1;
   for (;;) {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) f();
     const dt = performance.now() - t0;
-    if (dt >= minMs) break;
+    if (dt >= minMs) return reps;
     reps *= dt < minMs / 8 ? 8 : 2;
   }
+}
+
+/** Seconds per call of `f`, the median of `runs` timings of enough calls to last `minMs`. */
+export function timePerCall(f: () => void, runs: number, minMs: number): number {
+  const reps = calibrate(f, minMs);
   const times: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
@@ -55,34 +60,44 @@ export function timePerCall(f: () => void, runs: number, minMs: number): number 
   return median(times);
 }
 
-/** GFLOP/s of the three GEMM forms on each shape. */
+/**
+ * GFLOP/s of the three GEMM forms on each shape: the median of `runs` timings each, taken round
+ * robin over every shape and form, so a burst of load elsewhere on the machine costs each entry at
+ * most one of its timings instead of all of them.
+ */
 export function benchGemm(shapes: GemmShape[], runs = 7, minMs = 40): GemmResult[] {
   const k = kernels();
-  const out: GemmResult[] = [];
-  for (const s of shapes) {
-    const bytes = (n: number) => n * 4;
-    const a = alloc(bytes(s.m * s.k), 'bench');
-    const b = alloc(bytes(s.k * s.n), 'bench');
-    const c = alloc(bytes(s.m * s.n), 'bench');
-    const fill = (p: Ptr, n: number) => {
+  const buffers: Array<[Ptr, number]> = [];
+  const entries = shapes.flatMap((s) => {
+    const buffer = (n: number): Ptr => {
+      const p = alloc(n * 4, 'bench');
+      buffers.push([p, n * 4]);
       const v = new Float32Array(heap(), p, n);
       for (let i = 0; i < n; i++) v[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+      return p;
     };
-    fill(a, s.m * s.k);
-    fill(b, s.k * s.n);
-    fill(c, s.m * s.n);
-    const flops = 2 * s.m * s.k * s.n;
-    const gf = (f: () => void) => flops / timePerCall(f, runs, minMs) / 1e9;
     // The a and b buffers hold enough floats for every form's layout ([k, m] / [n, k] included).
-    const nn = gf(() => k.gemm(a, b, c, s.m, s.k, s.n));
-    const nt = gf(() => k.gemm_nt(a, b, c, s.m, s.k, s.n));
-    const tn = gf(() => k.gemm_tn_acc(a, b, c, s.m, s.k, s.n));
-    out.push({ ...s, nn, nt, tn });
-    free(a, bytes(s.m * s.k));
-    free(b, bytes(s.k * s.n));
-    free(c, bytes(s.m * s.n));
+    const [a, b, c] = [buffer(s.m * s.k), buffer(s.k * s.n), buffer(s.m * s.n)];
+    const calls: Array<() => void> = [
+      () => k.gemm(a, b, c, s.m, s.k, s.n),
+      () => k.gemm_nt(a, b, c, s.m, s.k, s.n),
+      () => k.gemm_tn_acc(a, b, c, s.m, s.k, s.n),
+    ];
+    return calls.map((f) => ({ s, f, reps: 0, times: [] as number[] }));
+  });
+  for (const e of entries) e.reps = calibrate(e.f, minMs);
+  for (let r = 0; r < runs; r++) {
+    for (const e of entries) {
+      const t0 = performance.now();
+      for (let i = 0; i < e.reps; i++) e.f();
+      e.times.push((performance.now() - t0) / 1000 / e.reps);
+    }
   }
-  return out;
+  for (const [p, bytes] of buffers) free(p, bytes);
+  return shapes.map((s, i) => {
+    const [nn, nt, tn] = entries.slice(3 * i, 3 * i + 3).map((e) => (2 * s.m * s.k * s.n) / median(e.times) / 1e9);
+    return { ...s, nn: nn!, nt: nt!, tn: tn! };
+  });
 }
 
 /** The GEMM rows of the report, as markdown. */
