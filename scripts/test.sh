@@ -26,6 +26,8 @@ if (fs.existsSync(vitestJson)) {
   const v = JSON.parse(fs.readFileSync(vitestJson, 'utf8'));
   passed += v.numPassedTests;
   failed += v.numFailedTests;
+  // A file that fails before its tests run (an import error, a failing beforeAll) fails no test.
+  if (!v.success && v.numFailedTests === 0) failed += Math.max(1, v.numFailedTestSuites);
 } else {
   failed += 1;
 }

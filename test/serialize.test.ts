@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  AutoEncoder, Conv1D, Conv2D, Flatten, Linear, MaxPool1D, MaxPool2D, type Module, ReLU, Rng, Sequential, Sigmoid, Softmax, TanH,
+  AutoEncoder, Conv1D, Conv2D, Flatten, Linear, MaxPool1D, MaxPool2D, type Module, ReLU, Reshape, Rng, Sequential, Sigmoid, Softmax, TanH,
+  Upsample1D, Upsample2D,
   defaultRng, deserialize, deserializeModel, init, load, loadModel, memory, save, serialize,
 } from '../ts/index.js';
 import { expectError, randTensor } from './helpers.js';
@@ -20,6 +21,11 @@ function nets(): Array<[string, () => Module, number[]]> {
     ['conv1d', () => new Sequential(new Conv1D(3, 1, 4, 1, { rng }), new MaxPool1D(2, 2), new Flatten(), new Linear(124, 10, { rng }), new TanH()), [3, 64, 1]],
     ['conv2d', () => new Sequential(new Conv2D(3, 3, 1, 2, 1, { rng }), new ReLU(), new MaxPool2D(2, 2, 2), new Flatten(), new Linear(18, 3, { rng })), [2, 8, 8, 1]],
     ['autoencoder', () => new AutoEncoder(new Sequential(new Linear(64, 8, { rng }), new TanH()), new Sequential(new Linear(8, 64, { rng }), new Sigmoid())), [4, 64]],
+    ['conv autoencoder', () => new AutoEncoder(
+      new Sequential(new Conv2D(3, 3, 1, 2, 1, { rng }), new ReLU(), new Flatten(), new Linear(72, 8, { rng })),
+      new Sequential(new Linear(8, 32, { rng }), new Reshape(4, 4, 2), new Upsample2D(2, 2), new Conv2D(1, 1, 2, 1, 1, { rng }),
+        new Reshape(8, 8), new Upsample1D(1), new Sigmoid()),
+    ), [2, 8, 8, 1]],
   ];
 }
 

@@ -13,7 +13,9 @@ import { Flatten } from './flatten.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
 import { MaxPool1D, MaxPool2D } from './pool.js';
+import { Reshape } from './reshape.js';
 import { Rng } from './rng.js';
+import { Upsample1D, Upsample2D } from './upsample.js';
 
 /** The file format version this build writes and reads. */
 export const FORMAT_VERSION = '1';
@@ -28,8 +30,8 @@ const LIBRARY = 'torchlet';
 export interface ArchitectureNode {
   /** A type of the allow-list (`MODULE_TYPES`). */
   type: string;
-  /** Constructor arguments by name (positive integers). */
-  args?: Record<string, number>;
+  /** Constructor arguments by name (positive integers; Reshape's `shape` is a list of them). */
+  args?: Record<string, number | number[]>;
   /** Child modules (Sequential: the layers; AutoEncoder: [encoder, decoder]). */
   children?: ArchitectureNode[];
 }
@@ -50,12 +52,14 @@ export interface SaveOptions {
   metadata?: Record<string, string>;
 }
 
-type Args = Record<string, number>;
+type Args = Record<string, number> & { shape?: number[] };  // only Reshape's `shape` is a list
 interface Codec {
   /** The exact class (subclasses are not the same architecture). */
   cls: abstract new (...a: never[]) => Module;
   /** Constructor argument names, in constructor order. */
   args: readonly string[];
+  /** Which of `args` are lists of positive integers (1 to 8 of them) rather than one. */
+  lists?: readonly string[];
   /** Number of children: a fixed count, or 'any'. */
   children: number | 'any';
   /** Float parameters the module holds for these arguments (before building anything). */
@@ -83,6 +87,9 @@ const CODECS: Readonly<Record<string, Codec>> = Object.freeze({
   MaxPool1D: { cls: MaxPool1D, args: ['kSize', 'stride'], children: 0, params: none, build: (a) => new MaxPool1D(a.kSize!, a.stride!) },
   MaxPool2D: { cls: MaxPool2D, args: ['kH', 'kW', 'stride'], children: 0, params: none, build: (a) => new MaxPool2D(a.kH!, a.kW!, a.stride!) },
   Flatten: { cls: Flatten, args: [], children: 0, params: none, build: () => new Flatten() },
+  Reshape: { cls: Reshape, args: ['shape'], lists: ['shape'], children: 0, params: none, build: (a) => new Reshape(...a.shape!) },
+  Upsample1D: { cls: Upsample1D, args: ['scale'], children: 0, params: none, build: (a) => new Upsample1D(a.scale!) },
+  Upsample2D: { cls: Upsample2D, args: ['sH', 'sW'], children: 0, params: none, build: (a) => new Upsample2D(a.sH!, a.sW!) },
   TanH: { cls: TanH, args: [], children: 0, params: none, build: () => new TanH() },
   Sigmoid: { cls: Sigmoid, args: [], children: 0, params: none, build: () => new Sigmoid() },
   ReLU: { cls: ReLU, args: [], children: 0, params: none, build: () => new ReLU() },
@@ -111,8 +118,11 @@ export function describeArchitecture(net: Module, where = 'describeArchitecture'
     }
     const node: ArchitectureNode = { type: m.type };
     if (codec.args.length > 0) {
-      const fields = m as unknown as Record<string, number>;
-      node.args = Object.fromEntries(codec.args.map((a) => [a, fields[a]!]));
+      const fields = m as unknown as Record<string, number | readonly number[]>;
+      node.args = Object.fromEntries(codec.args.map((a) => {
+        const v = fields[a]!;
+        return [a, typeof v === 'number' ? v : [...v]];
+      }));
     }
     if (m instanceof AutoEncoder) node.children = [walk(m.encoder, `${path}.encoder`), walk(m.decoder, `${path}.decoder`)];
     else if (m instanceof Sequential) node.children = m.modules.map((c, i) => walk(c, `${path}[${i}]`));
@@ -386,9 +396,14 @@ function checkArchitecture(root: unknown, bad: (m: string) => TorchletError): nu
     if (names.length !== codec.args.length || !codec.args.every((a) => Object.hasOwn(args, a))) {
       throw bad(`expected args ${JSON.stringify(codec.args)} for ${type} at ${path}, got ${JSON.stringify(names)}`);
     }
+    const positive = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_DIM;
     for (const a of codec.args) {
       const v = args[a];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_DIM) throw bad(`expected ${type}.${a} at ${path} to be a positive integer, got ${JSON.stringify(v)}`);
+      if (codec.lists?.includes(a)) {
+        if (!Array.isArray(v) || v.length < 1 || v.length > 8 || !v.every(positive)) {
+          throw bad(`expected ${type}.${a} at ${path} to be a list of 1 to 8 positive integers, got ${JSON.stringify(v)}`);
+        }
+      } else if (!positive(v)) throw bad(`expected ${type}.${a} at ${path} to be a positive integer, got ${JSON.stringify(v)}`);
     }
     const children = node['children'] ?? [];
     if (!Array.isArray(children)) throw bad(`expected children of ${type} at ${path} to be an array, got ${JSON.stringify(children)}`);
@@ -466,7 +481,8 @@ export function fromArchitecture(spec: unknown, rng: Rng = new Rng(0)): Module {
   checkArchitecture(spec, bad);
   const built: Module[] = [];
   const make = (node: ArchitectureNode): Module => {
-    const m = CODECS[node.type]!.build(node.args ?? {}, (node.children ?? []).map(make), rng);
+    // checkArchitecture has validated every argument against the codec (lists only where declared).
+    const m = CODECS[node.type]!.build((node.args ?? {}) as Args, (node.children ?? []).map(make), rng);
     built.push(m);
     return m;
   };

@@ -97,6 +97,11 @@ impl F32x4 {
     pub fn div(self, b: Self) -> Self {
         F32x4(f32x4_div(self.0, b.0))
     }
+    /// Lane-wise square root (IEEE, correctly rounded).
+    #[inline(always)]
+    pub fn sqrt(self) -> Self {
+        F32x4(f32x4_sqrt(self.0))
+    }
     /// Lane-wise `max`, with `f32::max`'s NaN rule replaced by IEEE `pmax` (`a < b ? b : a`).
     #[inline(always)]
     pub fn max(self, b: Self) -> Self {
@@ -276,6 +281,11 @@ impl F32x4 {
     #[inline(always)]
     pub fn div(self, b: Self) -> Self {
         self.map2(b, |a, b| a / b)
+    }
+    /// Lane-wise square root (IEEE, correctly rounded).
+    #[inline(always)]
+    pub fn sqrt(self) -> Self {
+        F32x4(self.0.map(f32::sqrt))
     }
     /// Lane-wise IEEE `pmax` (`a < b ? b : a`).
     #[inline(always)]

@@ -320,8 +320,8 @@ pub unsafe fn adam_update(
     adam_update_scalar(grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2);
 }
 
-/// SIMD twin of [`adam_update`]. F32x4 has no square root, so the four roots are taken lane by
-/// lane; IEEE sqrt is correctly rounded either way, so the result equals the scalar twin's.
+/// SIMD twin of [`adam_update`]. IEEE sqrt is correctly rounded in both, so the result equals
+/// the scalar twin's.
 ///
 /// # Safety
 /// As [`adam_update`].
@@ -342,7 +342,6 @@ pub unsafe fn adam_update_simd(
     let (c1, c2) = (F32x4::splat(1.0 - beta1), F32x4::splat(1.0 - beta2));
     let (wd, eps) = (F32x4::splat(weight_decay), F32x4::splat(epsilon));
     let (s, ib2) = (F32x4::splat(step_size), F32x4::splat(inv_sqrt_bias2));
-    let mut roots = [0.0f32; 4];
     let mut i = 0;
     while i + 4 <= n {
         let p = F32x4::load(param.add(i));
@@ -351,11 +350,7 @@ pub unsafe fn adam_update_simd(
         let vi = F32x4::load(v.add(i)).mul(b2).add(g.mul(g).mul(c2));
         mi.store(m.add(i));
         vi.store(v.add(i));
-        vi.store(roots.as_mut_ptr());
-        for r in roots.iter_mut() {
-            *r = r.sqrt();
-        }
-        let denom = F32x4::load(roots.as_ptr()).mul(ib2).add(eps);
+        let denom = vi.sqrt().mul(ib2).add(eps);
         p.sub(s.mul(mi).div(denom)).store(param.add(i));
         i += 4;
     }
