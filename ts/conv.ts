@@ -86,10 +86,8 @@ abstract class Conv extends Module {
     this.bias = Tensor.zeros([chanOut]);
     this.gradWeight = Tensor.zeros(wShape);
     this.gradBias = Tensor.zeros([chanOut]);
-    const w = this.weight.data;
-    for (let i = 0; i < w.length; i++) w[i] = rng.uniform(-bound, bound);
-    const b = this.bias.data;
-    for (let i = 0; i < b.length; i++) b[i] = rng.uniform(-bound, bound);
+    rng.fillUniform(this.weight.data, -bound, bound);
+    rng.fillUniform(this.bias.data, -bound, bound);
   }
 
   override parameters(): Parameter[] {

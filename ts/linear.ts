@@ -44,10 +44,8 @@ export class Linear extends Module {
     this.bias = Tensor.zeros([nOut]);
     this.gradWeight = Tensor.zeros([nIn, nOut]);
     this.gradBias = Tensor.zeros([nOut]);
-    const w = this.weight.data;
-    for (let i = 0; i < w.length; i++) w[i] = rng.uniform(-bound, bound);
-    const b = this.bias.data;
-    for (let i = 0; i < b.length; i++) b[i] = rng.uniform(-bound, bound);
+    rng.fillUniform(this.weight.data, -bound, bound);
+    rng.fillUniform(this.bias.data, -bound, bound);
   }
 
   override parameters(): Parameter[] {

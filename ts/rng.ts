@@ -47,6 +47,11 @@ export class Rng {
     return lo + (hi - lo) * this.next();
   }
 
+  /** Fills `values` in order with uniform floats in [lo, hi) (layer initialisation). */
+  fillUniform(values: Float32Array, lo: number, hi: number): void {
+    for (let i = 0; i < values.length; i++) values[i] = this.uniform(lo, hi);
+  }
+
   /** A uniform integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.next() * n);
