@@ -27,13 +27,13 @@ export default [
     plugins: [browser(), assets()],
   },
   {
-    input: 'build/lib/gridworker.js',
+    input: 'build/lib/train/gridworker.js',
     output: { file: 'dist/gridworker.js', format: 'es' },
     plugins: [browser(), assets()],
   },
   {
     // The CLI shares the node bundle instead of carrying a second copy of the library.
-    input: 'build/lib/cli.js',
+    input: 'build/lib/tools/cli.js',
     external: (id) => id === library || ['commander', 'cli-progress'].includes(id),
     output: { file: 'dist/cli.js', format: 'es', paths: { [library]: './index.node.js' } },
     plugins: [assets()],

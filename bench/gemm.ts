@@ -4,7 +4,7 @@
 //   npx tsx bench/gemm.ts [--quick]
 
 import { init } from '../ts/index.js';
-import { type Ptr, alloc, free, heap, kernels } from '../ts/wasm.js';
+import { type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
 
 /** One GEMM shape: c [m, n] from a [m, k] and b [k, n]. */
 export interface GemmShape {

@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Optim, init, memory, type Dataset } from '../ts/index.js';
-import { Slot, U32Buffer } from '../ts/tensor.js';
-import { kernels } from '../ts/wasm.js';
+import { Slot, U32Buffer } from '../ts/core/tensor.js';
+import { kernels } from '../ts/core/wasm.js';
 import { GEMM_SHAPES, benchGemm, gemmTable, type GemmResult } from './gemm.js';
 import { WORKLOADS, batchOrder, workloadData, workloadLoss, type Workload } from './workloads.js';
 

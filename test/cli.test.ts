@@ -14,7 +14,7 @@ await init();
 // resolve, and sits inside it so node_modules (commander, cli-progress) is found.
 // One folder per run, so concurrent test runs do not delete each other's build.
 const root = join(process.cwd(), 'build', `cli-test-${process.pid}`);
-const cli = join(root, 'ts', 'cli.js');
+const cli = join(root, 'ts', 'tools', 'cli.js');
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });

@@ -4,7 +4,7 @@
 // (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside).
 import { describe, expect, it } from 'vitest';
 import { Rng, init } from '../ts/index.js';
-import { type Ptr, alloc, free, heap, kernels } from '../ts/wasm.js';
+import { type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
 
 const SIZES = [0, 1, 3, 4, 5, 15, 16, 17, 63];
 const GUARD = 8;

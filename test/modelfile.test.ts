@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   FORMAT_VERSION, Linear, ReLU, Rng, Sequential, Tensor, TorchletError, deserialize, init, load, memory, save,
 } from '../ts/index.js';
-import { crc32 } from '../ts/crc32.js';
+import { crc32 } from '../ts/core/crc32.js';
 import { weightHash } from './child/hash.js';
 import { killChildAfterReady } from './child/spawn.js';
 import { TIMEOUT, tier } from './tiers.js';
@@ -41,7 +41,7 @@ function verdict(bytes: Uint8Array): string {
 }
 
 describe('golden files of released format versions', () => {
-  const versions = readdirSync(new URL('./fixtures/', import.meta.url)).filter((f) => /^model-v\d+\.safetensors$/.test(f));
+  const versions = readdirSync(new URL('./fixtures', import.meta.url)).filter((f) => /^model-v\d+\.safetensors$/.test(f));
   it('include the current version', () => {
     expect(versions).toContain(`model-v${FORMAT_VERSION}.safetensors`);
   });

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { compiledModule, init } from '../ts/index.js';
-import { type Kernels, type Ptr, alloc, free, heap, kernels } from '../ts/wasm.js';
+import { type Kernels, type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
 import { TIMEOUT, fcParams, tier } from './tiers.js';
 
 await init();

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { Tensor, TorchletError, init, memory } from '../ts/index.js';
-import { Slot } from '../ts/tensor.js';
-import { alloc, free, heap } from '../ts/wasm.js';
+import { Slot } from '../ts/core/tensor.js';
+import { alloc, free, heap } from '../ts/core/wasm.js';
 
 const wasmUrl = new URL('../wasm/torchlet.wasm', import.meta.url);
 
@@ -31,7 +31,7 @@ describe('init errors (fresh module state)', () => {
   // Each case imports a fresh copy of the binding so the loaded instance above does not short-circuit.
   async function freshInit(source: unknown): Promise<unknown> {
     vi.resetModules();
-    const mod = await import('../ts/wasm.js');
+    const mod = await import('../ts/core/wasm.js');
     return mod.init(source as never);
   }
 

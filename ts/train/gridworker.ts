@@ -2,7 +2,7 @@
 // once, instantiates its own WASM memory, rebuilds buildNet from its source, then runs one trial
 // (combination x fold) per message. Runs as a Node worker_thread or a browser module Worker.
 
-import * as torchlet from './index.js';
+import * as torchlet from '../index.js';
 import { type BuildNet, type FromWorker, type ToWorker, type TrialContext, compileBuildNet, runTrial } from './gridsearch.js';
 
 interface Endpoint {

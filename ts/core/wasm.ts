@@ -174,7 +174,7 @@ async function compile(source: WasmSource | undefined): Promise<WebAssembly.Modu
   if (source === undefined || source instanceof URL || typeof source === 'string') {
     // The literal `new URL('…', import.meta.url)` form lets rollup (our build), Vite and webpack
     // see the file and copy it next to the bundle; the build rewrites it to './torchlet.wasm'.
-    const url = source === undefined ? new URL('../wasm/torchlet.wasm', import.meta.url) : new URL(source, baseUrl());
+    const url = source === undefined ? new URL('../../wasm/torchlet.wasm', import.meta.url) : new URL(source, baseUrl());
     from = url.href;
     try {
       bytes = await readBytes(url);

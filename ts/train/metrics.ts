@@ -2,11 +2,11 @@
 // squared error, the mean loss; `evaluate` gathers several at once. Forward runs in batches of
 // 256 rows to bound memory; predictions and labels are compared in plain TS (n values, not n·k).
 
-import { TorchletError } from './errors.js';
-import type { Loss } from './loss.js';
-import { type Module, checkTensor } from './module.js';
-import type { Tensor } from './tensor.js';
-import { kernels } from './wasm.js';
+import { TorchletError } from '../core/errors.js';
+import type { Loss } from '../core/loss.js';
+import { type Module, checkTensor } from '../core/module.js';
+import type { Tensor } from '../core/tensor.js';
+import { kernels } from '../core/wasm.js';
 
 /** A data set: inputs x [n, ...] and targets y (class indices [n] or dense [n, ...]). */
 export interface Dataset {

@@ -2,10 +2,10 @@
 // beside torchlet). Deterministic split: per class, the first 80 % of that class's samples train
 // and the rest test, then each set is shuffled with Rng(MNIST_SPLIT_SEED). x is [n, 784].
 
-import { TorchletError } from '../errors.js';
-import { Rng } from '../rng.js';
-import { Tensor } from '../tensor.js';
-import type { Dataset } from '../train.js';
+import { TorchletError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { Tensor } from '../../core/tensor.js';
+import type { Dataset } from '../../train/train.js';
 
 /** Samples the `mnist` package ships. */
 export const MNIST_COUNT = 10000;

@@ -3,8 +3,8 @@
 // PCA by power iteration with deflation on the covariance, and two scores against true labels:
 // purity and the adjusted Rand index (Hubert & Arabie 1985). Points are rows of an [n, d] array.
 
-import { TorchletError } from './errors.js';
-import { Rng } from './rng.js';
+import { TorchletError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
 
 /** Points: n rows of d values, row-major (e.g. `tensor.data` of an [n, d] tensor). */
 export type Points = ArrayLike<number>;

@@ -4,11 +4,11 @@
 // and each parameter is updated by one kernel call (util.rs). Loss and gradients are checked
 // finite (non_finite_count, one call per parameter) before any weight or state moves.
 
-import { TorchletError } from './errors.js';
-import { Loss } from './loss.js';
-import { Module, type Parameter } from './module.js';
-import { Tensor } from './tensor.js';
-import { kernels } from './wasm.js';
+import { TorchletError } from '../core/errors.js';
+import { Loss } from '../core/loss.js';
+import { Module, type Parameter } from '../core/module.js';
+import { Tensor } from '../core/tensor.js';
+import { kernels } from '../core/wasm.js';
 
 /** The update rules `Optim` knows. */
 export type OptimizerName = 'sgd' | 'momentum' | 'nesterov' | 'adam';

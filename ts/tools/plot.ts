@@ -3,8 +3,8 @@
 // byte, so they work in browsers too. `imageGridPng` encodes the same grid as a grayscale PNG
 // with node:zlib (Node only).
 
-import { crc32 } from './crc32.js';
-import { TorchletError } from './errors.js';
+import { crc32 } from '../core/crc32.js';
+import { TorchletError } from '../core/errors.js';
 
 /** One run's curves for `lossCurvesSvg`. */
 export interface LossRun {

@@ -5,8 +5,8 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import * as t from './index.js';
-import type { GridParams, Module, Torchlet } from './index.js';
+import * as t from '../index.js';
+import type { GridParams, Module, Torchlet } from '../index.js';
 
 const fs = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');

@@ -4,11 +4,11 @@
 // [0, 1]. Split: a fixed permutation from Rng(SPLIT_SEED); the first 80 % (1,438) train, the
 // remaining 359 test. The same split everywhere, so accuracies compare.
 
-import { TorchletError } from '../errors.js';
-import { Rng } from '../rng.js';
-import { Tensor } from '../tensor.js';
-import type { Dataset } from '../train.js';
-import { readBytes, readTextSync } from '../platform.js';
+import { TorchletError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { Tensor } from '../../core/tensor.js';
+import type { Dataset } from '../../train/train.js';
+import { readBytes, readTextSync } from '../../core/platform.js';
 
 /** Samples in the bundled file. */
 export const DIGITS_COUNT = 1797;
@@ -59,7 +59,7 @@ export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Fl
 
 function readBundled(path?: string): string {
   // Literal form so the build copies the file next to the bundle (see wasm.ts).
-  const file = path ?? new URL('../../data/digits.csv.gz', import.meta.url);
+  const file = path ?? new URL('../../../data/digits.csv.gz', import.meta.url);
   let text: string | null;
   try {
     text = readTextSync(file);
@@ -88,7 +88,7 @@ export interface FetchDigitsOptions {
  */
 export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<DigitsSplit> {
   const url = options.url === undefined
-    ? new URL('../../data/digits.csv.gz', import.meta.url)
+    ? new URL('../../../data/digits.csv.gz', import.meta.url)
     : new URL(options.url, typeof location !== 'undefined' ? location.href : import.meta.url);
   let text: string;
   try {

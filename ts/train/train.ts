@@ -3,14 +3,14 @@
 // Per epoch it can score validation data, stop early with patience (restoring the best weights),
 // and call back; a NaN/Inf loss or gradient throws naming epoch and batch, or skips the batch.
 
-import { TorchletError } from './errors.js';
-import type { Loss } from './loss.js';
+import { TorchletError } from '../core/errors.js';
+import type { Loss } from '../core/loss.js';
 import { type Dataset, type Metric, type MetricName, checkDataset, evaluateLoss, metricOf } from './metrics.js';
-import type { Module } from './module.js';
+import type { Module } from '../core/module.js';
 import { Optim, type OptimOptions, nonFiniteError } from './optim.js';
-import { Rng, defaultRng } from './rng.js';
-import { Slot, type Tensor, U32Buffer } from './tensor.js';
-import { kernels } from './wasm.js';
+import { Rng, defaultRng } from '../core/rng.js';
+import { Slot, type Tensor, U32Buffer } from '../core/tensor.js';
+import { kernels } from '../core/wasm.js';
 
 export type { Dataset } from './metrics.js';
 export { accuracy, evaluateLoss, labelsOf, predict } from './metrics.js';

@@ -3,16 +3,16 @@
 // autoencoder [batch, 64] -> [batch, 64], and a LeNet for MNIST [batch, 28, 28, 1] -> [batch, 10].
 // Each records its per-sample input shape; `asSamples`/`asSequence` view data that way (no copy).
 
-import { Conv1D, Conv2D } from './conv.js';
-import { AutoEncoder, Sequential } from './container.js';
-import { TanH, ReLU, Sigmoid } from './activation.js';
-import { TorchletError, fmtShape } from './errors.js';
-import { Flatten } from './flatten.js';
-import { Linear } from './linear.js';
-import { type Module, checkTensor } from './module.js';
-import { MaxPool1D, MaxPool2D } from './pool.js';
-import { Rng, defaultRng } from './rng.js';
-import type { Tensor } from './tensor.js';
+import { Conv1D, Conv2D } from '../core/conv.js';
+import { AutoEncoder, Sequential } from '../core/container.js';
+import { TanH, ReLU, Sigmoid } from '../core/activation.js';
+import { TorchletError, fmtShape } from '../core/errors.js';
+import { Flatten } from '../core/flatten.js';
+import { Linear } from '../core/linear.js';
+import { type Module, checkTensor } from '../core/module.js';
+import { MaxPool1D, MaxPool2D } from '../core/pool.js';
+import { Rng, defaultRng } from '../core/rng.js';
+import type { Tensor } from '../core/tensor.js';
 
 /** Names `preset` accepts. */
 export type PresetName =

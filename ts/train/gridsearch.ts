@@ -3,16 +3,16 @@
 // Trials (combination x fold) run in worker_threads (Node) or Web Workers (browsers), each with
 // its own WASM instance from the one compiled module; the worker side is gridworker.ts.
 
-import { TorchletError } from './errors.js';
-import { BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, type Loss, MSELoss } from './loss.js';
+import { TorchletError } from '../core/errors.js';
+import { BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, type Loss, MSELoss } from '../core/loss.js';
 import { METRICS, evaluateLoss } from './metrics.js';
-import type { Module } from './module.js';
-import { lossCurvesSvg } from './plot.js';
-import { Rng, manualSeed } from './rng.js';
-import { Tensor } from './tensor.js';
+import type { Module } from '../core/module.js';
+import { lossCurvesSvg } from '../tools/plot.js';
+import { Rng, manualSeed } from '../core/rng.js';
+import { Tensor } from '../core/tensor.js';
 import { type SgdOptions, sgd } from './train.js';
-import { compiledModule } from './wasm.js';
-import type * as TorchletNamespace from './index.js';
+import { compiledModule } from '../core/wasm.js';
+import type * as TorchletNamespace from '../index.js';
 
 /** One value of a grid axis. */
 export type GridValue = number | string | boolean;
@@ -387,7 +387,7 @@ export async function gridSearch(
     }
   };
   if (workers === 0) {
-    const t = (await import('./index.js')) as Torchlet;
+    const t = (await import('../index.js')) as Torchlet;
     for (const job of jobs) onResult(runTrial(ctx, build, t, job), 0);
   } else {
     await runPool(Math.min(workers, jobs.length), ctx, jobs, onResult);
