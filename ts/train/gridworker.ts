@@ -1,9 +1,9 @@
-// The worker side of gridSearch (gridsearch.ts): receives the compiled WASM module and the data
-// once, instantiates its own WASM memory, rebuilds buildNet from its source, then runs one trial
-// (combination x fold) per message. Runs as a Node worker_thread or a browser module Worker.
+// The worker side of gridSearch's pool (gridpool.ts): receives the compiled WASM module and the
+// data once, instantiates its own WASM memory, rebuilds buildNet from its source, then runs one
+// trial (combination x fold) per message. Runs as a Node worker_thread or a browser module Worker.
 
 import * as torchlet from '../index.js';
-import { type BuildNet, type FromWorker, type ToWorker, type TrialContext, compileBuildNet, runTrial } from './gridsearch.js';
+import { type BuildNet, type FromWorker, type ToWorker, type TrialContext, compileBuildNet, runTrial } from './gridpool.js';
 
 interface Endpoint {
   post(m: FromWorker): void;
