@@ -1,11 +1,13 @@
-// gridSearch: seeded disjoint folds, a 4-combination grid with cv=3 ranked over 2 worker threads,
-// failed trials reported (not dropped), loss-curve SVGs, and the same scores in-thread and in
-// workers (each trial is seeded, so where it runs does not matter).
+// gridSearch: seeded disjoint folds, the ranking (ties in grid order, failed and NaN rows last), a
+// 4-combination grid with cv=3 ranked over 2 worker threads, failed trials reported (not dropped),
+// loss-curve SVGs, and the same scores in-thread and in workers (each trial is seeded, so where it
+// runs does not matter). Pure parts come from ts/train/grid.ts, the rest through the public API.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type GridParams, type Torchlet, gridCombinations, gridSearch, init, kFold, loadDigits } from '../ts/index.js';
+import { type GridParams, type Torchlet, gridCombinations, gridSearch, init, kFold, loadDigits, paramsLabel } from '../ts/index.js';
+import { type GridRow, meanStd, rankRows } from '../ts/train/grid.js';
 import { expectError } from './helpers.js';
 
 await init();
@@ -33,6 +35,45 @@ describe('kFold', () => {
     expect(gridCombinations({ a: [1, 2], b: ['x', 'y', 'z'] })).toHaveLength(6);
     expect(gridCombinations({ a: [1, 2], b: [true] })).toEqual([{ a: 1, b: true }, { a: 2, b: true }]);
     expectError(() => gridCombinations({ a: [] }), 'BAD_ARGUMENT', /expected paramGrid\.a to be a non-empty array/);
+  });
+
+  it('labels a combination in key order', () => {
+    expect(paramsLabel({ step: 0.1, hidden: 16, optimizer: 'adam', shuffle: false })).toBe('step=0.1, hidden=16, optimizer=adam, shuffle=false');
+    expectError(() => paramsLabel(null as never), 'BAD_ARGUMENT', /paramsLabel: expected a combination object, got null/);
+  });
+});
+
+describe('fold scores and ranking', () => {
+  const row = (id: number, mean: number, error?: string): GridRow => ({
+    rank: 0, params: { id }, mean, std: 0, scores: [], curves: [], workers: [], ...(error === undefined ? {} : { error }),
+  });
+  const ids = (rows: GridRow[]): unknown[] => rows.map((r) => r.params.id);
+
+  it('takes the mean and the population standard deviation', () => {
+    expect(meanStd([0.5, 0.75, 1])).toEqual({ mean: 0.75, std: Math.sqrt(0.125 / 3) });
+    expect(meanStd([2, 2])).toEqual({ mean: 2, std: 0 });
+  });
+
+  it('ranks best first, ties in grid order, and numbers the ranks 1..n', () => {
+    const rows = [row(0, 0.5), row(1, 0.9), row(2, 0.5), row(3, 0.7), row(4, 0.9)];
+    const byAccuracy = rankRows(rows, true);
+    expect(ids(byAccuracy)).toEqual([1, 4, 3, 0, 2]);
+    expect(byAccuracy.map((r) => r.rank)).toEqual([1, 2, 3, 4, 5]);
+    expect(ids(rankRows(rows, false))).toEqual([0, 2, 3, 1, 4]);
+    // Infinite means still compare: a diverged loss ranks last among the scored rows.
+    expect(ids(rankRows([row(0, Infinity), row(1, 0.1), row(2, Infinity)], false))).toEqual([1, 0, 2]);
+  });
+
+  it('ranks failed and NaN-scored rows last, in grid order, whichever way the metric points', () => {
+    const rows = [row(0, NaN), row(1, 0.2), row(2, NaN, 'fold 1: boom'), row(3, 0.8), row(4, NaN)];
+    for (const higher of [true, false]) {
+      const ranked = rankRows(rows, higher);
+      expect(ids(ranked).slice(2)).toEqual([0, 2, 4]);
+      expect(ids(ranked).slice(0, 2)).toEqual(higher ? [3, 1] : [1, 3]);
+      expect(ranked.map((r) => r.rank)).toEqual([1, 2, 3, 4, 5]);
+    }
+    // A failed row with a finite mean (never made by gridSearch) still ranks after every scored row.
+    expect(ids(rankRows([row(0, 0.99, 'fold 0: boom'), row(1, 0.1)], true))).toEqual([1, 0]);
   });
 });
 

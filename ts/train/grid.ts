@@ -46,7 +46,7 @@ export interface FoldCurves {
 
 /** One combination's result. */
 export interface GridRow {
-  /** 1 for the best; failed combinations come last. */
+  /** 1 for the best; ties keep grid order; failed and NaN-scored combinations come last. */
   rank: number;
   /** The combination. */
   params: GridParams;
@@ -127,10 +127,18 @@ export function higherIsBetter(metric: GridMetric): boolean {
   return metric === 'accuracy';
 }
 
-/** Ranks rows by mean, best first, failed rows last, and sets each row's `rank` (1, 2, …). @internal */
+/**
+ * Ranks rows by mean, best first, and sets each row's `rank` (1, 2, …; ties keep grid order).
+ * Rows that failed or whose mean is NaN come last, in grid order: NaN compares false both ways,
+ * which would leave a plain sort's order to the engine. @internal
+ */
 export function rankRows(rows: readonly GridRow[], higher: boolean): GridRow[] {
-  const ok = rows.filter((r) => r.error === undefined).sort((a, b) => (higher ? b.mean - a.mean : a.mean - b.mean));
-  const ranked = [...ok, ...rows.filter((r) => r.error !== undefined)];
+  const unscored = (r: GridRow): boolean => r.error !== undefined || Number.isNaN(r.mean);
+  const better = (a: GridRow, b: GridRow): number => {
+    if (a.mean === b.mean) return 0;
+    return (a.mean > b.mean) === higher ? -1 : 1;
+  };
+  const ranked = [...rows.filter((r) => !unscored(r)).sort(better), ...rows.filter(unscored)];
   ranked.forEach((r, i) => {
     r.rank = i + 1;
   });
