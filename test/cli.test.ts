@@ -1,12 +1,14 @@
 // The torchlet CLI, run as a real process from JS compiled by tsc (beforeAll): train on the digits
 // for 2 epochs writes a model that loads, a loss SVG and a JSON summary; evaluate reads it back;
-// bad arguments give one error line plus usage and exit code 2.
+// bad arguments give one error line plus usage and exit code 2. In-process: one vocabulary (the
+// commands' flags are README's "CLI vocabulary" table, and every --seed defaults to 1).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { init, loadModel } from '../ts/index.js';
+import { program } from '../ts/tools/cli.js';
 
 await init();
 
@@ -83,6 +85,18 @@ describe('torchlet CLI', () => {
     expect(r.stdout).toMatch(/^ +1 +[\d.]+ ± [\d.]+ +step=0\.05, hidden=\d+$/m);
     const grid = JSON.parse(readFileSync(join(out, 'grid.json'), 'utf8'));
     expect(grid.rows).toHaveLength(2);
+  });
+
+  it("takes exactly the flags of README's CLI vocabulary table, every --seed defaulting to 1", () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('### CLI vocabulary'), readme.indexOf('## Using torchlet in Node'));
+    const documented = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]);
+    const commands = program().commands;
+    const taken = new Set(commands.flatMap((c) => c.options.map((o) => o.long)));
+    expect(documented.length).toBeGreaterThan(8);
+    expect(new Set(documented)).toEqual(taken);
+    const seeds = commands.flatMap((c) => c.options.filter((o) => o.long === '--seed').map((o) => [c.name(), o.defaultValue]));
+    expect(seeds).toEqual([['train', 1], ['grid-search', 1], ['autoencode', 1]]);
   });
 
   for (const [args, re] of [
