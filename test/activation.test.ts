@@ -46,6 +46,6 @@ describe('activations', () => {
     const s = new Sigmoid();
     const x = randTensor([2, 3], 1);
     s.forward(x);
-    expectError(() => s.backwardDelta(randTensor([2, 3], 2), randTensor([2, 3], 3)), 'BAD_ARGUMENT', /expected the input of the last forward/);
+    expectError(() => s.backwardDelta(randTensor([2, 3], 2), randTensor([2, 3], 3)), 'STALE', /expected the input of this module's last forward/);
   });
 });

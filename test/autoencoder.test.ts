@@ -34,6 +34,7 @@ describe('AutoEncoder', () => {
     const x = randTensor([3, 6], 1);
     const code = ae.encoder.forward(x).toArray();
     const expected = ae.decoder.forward(ae.encoder.output!).toArray();
+    // The network's forward keeps its own record: the halves' direct outputs are untouched by it.
     const y = ae.forward(x);
     expect(y.shape).toEqual([3, 6]);
     expect(Array.from(y.data)).toEqual(Array.from(expected));
@@ -64,17 +65,25 @@ describe('AutoEncoder', () => {
     expectGradOk(gradCheck(small(4), randTensor([3, 6], 4)));
   });
 
-  it('rejects bad input naming the half, and a backward after latent without a new forward', () => {
+  it('rejects bad input naming the half; latent leaves a pending backward intact', () => {
     const ae = small(5);
     const hash = stateHash(ae);
     expectError(() => ae.forward(randTensor([2, 5], 1)), 'SHAPE_MISMATCH', /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.forward: expected input \[batch, 6\], got \[2, 5\]$/);
     expectError(() => ae.latent(randTensor([2, 5], 1)), 'SHAPE_MISMATCH', /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.latent: expected input \[batch, 6\], got \[2, 5\]$/);
     expect(stateHash(ae)).toBe(hash);
     const x = randTensor([2, 6], 2);
-    ae.forward(x);
-    ae.latent(x);
-    expectError(() => ae.backward(randTensor([2, 6], 3)), 'BAD_ARGUMENT', /^AutoEncoder\.backward: expected a forward pass first/);
+    expectError(() => ae.backward(randTensor([2, 6], 3)), 'STALE', /^AutoEncoder\.backward: expected a forward pass first/);
     expect(stateHash(ae)).toBe(hash);
+    // latent() runs the encoder in a frame of its own: a pending backward still pairs with its forward.
+    ae.forward(x);
+    ae.latent(randTensor([5, 6], 4));
+    ae.zeroGrad();
+    const dx = ae.backward(randTensor([2, 6], 3)).toArray();
+    const again = small(5);
+    again.forward(x);
+    again.zeroGrad();
+    expect(again.backward(randTensor([2, 6], 3)).toArray()).toEqual(dx);
+    expect(stateHash(again)).toBe(stateHash(ae));
     expectError(() => new AutoEncoder(new Linear(2, 2), null as never), 'BAD_ARGUMENT', /^AutoEncoder: expected decoder to be a Module, got null$/);
   });
 

@@ -49,7 +49,7 @@ describe('Sequential', () => {
   it('rejects backward with another input than the last forward', () => {
     const n = net(4);
     n.forward(randTensor([2, 6], 1));
-    expectError(() => n.backwardDelta(randTensor([2, 6], 2), randTensor([2, 3], 3)), 'BAD_ARGUMENT', /expected the input of the last forward/);
-    expectError(() => new Sequential(new Linear(2, 2)).backward(randTensor([1, 2], 1)), 'BAD_ARGUMENT', /expected a forward pass first/);
+    expectError(() => n.backwardDelta(randTensor([2, 6], 2), randTensor([2, 3], 3)), 'STALE', /expected the input of this module's last forward/);
+    expectError(() => new Sequential(new Linear(2, 2)).backward(randTensor([1, 2], 1)), 'STALE', /expected a forward pass first/);
   });
 });

@@ -89,8 +89,12 @@ describe('Conv1D', () => {
       return conv.backwardDelta(x, d);
     };
     const first = step();
+    const at = first.ptr;
     const before = memory().liveBytes;
-    expect(step()).toBe(first);
+    const second = step();
+    // The same memory under a new handle: the old one reads as overwritten, never as the new values.
+    expect(second.ptr).toBe(at);
+    expect(first.overwritten).toBe(true);
     expect(memory().liveBytes).toBe(before);
   });
 });

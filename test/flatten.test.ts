@@ -29,15 +29,15 @@ describe('Flatten', () => {
     expect(Array.from(dx.data)).toEqual(Array.from(d.data));
   });
 
-  it('reuses its views across steps on the same tensors (no allocation on the hot path)', () => {
+  it('views the same memory every step (no allocation on the hot path)', () => {
     const f = new Flatten();
     const x = randTensor([4, 5, 2], 1);
     const d = randTensor([4, 10], 2);
-    const y = f.forward(x);
-    const dx = f.backwardDelta(x, d);
+    f.forward(x);
+    f.backwardDelta(x, d);
     const before = memory().liveBytes;
-    expect(f.forward(x)).toBe(y);
-    expect(f.backwardDelta(x, d)).toBe(dx);
+    expect(f.forward(x).ptr).toBe(x.ptr);
+    expect(f.backwardDelta(x, d).ptr).toBe(d.ptr);
     expect(memory().liveBytes).toBe(before);
   });
 

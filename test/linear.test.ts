@@ -51,7 +51,7 @@ describe('Linear', () => {
     expectError(() => fc.updateParameters(NaN), 'BAD_ARGUMENT', /expected a finite gradientStep, got NaN/);
     expectError(() => fc.forward([1, 2, 3] as never), 'BAD_ARGUMENT', /expected input to be a Tensor, got an Array/);
     expect(stateHash(fc)).toBe(hash);
-    expect(() => new Linear(0, 3)).toThrow(/expected in to be a positive integer, got 0/);
+    expect(() => new Linear(0, 3)).toThrow(/expected nIn to be a positive integer, got 0/);
   });
 
   it('updateParameters subtracts step * grad', () => {

@@ -79,9 +79,9 @@ describe('save / load', () => {
     expect(Array.from(defaultRng.state())).toEqual(Array.from(state));
   });
 
-  it('refuses modules outside the allow-list', () => {
+  it('refuses modules that are not registered', () => {
     class Custom extends ReLU {}
-    expectError(() => serialize(new Sequential(new Linear(2, 2), new Custom())), 'BAD_ARGUMENT', /serialize: expected modules of the allow-list .*got Custom \(type ReLU\) at Sequential\[1\]/);
+    expectError(() => serialize(new Sequential(new Linear(2, 2), new Custom())), 'BAD_ARGUMENT', /serialize: expected registered module types .*register\(YourLayer\) adds one\), got Custom \(type ReLU\) at Sequential\[1\]/);
   });
 });
 
@@ -125,7 +125,7 @@ describe('load rejects bad files and allocates nothing', () => {
     ['extra bytes', () => { const b = new Uint8Array(good.byteLength + 4); b.set(new Uint8Array(good)); return b; }, 'BAD_FILE', /followed by extra bytes/],
     ['wrong version', () => withHeader(good, (h) => { h.__metadata__['torchlet.format'] = '2'; }), 'UNSUPPORTED_VERSION', /expected format version 1, got "2"/],
     ['not torchlet', () => withHeader(good, (h) => { delete h.__metadata__; }, false), 'BAD_FILE', /expected __metadata__ with torchlet.format, got none; not a torchlet file/],
-    ['unknown type', () => withHeader(good, (h) => { h.__metadata__['torchlet.architecture'] = JSON.stringify({ type: 'Sequential', children: [{ type: 'Eval', args: {} }] }); }), 'BAD_FILE', /expected a module type of the allow-list .*got "Eval" at root\[0\]/],
+    ['unknown type', () => withHeader(good, (h) => { h.__metadata__['torchlet.architecture'] = JSON.stringify({ type: 'Sequential', children: [{ type: 'Eval', args: {} }] }); }), 'BAD_FILE', /expected a registered module type .*got "Eval" at root\[0\]/],
     ['__proto__ key', () => withHeader(good, (h) => { Object.defineProperty(h, '__proto__', { value: { dtype: 'F32', shape: [0], data_offsets: [0, 0] }, enumerable: true }); }), 'BAD_FILE', /got the reserved key "__proto__"/],
     ['overlapping offsets', () => withHeader(good, (h) => { h['0.bias'].data_offsets = [0, 12]; }), 'BAD_FILE', /"0\.weight" to start at byte 12 \(tensors contiguous, no overlap or hole\), got 0/],
     ['shape/offset mismatch', () => withHeader(good, (h) => { h['0.weight'].shape = [4, 4]; }), 'BAD_FILE', /of shape \[4,4\] to span 64 bytes, got 48/],

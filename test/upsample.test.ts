@@ -68,11 +68,12 @@ describe('Upsample2D', () => {
     const up = new Upsample2D(2);
     const x = randTensor([4, 3, 3, 5], 1);
     const d = randTensor([4, 6, 6, 5], 2);
-    const y = up.forward(x);
-    const dx = up.backwardDelta(x, d);
+    const [y, dx] = [up.forward(x), up.backwardDelta(x, d)];
+    const [yAt, dxAt] = [y.ptr, dx.ptr];
     const before = memory().liveBytes;
-    expect(up.forward(x)).toBe(y);
-    expect(up.backwardDelta(x, d)).toBe(dx);
+    expect(up.forward(x).ptr).toBe(yAt);
+    expect(up.backwardDelta(x, d).ptr).toBe(dxAt);
+    expect([y.overwritten, dx.overwritten]).toEqual([true, true]);
     expect(memory().liveBytes).toBe(before);
   });
 

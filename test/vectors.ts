@@ -3,8 +3,8 @@
 // `readVectors`: both parse each value as float64 and round it to float32.
 import { readFileSync } from 'node:fs';
 import {
-  AutoEncoder, Conv1D, Conv2D, Flatten, Linear, MaxPool1D, MaxPool2D, type Module, ReLU, Sequential, Sigmoid,
-  Softmax, TanH, Upsample1D, Upsample2D, Reshape,
+  AutoEncoder, AvgPool1D, AvgPool2D, Conv1D, Conv2D, type ConvPadding, Dropout, Flatten, Linear, MaxPool1D, MaxPool2D,
+  type Module, ReLU, Reshape, Rng, Sequential, Sigmoid, Softmax, TanH, Upsample1D, Upsample2D,
 } from '../ts/index.js';
 
 /** One tensor of a case: its shape (`[]` for a scalar) and float32 values. */
@@ -57,17 +57,35 @@ export function readVectors(text = readFileSync(VECTORS_PATH, 'utf8')): VecCase[
   return cases;
 }
 
-/** Builds one layer from `Type(a,b,…)`. */
-function layer(spec: string): Module {
-  const m = /^(\w+)\(([\d,]*)\)$/.exec(spec);
+/**
+ * A generator whose `next()` replays PyTorch's dropout mask: 0 (< p: dropped) where the mask is 0,
+ * just under 1 (kept) where it is 1 — Dropout keeps an element when `next() >= p`.
+ */
+class MaskReplay extends Rng {
+  private i = 0;
+  constructor(private readonly mask: Float32Array) {
+    super(0);
+  }
+  override next(): number {
+    return this.mask[this.i++]! === 0 ? 0 : 0.999;
+  }
+}
+
+/** Builds one layer from `Type(a,b,…)` and the case's other arguments (`padding=same`). */
+function layer(spec: string, c?: VecCase): Module {
+  const m = /^(\w+)\(([\d.,]*)\)$/.exec(spec);
   if (!m) throw new Error(`bad layer spec ${spec}`);
   const a = m[2] === '' ? [] : m[2]!.split(',').map(Number);
+  const padding = (c?.args.padding ?? 'valid') as ConvPadding;
   switch (m[1]) {
     case 'Linear': return new Linear(a[0]!, a[1]!);
-    case 'Conv1D': return new Conv1D(a[0]!, a[1]!, a[2]!, a[3]);
-    case 'Conv2D': return new Conv2D(a[0]!, a[1]!, a[2]!, a[3]!, a[4]);
+    case 'Conv1D': return new Conv1D(a[0]!, a[1]!, a[2]!, a[3], { padding });
+    case 'Conv2D': return new Conv2D(a[0]!, a[1]!, a[2]!, a[3]!, a[4], { padding });
     case 'MaxPool1D': return new MaxPool1D(a[0]!, a[1]);
     case 'MaxPool2D': return new MaxPool2D(a[0]!, a[1]!, a[2]);
+    case 'AvgPool1D': return new AvgPool1D(a[0]!, a[1]);
+    case 'AvgPool2D': return new AvgPool2D(a[0]!, a[1]!, a[2]);
+    case 'Dropout': return new Dropout(a[0], { rng: new MaskReplay(c!.tensors.get('mask')!.values) });
     case 'TanH': return new TanH();
     case 'Sigmoid': return new Sigmoid();
     case 'ReLU': return new ReLU();
@@ -82,8 +100,8 @@ function layer(spec: string): Module {
 
 /** Builds the module a case describes (`spec=A|B|…` for a Sequential, encoder/decoder for an AutoEncoder). */
 export function buildModule(c: VecCase): Module {
-  const seq = (spec: string) => new Sequential(...spec.split('|').map(layer));
+  const seq = (spec: string) => new Sequential(...spec.split('|').map((s) => layer(s)));
   if (c.type === 'AutoEncoder') return new AutoEncoder(seq(c.args.encoder!), seq(c.args.decoder!));
   if (c.type === 'Sequential') return seq(c.args.spec!);
-  return layer(c.args.spec!);
+  return layer(c.args.spec!, c);
 }

@@ -134,12 +134,17 @@ describe('Tensor', () => {
   it('a Slot reallocates only when a larger size is asked for', () => {
     const slot = new Slot();
     const a = slot.get([4, 8]);
+    const at = a.ptr;
     const bytes = memory().liveBytes;
     expect(slot.get([4, 8])).toBe(a);
     const b = slot.get([2, 8]);
     expect(b.shape).toEqual([2, 8]);
-    expect(b.ptr).toBe(a.ptr);
+    expect(b.ptr).toBe(at);
+    expect(a.overwritten).toBe(true); // another shape over the same memory: the old view is stale
     expect(memory().liveBytes).toBe(bytes);
+    const c = slot.next([2, 8], 'Test.write');
+    expect([c.ptr, c === b, b.overwritten]).toEqual([at, false, true]);
+    expect(() => b.data).toThrow(/a later Test\.write overwrote/);
     slot.get([8, 8]);
     expect(memory().liveBytes).toBeGreaterThan(bytes);
     slot.dispose();

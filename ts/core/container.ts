@@ -1,31 +1,112 @@
-// Sequential: modules chained in order. forward validates the whole chain's shapes before any
-// kernel runs (so a bad shape at layer 3 changes nothing), then runs each layer; backward walks
-// back through the layers' kept inputs. Errors carry the position: `Sequential[2] (Linear).…`.
-// AutoEncoder is the two-module Sequential (encoder, decoder) with named halves and latent(x).
+// Containers: Sequential chains modules; AutoEncoder is the two-module Sequential (encoder,
+// decoder) with named halves and latent(x). A container owns one Frame per position, so what each
+// position received and produced is kept by the call, not by the module: a module used at several
+// positions (tied weights, one ReLU instance reused) gets each position's gradients, added.
+// forward validates the whole chain's shapes before any kernel runs (a bad shape at layer 3
+// changes nothing); errors carry the position: `Sequential[2] (Linear).…`.
 
 import { TorchletError } from './errors.js';
-import { Module, type Parameter, checkTensor } from './module.js';
+import { type Call, Frame, type LayerSpec, Module, type Parameter, checkTensor } from './module.js';
 import { type Tensor, sameShape } from './tensor.js';
 
 /**
- * Modules applied one after another.
+ * Base of the containers: children, one frame per position, parameters listed once each, and the
+ * position prefix on errors. Subclasses say how a forward and a backward walk the children.
+ */
+export abstract class Container extends Module {
+  /** The children, in order. */
+  readonly modules: readonly Module[];
+
+  protected constructor(type: string, modules: readonly Module[]) {
+    super();
+    modules.forEach((m, i) => {
+      if (!(m instanceof Module)) {
+        throw new TorchletError('BAD_ARGUMENT', `${type}: expected a Module at position ${i}, got ${m === null ? 'null' : typeof m}`);
+      }
+    });
+    this.modules = Object.freeze([...modules]);
+  }
+
+  override children(): readonly Module[] {
+    return this.modules;
+  }
+
+  /** The name of the child at position i in parameter names (`0`, `encoder`, …). */
+  protected childName(i: number): string {
+    const names = this.spec?.children;
+    return Array.isArray(names) ? names[i]! : String(i);
+  }
+
+  /** Every child's parameters, prefixed with the child's name; a tensor shared by several children once. */
+  override parameters(): Parameter[] {
+    const seen = new Set<Tensor>();
+    const out: Parameter[] = [];
+    this.modules.forEach((m, i) => {
+      for (const p of m.parameters()) {
+        if (seen.has(p.value)) continue;
+        seen.add(p.value);
+        out.push({ ...p, name: `${this.childName(i)}.${p.name}` });
+      }
+    });
+    return out;
+  }
+
+  /** @internal A frame holding one child frame per position. */
+  override createFrame(): Frame {
+    const frame = new Frame(this);
+    for (const m of this.modules) frame.children.push(m.createFrame());
+    return frame;
+  }
+
+  // A container's forward and backward are its children's (runForward / runBackward): no hook runs.
+  protected updateOutput(_call: Call): void {
+    throw new TorchletError('BAD_ARGUMENT', `${this.type}: a container runs its children, not updateOutput`);
+  }
+
+  protected updateGradInput(_call: Call, _delta: Tensor, _gradInput: Tensor): void {
+    throw new TorchletError('BAD_ARGUMENT', `${this.type}: a container runs its children, not updateGradInput`);
+  }
+
+  /** The children's float64 references chained (null when a child has none). */
+  override referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[], frame: Frame): Float64Array | null {
+    const byTensor = new Map(this.parameters().map((p, i) => [p.value, params[i]!]));
+    let h: Float64Array | null = x;
+    let s: readonly number[] = shape;
+    for (let i = 0; i < this.modules.length && h !== null; i++) {
+      const m = this.modules[i]!;
+      h = m.referenceForward(h, s, m.parameters().map((p) => byTensor.get(p.value)!), frame.children[i]!);
+      s = m.outputShape(s);
+    }
+    return h;
+  }
+
+  /** Frees every child (a child shared with another network is freed there too). */
+  override dispose(): void {
+    for (const m of this.modules) m.dispose();
+    super.dispose();
+  }
+
+  /** The error `e` of the child at position i, prefixed `Type[i] (ChildType).`. */
+  protected rethrow(e: unknown, i: number): unknown {
+    if (!(e instanceof TorchletError)) return e;
+    return new TorchletError(e.code, `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
+  }
+}
+
+/**
+ * Modules applied one after another. A module may appear at several positions (its gradients
+ * from each are added) and in several networks.
  * @example
  * const net = new Sequential(new Linear(64, 100), new ReLU(), new Linear(100, 10));
  * const logits = net.forward(x);
  */
-export class Sequential extends Module {
-  readonly type: string = 'Sequential';
-  /** The layers, in order. */
-  readonly modules: readonly Module[];
+export class Sequential extends Container {
+  static readonly spec: LayerSpec<Sequential> = {
+    type: 'Sequential', args: [], children: 'index', build: (_a, children) => new Sequential(...children),
+  };
 
   constructor(...modules: Module[]) {
-    super();
-    modules.forEach((m, i) => {
-      if (!(m instanceof Module)) {
-        throw new TorchletError('BAD_ARGUMENT', `Sequential: expected a Module at position ${i}, got ${m === null ? 'null' : typeof m}`);
-      }
-    });
-    this.modules = Object.freeze([...modules]);
+    super('Sequential', modules);
   }
 
   // The last input shape that validated and the shapes after each layer for it: a training loop
@@ -37,11 +118,11 @@ export class Sequential extends Module {
     return this.layerShapes(inputShape, method).map((s) => [...s]);
   }
 
-  /** `shapes` without the copies (cached; callers must not modify them). */
+  /** `shapes` without the copies (cached, frozen). */
   private layerShapes(inputShape: readonly number[], method = 'forward'): readonly (readonly number[])[] {
     const cached = this.shapeCache;
     if (cached !== null && sameShape(cached.input, inputShape)) return cached.shapes;
-    const shapes: number[][] = [];
+    const shapes: (readonly number[])[] = [];
     let s: readonly number[] = inputShape;
     for (let i = 0; i < this.modules.length; i++) {
       try {
@@ -49,7 +130,7 @@ export class Sequential extends Module {
       } catch (e) {
         throw this.rethrow(e, i);
       }
-      shapes.push(Object.freeze([...s]) as number[]);
+      shapes.push(Object.freeze([...s]));
     }
     this.shapeCache = { input: Object.freeze([...inputShape]), shapes: Object.freeze(shapes) };
     return this.shapeCache.shapes;
@@ -60,113 +141,29 @@ export class Sequential extends Module {
     return [...(shapes.length === 0 ? s : shapes[shapes.length - 1]!)];
   }
 
-  override parameters(): Parameter[] {
-    return this.modules.flatMap((m, i) => m.parameters().map((p) => ({ ...p, name: `${i}.${p.name}` })));
-  }
-
   override forward(x: Tensor): Tensor {
     this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
     const shapes = this.layerShapes(x.shape, 'forward');
-    return this.runForward(x, shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!);
+    return this.runForward(this.frame, x, shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!);
   }
 
-  protected forwardImpl(x: Tensor): Tensor {
+  /** @internal Each child forwards in its own position's frame. */
+  override runForward(frame: Frame, x: Tensor, _outShape: readonly number[]): Tensor {
     const shapes = this.layerShapes(x.shape);
     let h = x;
-    for (let i = 0; i < this.modules.length; i++) h = this.modules[i]!.runForward(h, shapes[i]!);
+    for (let i = 0; i < this.modules.length; i++) h = this.modules[i]!.runForward(frame.children[i]!, h, shapes[i]!);
+    frame.record(x, h);
     return h;
   }
 
-  /** Input of layer i in the last forward. */
-  private inputOf(i: number, x: Tensor): Tensor {
-    return i === 0 ? x : this.modules[i - 1]!.output!;
-  }
-
-  override backwardUpdateGradientImpl(x: Tensor, delta: Tensor): void {
-    // The first layer's delta is not needed for parameter gradients: skip computing it.
-    let d = delta;
-    for (let i = this.modules.length - 1; i >= 0; i--) {
-      const m = this.modules[i]!;
-      const input = this.inputOf(i, x);
-      m.backwardUpdateGradientImpl(input, d);
-      if (i > 0) d = m.backwardDeltaImpl(input, d);
+  /** @internal Back through the positions in reverse; the first layer's delta only when asked. */
+  override runBackward(frame: Frame, delta: Tensor, beta: 0 | 1 | null, wantDelta: boolean): Tensor | null {
+    let d: Tensor | null = delta;
+    for (let i = this.modules.length - 1; i >= 0 && d !== null; i--) {
+      d = this.modules[i]!.runBackward(frame.children[i]!, d, beta, i > 0 || wantDelta);
     }
-  }
-
-  override backwardSetGradientImpl(x: Tensor, delta: Tensor): void {
-    // As backwardUpdateGradientImpl, each layer overwriting its gradients (zeroGrad included).
-    let d = delta;
-    for (let i = this.modules.length - 1; i >= 0; i--) {
-      const m = this.modules[i]!;
-      const input = this.inputOf(i, x);
-      m.backwardSetGradientImpl(input, d);
-      if (i > 0) d = m.backwardDeltaImpl(input, d);
-    }
-  }
-
-  backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
-    let d = delta;
-    for (let i = this.modules.length - 1; i >= 0; i--) d = this.modules[i]!.backwardDeltaImpl(this.inputOf(i, x), d);
-    return d;
-  }
-
-  /** Parameter gradients and the delta to the input in one backward pass (input of the last forward). */
-  override backward(delta: Tensor): Tensor {
-    this.checkLive('backward');
-    const x = this.requireInput('backward');
-    this.checkBackward(x, delta, 'backward');
-    let d = delta;
-    for (let i = this.modules.length - 1; i >= 0; i--) {
-      const m = this.modules[i]!;
-      const input = this.inputOf(i, x);
-      m.backwardUpdateGradientImpl(input, d);
-      d = m.backwardDeltaImpl(input, d);
-    }
-    return d;
-  }
-
-  protected override checkBackward(input: Tensor, delta: Tensor, method: string): void {
-    super.checkBackward(input, delta, method);
-    if (input !== this.lastInput) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.${method}: expected the input of the last forward (layers keep their inputs), got another tensor; call forward(input) first`);
-    }
-  }
-
-  override zeroGrad(): void {
-    for (const m of this.modules) m.zeroGrad();
-  }
-
-  override updateParameters(gradientStep = 1e-3): void {
-    if (typeof gradientStep !== 'number' || !Number.isFinite(gradientStep)) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(gradientStep)}`);
-    }
-    for (const m of this.modules) m.updateParameters(gradientStep);
-  }
-
-  override dispose(): void {
-    for (const m of this.modules) m.dispose();
-    super.dispose();
-  }
-
-  referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[]): Float64Array {
-    const shapes = this.layerShapes(shape);
-    let h = x;
-    let s: readonly number[] = shape;
-    let p = 0;
-    this.modules.forEach((m, i) => {
-      const n = m.parameters().length;
-      h = m.referenceForward(h, s, params.slice(p, p + n));
-      p += n;
-      s = shapes[i]!;
-    });
-    return h;
-  }
-
-  private rethrow(e: unknown, i: number): unknown {
-    if (!(e instanceof TorchletError)) return e;
-    const err = new TorchletError(e.code, `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
-    return err;
+    return wantDelta ? d : null;
   }
 }
 
@@ -185,11 +182,16 @@ export class Sequential extends Module {
  * const code = ae.latent(x); // [batch, 50]
  */
 export class AutoEncoder extends Sequential {
-  override readonly type: string = 'AutoEncoder';
+  static override readonly spec: LayerSpec<Sequential> = {
+    type: 'AutoEncoder', args: [], children: ['encoder', 'decoder'], build: (_a, c) => new AutoEncoder(c[0]!, c[1]!),
+  };
+
   /** First half: input to code. */
   readonly encoder: Module;
   /** Second half: code to reconstruction. */
   readonly decoder: Module;
+  // latent() runs the encoder here, apart from training's frames, so it disturbs no backward.
+  private latentFrame: Frame | null = null;
 
   constructor(encoder: Module, decoder: Module) {
     super(...AutoEncoder.check(encoder, decoder));
@@ -206,15 +208,9 @@ export class AutoEncoder extends Sequential {
     return [encoder as Module, decoder as Module];
   }
 
-  override parameters(): Parameter[] {
-    const named = (prefix: string, m: Module): Parameter[] => m.parameters().map((p) => ({ ...p, name: `${prefix}.${p.name}` }));
-    return [...named('encoder', this.encoder), ...named('decoder', this.decoder)];
-  }
-
   /**
-   * The code of x: the encoder alone (returns the encoder's output, overwritten by its next
-   * forward). The encoder's kept state then belongs to x, so a following backward needs a new
-   * `forward` first.
+   * The code of x: the encoder alone, in a frame of its own (a pending backward of the whole
+   * network is not disturbed). Valid until the next `latent`.
    * @param x Input [batch, ...] as for `forward`.
    * @throws TorchletError as `forward`, naming `AutoEncoder.latent`.
    */
@@ -225,12 +221,16 @@ export class AutoEncoder extends Sequential {
     try {
       shape = this.encoder.outputShape(x.shape, 'latent');
     } catch (e) {
-      // Same position format as forward's errors: `AutoEncoder[0] (Sequential).…`.
-      if (!(e instanceof TorchletError)) throw e;
-      throw new TorchletError(e.code, `${this.type}[0] (${this.encoder.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
+      throw this.rethrow(e, 0);
     }
-    this.lastInput = null;
-    return this.encoder.runForward(x, shape);
+    this.latentFrame ??= this.encoder.createFrame();
+    return this.encoder.runForward(this.latentFrame, x, shape);
+  }
+
+  override dispose(): void {
+    this.latentFrame?.dispose();
+    this.latentFrame = null;
+    super.dispose();
   }
 
   /** `AutoEncoder(<encoder layers>, <decoder layers>)`, Sequential halves as `A -> B -> …`. */

@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'NON_FINITE'
   | 'EMPTY_BATCH'
   | 'DISPOSED'
+  | 'OVERWRITTEN'
+  | 'STALE'
   | 'OUT_OF_MEMORY'
   | 'NOT_INITIALIZED'
   | 'BAD_WASM'

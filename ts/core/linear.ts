@@ -1,8 +1,8 @@
 // Linear: y = x W + b, with W [in, out] (the original design's layout; PyTorch stores [out, in])
 // and b [out]. Input [batch, in], output [batch, out]. Backward: dx = delta Wᵀ,
-// dW += xᵀ delta, db += Σ_batch delta. Kernels: linear_* in crates/kernels/src/gemm.rs.
+// dW = β·dW + xᵀ delta, db = β·db + Σ_batch delta. Kernels: linear_* in crates/kernels/src/gemm.rs.
 
-import { Module, type Parameter, checkPositiveInt, shapeError } from './module.js';
+import { type Call, type LayerSpec, Module, type Parameter, checkPositiveInt, shapeError } from './module.js';
 import { Rng, defaultRng } from './rng.js';
 import { Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
@@ -15,12 +15,20 @@ export interface LinearOptions {
 
 /**
  * Fully connected layer `y = x W + b`, weights initialised uniform in ±1/sqrt(in).
+ * @param nIn Input features. @param nOut Output features.
+ * @throws TorchletError `BAD_ARGUMENT` when a size is not a positive integer.
  * @example
  * const fc = new Linear(64, 10);
  * const y = fc.forward(x); // x [batch, 64] -> y [batch, 10]
  */
 export class Linear extends Module {
-  readonly type = 'Linear';
+  static readonly spec: LayerSpec<Linear> = {
+    type: 'Linear',
+    args: [{ name: 'nIn', kind: 'int' }, { name: 'nOut', kind: 'int' }],
+    params: (a) => ({ weight: [a.nIn as number, a.nOut as number], bias: [a.nOut as number] }),
+    build: (a, _children, rng) => new Linear(a.nIn as number, a.nOut as number, { rng }),
+  };
+
   /** Input features. */
   readonly nIn: number;
   /** Output features. */
@@ -36,8 +44,8 @@ export class Linear extends Module {
 
   constructor(nIn: number, nOut: number, options: LinearOptions = {}) {
     super();
-    this.nIn = checkPositiveInt(nIn, 'Linear', 'in');
-    this.nOut = checkPositiveInt(nOut, 'Linear', 'out');
+    this.nIn = checkPositiveInt(nIn, 'Linear', 'nIn');
+    this.nOut = checkPositiveInt(nOut, 'Linear', 'nOut');
     const rng = options.rng ?? defaultRng;
     const bound = 1 / Math.sqrt(nIn);
     this.weight = Tensor.zeros([nIn, nOut]);
@@ -60,33 +68,21 @@ export class Linear extends Module {
     return [s[0]!, this.nOut];
   }
 
-  protected forwardImpl(x: Tensor, outShape: readonly number[]): Tensor {
-    const y = this.outputSlot.get(outShape);
-    kernels().linear_forward(x.ptr, y.ptr, this.weight.ptr, this.bias.ptr, x.shape[0]!, this.nIn, this.nOut);
-    return y;
+  protected updateOutput({ input, output }: Call): void {
+    kernels().linear_forward(input.ptr, output.ptr, this.weight.ptr, this.bias.ptr, input.shape[0]!, this.nIn, this.nOut);
   }
 
-  override backwardUpdateGradientImpl(x: Tensor, delta: Tensor): void {
+  protected override accGradParameters({ input }: Call, delta: Tensor, beta: 0 | 1): void {
     kernels().linear_backward_update_gradient(
-      x.ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr, x.shape[0]!, this.nIn, this.nOut,
+      input.ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr, input.shape[0]!, this.nIn, this.nOut, beta,
     );
   }
 
-  /** @internal Writes dW = xᵀ delta, db = Σ delta (zeroGrad + backwardUpdateGradient in one pass). */
-  override backwardSetGradientImpl(x: Tensor, delta: Tensor): void {
-    this.checkLive('zeroGrad');
-    kernels().linear_backward_set_gradient(
-      x.ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr, x.shape[0]!, this.nIn, this.nOut,
-    );
+  protected updateGradInput({ input }: Call, delta: Tensor, gradInput: Tensor): void {
+    kernels().linear_backward_delta(delta.ptr, gradInput.ptr, this.weight.ptr, input.shape[0]!, this.nIn, this.nOut);
   }
 
-  backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
-    const dx = this.gradInputSlot.get(x.shape);
-    kernels().linear_backward_delta(delta.ptr, dx.ptr, this.weight.ptr, x.shape[0]!, this.nIn, this.nOut);
-    return dx;
-  }
-
-  referenceForward(x: Float64Array, shape: readonly number[], [w, b]: Float64Array[]): Float64Array {
+  override referenceForward(x: Float64Array, shape: readonly number[], [w, b]: Float64Array[]): Float64Array {
     const batch = shape[0]!;
     const y = new Float64Array(batch * this.nOut);
     for (let r = 0; r < batch; r++) {
@@ -98,10 +94,4 @@ export class Linear extends Module {
     }
     return y;
   }
-
-  /** `Linear(in, out)`. */
-  override toString(): string {
-    return `Linear(${this.nIn}, ${this.nOut})`;
-  }
 }
-

@@ -33,38 +33,32 @@ export abstract class Loss {
   }
 
   /**
-   * dL/dyhat, shaped like yhat (overwritten by the next call).
+   * dL/dyhat, shaped like yhat (valid until the next call; reading it later throws `OVERWRITTEN`).
    * @throws As `forward`.
    */
   backward(y: Tensor, yhat: Tensor): Tensor {
     const [target, rows, cols] = this.prepare(y, yhat, 'backward');
-    const grad = this.gradSlot.get(yhat.shape);
+    const grad = this.gradSlot.next(yhat.shape, `${this.type}.backward`);
     this.backwardKernel(kernels())(target.ptr, yhat.ptr, grad.ptr, rows, cols);
     return grad;
   }
 
   /**
-   * @internal `forward`, then, when the loss is finite, `backward` into `gradient`, with one
-   * validation and one label conversion (Optim's step). Returns the loss.
+   * `forward`, then, when the loss is finite, `backward`, with one validation and one label
+   * conversion (Optim's step).
+   * @returns The mean loss and dL/dyhat (null when the loss is not finite; as `backward`'s result,
+   *   valid until the next call).
+   * @throws As `forward`.
    */
-  forwardBackward(y: Tensor, yhat: Tensor): number {
+  forwardBackward(y: Tensor, yhat: Tensor): { loss: number; gradient: Tensor | null } {
     const [target, rows, cols] = this.prepare(y, yhat, 'forward');
     const k = kernels();
     const loss = this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols);
-    if (Number.isFinite(loss)) {
-      const grad = this.gradSlot.get(yhat.shape);
-      this.backwardKernel(k)(target.ptr, yhat.ptr, grad.ptr, rows, cols);
-      this.lastGradient = grad;
-    }
-    return loss;
+    if (!Number.isFinite(loss)) return { loss, gradient: null };
+    const gradient = this.gradSlot.next(yhat.shape, `${this.type}.backward`);
+    this.backwardKernel(k)(target.ptr, yhat.ptr, gradient.ptr, rows, cols);
+    return { loss, gradient };
   }
-
-  /** @internal The gradient of the last finite `forwardBackward`. */
-  get gradient(): Tensor | null {
-    return this.lastGradient;
-  }
-
-  private lastGradient: Tensor | null = null;
 
   /** Float64 reference of `forward` on a dense target, for gradCheck. */
   abstract referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number;
@@ -73,7 +67,6 @@ export abstract class Loss {
   dispose(): void {
     this.targetSlot.dispose();
     this.gradSlot.dispose();
-    this.lastGradient = null;
   }
 
   /** Extra range checks on the prediction (e.g. probabilities in [0, 1]). */

@@ -1,9 +1,14 @@
-// Module: the base of every layer. forward(x) computes and keeps `output`; backwardUpdateGradient
-// adds parameter gradients; backwardDelta returns dL/d(input). Public methods validate first
-// (shapes, finiteness, liveness) and only then call the `*Impl` hooks, so a throw changes nothing.
+// Module: the base of every layer, and the layer contract (Lua Torch nn's, three verbs).
+// A layer writes `updateOutput(call)`, `updateGradInput(call, delta, gradInput)` and, when it has
+// parameters, `accGradParameters(call, delta, beta)` (beta 0 overwrites the gradients, 1 adds).
+// Public methods validate first (shapes, finiteness, liveness, that the backward pairs with its
+// forward) and only then call the hooks, so a throw changes nothing. What one call saw and
+// produced lives in a Frame owned by whoever ran the forward: the module itself for a direct
+// call, the container for each of its positions, so a module used twice keeps both.
 
 import { TorchletError, fmtShape } from './errors.js';
-import { Tensor, Slot, sameShape } from './tensor.js';
+import type { Rng } from './rng.js';
+import { Slot, Tensor, sameShape } from './tensor.js';
 import { kernels } from './wasm.js';
 
 /** A trainable tensor and its gradient (same shape). */
@@ -16,10 +21,139 @@ export interface Parameter {
   grad: Tensor;
 }
 
-/** Throws `DISPOSED`/`BAD_ARGUMENT`/`EMPTY_BATCH`/`NON_FINITE` for a bad tensor argument. */
+/** A constructor argument's value as stored in a layer description (and a model file). */
+export type ArgValue = number | string | readonly number[];
+/** Constructor arguments by name. */
+export type Args = Readonly<Record<string, ArgValue>>;
+
+/** One constructor argument of a layer, as its description declares it. */
+export interface ArgSpec<M = Module> {
+  /** The argument's name, which is also the layer's field holding it. */
+  readonly name: keyof M & string;
+  /**
+   * `'int'`: a positive integer; `'ints'`: a list of 1 to 8 positive integers; `'fraction'`: a
+   * number in [0, 1); a list of strings: one of them.
+   */
+  readonly kind: 'int' | 'ints' | 'fraction' | readonly string[];
+  /** The value when omitted; `toString` leaves trailing defaults out. */
+  readonly default?: ArgValue;
+}
+
+/**
+ * A layer's one description: its type name, constructor arguments and parameter shapes. Model
+ * files, `describeArchitecture`/`fromArchitecture`, `toString` and parameter counts derive from
+ * it. A class publishes it as `static readonly spec`; `register(Class)` makes its files loadable.
+ */
+export interface LayerSpec<M extends Module = Module> {
+  /** Stable type name (messages and model files; never minified). */
+  readonly type: string;
+  /** Constructor arguments in order. */
+  readonly args: readonly ArgSpec<M>[];
+  /** Parameter shapes by name, in `parameters()` order, for these arguments. */
+  readonly params?: (args: Args) => Readonly<Record<string, readonly number[]>>;
+  /** Containers: child names (`'index'`: any number, named 0, 1, …). */
+  readonly children?: 'index' | readonly string[];
+  /** Builds the module from checked arguments (children for containers; `rng` draws init weights). */
+  readonly build: (args: Args, children: Module[], rng: Rng) => M;
+}
+
+/** A class with a description (what `register` takes). */
+export interface LayerClass<M extends Module = Module> {
+  readonly spec: LayerSpec<M>;
+  readonly prototype: M;
+}
+
+/** What the hooks see of one call: the input, the output the forward writes, its saved state. */
+export interface Call {
+  /** The input of the forward. */
+  readonly input: Tensor;
+  /** The output (the forward writes it; the backward reads it). */
+  readonly output: Tensor;
+  /** The `savedSize` floats the forward may keep for the backward (null when it keeps none). */
+  readonly saved: Tensor | null;
+}
+
+/**
+ * One call site's record: what a module received and produced in its last forward there, and the
+ * buffers it writes (output, gradient w.r.t. the input, saved state). Owned by whoever ran the
+ * forward; containers hold one per position (and frames of their children inside).
+ */
+export class Frame implements Call {
+  private inputValue: Tensor | null = null;
+  private outputValue: Tensor | null = null;
+  /** The saved state of the last forward, or null. */
+  saved: Tensor | null = null;
+  /** The module whose calls this frame records. */
+  readonly owner: Module;
+  /** Buffers: outputs, deltas, saved state (grow-only; see Slot). */
+  readonly outputSlot = new Slot();
+  readonly gradInputSlot = new Slot();
+  readonly savedSlot = new Slot();
+  /** Containers: the frames of their children, by position. */
+  readonly children: Frame[] = [];
+
+  constructor(owner: Module) {
+    this.owner = owner;
+  }
+
+  /** The input of the last forward here. @throws `STALE` before any forward. */
+  get input(): Tensor {
+    if (this.inputValue === null) throw new TorchletError('STALE', `${this.owner.type}: expected a forward pass first, got none`);
+    return this.inputValue;
+  }
+
+  /** The output of the last forward here. @throws `STALE` before any forward. */
+  get output(): Tensor {
+    if (this.outputValue === null) throw new TorchletError('STALE', `${this.owner.type}: expected a forward pass first, got none`);
+    return this.outputValue;
+  }
+
+  /** True once a forward ran here. */
+  get recorded(): boolean {
+    return this.inputValue !== null;
+  }
+
+  /** @internal Records a forward. */
+  record(input: Tensor, output: Tensor): void {
+    this.inputValue = input;
+    this.outputValue = output;
+  }
+
+  /** The last output, or null before any forward. */
+  get lastOutput(): Tensor | null {
+    return this.outputValue;
+  }
+
+  /** The last input, or null before any forward. */
+  get lastInput(): Tensor | null {
+    return this.inputValue;
+  }
+
+  /** Frees the buffers (and the children's). */
+  dispose(): void {
+    this.outputSlot.dispose();
+    this.gradInputSlot.dispose();
+    this.savedSlot.dispose();
+    for (const c of this.children) c.dispose();
+    this.children.length = 0;
+    this.inputValue = null;
+    this.outputValue = null;
+    this.saved = null;
+  }
+}
+
+/** Throws `DISPOSED`/`OVERWRITTEN`/`BAD_ARGUMENT`/`EMPTY_BATCH`/`NON_FINITE` for a bad tensor argument. */
 export function checkTensor(x: unknown, where: string, what: string, opts: { finite?: boolean; batch?: boolean } = {}): asserts x is Tensor {
   if (!(x instanceof Tensor)) {
     throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${what} to be a Tensor, got ${describe(x)}`);
+  }
+  if (x.overwritten) {
+    // Re-throw the tensor's own message (it names what overwrote it), prefixed with where.
+    try {
+      void x.ptr;
+    } catch (e) {
+      throw new TorchletError('OVERWRITTEN', `${where}: ${what}: ${(e as Error).message.replace(/^Tensor: /, '')}`);
+    }
   }
   if (x.disposed) {
     throw new TorchletError('DISPOSED', `${where}: expected ${what} to be a live tensor, got a disposed one of shape ${fmtShape(x.shape)}`);
@@ -55,18 +189,37 @@ export function checkPositiveInt(value: unknown, where: string, name: string): n
 }
 
 /**
+ * A backward pass's number: a module whose gradients were already written in this pass adds
+ * instead of overwriting, so a module used at several positions sums its contributions.
+ */
+let backwardPass = 0;
+
+/**
  * Base class of all layers (the Lua Torch `nn.Module` contract).
- * `output` is the last forward result: it is overwritten by the next `forward`.
+ *
+ * To write a layer: give it `outputShape`, `updateOutput`, `updateGradInput` and, when it has
+ * parameters, `parameters` and `accGradParameters`; publish a `static readonly spec` to make it
+ * savable (see the README's "Write your own layer").
  */
 export abstract class Module {
-  /** Stable type name (used in messages and model files; not minified). */
-  abstract readonly type: string;
-  /** `train()`/`eval()` flag, for layers that behave differently (none yet). */
+  /** `train()`/`eval()` flag: layers such as Dropout behave differently when false. */
   training = true;
-  /** The input of the last `forward`, used by `backward(delta)`. */
-  protected lastInput: Tensor | null = null;
-  protected readonly outputSlot = new Slot();
-  protected readonly gradInputSlot = new Slot();
+  private frameValue: Frame | null = null;
+  private disposedFlag = false;
+  private gradPass = -1;
+  private parameterCache: readonly Parameter[] | null = null;
+
+  /** Stable type name (messages, model files): the description's, else the class name. */
+  readonly type: string;
+
+  constructor() {
+    this.type = (new.target as Partial<LayerClass>).spec?.type ?? new.target.name;
+  }
+
+  /** The layer's description (`static spec` of its class), or undefined for a layer without one. */
+  get spec(): LayerSpec | undefined {
+    return (this.constructor as Partial<LayerClass>).spec;
+  }
 
   /**
    * The output shape for an input shape.
@@ -74,107 +227,135 @@ export abstract class Module {
    */
   abstract outputShape(inputShape: readonly number[], method?: string): number[];
 
-  /** The trainable parameters, in a fixed order. */
+  /** The trainable parameters, in a fixed order, each tensor once. */
   parameters(): Parameter[] {
     return [];
   }
 
-  private parameterCache: readonly Parameter[] | null = null;
-
-  /**
-   * @internal `parameters()` computed once: a module's parameters are fixed at construction, so
-   * the hot path (liveness checks, zeroGrad, updates) walks this list and allocates nothing.
-   */
-  parameterList(): readonly Parameter[] {
-    if (this.parameterCache === null) this.parameterCache = Object.freeze(this.parameters());
-    return this.parameterCache;
+  /** The child modules of a container (none for a layer). */
+  children(): readonly Module[] {
+    return [];
   }
 
-  protected lastOutput: Tensor | null = null;
-  /** True for layers whose backward reads what forward kept (its output, arg-max indices). */
-  protected readonly usesForwardState: boolean = false;
+  /** Constructor arguments by name, read from the fields its description names. */
+  config(): Args {
+    const spec = this.spec;
+    if (spec === undefined) return {};
+    const fields = this as unknown as Record<string, ArgValue>;
+    return Object.fromEntries(spec.args.map((a) => {
+      const v = fields[a.name]!;
+      return [a.name, Array.isArray(v) ? [...(v as number[])] : v];
+    }));
+  }
 
-  /** The last forward result (overwritten by the next `forward`), or null before any. */
+  /** Sets `training` on this module and its children (Dropout drops only in training). Returns this. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const c of this.children()) c.train(mode);
+    return this;
+  }
+
+  /** `train(false)`: evaluation mode. Returns this. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The layer contract: hooks a layer implements. They run after validation, on live tensors of
+  // the right shapes; they must write only `call.output` / `gradInput` / `saved` / gradients.
+
+  /** Writes `call.output` from `call.input` (and `call.saved`, for the backward). */
+  protected abstract updateOutput(call: Call): void;
+
+  /** Writes dL/d(input) into `gradInput` (overwrites it; never reads it). */
+  protected abstract updateGradInput(call: Call, delta: Tensor, gradInput: Tensor): void;
+
+  /**
+   * Parameter gradients of this call: `grad = beta·grad + dL/dθ` (beta 0 overwrites, never
+   * reading `grad`; 1 adds). Layers without parameters keep this empty default.
+   */
+  protected accGradParameters(_call: Call, _delta: Tensor, _beta: 0 | 1): void {}
+
+  /**
+   * Floats of state the forward keeps for the backward (Dropout's mask, MaxPool's arg-max), or
+   * null (the default) when it keeps none: then `call.saved` is null.
+   */
+  protected savedSize(_inputShape: readonly number[]): number | null {
+    return null;
+  }
+
+  /**
+   * The float64 reference of `forward` (plain TS), for gradCheck: the same math on `x` with
+   * parameters `params` (in `parameters()` order); `frame` holds the last forward (its saved
+   * state, e.g. Dropout's mask). Optional: null means none, and gradCheck then differentiates the
+   * float32 forward itself with looser default tolerances.
+   */
+  referenceForward(_x: Float64Array, _shape: readonly number[], _params: Float64Array[], _frame: Frame): Float64Array | null {
+    return null;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The public verbs: validate, then run.
+
+  /** The last forward result of a direct `forward` call (overwritten by the next), or null. */
   get output(): Tensor | null {
-    return this.lastOutput;
+    return this.frameValue?.lastOutput ?? null;
   }
 
   /**
    * Computes the output for a batch.
    * @param x Input tensor, batch first.
-   * @returns `this.output` (overwritten by the next call).
+   * @returns The output, valid until this module's next `forward` (then reading it throws
+   *   `OVERWRITTEN`; keep a copy with `clone()`).
    * @throws TorchletError on a bad shape, a NaN/Inf, an empty batch or a disposed tensor.
    */
   forward(x: Tensor): Tensor {
     this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
     const shape = this.outputShape(x.shape, 'forward');
-    return this.runForward(x, shape);
-  }
-
-  /** @internal Forward without validation; containers call it after validating the whole chain. */
-  runForward(x: Tensor, outShape: readonly number[]): Tensor {
-    const y = this.forwardImpl(x, outShape);
-    this.lastInput = x;
-    this.lastOutput = y;
-    return y;
+    return this.runForward(this.frame, x, shape);
   }
 
   /**
-   * Adds the gradient of the loss w.r.t. the parameters into `grad` (accumulates; see `zeroGrad`).
-   * @param input The input the last forward saw. @param delta dL/d(output).
+   * Computes the parameter gradients of the last forward, `grad = beta·grad + dL/dθ`: by default
+   * adds into `grad` (see `zeroGrad`); `beta = 0` overwrites (zeroGrad and add in one pass).
+   * @param input The input of this module's last `forward`. @param delta dL/d(output).
+   * @throws TorchletError `STALE` when `input` is not the input of the last forward.
    */
-  backwardUpdateGradient(input: Tensor, delta: Tensor): void {
+  backwardUpdateGradient(input: Tensor, delta: Tensor, beta: 0 | 1 = 1): void {
+    if (beta !== 0 && beta !== 1) {
+      throw new TorchletError('BAD_ARGUMENT', `${this.type}.backwardUpdateGradient: expected beta 0 (overwrite) or 1 (add), got ${String(beta)}`);
+    }
     this.checkBackward(input, delta, 'backwardUpdateGradient');
-    this.backwardUpdateGradientImpl(input, delta);
+    backwardPass += 1;
+    this.runBackward(this.frame, delta, beta, false);
   }
 
   /**
-   * The gradient of the loss w.r.t. the input (overwritten by the next call).
-   * @param input The input the last forward saw. @param delta dL/d(output).
+   * The gradient of the loss w.r.t. the input of the last forward.
+   * @param input The input of this module's last `forward`. @param delta dL/d(output).
+   * @returns dL/d(input), valid until the next backward.
+   * @throws TorchletError `STALE` when `input` is not the input of the last forward.
    */
   backwardDelta(input: Tensor, delta: Tensor): Tensor {
     this.checkBackward(input, delta, 'backwardDelta');
-    return this.backwardDeltaImpl(input, delta);
+    return this.runBackward(this.frame, delta, null, true)!;
   }
 
   /**
    * `backwardUpdateGradient` then `backwardDelta` on the input of the last `forward`
-   * (Lua's `Module:backward`). Returns dL/d(input).
+   * (Lua's `Module:backward`), in one pass. Returns dL/d(input).
    */
   backward(delta: Tensor): Tensor {
     this.checkLive('backward');
-    const input = this.requireInput('backward');
-    this.checkBackward(input, delta, 'backward');
-    this.backwardUpdateGradientImpl(input, delta);
-    return this.backwardDeltaImpl(input, delta);
-  }
-
-  /**
-   * @internal `zeroGrad()` then `backwardUpdateGradient(input, delta)` (same results, same
-   * errors), in one pass where a layer can write its gradients instead of zeroing and adding.
-   */
-  backwardSetGradient(input: Tensor, delta: Tensor): void {
-    try {
-      this.checkBackward(input, delta, 'backwardUpdateGradient');
-    } catch (e) {
-      this.zeroGrad();
-      throw e;
+    const input = this.frameValue?.lastInput;
+    if (input === null || input === undefined) {
+      throw new TorchletError('STALE', `${this.type}.backward: expected a forward pass first, got none`);
     }
-    this.backwardSetGradientImpl(input, delta);
+    this.checkBackward(input, delta, 'backward');
+    backwardPass += 1;
+    return this.runBackward(this.frame, delta, 1, true)!;
   }
-
-  /** @internal */
-  backwardUpdateGradientImpl(_input: Tensor, _delta: Tensor): void {}
-  /** @internal The gradients of this backward alone; layers that can overwrite override it. */
-  backwardSetGradientImpl(input: Tensor, delta: Tensor): void {
-    this.zeroGrad();
-    this.backwardUpdateGradientImpl(input, delta);
-  }
-  /** @internal */
-  abstract backwardDeltaImpl(input: Tensor, delta: Tensor): Tensor;
-  /** @internal */
-  protected abstract forwardImpl(x: Tensor, outShape: readonly number[]): Tensor;
 
   /** Sets every parameter gradient to zero. */
   zeroGrad(): void {
@@ -184,7 +365,8 @@ export abstract class Module {
   }
 
   /**
-   * One plain gradient step: `value -= gradientStep * grad` for every parameter.
+   * One plain gradient step: `value -= gradientStep * grad` for every parameter (each once,
+   * even when shared).
    * @throws TorchletError `BAD_ARGUMENT` for a non-finite step.
    */
   updateParameters(gradientStep = 1e-3): void {
@@ -196,46 +378,95 @@ export abstract class Module {
     for (const p of this.parameterList()) k.sgd_update(p.grad.ptr, p.value.ptr, p.value.size, gradientStep);
   }
 
-  /** `Type()`; layers with arguments override it (e.g. `Linear(64, 100)`). */
+  /** `Type(arg, …)` from the description (trailing defaults left out), e.g. `Linear(64, 100)`. */
   toString(): string {
-    return `${this.type}()`;
+    const spec = this.spec;
+    if (spec === undefined) return `${this.type}()`;
+    const config = this.config();
+    const values = spec.args.map((a) => config[a.name]!);
+    let n = values.length;
+    while (n > 0 && spec.args[n - 1]!.default !== undefined && sameArg(values[n - 1]!, spec.args[n - 1]!.default!)) n--;
+    const fmt = (v: ArgValue): string => (typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.join(', ')}]` : String(v));
+    return `${this.type}(${values.slice(0, n).map(fmt).join(', ')})`;
   }
 
-  /** Frees this module's parameters and buffers. */
+  /** Frees this module's parameters and buffers; any later call throws `DISPOSED`. Idempotent. */
   dispose(): void {
+    this.disposedFlag = true;
     for (const p of this.parameters()) {
       p.value.dispose();
       p.grad.dispose();
     }
-    this.outputSlot.dispose();
-    this.gradInputSlot.dispose();
-    this.lastInput = null;
-    this.lastOutput = null;
+    this.frameValue?.dispose();
+    this.frameValue = null;
+  }
+
+  /** True once `dispose()` ran on this module or on a module inside it. */
+  get disposed(): boolean {
+    return this.disposedFlag || this.children().some((c) => c.disposed);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The machinery containers use: run a forward or backward in a frame they own.
+
+  /** @internal A frame for this module at one call site (containers make theirs here). */
+  createFrame(): Frame {
+    return new Frame(this);
+  }
+
+  /** @internal The frame of direct calls (`forward`, `backward`), created on first use. */
+  get frame(): Frame {
+    if (this.frameValue === null) this.frameValue = this.createFrame();
+    return this.frameValue;
   }
 
   /**
-   * The float64 reference of `forward` (plain TS, for gradCheck): the same math on `x` with
-   * parameters `params` (in `parameters()` order).
+   * @internal Forward without validation into `frame` (the caller validated the input and the
+   * shape). Returns the output.
    */
-  abstract referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[]): Float64Array;
+  runForward(frame: Frame, x: Tensor, outShape: readonly number[]): Tensor {
+    const y = frame.outputSlot.next(outShape, `${this.type}.forward`);
+    const n = this.savedSize(x.shape);
+    frame.saved = n === null ? null : frame.savedSlot.next([n], `${this.type}.forward`);
+    frame.record(x, y);
+    this.updateOutput(frame);
+    return y;
+  }
 
-  /** Throws `DISPOSED` naming this module when `dispose()` freed its parameters. */
+  /**
+   * @internal Backward without validation through `frame`'s last forward: parameter gradients
+   * with `beta` (null: none), then dL/d(input) when `wantDelta`. Returns it, or null.
+   */
+  runBackward(frame: Frame, delta: Tensor, beta: 0 | 1 | null, wantDelta: boolean): Tensor | null {
+    if (beta !== null && this.parameterList().length > 0) {
+      // Overwrite only on this module's first visit in the pass; later visits (reuse) add.
+      const b = beta === 0 && this.gradPass !== backwardPass ? 0 : 1;
+      this.gradPass = backwardPass;
+      this.accGradParameters(frame, delta, b);
+    }
+    if (!wantDelta) return null;
+    const dx = frame.gradInputSlot.next(frame.input.shape, `${this.type}.backward`);
+    this.updateGradInput(frame, delta, dx);
+    return dx;
+  }
+
+  /**
+   * @internal `parameters()` computed once: a module's parameters are fixed at construction, so
+   * the hot path (liveness checks, zeroGrad, updates) walks this list and allocates nothing.
+   */
+  parameterList(): readonly Parameter[] {
+    if (this.parameterCache === null) this.parameterCache = Object.freeze(this.parameters());
+    return this.parameterCache;
+  }
+
+  /** Throws `DISPOSED` naming this module when it (or a module inside it) was disposed. */
   protected checkLive(method: string): void {
-    for (const p of this.parameterList()) {
-      if (p.value.disposed || p.grad.disposed) {
-        throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (its ${p.name} was freed by dispose())`);
-      }
+    if (this.disposed) {
+      throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (dispose() freed it or a module inside it)`);
     }
   }
 
-  protected requireInput(method: string): Tensor {
-    if (this.lastInput === null || this.lastInput.disposed) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.${method}: expected a forward pass first, got none (or its input was disposed)`);
-    }
-    return this.lastInput;
-  }
-
-  /** Validates `input` and `delta` for a backward call. */
+  /** Validates `input` and `delta` for a backward call, and that they pair with the last forward. */
   protected checkBackward(input: Tensor, delta: Tensor, method: string): void {
     const where = `${this.type}.${method}`;
     this.checkLive(method);
@@ -243,8 +474,25 @@ export abstract class Module {
     checkTensor(delta, where, 'delta');
     const outShape = this.outputShape(input.shape, method);
     if (!sameShape(delta.shape, outShape)) throw shapeError(where, `delta ${fmtShape(outShape)}`, delta.shape);
-    if (this.usesForwardState && input !== this.lastInput) {
-      throw new TorchletError('BAD_ARGUMENT', `${where}: expected the input of the last forward (this layer's backward reads its forward output), got another tensor; call forward(input) first`);
+    const last = this.frameValue?.lastInput ?? null;
+    if (last !== input) {
+      const got = last === null ? 'no forward yet' : 'another tensor (a later forward replaced it)';
+      throw new TorchletError('STALE', `${where}: expected the input of this module's last forward, got ${got}; call forward(input) first`);
+    }
+    const out = this.frameValue!.lastOutput!;
+    if (out.overwritten || out.disposed) {
+      throw new TorchletError('STALE', `${where}: expected the output of the last forward intact, got one that was overwritten or freed; call forward(input) again`);
     }
   }
+}
+
+/** Whether two argument values are equal (lists element-wise). */
+export function sameArg(a: ArgValue, b: ArgValue): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return sameShape(a as number[], b as number[]);
+  return a === b;
+}
+
+/** @internal Starts a new backward pass (Optim's overwrite-then-add bookkeeping). */
+export function beginBackwardPass(): void {
+  backwardPass += 1;
 }

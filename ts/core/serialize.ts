@@ -4,18 +4,11 @@
 // as little-endian float32 (copied byte for byte from WASM memory, which is little-endian).
 // Loading validates everything before it allocates, and never runs code from the file.
 
-import { ReLU, Sigmoid, Softmax, TanH } from './activation.js';
-import { AutoEncoder, Sequential } from './container.js';
-import { Conv1D, Conv2D } from './conv.js';
 import { crc32 } from './crc32.js';
 import { type ErrorCode, TorchletError } from './errors.js';
-import { Flatten } from './flatten.js';
-import { Linear } from './linear.js';
-import { Module } from './module.js';
-import { MaxPool1D, MaxPool2D } from './pool.js';
-import { Reshape } from './reshape.js';
+import { type ArgSpec, type ArgValue, type Args, type LayerSpec, Module } from './module.js';
+import { layerClass, registeredTypes } from './registry.js';
 import { Rng } from './rng.js';
-import { Upsample1D, Upsample2D } from './upsample.js';
 
 /** The file format version this build writes and reads. */
 export const FORMAT_VERSION = '1';
@@ -26,12 +19,15 @@ const MAX_MODULES = 100_000;
 const MAX_DIM = 2 ** 31 - 1;
 const LIBRARY = 'torchlet';
 
-/** One module of a saved architecture: its type, integer constructor arguments and children. */
+/** An argument value in an architecture: a number, a string, or a list of integers. */
+export type ArgValueJson = number | string | number[];
+
+/** One module of a saved architecture: its type, constructor arguments and children. */
 export interface ArchitectureNode {
-  /** A type of the allow-list (`MODULE_TYPES`). */
+  /** A registered type (`MODULE_TYPES`, or a class given to `register`). */
   type: string;
-  /** Constructor arguments by name (positive integers; Reshape's `shape` is a list of them). */
-  args?: Record<string, number | number[]>;
+  /** Constructor arguments by name, as the type's description declares them. */
+  args?: Record<string, ArgValueJson>;
   /** Child modules (Sequential: the layers; AutoEncoder: [encoder, decoder]). */
   children?: ArchitectureNode[];
 }
@@ -52,83 +48,37 @@ export interface SaveOptions {
   metadata?: Record<string, string>;
 }
 
-type Args = Record<string, number> & { shape?: number[] };  // only Reshape's `shape` is a list
-interface Codec {
-  /** The exact class (subclasses are not the same architecture). */
-  cls: abstract new (...a: never[]) => Module;
-  /** Constructor argument names, in constructor order. */
-  args: readonly string[];
-  /** Which of `args` are lists of positive integers (1 to 8 of them) rather than one. */
-  lists?: readonly string[];
-  /** Number of children: a fixed count, or 'any'. */
-  children: number | 'any';
-  /** Float parameters the module holds for these arguments (before building anything). */
-  params(a: Args): number;
-  build(a: Args, children: Module[], rng: Rng): Module;
-}
-
-const none = (): number => 0;
-const CODECS: Readonly<Record<string, Codec>> = Object.freeze({
-  Linear: {
-    cls: Linear, args: ['nIn', 'nOut'], children: 0,
-    params: (a) => a.nIn! * a.nOut! + a.nOut!,
-    build: (a, _c, rng) => new Linear(a.nIn!, a.nOut!, { rng }),
-  },
-  Conv1D: {
-    cls: Conv1D, args: ['kSize', 'chanIn', 'chanOut', 'stride'], children: 0,
-    params: (a) => a.kSize! * a.chanIn! * a.chanOut! + a.chanOut!,
-    build: (a, _c, rng) => new Conv1D(a.kSize!, a.chanIn!, a.chanOut!, a.stride!, { rng }),
-  },
-  Conv2D: {
-    cls: Conv2D, args: ['kH', 'kW', 'chanIn', 'chanOut', 'stride'], children: 0,
-    params: (a) => a.kH! * a.kW! * a.chanIn! * a.chanOut! + a.chanOut!,
-    build: (a, _c, rng) => new Conv2D(a.kH!, a.kW!, a.chanIn!, a.chanOut!, a.stride!, { rng }),
-  },
-  MaxPool1D: { cls: MaxPool1D, args: ['kSize', 'stride'], children: 0, params: none, build: (a) => new MaxPool1D(a.kSize!, a.stride!) },
-  MaxPool2D: { cls: MaxPool2D, args: ['kH', 'kW', 'stride'], children: 0, params: none, build: (a) => new MaxPool2D(a.kH!, a.kW!, a.stride!) },
-  Flatten: { cls: Flatten, args: [], children: 0, params: none, build: () => new Flatten() },
-  Reshape: { cls: Reshape, args: ['shape'], lists: ['shape'], children: 0, params: none, build: (a) => new Reshape(...a.shape!) },
-  Upsample1D: { cls: Upsample1D, args: ['scale'], children: 0, params: none, build: (a) => new Upsample1D(a.scale!) },
-  Upsample2D: { cls: Upsample2D, args: ['sH', 'sW'], children: 0, params: none, build: (a) => new Upsample2D(a.sH!, a.sW!) },
-  TanH: { cls: TanH, args: [], children: 0, params: none, build: () => new TanH() },
-  Sigmoid: { cls: Sigmoid, args: [], children: 0, params: none, build: () => new Sigmoid() },
-  ReLU: { cls: ReLU, args: [], children: 0, params: none, build: () => new ReLU() },
-  Softmax: { cls: Softmax, args: [], children: 0, params: none, build: () => new Softmax() },
-  Sequential: { cls: Sequential, args: [], children: 'any', params: none, build: (_a, c) => new Sequential(...c) },
-  AutoEncoder: { cls: AutoEncoder, args: [], children: 2, params: none, build: (_a, c) => new AutoEncoder(c[0]!, c[1]!) },
-} satisfies Record<string, Codec>);
-
-/** The module types a file may name (the allow-list). */
-export const MODULE_TYPES: readonly string[] = Object.freeze(Object.keys(CODECS));
-
 function fail(code: ErrorCode, where: string, message: string): TorchletError {
   return new TorchletError(code, `${where}: ${message}`);
 }
 
 /**
- * The architecture of a network as plain data (allow-listed types and constructor arguments).
- * @throws TorchletError `BAD_ARGUMENT` naming the first module outside the allow-list.
+ * The architecture of a network as plain data (registered types and constructor arguments).
+ * Checked by the same rules as loading, so what saves also loads.
+ * @throws TorchletError `BAD_ARGUMENT` naming the first module that is not registered, or one
+ *   used at two positions (files store trees: no shared modules).
  */
 export function describeArchitecture(net: Module, where = 'describeArchitecture'): ArchitectureNode {
   if (!(net instanceof Module)) throw fail('BAD_ARGUMENT', where, `expected a Module, got ${net === null ? 'null' : typeof net}`);
+  const seen = new Map<Module, string>();
   const walk = (m: Module, path: string): ArchitectureNode => {
-    const codec = Object.hasOwn(CODECS, m.type) ? CODECS[m.type] : undefined;
-    if (codec === undefined || Object.getPrototypeOf(m) !== codec.cls.prototype) {
-      throw fail('BAD_ARGUMENT', where, `expected modules of the allow-list (${MODULE_TYPES.join(', ')}), got ${m.constructor.name} (type ${m.type}) at ${path}`);
+    const spec = m.spec;
+    if (spec === undefined || (layerClass(spec.type) as unknown) !== m.constructor) {
+      throw fail('BAD_ARGUMENT', where, `expected registered module types (${registeredTypes().join(', ')}; register(YourLayer) adds one), got ${m.constructor.name} (type ${m.type}) at ${path}`);
     }
-    const node: ArchitectureNode = { type: m.type };
-    if (codec.args.length > 0) {
-      const fields = m as unknown as Record<string, number | readonly number[]>;
-      node.args = Object.fromEntries(codec.args.map((a) => {
-        const v = fields[a]!;
-        return [a, typeof v === 'number' ? v : [...v]];
-      }));
+    const first = seen.get(m);
+    if (first !== undefined) {
+      throw fail('BAD_ARGUMENT', where, `expected each module once (model files store trees), got the same ${m.type} at ${first} and ${path}`);
     }
-    if (m instanceof AutoEncoder) node.children = [walk(m.encoder, `${path}.encoder`), walk(m.decoder, `${path}.decoder`)];
-    else if (m instanceof Sequential) node.children = m.modules.map((c, i) => walk(c, `${path}[${i}]`));
+    seen.set(m, path);
+    const node: ArchitectureNode = { type: spec.type };
+    if (spec.args.length > 0) node.args = m.config() as Record<string, ArgValueJson>;
+    if (spec.children !== undefined) node.children = m.children().map((c, i) => walk(c, `${path}[${i}]`));
     return node;
   };
-  return walk(net, net.type);
+  const node = walk(net, net.type);
+  checkArchitecture(node, (m) => fail('BAD_ARGUMENT', where, m));
+  return node;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,9 +281,20 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
   } catch {
     throw bad('expected torchlet.architecture to hold the architecture JSON, got something else');
   }
-  const floats = checkArchitecture(architecture, bad);
+  const expected = checkArchitecture(architecture, bad);
+  const floats = expected.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const total = entries.reduce((s, e) => s + (e.end - e.begin) / 4, 0);
   if (floats !== total) throw bad(`expected ${floats} weights for the architecture, got ${total} in the tensors`);
+  // Names and shapes before building anything, so a mismatch allocates nothing.
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  if (expected.length !== entries.length) throw bad(`expected ${expected.length} tensors for the architecture, got ${entries.length}`);
+  for (const t of expected) {
+    const e = byName.get(t.name);
+    if (e === undefined) throw bad(`expected a tensor named ${JSON.stringify(t.name)}, got none`);
+    if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
+      throw bad(`expected ${t.name} of shape ${JSON.stringify(t.shape)}, got ${JSON.stringify(e.shape)}`);
+    }
+  }
   const net = build(architecture as ArchitectureNode, bad);
   try {
     fill(net, entries, buf.subarray(8 + headerLen), bad);
@@ -378,45 +339,79 @@ function tensorEntries(header: Record<string, unknown>, bad: (m: string) => Torc
   return entries;
 }
 
-/** Validates the architecture tree without building it; returns its number of weights. */
-function checkArchitecture(root: unknown, bad: (m: string) => TorchletError): number {
+/** A node's (validated) arguments with the absent ones set to their defaults. */
+function withDefaults(spec: LayerSpec, args: Readonly<Record<string, unknown>>): Args {
+  return Object.fromEntries(spec.args.map((a) => [a.name, (Object.hasOwn(args, a.name) ? args[a.name] : a.default) as ArgValue]));
+}
+
+/** Whether `v` is a valid value of argument `a` (kinds: see ArgSpec). */
+function argOk(a: ArgSpec, v: unknown): boolean {
+  const positive = (d: unknown): boolean => typeof d === 'number' && Number.isInteger(d) && d >= 1 && d <= MAX_DIM;
+  if (a.kind === 'int') return positive(v);
+  if (a.kind === 'ints') return Array.isArray(v) && v.length >= 1 && v.length <= 8 && v.every(positive);
+  if (a.kind === 'fraction') return typeof v === 'number' && v >= 0 && v < 1;
+  return typeof v === 'string' && a.kind.includes(v);
+}
+
+function kindText(a: ArgSpec): string {
+  if (a.kind === 'int') return 'a positive integer';
+  if (a.kind === 'ints') return 'a list of 1 to 8 positive integers';
+  if (a.kind === 'fraction') return 'a number in [0, 1)';
+  return `one of ${a.kind.map((k) => JSON.stringify(k)).join(', ')}`;
+}
+
+/** The spec of a registered type named by a node, or a BAD_FILE-style error. */
+function specOf(type: unknown, path: string, bad: (m: string) => TorchletError): LayerSpec {
+  const cls = typeof type === 'string' ? layerClass(type) : undefined;
+  if (cls === undefined) throw bad(`expected a registered module type (${registeredTypes().join(', ')}), got ${JSON.stringify(type)} at ${path}`);
+  return cls.spec;
+}
+
+/**
+ * Validates the architecture tree without building it; returns the tensors it holds (name and
+ * shape, in `parameters()` order), so a file's tensors can be checked before anything is built.
+ */
+function checkArchitecture(root: unknown, bad: (m: string) => TorchletError): { name: string; shape: number[] }[] {
   let count = 0;
-  const walk = (node: unknown, path: string, depth: number): number => {
+  const tensors: { name: string; shape: number[] }[] = [];
+  const walk = (node: unknown, path: string, prefix: string, depth: number): void => {
     if (depth > MAX_DEPTH || ++count > MAX_MODULES) throw bad(`expected an architecture at most ${MAX_DEPTH} deep and ${MAX_MODULES} modules, got more at ${path}`);
     if (!isRecord(node) || typeof node['type'] !== 'string') throw bad(`expected a module { type, args?, children? } at ${path}, got ${JSON.stringify(node)}`);
     for (const k of Object.keys(node)) {
       if (k !== 'type' && k !== 'args' && k !== 'children') throw bad(`expected only type, args and children at ${path}, got ${JSON.stringify(k)}`);
     }
     const type = node['type'];
-    const codec = Object.hasOwn(CODECS, type) ? CODECS[type] : undefined;
-    if (codec === undefined) throw bad(`expected a module type of the allow-list (${MODULE_TYPES.join(', ')}), got ${JSON.stringify(type)} at ${path}`);
+    const spec = specOf(type, path, bad);
     const args = node['args'] ?? {};
     if (!isRecord(args)) throw bad(`expected args of ${type} at ${path} to be an object, got ${JSON.stringify(args)}`);
     const names = Object.keys(args);
-    if (names.length !== codec.args.length || !codec.args.every((a) => Object.hasOwn(args, a))) {
-      throw bad(`expected args ${JSON.stringify(codec.args)} for ${type} at ${path}, got ${JSON.stringify(names)}`);
+    const wanted: string[] = spec.args.map((a) => a.name);
+    // Arguments with a default may be absent: files written before the argument existed still load.
+    const missing = spec.args.filter((a) => a.default === undefined && !Object.hasOwn(args, a.name));
+    if (missing.length > 0 || names.some((n) => !wanted.includes(n))) {
+      throw bad(`expected args ${JSON.stringify(wanted)} for ${type} at ${path}, got ${JSON.stringify(names)}`);
     }
-    const positive = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_DIM;
-    for (const a of codec.args) {
-      const v = args[a];
-      if (codec.lists?.includes(a)) {
-        if (!Array.isArray(v) || v.length < 1 || v.length > 8 || !v.every(positive)) {
-          throw bad(`expected ${type}.${a} at ${path} to be a list of 1 to 8 positive integers, got ${JSON.stringify(v)}`);
-        }
-      } else if (!positive(v)) throw bad(`expected ${type}.${a} at ${path} to be a positive integer, got ${JSON.stringify(v)}`);
+    for (const a of spec.args) {
+      if (Object.hasOwn(args, a.name) && !argOk(a, args[a.name])) {
+        throw bad(`expected ${type}.${a.name} at ${path} to be ${kindText(a)}, got ${JSON.stringify(args[a.name])}`);
+      }
     }
     const children = node['children'] ?? [];
     if (!Array.isArray(children)) throw bad(`expected children of ${type} at ${path} to be an array, got ${JSON.stringify(children)}`);
-    if (codec.children !== 'any' && children.length !== codec.children) {
-      throw bad(`expected ${codec.children} children for ${type} at ${path}, got ${children.length}`);
+    const childNames = spec.children === undefined ? [] : spec.children === 'index' ? children.map((_, i) => String(i)) : spec.children;
+    if (children.length !== childNames.length) {
+      throw bad(`expected ${spec.children === undefined ? 'no' : childNames.length} children for ${type} at ${path}, got ${children.length}`);
     }
-    let floats = codec.params(args as Args);
-    children.forEach((c, i) => {
-      floats += walk(c, `${path}[${i}]`, depth + 1);
-    });
-    return floats;
+    for (const [name, shape] of Object.entries(spec.params?.(withDefaults(spec, args)) ?? {})) {
+      if (!shape.every((d) => Number.isSafeInteger(d)) || !Number.isSafeInteger(shape.reduce((x, y) => x * y, 4))) {
+        throw bad(`expected ${type} at ${path} to hold tensors of a safe size, got ${name} of shape ${JSON.stringify(shape)}`);
+      }
+      tensors.push({ name: `${prefix}${name}`, shape: [...shape] });
+    }
+    children.forEach((c, i) => walk(c, `${path}[${i}]`, `${prefix}${childNames[i]}.`, depth + 1));
   };
-  return walk(root, 'root', 0);
+  walk(root, 'root', '', 0);
+  return tensors;
 }
 
 /** Builds the (validated) architecture with a private generator (loading must not advance the
@@ -471,7 +466,7 @@ export function loadModel(path: string | URL): SavedModel {
 
 /**
  * Builds a network from an architecture description (the JSON form `describeArchitecture`
- * returns and model files store), with fresh weights: only allow-listed types, never code.
+ * returns and model files store), with fresh weights: only registered types, never code.
  * @param rng Generator for the initial weights (default `new Rng(0)`).
  * @throws TorchletError `BAD_ARGUMENT` naming the first invalid node; nothing stays allocated.
  * @example fromArchitecture({ type: 'Sequential', children: [{ type: 'Linear', args: { nIn: 64, nOut: 10 } }] })
@@ -481,8 +476,9 @@ export function fromArchitecture(spec: unknown, rng: Rng = new Rng(0)): Module {
   checkArchitecture(spec, bad);
   const built: Module[] = [];
   const make = (node: ArchitectureNode): Module => {
-    // checkArchitecture has validated every argument against the codec (lists only where declared).
-    const m = CODECS[node.type]!.build((node.args ?? {}) as Args, (node.children ?? []).map(make), rng);
+    // checkArchitecture has validated every argument against the type's description.
+    const spec = layerClass(node.type)!.spec;
+    const m = spec.build(withDefaults(spec, node.args ?? {}), (node.children ?? []).map(make), rng);
     built.push(m);
     return m;
   };

@@ -1,6 +1,9 @@
 // Tensor: a row-major float32 array living in WASM linear memory, with a shape. `data` is a
 // Float32Array view rebuilt whenever memory has grown (growth detaches old views, which would
 // silently read 0). Memory is freed by `dispose()`; a FinalizationRegistry is only a safety net.
+// Slot: a grow-only buffer that layers write their outputs into. Each write hands out a new
+// Tensor and marks the previous one overwritten, so a kept output throws instead of silently
+// holding the next batch's values.
 
 import { TorchletError, fmtShape } from './errors.js';
 import { type Ptr, alloc, free, heap, kernels } from './wasm.js';
@@ -50,6 +53,9 @@ export class Tensor {
   private readonly owner: boolean;
   // Views keep their owner reachable, so the safety-net finalizer never frees memory under them.
   private readonly base: Tensor | null;
+  // The tensor this one views (reshape, rows): overwriting it overwrites this one too.
+  private readonly parent: Tensor | null;
+  private overwrittenBy: string | null = null;
 
   private constructor(
     storage: Storage,
@@ -57,12 +63,15 @@ export class Tensor {
     shape: readonly number[],
     owner: boolean,
     base: Tensor | null,
+    parent: Tensor | null = null,
   ) {
     this.storage = storage;
     this.owner = owner;
     this.base = base;
+    this.parent = parent;
     this.offset = offset;
-    this.shape = Object.freeze([...shape]);
+    // Slots pass shapes they already froze; copying them would cost an array per forward.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.size = product(shape);
   }
 
@@ -99,8 +108,30 @@ export class Tensor {
     return this.ownDisposed || this.storage.freed;
   }
 
-  /** Byte address in WASM memory, for kernels. @throws `DISPOSED` after `dispose()`. */
+  /**
+   * True once a later call wrote other values into this tensor's memory: a module's output is
+   * overwritten by the module's next `forward` (copy it with `clone()` or `toArray()` to keep it).
+   */
+  get overwritten(): boolean {
+    return this.overwriter() !== null;
+  }
+
+  /** Who overwrote this tensor (e.g. `Linear.forward`), or null while it holds its values. */
+  private overwriter(): string | null {
+    return this.overwrittenBy ?? (this.parent === null ? null : this.parent.overwriter());
+  }
+
+  /**
+   * Byte address in WASM memory, for kernels.
+   * @throws TorchletError `DISPOSED` after `dispose()`, `OVERWRITTEN` once a later call reused
+   *   its memory.
+   */
   get ptr(): Ptr {
+    // Overwritten first: a slot that grew also freed the memory its old outputs pointed to.
+    const by = this.overwriter();
+    if (by !== null) {
+      throw new TorchletError('OVERWRITTEN', `Tensor: expected a tensor holding its values, got one of shape ${fmtShape(this.shape)} that a later ${by} overwrote; copy results you keep with clone() or toArray()`);
+    }
     if (this.disposed) {
       throw new TorchletError('DISPOSED', `Tensor: expected a live tensor, got a disposed one of shape ${fmtShape(this.shape)}`);
     }
@@ -120,6 +151,18 @@ export class Tensor {
   /** A copy of the values, outside WASM memory. */
   toArray(): Float32Array {
     return this.data.slice();
+  }
+
+  /**
+   * A new tensor holding a copy of the values (it owns its memory: `dispose()` it when done).
+   * @example const kept = net.forward(x).clone(); // survives the next forward
+   */
+  clone(): Tensor {
+    const ptr = this.ptr;
+    const t = Tensor.zeros(this.shape);
+    // zeros() may have grown memory: copy through views taken after it.
+    t.data.set(new Float32Array(heap(), ptr, this.size));
+    return t;
   }
 
   /**
@@ -146,7 +189,18 @@ export class Tensor {
 
   private viewOf(offset: number, shape: readonly number[]): Tensor {
     void this.ptr;
-    return new Tensor(this.storage, offset, shape, false, this.base ?? this);
+    return new Tensor(this.storage, offset, shape, false, this.base ?? this, this);
+  }
+
+  /** @internal The first elements seen as `shape`: a view whose only parent is the owner. */
+  carve(shape: readonly number[]): Tensor {
+    return new Tensor(this.storage, this.offset, shape, false, this.base ?? this, null);
+  }
+
+  /** @internal Marks this tensor overwritten by `by` (a Slot handing out its memory again). */
+  markOverwritten(by: string): void {
+    this.overwrittenBy = by;
+    this.view = null;
   }
 
   /** Frees the memory (for a view: marks only the view disposed). Idempotent. */
@@ -162,8 +216,11 @@ export class Tensor {
 }
 
 /**
- * A grow-only buffer a layer keeps for its output or scratch: `get(shape)` returns a tensor of
- * that shape over the same memory, and allocates only when a larger size is asked for.
+ * A grow-only buffer a layer keeps for its output or scratch. `get(shape)` returns a tensor of
+ * that shape over the same memory (the same tensor while the shape stays), for scratch that
+ * never leaves the layer. `next(shape, writer)` returns a new tensor each time and marks the
+ * previous one overwritten, for results handed to callers. Both allocate only when a larger size
+ * is asked for.
  */
 export class Slot {
   private base: Tensor | null = null;
@@ -172,14 +229,23 @@ export class Slot {
   /** A tensor of `shape` over this slot's memory (contents unspecified). */
   get(shape: readonly number[]): Tensor {
     const cur = this.current;
-    if (cur !== null && !cur.disposed && sameShape(cur.shape, shape)) return cur;
+    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape)) return cur;
+    return this.next(shape, 'write');
+  }
+
+  /**
+   * A new tensor of `shape` over this slot's memory (contents unspecified); the tensor handed out
+   * before is marked overwritten by `writer` (e.g. `Linear.forward`).
+   */
+  next(shape: readonly number[], writer: string): Tensor {
     const size = product(shape);
     if (this.base === null || this.base.disposed || this.base.size < size) {
       const fresh = Tensor.zeros([Math.max(size, 1)]);
       this.base?.dispose();
       this.base = fresh;
     }
-    this.current = this.base.rows(0, size).reshape(shape);
+    this.current?.markOverwritten(writer);
+    this.current = this.base.carve(shape);
     return this.current;
   }
 
@@ -213,6 +279,7 @@ export class U32Buffer {
 
   /** Ensures room for `n` elements and sets `length`; contents unspecified after growth. */
   resize(n: number): void {
+    this.checkLive();
     if (n > this.capacity) {
       const ptr = alloc(n * 4, 'U32Buffer');
       free(this.ptrValue, this.capacity * 4);
@@ -223,13 +290,19 @@ export class U32Buffer {
     this.length = n;
   }
 
-  /** Byte address for kernels. */
+  /** Byte address for kernels. @throws `DISPOSED` after `dispose()`. */
   get ptr(): Ptr {
+    this.checkLive();
     return this.ptrValue;
+  }
+
+  private checkLive(): void {
+    if (this.capacity === 0) throw new TorchletError('DISPOSED', 'U32Buffer: expected a live buffer, got a disposed one');
   }
 
   /** A Uint32Array over the `length` valid elements. */
   get data(): Uint32Array {
+    this.checkLive();
     const buffer = heap();
     if (this.view === null || this.view.buffer !== buffer || this.view.length !== this.length) {
       this.view = new Uint32Array(buffer, this.ptrValue, this.length);
@@ -237,9 +310,11 @@ export class U32Buffer {
     return this.view;
   }
 
-  /** Frees the memory. */
+  /** Frees the memory. Idempotent: a second call frees nothing. */
   dispose(): void {
     if (this.capacity > 0) free(this.ptrValue, this.capacity * 4);
     this.capacity = 0;
+    this.length = 0;
+    this.view = null;
   }
 }

@@ -3,7 +3,7 @@
 // 2-D x [batch, h, w, c] -> y [batch, h·sH, w·sW, c]. Backward sums delta over each copied block.
 // No parameters. Kernels: upsample_forward / upsample_backward_delta in crates/kernels/src/upsample.rs.
 
-import { Module, checkPositiveInt, shapeError } from './module.js';
+import { type Call, type LayerSpec, Module, checkPositiveInt, shapeError } from './module.js';
 import type { Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
 
@@ -31,19 +31,15 @@ abstract class Upsample extends Module {
   /** The input as [batch, height, width, c] and the factors [sh, sw]. */
   protected abstract dims(shape: readonly number[]): [number, number, number, number, number, number];
 
-  protected forwardImpl(x: Tensor, outShape: readonly number[]): Tensor {
-    const y = this.outputSlot.get(outShape);
-    kernels().upsample_forward(x.ptr, y.ptr, ...this.dims(x.shape));
-    return y;
+  protected updateOutput({ input, output }: Call): void {
+    kernels().upsample_forward(input.ptr, output.ptr, ...this.dims(input.shape));
   }
 
-  backwardDeltaImpl(x: Tensor, delta: Tensor): Tensor {
-    const dx = this.gradInputSlot.get(x.shape);
-    kernels().upsample_backward_delta(delta.ptr, dx.ptr, ...this.dims(x.shape));
-    return dx;
+  protected updateGradInput({ input }: Call, delta: Tensor, gradInput: Tensor): void {
+    kernels().upsample_backward_delta(delta.ptr, gradInput.ptr, ...this.dims(input.shape));
   }
 
-  referenceForward(x: Float64Array, shape: readonly number[]): Float64Array {
+  override referenceForward(x: Float64Array, shape: readonly number[]): Float64Array {
     return referenceUpsample(x, ...this.dims(shape));
   }
 }
@@ -57,7 +53,9 @@ abstract class Upsample extends Module {
  * const y = up.forward(x); // x [batch, 31, 8] -> y [batch, 62, 8]
  */
 export class Upsample1D extends Upsample {
-  readonly type = 'Upsample1D';
+  static readonly spec: LayerSpec<Upsample1D> = {
+    type: 'Upsample1D', args: [{ name: 'scale', kind: 'int' }], build: (a) => new Upsample1D(a.scale as number),
+  };
   /** Factor along the length. */
   readonly scale: number;
 
@@ -75,10 +73,6 @@ export class Upsample1D extends Upsample {
     return [s[0]!, 1, s[1]!, s[2]!, 1, this.scale];
   }
 
-  /** `Upsample1D(scale)`. */
-  override toString(): string {
-    return `Upsample1D(${this.scale})`;
-  }
 }
 
 /**
@@ -91,7 +85,11 @@ export class Upsample1D extends Upsample {
  * const y = up.forward(x); // x [batch, 4, 4, 16] -> y [batch, 8, 8, 16]
  */
 export class Upsample2D extends Upsample {
-  readonly type = 'Upsample2D';
+  static readonly spec: LayerSpec<Upsample2D> = {
+    type: 'Upsample2D',
+    args: [{ name: 'sH', kind: 'int' }, { name: 'sW', kind: 'int' }],
+    build: (a) => new Upsample2D(a.sH as number, a.sW as number),
+  };
   /** Factor along the height. */
   readonly sH: number;
   /** Factor along the width. */
@@ -112,8 +110,4 @@ export class Upsample2D extends Upsample {
     return [s[0]!, s[1]!, s[2]!, s[3]!, this.sH, this.sW];
   }
 
-  /** `Upsample2D(sH, sW)`. */
-  override toString(): string {
-    return `Upsample2D(${this.sH}, ${this.sW})`;
-  }
 }

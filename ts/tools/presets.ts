@@ -7,7 +7,7 @@ import { Conv1D, Conv2D } from '../core/conv.js';
 import { AutoEncoder, Sequential } from '../core/container.js';
 import { TanH, ReLU, Sigmoid } from '../core/activation.js';
 import { TorchletError, fmtShape } from '../core/errors.js';
-import { Flatten } from '../core/flatten.js';
+import { Flatten } from '../core/view.js';
 import { Linear } from '../core/linear.js';
 import { type Module, checkTensor } from '../core/module.js';
 import { MaxPool1D, MaxPool2D } from '../core/pool.js';

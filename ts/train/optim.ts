@@ -119,14 +119,9 @@ export class Optim {
     this.loss = loss;
     this.eps = eps;
     this.optimizer = this.config.optimizer;
+    // Each tensor once, even when a module is used at several positions: it steps once.
     this.params = net.parameters();
-    // A module used twice shares its gradients: the two backward passes must add, so only
-    // nets without shared gradients let layers overwrite them (backwardSetGradient).
-    this.overwrite = new Set(this.params.map((p) => p.grad)).size === this.params.length;
   }
-
-  /** True when no two parameters share a gradient tensor. */
-  private readonly overwrite: boolean;
 
   /**
    * Forward, loss, backward and update on one batch.
@@ -150,15 +145,11 @@ export class Optim {
    */
   computeGradients(x: Tensor, y: Tensor): GradientReport {
     const yhat = this.net.forward(x);
-    const loss = this.loss.forwardBackward(y, yhat);
-    if (!Number.isFinite(loss)) return { loss, nonFinite: 'loss' };
-    const delta = this.loss.gradient!;
-    if (this.overwrite) {
-      this.net.backwardSetGradient(x, delta);
-    } else {
-      this.net.zeroGrad();
-      this.net.backwardUpdateGradient(x, delta);
-    }
+    const { loss, gradient } = this.loss.forwardBackward(y, yhat);
+    if (gradient === null) return { loss, nonFinite: 'loss' };
+    // beta 0: each gradient overwritten on its module's first visit, added on later ones (reuse),
+    // which is zeroGrad + backwardUpdateGradient in one pass.
+    this.net.backwardUpdateGradient(x, gradient, 0);
     const k = kernels();
     for (const p of this.params) {
       if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0) return { loss, nonFinite: `gradient of ${p.name}` };

@@ -1,0 +1,267 @@
+// The layer seam: activations belong to the call (the frame of whoever ran the forward), so a
+// module used at several positions or in several networks gets PyTorch's gradients; a backward
+// that does not pair with its forward, or a kept output that a later forward overwrote, throws
+// and changes nothing. PyTorch vectors: test/fixtures/sharing.txt (scripts/gen-sharing-fixtures.py).
+// Tolerances as test/fixtures.test.ts's dot products: rtol 1e-5, atol 2e-6 (float32 sums of up to
+// 129 terms of size ~1); the 129-wide chain gets atol 2e-5 (its second layer sums 129 products of
+// first-layer outputs of size ~5, and its dx goes back through both).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  Conv1D, Flatten, Linear, LogSoftmaxCrossEntropy, MaxPool1D, Module, Optim, ReLU, Rng, Sequential, TanH, Tensor,
+  type Call, init, memory,
+} from '../ts/index.js';
+import { assertClose } from './compare.js';
+import { expectError, randTensor, stateHash } from './helpers.js';
+import { type VecCase, readVectors } from './vectors.js';
+
+await init();
+
+const cases = new Map(readVectors(readFileSync(new URL('./fixtures/sharing.txt', import.meta.url), 'utf8')).map((c) => [c.name, c]));
+
+function t(c: VecCase, name: string): Tensor {
+  const v = c.tensors.get(name);
+  if (v === undefined) throw new Error(`${c.name}: no tensor ${name}`);
+  return Tensor.from(v.values, v.shape);
+}
+
+function values(c: VecCase, name: string): Float32Array {
+  return c.tensors.get(name)!.values;
+}
+
+/** Loads every `param.<name>` of the case into the module's parameter of that name. */
+function loadParams(net: Module, c: VecCase): void {
+  const names = [...c.tensors.keys()].filter((k) => k.startsWith('param.')).map((k) => k.slice(6));
+  expect(net.parameters().map((p) => p.name)).toEqual(names);
+  for (const p of net.parameters()) p.value.data.set(values(c, `param.${p.name}`));
+}
+
+function checkGrads(net: Module, c: VecCase, atol = 2e-6): void {
+  for (const p of net.parameters()) assertClose(p.grad.data, values(c, `grad.${p.name}`), 1e-5, atol, `${c.name} grad.${p.name}`);
+}
+
+const fixtureNets: Record<string, () => Module> = {
+  tied_linear: () => {
+    const lin = new Linear(5, 5);
+    return new Sequential(lin, new ReLU(), lin);
+  },
+  self_chain: () => {
+    const lin = new Linear(129, 129);
+    return new Sequential(lin, lin);
+  },
+  reused_relu: () => {
+    const relu = new ReLU();
+    return new Sequential(new Linear(6, 8), relu, new Linear(8, 8), relu, new Linear(8, 3));
+  },
+};
+
+describe('a module used at several positions matches PyTorch', () => {
+  for (const [name, make] of Object.entries(fixtureNets)) {
+    const atol = name === 'self_chain' ? 2e-5 : 2e-6;
+    it(`${name}: forward, backward (accumulating) and the delta to the input`, () => {
+      const c = cases.get(name)!;
+      const net = make();
+      loadParams(net, c);
+      const x = t(c, 'x');
+      const delta = t(c, 'delta');
+      assertClose(net.forward(x).data, values(c, 'y'), 1e-5, atol, `${name} y`);
+      net.zeroGrad();
+      const dx = net.backward(delta);
+      assertClose(dx.data, values(c, 'dx'), 1e-5, atol, `${name} dx`);
+      checkGrads(net, c, atol);
+      net.dispose();
+    });
+
+    it(`${name}: the overwriting backward (beta 0, Optim's) gives the same gradients`, () => {
+      const c = cases.get(name)!;
+      const net = make();
+      loadParams(net, c);
+      for (const p of net.parameters()) p.grad.data.fill(NaN); // beta 0 must never read them
+      const x = t(c, 'x');
+      net.forward(x);
+      net.backwardUpdateGradient(x, t(c, 'delta'), 0);
+      checkGrads(net, c, atol);
+      net.dispose();
+    });
+  }
+
+  it('parameters() lists a shared tensor once, so updateParameters and Optim step it once', () => {
+    const c = cases.get('tied_linear')!;
+    const net = fixtureNets.tied_linear!();
+    loadParams(net, c);
+    expect(net.parameters().map((p) => p.name)).toEqual(['0.weight', '0.bias']);
+    const x = t(c, 'x');
+    net.forward(x);
+    net.zeroGrad();
+    net.backward(t(c, 'delta'));
+    net.updateParameters(0.1);
+    const w = values(c, 'param.0.weight');
+    const g = values(c, 'grad.0.weight');
+    assertClose(net.parameters()[0]!.value.data, w.map((v, i) => v - 0.1 * g[i]!), 1e-5, 2e-6, 'stepped once');
+    net.dispose();
+  });
+
+  it('a shared encoder in two networks accumulates both networks\' gradients', () => {
+    const c = cases.get('shared_encoder')!;
+    const encLinear = new Linear(6, 4);
+    const enc = new Sequential(encLinear, new TanH());
+    const head1 = new Linear(4, 3);
+    const head2 = new Linear(4, 2);
+    const net1 = new Sequential(enc, head1);
+    const net2 = new Sequential(enc, head2);
+    encLinear.weight.data.set(values(c, 'param.enc.weight'));
+    encLinear.bias.data.set(values(c, 'param.enc.bias'));
+    head1.weight.data.set(values(c, 'param.head1.weight'));
+    head1.bias.data.set(values(c, 'param.head1.bias'));
+    head2.weight.data.set(values(c, 'param.head2.weight'));
+    head2.bias.data.set(values(c, 'param.head2.bias'));
+    const [x1, x2] = [t(c, 'x1'), t(c, 'x2')];
+    // Both forwards first: each network keeps its own record of what the encoder saw.
+    const y1 = net1.forward(x1).clone();
+    const y2 = net2.forward(x2);
+    assertClose(y1.data, values(c, 'y1'), 1e-5, 2e-6, 'y1');
+    assertClose(y2.data, values(c, 'y2'), 1e-5, 2e-6, 'y2');
+    enc.zeroGrad();
+    head1.zeroGrad();
+    head2.zeroGrad();
+    assertClose(net1.backward(t(c, 'delta1')).data, values(c, 'dx1'), 1e-5, 2e-6, 'dx1');
+    assertClose(net2.backward(t(c, 'delta2')).data, values(c, 'dx2'), 1e-5, 2e-6, 'dx2');
+    assertClose(encLinear.gradWeight.data, values(c, 'grad.enc.weight'), 1e-5, 2e-6, 'grad.enc.weight');
+    assertClose(encLinear.gradBias.data, values(c, 'grad.enc.bias'), 1e-5, 2e-6, 'grad.enc.bias');
+    assertClose(head1.gradWeight.data, values(c, 'grad.head1.weight'), 1e-5, 2e-6, 'grad.head1.weight');
+    assertClose(head2.gradWeight.data, values(c, 'grad.head2.weight'), 1e-5, 2e-6, 'grad.head2.weight');
+    net1.dispose();
+    head2.dispose();
+  });
+});
+
+describe('nothing stale is read', () => {
+  it('a direct forward of a layer between a network\'s forward and backward changes nothing in it', () => {
+    const make = (): { net: Sequential; conv: Conv1D } => {
+      const conv = new Conv1D(1, 1, 1, 1, { rng: new Rng(6) });
+      const lin = new Linear(32, 2, { rng: new Rng(5) });
+      return { net: new Sequential(conv, new MaxPool1D(2), new Flatten(), lin), conv };
+    };
+    const x = randTensor([64, 64, 1], 1);
+    const d = randTensor([64, 2], 2);
+    const canaries = Array.from({ length: 200 }, (_, i) => randTensor([17], 100 + i));
+    const before = canaries.map((c) => c.toArray());
+    const a = make();
+    a.net.forward(x);
+    a.net.zeroGrad();
+    const dxA = a.net.backward(d).toArray();
+    const b = make();
+    b.net.forward(x);
+    b.conv.forward(randTensor([1, 64, 1], 3)); // the issue's reproduction: a smaller batch in between
+    b.net.zeroGrad();
+    const dxB = b.net.backward(d).toArray();
+    expect(dxB).toEqual(dxA);
+    expect(stateHash(b.net)).toBe(stateHash(a.net));
+    canaries.forEach((c, i) => expect(c.toArray()).toEqual(before[i]));
+    a.net.dispose();
+    b.net.dispose();
+  });
+
+  it('a backward on another input than the last forward\'s throws STALE and changes nothing', () => {
+    const net = new Sequential(new Linear(4, 3), new TanH());
+    const x = randTensor([2, 4], 1);
+    net.forward(x);
+    const [other, d, small, fresh] = [randTensor([2, 4], 2), randTensor([2, 3], 3), randTensor([1, 2], 1), new Linear(2, 2)];
+    const relu = new ReLU();
+    const hash = stateHash(net);
+    const live = memory().liveBytes;
+    expectError(() => net.backwardUpdateGradient(other, d), 'STALE', /^Sequential\.backwardUpdateGradient: expected the input of this module's last forward, got another tensor/);
+    expectError(() => net.backwardDelta(other, d), 'STALE', /call forward\(input\) first/);
+    expectError(() => fresh.backwardDelta(small, small), 'STALE', /got no forward yet/);
+    expectError(() => relu.backward(small), 'STALE', /^ReLU\.backward: expected a forward pass first/);
+    expect(stateHash(net)).toBe(hash);
+    expect(memory().liveBytes).toBe(live);
+    net.dispose();
+  });
+
+  it('a forward\'s output that the next forward overwrote throws OVERWRITTEN when read; clone() keeps it', () => {
+    const net = new Sequential(new Linear(3, 2));
+    const a = randTensor([2, 3], 1);
+    const b = randTensor([2, 3], 2);
+    const ya = net.forward(a);
+    const kept = ya.clone();
+    const yb = net.forward(b);
+    expect(ya).not.toBe(yb);
+    expectError(() => ya.data, 'OVERWRITTEN', /a later Linear\.forward overwrote; copy results you keep with clone\(\) or toArray\(\)/);
+    expectError(() => ya.toArray(), 'OVERWRITTEN', /clone\(\)/);
+    expectError(() => net.forward(ya), 'OVERWRITTEN', /^Sequential\.forward: input: /);
+    expect(yb.data.length).toBe(4);
+    expect(kept.toArray()).not.toEqual(yb.toArray());
+    expect(Array.from(kept.data)).toEqual(Array.from(net.forward(a).data));
+    kept.dispose();
+    net.dispose();
+  });
+
+  it('a view of an overwritten output (Flatten, reshape) is overwritten too', () => {
+    const net = new Sequential(new Conv1D(2, 1, 2), new Flatten());
+    const y = net.forward(randTensor([2, 5, 1], 1));
+    const r = y.reshape([2, 2, 4]);
+    net.forward(randTensor([2, 5, 1], 2));
+    expectError(() => y.data, 'OVERWRITTEN', /Conv1D\.forward/);
+    expectError(() => r.data, 'OVERWRITTEN', /Conv1D\.forward/);
+    net.dispose();
+  });
+
+  it('a disposed module inside a network makes the network throw DISPOSED before any kernel runs', () => {
+    const relu = new ReLU();
+    const net = new Sequential(new Linear(2, 2), relu);
+    const x = randTensor([1, 2], 1);
+    net.forward(x);
+    relu.dispose();
+    expectError(() => net.forward(x), 'DISPOSED', /^Sequential\.forward: expected a live module/);
+    expectError(() => net.backward(randTensor([1, 2], 2)), 'DISPOSED', /^Sequential\.backward/);
+    expectError(() => relu.forward(x), 'DISPOSED', /^ReLU\.forward/);
+    net.dispose();
+  });
+});
+
+describe('a layer written by a user', () => {
+  /** y = x ⊙ g per feature, g learned: the README's example layer, written against the public hooks. */
+  class Scale extends Module {
+    readonly gain: Tensor;
+    readonly gradGain: Tensor;
+    constructor(readonly features: number) {
+      super();
+      this.gain = Tensor.from(Array.from({ length: features }, (_, i) => 1 + i / 10), [features]);
+      this.gradGain = Tensor.zeros([features]);
+    }
+    override parameters() {
+      return [{ name: 'gain', value: this.gain, grad: this.gradGain }];
+    }
+    outputShape(s: readonly number[]): number[] {
+      return [...s];
+    }
+    protected updateOutput({ input, output }: Call): void {
+      const [x, y, g] = [input.data, output.data, this.gain.data];
+      for (let i = 0; i < x.length; i++) y[i] = x[i]! * g[i % this.features]!;
+    }
+    protected updateGradInput(_call: Call, delta: Tensor, gradInput: Tensor): void {
+      const [d, dx, g] = [delta.data, gradInput.data, this.gain.data];
+      for (let i = 0; i < d.length; i++) dx[i] = d[i]! * g[i % this.features]!;
+    }
+    protected override accGradParameters({ input }: Call, delta: Tensor, beta: 0 | 1): void {
+      const [x, d, gg] = [input.data, delta.data, this.gradGain.data];
+      if (beta === 0) gg.fill(0);
+      for (let i = 0; i < x.length; i++) gg[i % this.features]! += x[i]! * d[i]!;
+    }
+  }
+
+  it('trains in a Sequential through the same hooks as the built-in layers, used twice', () => {
+    const scale = new Scale(3);
+    const net = new Sequential(new Linear(3, 3), scale, new TanH(), scale);
+    const x = randTensor([4, 3], 1);
+    const y = Tensor.from([0, 1, 2, 1], [4]);
+    const optim = new Optim(net, new LogSoftmaxCrossEntropy(), 0.1);
+    const first = optim.step(x, y);
+    let last = first;
+    for (let i = 0; i < 50; i++) last = optim.step(x, y);
+    expect(last).toBeLessThan(first);
+    expect(net.parameters().map((p) => p.name)).toEqual(['0.weight', '0.bias', '1.gain']);
+    net.dispose();
+  });
+});
