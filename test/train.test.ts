@@ -2,7 +2,8 @@
 // convergence threshold stops early, bad data is named, and the digits MLP reaches >= 0.95.
 import { describe, expect, it } from 'vitest';
 import {
-  Linear, LogSoftmaxCrossEntropy, MSELoss, Optim, ReLU, Rng, Sequential, Tensor, accuracy, evaluateLoss, init, loadDigits, memory, sgd,
+  Dropout, Linear, LogSoftmaxCrossEntropy, MSELoss, Optim, ReLU, Rng, Sequential, Tensor, accuracy, evaluateLoss, init, loadDigits,
+  memory, predict, sgd,
 } from '../ts/index.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
@@ -186,5 +187,29 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
     expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { optimizer: 'adam', betas: [2, 0.9] }), 'BAD_ARGUMENT', /Optim: expected betas\[0\] to be in \[0, 1\), got 2/);
     expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: { x: test.x, y: train.y } }), 'SHAPE_MISMATCH', /sgd: expected validation\.y with 359 rows like validation\.x, got 1438/);
     expect(stateHash(net)).toBe(hash);
+  });
+});
+
+describe('training and evaluation modes', () => {
+  it('sgd trains in training mode (Dropout drops), scores validation in evaluation mode, and restores the modes', () => {
+    const { train, test } = loadDigits();
+    const rng = new Rng(3);
+    const drop = new Dropout(0.5, { rng: new Rng(4) });
+    const net = new Sequential(new Linear(64, 32, { rng }), new ReLU(), drop, new Linear(32, 10, { rng }));
+    drop.eval(); // a mode the caller chose: sgd must give it back
+    const seen: boolean[] = [];
+    const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+      epochs: 3, step: 0.05, seed: 1, validation: test, metric: 'accuracy',
+      onBatch: () => seen.push(drop.training),
+    });
+    expect(new Set(seen)).toEqual(new Set([true]));
+    expect([net.training, drop.training]).toEqual([true, false]);
+    expect(history.valMetric.at(-1)!).toBeGreaterThan(0.5); // chance is 0.1
+    // Evaluation helpers switch Dropout off: the same predictions twice, and the modes kept.
+    drop.train();
+    expect(Array.from(predict(net, test.x))).toEqual(Array.from(predict(net, test.x)));
+    expect(drop.training).toBe(true);
+    expect(evaluateLoss(net, test, new LogSoftmaxCrossEntropy())).toBe(evaluateLoss(net, test, new LogSoftmaxCrossEntropy()));
+    net.dispose();
   });
 });

@@ -365,17 +365,18 @@ export abstract class Module {
   }
 
   /**
-   * One plain gradient step: `value -= gradientStep * grad` for every parameter (each once,
-   * even when shared).
+   * One plain gradient step: `value -= lr * grad` for every parameter (each once, even when
+   * shared). `gradientStep` is the original design's name of the learning rate.
    * @throws TorchletError `BAD_ARGUMENT` for a non-finite step.
    */
   updateParameters(gradientStep = 1e-3): void {
-    if (typeof gradientStep !== 'number' || !Number.isFinite(gradientStep)) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(gradientStep)}`);
+    const lr = gradientStep;
+    if (typeof lr !== 'number' || !Number.isFinite(lr)) {
+      throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(lr)}`);
     }
     this.checkLive('updateParameters');
     const k = kernels();
-    for (const p of this.parameterList()) k.sgd_update(p.grad.ptr, p.value.ptr, p.value.size, gradientStep);
+    for (const p of this.parameterList()) k.sgd_update(p.grad.ptr, p.value.ptr, p.value.size, lr);
   }
 
   /** `Type(arg, …)` from the description (trailing defaults left out), e.g. `Linear(64, 100)`. */
@@ -492,7 +493,22 @@ export function sameArg(a: ArgValue, b: ArgValue): boolean {
   return a === b;
 }
 
-/** @internal Starts a new backward pass (Optim's overwrite-then-add bookkeeping). */
-export function beginBackwardPass(): void {
-  backwardPass += 1;
+/**
+ * Runs `f` with `net` and everything inside it in training (`true`) or evaluation mode, then
+ * restores each module's own mode (the evaluation helpers run in evaluation mode: no dropout).
+ */
+export function withMode<T>(net: Module, training: boolean, f: () => T): T {
+  const modes: [Module, boolean][] = [];
+  const walk = (m: Module): void => {
+    modes.push([m, m.training]);
+    m.children().forEach(walk);
+  };
+  walk(net);
+  if (modes.every(([, t]) => t === training)) return f();
+  net.train(training);
+  try {
+    return f();
+  } finally {
+    for (const [m, t] of modes) m.training = t;
+  }
 }

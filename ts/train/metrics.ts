@@ -4,7 +4,7 @@
 
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
-import { type Module, checkTensor } from '../core/module.js';
+import { type Module, checkTensor, withMode } from '../core/module.js';
 import type { Tensor } from '../core/tensor.js';
 import { kernels } from '../core/wasm.js';
 
@@ -72,7 +72,8 @@ function argmaxRows(data: Float32Array, rows: number, cols: number, out: Int32Ar
 }
 
 /**
- * Class predictions: the arg-max of the network output for each row of x.
+ * Class predictions: the arg-max of the network output for each row of x, in evaluation mode
+ * (Dropout off; every module's mode is restored after). So are all the metrics below.
  * @param batchSize Rows per forward pass (default 256), to bound memory.
  */
 export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
@@ -80,11 +81,13 @@ export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
   checkBatchSize(batchSize, 'predict');
   const n = x.shape[0]!;
   const out = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const y = net.forward(x.rows(start, count));
-    argmaxRows(y.data, count, y.size / count, out, start);
-  }
+  withMode(net, false, () => {
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      const y = net.forward(x.rows(start, count));
+      argmaxRows(y.data, count, y.size / count, out, start);
+    }
+  });
   return out;
 }
 
@@ -139,27 +142,31 @@ export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): n
   const n = checkDataset(data, 'meanSquaredError');
   checkBatchSize(batchSize, 'meanSquaredError');
   let total = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const yhat = net.forward(data.x.rows(start, count));
-    const y = data.y.rows(start, count);
-    if (y.size !== yhat.size) {
-      throw new TorchletError('SHAPE_MISMATCH', `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`);
+  withMode(net, false, () => {
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      const yhat = net.forward(data.x.rows(start, count));
+      const y = data.y.rows(start, count);
+      if (y.size !== yhat.size) {
+        throw new TorchletError('SHAPE_MISMATCH', `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`);
+      }
+      total += kernels().mse_loss_forward(y.ptr, yhat.ptr, count, yhat.size / count) * count;
     }
-    total += kernels().mse_loss_forward(y.ptr, yhat.ptr, count, yhat.size / count) * count;
-  }
+  });
   return total / n;
 }
 
-/** Mean loss of the network over a data set, in batches. */
+/** Mean loss of the network over a data set, in batches, in evaluation mode. */
 export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize = 256): number {
   const n = checkDataset(data, 'evaluateLoss');
   checkBatchSize(batchSize, 'evaluateLoss');
   let total = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    total += loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
-  }
+  withMode(net, false, () => {
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      total += loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
+    }
+  });
   return total / n;
 }
 

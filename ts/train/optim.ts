@@ -1,5 +1,5 @@
 // Optim: one training step on a batch, as in the original design: forward, loss, backward,
-// update with `eps` as the gradient step. Update rules: plain SGD (default), momentum, Nesterov,
+// update with the learning rate `lr` (the original design calls it `eps`, the gradient step). Update rules: plain SGD (default), momentum, Nesterov,
 // Adam, each with optional L2 weight decay; their state (velocity, moments) lives in WASM tensors
 // and each parameter is updated by one kernel call (util.rs). Loss and gradients are checked
 // finite (non_finite_count, one call per parameter) before any weight or state moves.
@@ -18,13 +18,13 @@ export const OPTIMIZERS: readonly OptimizerName[] = Object.freeze(['sgd', 'momen
 
 /** Options for `Optim` (the fourth constructor argument). */
 export interface OptimOptions {
-  /** Update rule (default `'sgd'`: `w -= eps * grad`, the original step). */
+  /** Update rule (default `'sgd'`: `w -= lr * grad`, the original step). */
   optimizer?: OptimizerName;
   /** Momentum coefficient for `'momentum'` and `'nesterov'` (default 0.9). */
   momentum?: number;
   /** Adam's decay rates of the first and second moments (default [0.9, 0.999]). */
   betas?: readonly [number, number];
-  /** Adam's denominator term (default 1e-8). Not the learning rate, which is `eps`. */
+  /** Adam's denominator term (default 1e-8). Not the learning rate (`lr`, the constructor's `eps`). */
   epsilon?: number;
   /** L2 weight decay: `weightDecay * w` is added to each gradient (default 0). */
   weightDecay?: number;
@@ -88,8 +88,12 @@ export class Optim {
   readonly net: Module;
   /** The loss. */
   readonly loss: Loss;
-  /** Gradient step (learning rate). */
-  readonly eps: number;
+  /** The learning rate (gradient step). */
+  readonly lr: number;
+  /** The original design's name for `lr`. */
+  get eps(): number {
+    return this.lr;
+  }
   /** The update rule. */
   readonly optimizer: OptimizerName;
   /** Updates applied so far (Adam's t). */
@@ -117,7 +121,7 @@ export class Optim {
     this.config = resolve(options);
     this.net = net;
     this.loss = loss;
-    this.eps = eps;
+    this.lr = eps;
     this.optimizer = this.config.optimizer;
     // Each tensor once, even when a module is used at several positions: it steps once.
     this.params = net.parameters();
@@ -170,12 +174,12 @@ export class Optim {
       const s = state[i]!;
       const n = p.value.size;
       if (c.optimizer === 'sgd') {
-        if (c.weightDecay === 0) k.sgd_update(p.grad.ptr, p.value.ptr, n, this.eps);
-        else k.sgd_decay_update(p.grad.ptr, p.value.ptr, n, this.eps, c.weightDecay);
+        if (c.weightDecay === 0) k.sgd_update(p.grad.ptr, p.value.ptr, n, this.lr);
+        else k.sgd_decay_update(p.grad.ptr, p.value.ptr, n, this.lr, c.weightDecay);
       } else if (c.optimizer === 'adam') {
-        k.adam_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, s[1]!.ptr, n, this.eps / bias1, c.beta1, c.beta2, c.epsilon, c.weightDecay, invSqrtBias2);
+        k.adam_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, s[1]!.ptr, n, this.lr / bias1, c.beta1, c.beta2, c.epsilon, c.weightDecay, invSqrtBias2);
       } else {
-        k.momentum_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, n, this.eps, c.momentum, c.weightDecay, c.optimizer === 'nesterov' ? 1 : 0);
+        k.momentum_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, n, this.lr, c.momentum, c.weightDecay, c.optimizer === 'nesterov' ? 1 : 0);
       }
     }
   }

@@ -6,7 +6,7 @@
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
 import { type Dataset, type Metric, type MetricName, checkDataset, evaluateLoss, metricOf } from './metrics.js';
-import type { Module } from '../core/module.js';
+import { type Module, withMode } from '../core/module.js';
 import { Optim, type OptimOptions, nonFiniteError } from './optim.js';
 import { Rng, defaultRng } from '../core/rng.js';
 import { Slot, type Tensor, U32Buffer } from '../core/tensor.js';
@@ -123,7 +123,8 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const batchSize = checkOption(options.batchSize ?? 32, where, 'batchSize', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
   const epochs = checkOption(options.epochs ?? 10, where, 'epochs', (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer');
   const eps = checkOption(options.eps ?? 0, where, 'eps', (v) => v >= 0 && Number.isFinite(v), 'a finite number >= 0');
-  const step = checkOption(options.step ?? 1e-3, where, 'step', (v) => v > 0 && Number.isFinite(v), 'a positive finite number');
+  // `step` is the original design's name of the learning rate.
+  const lr = checkOption(options.step ?? 1e-3, where, 'step', (v) => v > 0 && Number.isFinite(v), 'a positive finite number');
   const validation = options.validation;
   if (validation !== undefined) checkDataset(validation, where, 'validation');
   const metric = options.metric === undefined ? null : metricOf(options.metric, where);
@@ -149,7 +150,7 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   if (validation !== undefined) {
     checkLabels(validation.y, net.outputShape(validation.x.rows(0, 1).shape, 'forward'), where, 'validation.y');
   }
-  const optim = new Optim(net, loss, step, options);
+  const optim = new Optim(net, loss, lr, options);
   const rng = options.seed === undefined ? defaultRng : new Rng(options.seed);
 
   const order = new Uint32Array(n).map((_, i) => i);
@@ -168,86 +169,89 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const params = net.parameters();
   let best: Float32Array[] | null = null;
   let bestValue = NaN;
-  try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      if (options.shuffle ?? true) rng.shuffle(order);
-      let total = 0;
-      let counted = 0;
-      let skipped = 0;
-      for (let b = 0; b < batches; b++) {
-        const start = b * batchSize;
-        const count = Math.min(batchSize, n - start);
-        indices.resize(count);
-        indices.data.set(order.subarray(start, start + count));
-        // Batch shapes: only the last batch of an epoch may differ, so Slot.get mostly hits.
-        if (count !== xShape[0]) {
-          xShape[0] = count;
-          yShape[0] = count;
+  // Training mode for the steps (Dropout drops); validation runs in evaluation mode.
+  withMode(net, true, () => {
+    try {
+      for (let epoch = 0; epoch < epochs; epoch++) {
+        if (options.shuffle ?? true) rng.shuffle(order);
+        let total = 0;
+        let counted = 0;
+        let skipped = 0;
+        for (let b = 0; b < batches; b++) {
+          const start = b * batchSize;
+          const count = Math.min(batchSize, n - start);
+          indices.resize(count);
+          indices.data.set(order.subarray(start, start + count));
+          // Batch shapes: only the last batch of an epoch may differ, so Slot.get mostly hits.
+          if (count !== xShape[0]) {
+            xShape[0] = count;
+            yShape[0] = count;
+          }
+          const xb = xSlot.get(xShape);
+          const yb = ySlot.get(yShape);
+          kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
+          kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
+          const at = (): string => `${where} (epoch ${epoch}, batch ${b})`;
+          let report;
+          try {
+            report = optim.computeGradients(xb, yb);
+          } catch (e) {
+            if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
+            throw e;
+          }
+          const skip = report.nonFinite !== null;
+          if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at()}: Optim.step`);
+          if (skip) {
+            skipped += 1;
+          } else {
+            optim.update();
+            total += report.loss * count;
+            counted += count;
+          }
+          options.onBatch?.({ epoch, batch: b, batches, size: count, loss: report.loss, skipped: skip });
         }
-        const xb = xSlot.get(xShape);
-        const yb = ySlot.get(yShape);
-        kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
-        kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
-        const at = (): string => `${where} (epoch ${epoch}, batch ${b})`;
-        let report;
-        try {
-          report = optim.computeGradients(xb, yb);
-        } catch (e) {
-          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
-          throw e;
+        history.skippedBatches += skipped;
+        const epochLoss = counted === 0 ? NaN : total / counted;
+        history.loss.push(epochLoss);
+        const info: EpochInfo = { skipped, best: false };
+        if (validation !== undefined) {
+          info.valLoss = evaluateLoss(net, validation, loss);
+          history.valLoss.push(info.valLoss);
         }
-        const skip = report.nonFinite !== null;
-        if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at()}: Optim.step`);
-        if (skip) {
-          skipped += 1;
-        } else {
-          optim.update();
-          total += report.loss * count;
-          counted += count;
+        if (validation !== undefined && metric !== null) {
+          info.valMetric = metric.compute(net, validation);
+          history.valMetric.push(info.valMetric);
         }
-        options.onBatch?.({ epoch, batch: b, batches, size: count, loss: report.loss, skipped: skip });
-      }
-      history.skippedBatches += skipped;
-      const epochLoss = counted === 0 ? NaN : total / counted;
-      history.loss.push(epochLoss);
-      const info: EpochInfo = { skipped, best: false };
-      if (validation !== undefined) {
-        info.valLoss = evaluateLoss(net, validation, loss);
-        history.valLoss.push(info.valLoss);
-      }
-      if (validation !== undefined && metric !== null) {
-        info.valMetric = metric.compute(net, validation);
-        history.valMetric.push(info.valMetric);
-      }
-      if (validation !== undefined) {
-        const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
-        const higher = monitor === 'metric' && metric!.higherIsBetter;
-        if (history.bestEpoch < 0 || (higher ? value > bestValue : value < bestValue)) {
-          bestValue = value;
-          history.bestEpoch = epoch;
-          info.best = true;
-          if (patience !== null) best = snapshot(params, best);
+        if (validation !== undefined) {
+          const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
+          const higher = monitor === 'metric' && metric!.higherIsBetter;
+          if (history.bestEpoch < 0 || (higher ? value > bestValue : value < bestValue)) {
+            bestValue = value;
+            history.bestEpoch = epoch;
+            info.best = true;
+            if (patience !== null) best = snapshot(params, best);
+          }
         }
+        const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
+        if (patience !== null && epoch - history.bestEpoch >= patience) {
+          history.stoppedEarly = true;
+          break;
+        }
+        const prev = history.loss[history.loss.length - 2];
+        if (prev !== undefined && Math.abs(prev - epochLoss) < eps) {
+          history.converged = true;
+          break;
+        }
+        if (stop) break;
       }
-      const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
-      if (patience !== null && epoch - history.bestEpoch >= patience) {
-        history.stoppedEarly = true;
-        break;
-      }
-      const prev = history.loss[history.loss.length - 2];
-      if (prev !== undefined && Math.abs(prev - epochLoss) < eps) {
-        history.converged = true;
-        break;
-      }
-      if (stop) break;
+      if (best !== null) params.forEach((p, i) => p.value.data.set(best![i]!));
+    } finally {
+      indices.dispose();
+      xSlot.dispose();
+      ySlot.dispose();
+      optim.dispose();
     }
-    if (best !== null) params.forEach((p, i) => p.value.data.set(best![i]!));
-  } finally {
-    indices.dispose();
-    xSlot.dispose();
-    ySlot.dispose();
-    optim.dispose();
-  }
+  });
   return history;
 }
 
