@@ -4,7 +4,7 @@
 // .d.ts. Uses the built dist/
 // (npm test builds it), so the pack skips the prepare script.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,7 @@ beforeAll(() => {
   writeFileSync(join(app, 'esm.mjs'), ESM);
   writeFileSync(join(app, 'cjs.cjs'), CJS);
   writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
+  copyFileSync('examples/custom-layer.mts', join(app, 'custom-layer.mts'));
 }, 180_000);
 
 afterAll(() => {
@@ -120,6 +121,20 @@ describe('the npm package', () => {
     expect(r.entry).toMatch(/\/node_modules\/torchlet\/dist\/index\.node\.js$/);
     expect(r.losses.every(Number.isFinite)).toBe(true);
     expect(r.losses[1]!).toBeLessThan(r.losses[0]!);
+  });
+
+  it('runs the README\'s own layer (examples/custom-layer.mts), compiled strict against the package: Sequential, sgd with Adam, gradCheck, save/load', () => {
+    const args = ['--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', 'custom-layer.mts'];
+    expect(run('node', [TSC, ...args], app)).toBe('');
+    const r = JSON.parse(run('node', ['custom-layer.mjs'], app)) as { loss: number[]; accuracy: number; gradCheck: boolean; architecture: string; sameAfterLoad: boolean };
+    expect(r.loss[1]!).toBeLessThan(r.loss[0]! / 5);
+    expect(r.accuracy).toBeGreaterThan(0.9);
+    expect(r.gradCheck).toBe(true);
+    expect(r.architecture).toBe('Sequential(Linear(64, 32) -> Scale(32) -> ReLU() -> Linear(32, 10))');
+    expect(r.sameAfterLoad).toBe(true);
+    // The README shows the same layer, word for word.
+    const layer = /--8<-- \[start:layer\]\n([\s\S]*?)\/\/ --8<-- \[end:layer\]/.exec(readFileSync('examples/custom-layer.mts', 'utf8'))![1]!;
+    expect(readFileSync('README.md', 'utf8')).toContain(layer.trim());
   });
 
   it('type-checks a strict consumer against the shipped .d.ts (the app has no @types/node)', () => {

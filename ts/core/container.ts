@@ -157,6 +157,11 @@ export class Sequential extends Container {
     return h;
   }
 
+  /** `Sequential(A -> B -> …)`. */
+  override toString(): string {
+    return `${this.type}(${this.modules.map(String).join(' -> ')})`;
+  }
+
   /** @internal Back through the positions in reverse; the first layer's delta only when asked. */
   override runBackward(frame: Frame, delta: Tensor, beta: 0 | 1 | null, wantDelta: boolean): Tensor | null {
     let d: Tensor | null = delta;

@@ -40,17 +40,18 @@ function checkSpec(spec: unknown, where: string): asserts spec is LayerSpec {
  * class Scale extends Module { static readonly spec = { type: 'Scale', args: [...], build: … }; … }
  * register(Scale);
  */
-export function register(cls: LayerClass): void {
+export function register<M extends Module>(cls: LayerClass<M>): void {
   const given: unknown = cls;
   if (typeof given !== 'function' || !(given.prototype instanceof Module)) {
     throw new TorchletError('BAD_ARGUMENT', `register: expected a Module subclass, got ${given === null ? 'null' : typeof given}`);
   }
-  checkSpec(cls.spec, `register(${given.name})`);
-  const held = registry.get(cls.spec.type);
-  if (held !== undefined && held !== cls) {
-    throw new TorchletError('BAD_ARGUMENT', `register: expected a free type name, got ${JSON.stringify(cls.spec.type)}, held by another class`);
+  const layer = cls as unknown as LayerClass;
+  checkSpec(layer.spec, `register(${given.name})`);
+  const held = registry.get(layer.spec.type);
+  if (held !== undefined && held !== layer) {
+    throw new TorchletError('BAD_ARGUMENT', `register: expected a free type name, got ${JSON.stringify(layer.spec.type)}, held by another class`);
   }
-  registry.set(cls.spec.type, cls);
+  registry.set(layer.spec.type, layer);
 }
 
 /** The registered class of a type name, or undefined. */
