@@ -2,10 +2,8 @@
 // builder for the module specs it names. crates/kernels/tests/fixtures.rs holds the Rust twin of
 // `readVectors`: both parse each value as float64 and round it to float32.
 import { readFileSync } from 'node:fs';
-import {
-  AutoEncoder, AvgPool1D, AvgPool2D, Conv1D, Conv2D, type ConvPadding, Dropout, Flatten, Linear, MaxPool1D, MaxPool2D,
-  type Module, ReLU, Reshape, Rng, Sequential, Sigmoid, Softmax, TanH, Upsample1D, Upsample2D,
-} from '../ts/index.js';
+import { type ArgValue, AutoEncoder, type Module, Rng, Sequential } from '../ts/index.js';
+import { layerClass } from '../ts/core/registry.js';
 
 /** One tensor of a case: its shape (`[]` for a scalar) and float32 values. */
 export interface VecTensor {
@@ -71,31 +69,24 @@ class MaskReplay extends Rng {
   }
 }
 
-/** Builds one layer from `Type(a,b,…)` and the case's other arguments (`padding=same`). */
-function layer(spec: string, c?: VecCase): Module {
-  const m = /^(\w+)\(([\d.,]*)\)$/.exec(spec);
-  if (!m) throw new Error(`bad layer spec ${spec}`);
-  const a = m[2] === '' ? [] : m[2]!.split(',').map(Number);
-  const padding = (c?.args.padding ?? 'valid') as ConvPadding;
-  switch (m[1]) {
-    case 'Linear': return new Linear(a[0]!, a[1]!);
-    case 'Conv1D': return new Conv1D(a[0]!, a[1]!, a[2]!, a[3], { padding });
-    case 'Conv2D': return new Conv2D(a[0]!, a[1]!, a[2]!, a[3]!, a[4], { padding });
-    case 'MaxPool1D': return new MaxPool1D(a[0]!, a[1]);
-    case 'MaxPool2D': return new MaxPool2D(a[0]!, a[1]!, a[2]);
-    case 'AvgPool1D': return new AvgPool1D(a[0]!, a[1]);
-    case 'AvgPool2D': return new AvgPool2D(a[0]!, a[1]!, a[2]);
-    case 'Dropout': return new Dropout(a[0], { rng: new MaskReplay(c!.tensors.get('mask')!.values) });
-    case 'TanH': return new TanH();
-    case 'Sigmoid': return new Sigmoid();
-    case 'ReLU': return new ReLU();
-    case 'Softmax': return new Softmax();
-    case 'Flatten': return new Flatten();
-    case 'Upsample1D': return new Upsample1D(a[0]);
-    case 'Upsample2D': return new Upsample2D(a[0], a[1]);
-    case 'Reshape': return new Reshape(...a);
-    default: throw new Error(`unknown layer ${m[1]}`);
-  }
+/**
+ * Builds one layer from `Type(a,b,…)` through its registered description: the values fill the
+ * description's arguments in order (an 'ints' argument takes the rest), then the case's named
+ * arguments (`padding=same`) and the defaults. A case with a `mask` replays it as Dropout's draws.
+ */
+function layer(text: string, c?: VecCase): Module {
+  const m = /^(\w+)\(([\d.,]*)\)$/.exec(text);
+  const cls = m ? layerClass(m[1]!) : undefined;
+  if (!m || !cls) throw new Error(`bad layer spec ${text}`);
+  const values = m[2] === '' ? [] : m[2]!.split(',').map(Number);
+  const args: Record<string, ArgValue> = {};
+  cls.spec.args.forEach((a, i) => {
+    const v = a.kind === 'ints' ? values.slice(i) : values[i] ?? c?.args[a.name] ?? a.default;
+    if (v === undefined) throw new Error(`${text}: no value for ${a.name}`);
+    args[a.name] = v;
+  });
+  const mask = c?.tensors.get('mask');
+  return cls.spec.build(args, [], mask === undefined ? new Rng(0) : new MaskReplay(mask.values));
 }
 
 /** Builds the module a case describes (`spec=A|B|…` for a Sequential, encoder/decoder for an AutoEncoder). */

@@ -139,7 +139,7 @@ export class Dropout extends Module {
   static readonly spec: LayerSpec<Dropout> = {
     type: 'Dropout',
     args: [{ name: 'p', kind: 'fraction' }],
-    build: (a) => new Dropout(a.p as number),
+    build: (a, _children, rng) => new Dropout(a.p as number, { rng }),
   };
 
   /** Drop probability. */

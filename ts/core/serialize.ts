@@ -467,7 +467,8 @@ export function loadModel(path: string | URL): SavedModel {
 /**
  * Builds a network from an architecture description (the JSON form `describeArchitecture`
  * returns and model files store), with fresh weights: only registered types, never code.
- * @param rng Generator for the initial weights (default `new Rng(0)`).
+ * @param rng Generator for the initial weights and the layers' own draws (Dropout's masks);
+ *   default `new Rng(0)`.
  * @throws TorchletError `BAD_ARGUMENT` naming the first invalid node; nothing stays allocated.
  * @example fromArchitecture({ type: 'Sequential', children: [{ type: 'Linear', args: { nIn: 64, nOut: 10 } }] })
  */
