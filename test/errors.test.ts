@@ -11,15 +11,16 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  AutoEncoder, BCELoss, Conv1D, Conv2D, CrossEntropyLoss, type ErrorCode, Flatten, Linear, LogSoftmaxCrossEntropy,
-  type Loss, MSELoss, MaxPool1D, MaxPool2D, type Module, Optim, ReLU, Rng, Sequential, Sigmoid, Softmax, TanH, Tensor,
-  TorchletError, accuracy, asSamples, asSequence, confusionMatrix, defaultRng, describeArchitecture, deserialize,
+  AutoEncoder, AvgPool1D, AvgPool2D, BCELoss, Conv1D, Conv2D, CrossEntropyLoss, Dropout, type ErrorCode, Linear,
+  LogSoftmaxCrossEntropy, type Loss, MSELoss, MaxPool1D, MaxPool2D, Module, Optim, ReLU, Rng, Sequential, Sigmoid, TanH,
+  Tensor, TorchletError, accuracy, asSamples, asSequence, confusionMatrix, defaultRng, describeArchitecture, deserialize,
   evaluate, evaluateLoss, gradCheck, gradCheckLoss, gridCombinations, imageGridPng, imageGridSvg, init, kFold, labelsOf,
   load, lossCurvesSvg, meanSquaredError, memory, predict, preset, save, serialize, sgd, Upsample1D, Upsample2D, Reshape,
   kMeans, purity, adjustedRandIndex, pca, fromArchitecture, metricOf, paramsLabel, loadModel, deserializeModel,
-  parseDigitsCsv, loadDigits,
+  parseDigitsCsv, loadDigits, register, registeredTypes,
 } from '../ts/index.js';
 import * as torchlet from '../ts/index.js';
+import { type ModuleEntry, inputValues, moduleTable } from './modules.js';
 import { TIMEOUT, fcParams, tier } from './tiers.js';
 
 await init();
@@ -29,30 +30,15 @@ await init();
 // only the library's own allocations count.
 let recording: Tensor[] | null = null;
 const rng = new Rng(7);
-const modules: Record<string, Module> = {
-  Linear: new Linear(4, 3, { rng }),
-  Conv1D: new Conv1D(3, 2, 4, 2, { rng }),
-  Conv2D: new Conv2D(2, 2, 1, 3, 1, { rng }),
-  MaxPool1D: new MaxPool1D(2),
-  MaxPool2D: new MaxPool2D(2, 2),
-  TanH: new TanH(),
-  Sigmoid: new Sigmoid(),
-  ReLU: new ReLU(),
-  Softmax: new Softmax(),
-  Flatten: new Flatten(),
-  Sequential: new Sequential(new Linear(4, 5, { rng }), new ReLU(), new Linear(5, 3, { rng })),
-  AutoEncoder: new AutoEncoder(new Sequential(new Linear(4, 2, { rng }), new TanH()), new Sequential(new Linear(2, 4, { rng }), new Sigmoid())),
-  Upsample1D: new Upsample1D(2),
-  Upsample2D: new Upsample2D(2, 3),
-  Reshape: new Reshape(3, 2),
-};
-/** A valid input for each module. */
-const inputs: Record<string, Tensor> = {
-  Linear: uniform([2, 4]), Conv1D: uniform([2, 7, 2]), Conv2D: uniform([2, 3, 3, 1]), MaxPool1D: uniform([2, 6, 3]),
-  MaxPool2D: uniform([2, 4, 4, 2]), TanH: uniform([2, 3]), Sigmoid: uniform([2, 3]), ReLU: uniform([2, 3]),
-  Softmax: uniform([2, 3]), Flatten: uniform([2, 3, 2]), Sequential: uniform([2, 4]), AutoEncoder: uniform([2, 4], 0, 1),
-  Upsample1D: uniform([2, 3, 2]), Upsample2D: uniform([2, 2, 3, 2]), Reshape: uniform([2, 6]),
-};
+// Every layer of the shared table (test/modules.ts, variants included), by entry name, and a valid
+// input for each; the Sequential entry also serves the training cases (net, optim, xs).
+const entries = new Map<string, ModuleEntry>(moduleTable(torchlet).map((e) => [e.name, e]));
+const modules: Record<string, Module> = {};
+const inputs: Record<string, Tensor> = {};
+for (const [name, e] of entries) {
+  modules[name] = e.make(rng);
+  inputs[name] = tfrom(inputValues(e, rng), [...e.input]);
+}
 const losses: Record<string, Loss> = {
   MSELoss: new MSELoss(), BCELoss: new BCELoss(), CrossEntropyLoss: new CrossEntropyLoss(), LogSoftmaxCrossEntropy: new LogSoftmaxCrossEntropy(),
 };
@@ -126,6 +112,7 @@ function worldHash(): string {
   }
   h.update(defaultRng.state());
   h.update(rng.state());
+  h.update(registeredTypes().join());
   return h.digest('hex');
 }
 
@@ -171,6 +158,21 @@ add('MaxPool1D', 'a string window', 'BAD_ARGUMENT', () => new MaxPool1D('2' as n
 add('MaxPool2D', 'zero width', 'BAD_ARGUMENT', () => new MaxPool2D(2, 0));
 add('MaxPool2D', 'NaN height', 'BAD_ARGUMENT', () => new MaxPool2D(NaN, 2));
 add('MaxPool2D', 'fractional stride', 'BAD_ARGUMENT', () => new MaxPool2D(2, 2, 0.5));
+add('AvgPool1D', 'zero window', 'BAD_ARGUMENT', () => new AvgPool1D(0));
+add('AvgPool1D', 'fractional stride', 'BAD_ARGUMENT', () => new AvgPool1D(2, 1.5));
+add('AvgPool1D', 'a string window', 'BAD_ARGUMENT', () => new AvgPool1D('2' as never));
+add('AvgPool2D', 'zero height', 'BAD_ARGUMENT', () => new AvgPool2D(0, 2));
+add('AvgPool2D', 'fractional width', 'BAD_ARGUMENT', () => new AvgPool2D(2, 2.5));
+add('AvgPool2D', 'a string stride', 'BAD_ARGUMENT', () => new AvgPool2D(2, 2, '1' as never));
+add('Dropout', 'p = 1 (drops everything)', 'BAD_ARGUMENT', () => new Dropout(1));
+add('Dropout', 'negative p', 'BAD_ARGUMENT', () => new Dropout(-0.1));
+add('Dropout', 'NaN p', 'BAD_ARGUMENT', () => new Dropout(NaN));
+add('Dropout', 'a string p', 'BAD_ARGUMENT', () => new Dropout('0.5' as never));
+add('Dropout', 'an rng that is not an Rng', 'BAD_ARGUMENT', () => new Dropout(0.5, { rng: Math.random as never }));
+add('Conv1D', "padding 'full'", 'BAD_ARGUMENT', () => new Conv1D(3, 1, 1, 1, { padding: 'full' as never }));
+add('Conv1D', "padding 'same' with stride 2", 'BAD_ARGUMENT', () => new Conv1D(3, 1, 1, 2, { padding: 'same' }));
+add('Conv2D', "padding 'full'", 'BAD_ARGUMENT', () => new Conv2D(2, 2, 1, 1, 1, { padding: 'full' as never }));
+add('Conv2D', "padding 'same' with stride 2", 'BAD_ARGUMENT', () => new Conv2D(3, 3, 1, 1, 2, { padding: 'same' }));
 add('Sequential', 'a number', 'BAD_ARGUMENT', () => new Sequential(3 as never));
 add('Sequential', 'null', 'BAD_ARGUMENT', () => new Sequential(new ReLU(), null as never));
 add('Sequential', 'a plain object', 'BAD_ARGUMENT', () => new Sequential({ forward() {} } as never));
@@ -187,19 +189,49 @@ add('AutoEncoder', 'no decoder', 'BAD_ARGUMENT', () => new AutoEncoder(new ReLU(
 add('AutoEncoder', 'null encoder', 'BAD_ARGUMENT', () => new AutoEncoder(null as never, new ReLU()));
 add('AutoEncoder', 'a string', 'BAD_ARGUMENT', () => new AutoEncoder('enc' as never, new ReLU()));
 
-// Module methods, for every module
+// Register: the registry is part of the world hash, so a refused class must leave it as it was.
+class Bare extends Module {
+  outputShape(s: readonly number[]): number[] { return [...s]; }
+  protected updateOutput(): void {}
+  protected updateGradInput(): void {}
+}
+class Impostor extends Bare {
+  static readonly spec = { ...Linear.spec, build: () => new Impostor() };
+}
+class BadName extends Bare {
+  static readonly spec = { type: 'my layer', args: [], build: () => new BadName() };
+}
+add('register', 'null', 'BAD_ARGUMENT', () => register(null as never));
+add('register', 'a class without a static spec', 'BAD_ARGUMENT', () => register(Bare as never));
+add('register', "a type name another class holds ('Linear')", 'BAD_ARGUMENT', () => register(Impostor as never));
+add('register', 'a subclass inheriting its parent\'s spec (type held by the parent)', 'BAD_ARGUMENT', () => register(class Custom extends ReLU {}));
+add('register', 'a type name with a space', 'BAD_ARGUMENT', () => register(BadName as never));
+add('register', 'a plain object with a spec', 'BAD_ARGUMENT', () => register({ spec: Linear.spec, prototype: {} } as never));
+
+// Module methods, for every entry of the shared table
 for (const [name, m] of Object.entries(modules)) {
-  if (name === 'Identity') continue; // Optim.step's overflow fixture, not a module type
+  if (name === 'Identity') continue; // Optim.step's overflow fixture, not a table entry
+  const e = entries.get(name)!;
   const x = inputs[name]!;
   const y = m.outputShape(x.shape);
   const delta = full(y, 0.5);
   const badDelta = Tensor.zeros([y[0]!, ...y.slice(1, -1), y[y.length - 1]! + 2]);
-  // Containers prefix the failing layer's position: `Sequential[0] (Linear).forward: …` (nested for AutoEncoder).
-  const where = (method: string) => new RegExp(`^${esc(name)}(\\[\\d+\\] \\(\\w+\\))?\\.(\\w+\\[\\d+\\] \\(\\w+\\)\\.)*${method}: expected .+, got .+`);
+  // Messages name the type (variants too); containers prefix the failing layer's position:
+  // `Sequential[0] (Linear).forward: …` (nested for AutoEncoder).
+  const where = (method: string) => new RegExp(`^${esc(e.type)}(\\[\\d+\\] \\(\\w+\\))?\\.(\\w+\\[\\d+\\] \\(\\w+\\)\\.)*${method}: expected .+, got .+`);
   add(`${name}.forward`, 'an Array', 'BAD_ARGUMENT', () => m.forward([1, 2] as never), where('forward'));
-  // Element-wise layers take any shape [batch, ...]; every other module has a shape to violate.
-  if (!['TanH', 'Sigmoid', 'ReLU'].includes(name)) {
-    add(`${name}.forward`, 'wrong shape', 'SHAPE_MISMATCH', () => m.forward(tzeros(x.shape.length === 2 || name === 'Flatten' ? [2] : [2, 3])), where('forward'));
+  // Element-wise layers take any shape [batch, ...]; every other module rejects [2, 3] or [2].
+  if (!e.elementwise) {
+    const wrong = [[2, 3], [2]].find((s) => {
+      try {
+        m.outputShape(s);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (wrong === undefined) throw new Error(`${name}: accepts [2, 3] and [2]; mark it elementwise in test/modules.ts or give it a wrong shape here`);
+    add(`${name}.forward`, `wrong shape [${wrong.join(', ')}]`, 'SHAPE_MISMATCH', () => m.forward(tzeros(wrong)), where('forward'));
   }
   add(`${name}.forward`, 'a NaN', 'NON_FINITE', () => m.forward(withNaN(x)), where('forward'));
   add(`${name}.forward`, 'an empty batch', 'EMPTY_BATCH', () => m.forward(empty(x)), where('forward'));
@@ -302,6 +334,9 @@ add('fromArchitecture', 'a zero argument', 'BAD_ARGUMENT', () => fromArchitectur
 add('fromArchitecture', 'a Reshape shape that is not a list', 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Reshape', args: { shape: 4 } }));
 add('fromArchitecture', 'a Reshape shape of 9 dimensions', 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Reshape', args: { shape: [1, 1, 1, 1, 1, 1, 1, 1, 1] } }));
 add('fromArchitecture', 'a list where one integer goes', 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Upsample1D', args: { scale: [2] } }));
+add('fromArchitecture', 'Dropout p = 1', 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Dropout', args: { p: 1 } }));
+add('fromArchitecture', "Conv1D padding 'full'", 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Conv1D', args: { kSize: 3, chanIn: 1, chanOut: 1, padding: 'full' } }));
+add('fromArchitecture', "Conv2D padding 'same' with stride 2", 'BAD_ARGUMENT', () => fromArchitecture({ type: 'Conv2D', args: { kH: 3, kW: 3, chanIn: 1, chanOut: 1, stride: 2, padding: 'same' } }));
 add('loadModel', 'a missing file', 'BAD_FILE', () => loadModel(join(dir, 'nothing.safetensors')));
 add('loadModel', 'a junk file', 'BAD_FILE', () => loadModel(junkFile));
 add('loadModel', 'a folder', 'BAD_FILE', () => loadModel(dir));
@@ -383,6 +418,8 @@ describe('every public function rejects bad input with a TorchletError and chang
       loadMnist: 'optional peer dependency', memory: 'no arguments', isInitialized: 'no arguments',
       compiledModule: 'no arguments', manualSeed: 'any number is a seed', Rng: 'any number is a seed',
       Module: 'abstract base class', Loss: 'abstract base class', Tensor: 'covered as Tensor.*', TorchletError: 'the error itself',
+      Container: 'abstract base class (covered through Sequential and AutoEncoder)', registeredTypes: 'no arguments',
+      Frame: 'internal record; constructed by modules (createFrame), it validates nothing',
     };
     const covered = new Set(cases.map((c) => c.fn.split(/[. ]/)[0]!));
     const missing = Object.entries(torchlet)
