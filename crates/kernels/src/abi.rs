@@ -8,7 +8,7 @@
 //! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::{activation, conv, gemm, loss, pool, util};
+use crate::{activation, conv, gemm, loss, optim, pool, util};
 
 /// Bumped whenever an export's signature or contract changes; `ts/wasm.ts` checks it at load.
 pub const ABI_VERSION: u32 = 1;
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn sgd_update(
     n: usize,
     step: f32,
 ) {
-    util::sgd_update(grad, param, n, step)
+    optim::sgd_update(grad, param, n, step)
 }
 
 /// Sets `x[0..n]` to zero. Shape: x [n].
@@ -586,7 +586,7 @@ pub unsafe extern "C" fn maxpool_backward_delta(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Optimiser updates (util.rs): one call per parameter tensor; state buffers are [in,out].
+// Optimiser updates (optim.rs): one call per parameter tensor; state buffers are [in,out].
 
 /// param[i] -= step * (grad[i] + weight_decay * param[i]). Shape: grad [n], param [n].
 #[no_mangle]
@@ -597,7 +597,7 @@ pub unsafe extern "C" fn sgd_decay_update(
     step: f32,
     weight_decay: f32,
 ) {
-    util::sgd_decay_update(grad, param, n, step, weight_decay)
+    optim::sgd_decay_update(grad, param, n, step, weight_decay)
 }
 
 /// SGD with momentum (Nesterov when `nesterov != 0`), PyTorch's rule without dampening.
@@ -613,7 +613,7 @@ pub unsafe extern "C" fn momentum_update(
     weight_decay: f32,
     nesterov: u32,
 ) {
-    util::momentum_update(grad, param, velocity, n, step, momentum, weight_decay, nesterov)
+    optim::momentum_update(grad, param, velocity, n, step, momentum, weight_decay, nesterov)
 }
 
 /// Adam with L2 weight decay; the caller folds the bias corrections of step t into `step_size`
@@ -633,7 +633,7 @@ pub unsafe extern "C" fn adam_update(
     weight_decay: f32,
     inv_sqrt_bias2: f32,
 ) {
-    util::adam_update(grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2)
+    optim::adam_update(grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2)
 }
 
 // ---------------------------------------------------------------------------------------------

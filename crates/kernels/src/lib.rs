@@ -28,6 +28,7 @@ pub mod activation;
 pub mod conv;
 pub mod gemm;
 pub mod loss;
+pub mod optim;
 pub mod pool;
 pub mod simd;
 pub mod upsample;
