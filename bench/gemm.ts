@@ -1,4 +1,4 @@
-// GEMM GFLOP/s of the built .wasm in the three forms (c = a·b, c = a·bᵀ, c += aᵀ·b) on the
+// GEMM GFLOP/s of the built .wasm in three stride patterns (c = a·b, c = a·bᵀ, c += aᵀ·b) on the
 // layer shapes of the benchmark workloads and on squares. Median of several timed runs, each
 // long enough (>= 20 ms) for the clock; single thread. Used by bench/run.ts and on its own:
 //   npx tsx bench/gemm.ts [--quick]
@@ -78,10 +78,12 @@ export function benchGemm(shapes: GemmShape[], runs = 7, minMs = 40): GemmResult
     };
     // The a and b buffers hold enough floats for every form's layout ([k, m] / [n, k] included).
     const [a, b, c] = [buffer(s.m * s.k), buffer(s.k * s.n), buffer(s.m * s.n)];
+    // One strided export; the forms are strides (b stored [n, k] for a·bᵀ, a stored [k, m] for
+    // aᵀ·b, which adds into c: beta = 1).
     const calls: Array<() => void> = [
-      () => k.gemm(a, b, c, s.m, s.k, s.n),
-      () => k.gemm_nt(a, b, c, s.m, s.k, s.n),
-      () => k.gemm_tn_acc(a, b, c, s.m, s.k, s.n),
+      () => k.gemm(a, b, c, s.m, s.k, s.n, s.k, 1, s.n, 1, 0),
+      () => k.gemm(a, b, c, s.m, s.k, s.n, s.k, 1, 1, s.k, 0),
+      () => k.gemm(a, b, c, s.m, s.k, s.n, 1, s.m, s.n, 1, 1),
     ];
     return calls.map((f) => ({ s, f, reps: 0, times: [] as number[] }));
   });

@@ -1,7 +1,8 @@
 // The SIMD128 build of every kernel (cargo test covers the twins natively; this covers the .wasm),
 // against float64 references, with NaN canaries around each output and the SIMD-tail sizes.
 // Tolerances: element-wise kernels 2e-6 relative (a few ulp); GEMM 1e-5 relative to Σ|a·b|
-// (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside).
+// (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside);
+// gradients on small integers exact.
 import { describe, expect, it } from 'vitest';
 import { Rng, init } from '../ts/index.js';
 import { type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
@@ -57,7 +58,7 @@ function expectClose(got: Float32Array, want: ArrayLike<number>, tol: (i: number
 
 describe('gemm (SIMD build)', () => {
   const dims = [0, 1, 3, 4, 5, 16, 17, 63];
-  it('gemm, gemm_nt and gemm_tn_acc match float64 for all tail sizes', () => {
+  it('gemm in every transpose form (strides) matches float64 for all tail sizes', () => {
     const k = kernels();
     for (const m of dims) for (const kk of [1, 3, 5, 17]) for (const n of dims) {
       const a = values(m * kk, m + 7 * kk + 31 * n);
@@ -69,25 +70,31 @@ describe('gemm (SIMD build)', () => {
         mag[i * n + j] += Math.abs(a[i * kk + p]! * b[p * n + j]!);
       }
       const tol = (i: number) => 1e-5 * mag[i]! + 1e-7;
-      const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), C = new Guarded(m * n);
-      k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n);
-      C.checkGuards();
-      expectClose(C.view(), ref, tol, `gemm ${m}x${kk}x${n}`);
-      // a · (bᵀ)ᵀ: pass b transposed as [n, k].
-      const bt = new Float32Array(n * kk);
-      for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j]!;
-      const BT = new Guarded(n * kk, bt), C2 = new Guarded(m * n);
-      k.gemm_nt(A.ptr, BT.ptr, C2.ptr, m, kk, n);
-      C2.checkGuards();
-      expectClose(C2.view(), ref, tol, `gemm_nt ${m}x${kk}x${n}`);
-      // (aᵀ)ᵀ · b accumulated onto ones: pass a transposed as [k, m].
+      // a and b as stored, and transposed copies: a [k, m], b [n, k].
       const at = new Float32Array(kk * m);
       for (let i = 0; i < m; i++) for (let p = 0; p < kk; p++) at[p * m + i] = a[i * kk + p]!;
-      const AT = new Guarded(kk * m, at), C3 = new Guarded(m * n, new Float32Array(m * n).fill(1));
-      k.gemm_tn_acc(AT.ptr, B.ptr, C3.ptr, m, kk, n);
-      C3.checkGuards();
-      expectClose(C3.view(), ref.map((v) => v + 1), tol, `gemm_tn_acc ${m}x${kk}x${n}`);
-      for (const g of [A, B, C, BT, C2, AT, C3]) g.free();
+      const bt = new Float32Array(n * kk);
+      for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j]!;
+      const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), AT = new Guarded(kk * m, at), BT = new Guarded(n * kk, bt);
+      const forms: Array<[string, Guarded, Guarded, [number, number, number, number]]> = [
+        ['a·b', A, B, [kk, 1, n, 1]],
+        ['a·bᵀ', A, BT, [kk, 1, 1, kk]],
+        ['aᵀ·b', AT, B, [1, m, n, 1]],
+        ['aᵀ·bᵀ', AT, BT, [1, m, 1, kk]],
+      ];
+      for (const [name, X, Y, [rsa, csa, rsb, csb]] of forms) {
+        const C = new Guarded(m * n);
+        k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 0);
+        C.checkGuards();
+        expectClose(C.view(), ref, tol, `gemm ${name} ${m}x${kk}x${n}`);
+        // beta = 1 adds onto what c holds: ones.
+        C.view().fill(1);
+        k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 1);
+        C.checkGuards();
+        expectClose(C.view(), ref.map((v) => v + 1), tol, `gemm ${name} beta 1 ${m}x${kk}x${n}`);
+        C.free();
+      }
+      for (const g of [A, B, AT, BT]) g.free();
     }
   });
 
@@ -97,13 +104,56 @@ describe('gemm (SIMD build)', () => {
     const a = Float32Array.from({ length: m * kk }, (_, i) => (i % 5) - 2);
     const b = Float32Array.from({ length: kk * n }, (_, i) => (i % 3) - 1);
     const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), C = new Guarded(m * n);
-    k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n);
+    k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n, kk, 1, n, 1, 0);
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
       let s = 0;
       for (let p = 0; p < kk; p++) s += a[i * kk + p]! * b[p * n + j]!;
       expect(C.view()[i * n + j]).toBe(s);
     }
     [A, B, C].forEach((g) => g.free());
+  });
+});
+
+describe('parameter gradients (SIMD build)', () => {
+  it('beta = 0 overwrites NaN gradients, and beta = 1 then adds the same again (exact on integers)', () => {
+    const k = kernels();
+    const ints = (n: number, seed: number) => values(n, seed).map((v) => Math.round(v * 3));
+    for (const [batch, nIn, nOut] of [[0, 3, 5], [3, 4, 17], [17, 9, 8], [5, 63, 16]] as const) {
+      const X = new Guarded(batch * nIn, ints(batch * nIn, 1)), D = new Guarded(batch * nOut, ints(batch * nOut, 2));
+      const GW = new Guarded(nIn * nOut), GB = new Guarded(nOut);
+      k.linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 0);
+      GW.checkGuards();
+      GB.checkGuards();
+      const want = new Float64Array(nIn * nOut), wantB = new Float64Array(nOut);
+      for (let r = 0; r < batch; r++) for (let o = 0; o < nOut; o++) {
+        wantB[o] += D.view()[r * nOut + o]!;
+        for (let i = 0; i < nIn; i++) want[i * nOut + o] += X.view()[r * nIn + i]! * D.view()[r * nOut + o]!;
+      }
+      expectClose(GW.view(), want, () => 0, `linear gradWeight beta 0 ${batch}x${nIn}x${nOut}`);
+      expectClose(GB.view(), wantB, () => 0, `linear gradBias beta 0 ${batch}x${nIn}x${nOut}`);
+      k.linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 1);
+      expectClose(GW.view(), want.map((v) => 2 * v), () => 0, 'linear gradWeight beta 1');
+      expectClose(GB.view(), wantB.map((v) => 2 * v), () => 0, 'linear gradBias beta 1');
+      [X, D, GW, GB].forEach((g) => g.free());
+    }
+    // Conv2D: c_out 16 (the unpacked path, several row blocks) and 5 (the packed GEMM).
+    for (const cout of [16, 5]) {
+      const [batch, h, w, cin, kh, kw] = [2, 20, 40, 2, 3, 3];
+      const [oh, ow] = [h - kh + 1, w - kw + 1];
+      const X = new Guarded(batch * h * w * cin, ints(batch * h * w * cin, 3)), D = new Guarded(batch * oh * ow * cout, ints(batch * oh * ow * cout, 4));
+      const GW = new Guarded(kh * kw * cin * cout), GB = new Guarded(cout);
+      k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, 1, 0);
+      GW.checkGuards();
+      GB.checkGuards();
+      const once = [Float32Array.from(GW.view()), Float32Array.from(GB.view())] as const;
+      expect(once[0].every(Number.isFinite) && once[1].every(Number.isFinite)).toBe(true);
+      const wantB = new Float64Array(cout);
+      for (let i = 0; i < D.n; i++) wantB[i % cout] += D.view()[i]!;
+      expectClose(GB.view(), wantB, () => 0, `conv2d gradBias beta 0 cout ${cout}`);
+      k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, 1, 1);
+      expectClose(GW.view(), once[0].map((v) => 2 * v), () => 0, `conv2d gradWeight beta 1 cout ${cout}`);
+      [X, D, GW, GB].forEach((g) => g.free());
+    }
   });
 });
 

@@ -7,8 +7,9 @@
 // - sums of K terms (GEMM, Linear, Conv, bias gradients, pooling scatter): |got - ref| <=
 //   2·(K+1)·u·Σ|terms| + (K+1)·2^-149 (standard summation bound, 2x safety; the last term covers
 //   subnormal products).
-// - copies, ReLU, max pooling, gather/one-hot/fill, bias_add and the optimiser updates: exact, the
+// - copies, ReLU, max pooling, gather/one-hot/fill and the optimiser updates: exact, the
 //   updates against a Math.fround emulation in the kernel's operation order (0 ulp).
+// - beta = 0 (gemm, the gradient kernels): the output starts as NaN, so a read of it would show.
 // - tanh/sigmoid: <= 4 ulp (8u relative) + 2^-126 (below the normal range the result may flush).
 // - backward formulas and losses: a few u relative to the magnitudes that enter each formula,
 //   plus the terms' count for summed losses (bounds spelled out beside each property).
@@ -130,41 +131,29 @@ it('every kernel export of the .wasm has a property below', () => {
 const dim = (lo: number, hi: number) => fc.integer({ min: lo, max: hi });
 
 describe('GEMM and Linear kernels', () => {
-  const mkn = fc.record({ m: dim(0, 19), k: dim(0, 19), n: dim(0, 19) });
-  const gemmArb = mkn.chain((d) => fc.record({ d: fc.constant(d), a: f32s(d.m * d.k), b: f32s(d.k * d.n), c: f32s(d.m * d.n) }));
+  // Strides of the transpose forms (a stored [m, k] or [k, m], b [k, n] or [n, k], rows padded by
+  // `pad`), or any strides at all, 0 included (rows of a, or columns of b, read the same data).
+  const extent = (rows: number, cols: number, rs: number, cs: number) => (rows === 0 || cols === 0 ? 0 : (rows - 1) * rs + (cols - 1) * cs + 1);
+  const gemmArb = fc.record({
+    m: dim(0, 19), k: dim(0, 19), n: dim(0, 19), form: fc.constantFrom('nn', 'nt', 'tn', 'tt', 'any'), pad: dim(0, 3),
+    any: fc.tuple(dim(0, 24), dim(0, 24), dim(0, 24), dim(0, 24)), beta: fc.constantFrom(0, 1),
+  }).map(({ m, k, n, form, pad, any, beta }) => {
+    const [ta, tb] = [form[0] === 't', form[1] === 't'];
+    const s: [number, number, number, number] = form === 'any' ? any
+      : [ta ? 1 : k + pad, ta ? m + pad : 1, tb ? 1 : n + pad, tb ? k + pad : 1];
+    return { m, k, n, form, beta, s };
+  }).chain((d) => fc.record({
+    d: fc.constant(d), a: f32s(extent(d.m, d.k, d.s[0], d.s[1])), b: f32s(extent(d.k, d.n, d.s[2], d.s[3])), c: f32s(d.m * d.n),
+  }));
 
-  prop('gemm: c = a·b', gemmArb, ({ d: { m, k, n }, a, b }) => {
-    const ref = new Acc(m * n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) ref.add(i * n + j, a[i * k + p]! * b[p * n + j]!);
-    const [A, B, C] = [new Buf(m * k, a), new Buf(k * n, b), new Buf(m * n)];
-    withBufs([A, B, C], () => { K().gemm(A.ptr, B.ptr, C.ptr, m, k, n); ref.check(C.read(), 'gemm'); });
-  });
-
-  prop('gemm_nt: c = a·bᵀ (b given as [n, k])', gemmArb, ({ d: { m, k, n }, a, b }) => {
-    const ref = new Acc(m * n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) ref.add(i * n + j, a[i * k + p]! * b[j * k + p]!);
-    const [A, B, C] = [new Buf(m * k, a), new Buf(n * k, b), new Buf(m * n)];
-    withBufs([A, B, C], () => { K().gemm_nt(A.ptr, B.ptr, C.ptr, m, k, n); ref.check(C.read(), 'gemm_nt'); });
-  });
-
-  prop('gemm_tn_acc: c += aᵀ·b (a given as [k, m])', gemmArb, ({ d: { m, k, n }, a, b, c }) => {
-    const ref = new Acc(m * n, c);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) ref.add(i * n + j, a[p * m + i]! * b[p * n + j]!);
-    const [A, B, C] = [new Buf(k * m, a), new Buf(k * n, b), new Buf(m * n, c)];
-    withBufs([A, B, C], () => { K().gemm_tn_acc(A.ptr, B.ptr, C.ptr, m, k, n); ref.check(C.read(), 'gemm_tn_acc'); });
-  });
-
-  const rc = fc.record({ rows: dim(0, 9), cols: dim(0, 21) }).chain((d) => fc.record({ d: fc.constant(d), y: f32s(d.rows * d.cols), b: f32s(d.cols) }));
-  prop('bias_add: y[r, :] += bias (exact)', rc, ({ d: { rows, cols }, y, b }) => {
-    const want = Array.from(y, (v, i) => Math.fround(v + b[i % cols]!));
-    const [B, Y] = [new Buf(cols, b), new Buf(rows * cols, y)];
-    withBufs([B, Y], () => { K().bias_add(B.ptr, Y.ptr, rows, cols); within(Y.read(), want, () => 0, 'bias_add'); });
-  });
-  prop('bias_grad_acc: g += Σ_r delta[r, :]', rc, ({ d: { rows, cols }, y, b }) => {
-    const ref = new Acc(cols, b);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) ref.add(j, y[r * cols + j]!);
-    const [D, G] = [new Buf(rows * cols, y), new Buf(cols, b)];
-    withBufs([D, G], () => { K().bias_grad_acc(D.ptr, G.ptr, rows, cols); ref.check(G.read(), 'bias_grad_acc'); });
+  prop('gemm: c = op(a)·op(b) (+ c when beta = 1), any strides', gemmArb, ({ d: { m, k, n, form, beta, s: [rsa, csa, rsb, csb] }, a, b, c }) => {
+    const ref = new Acc(m * n, beta === 1 ? c : undefined);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) ref.add(i * n + j, a[i * rsa + p * csa]! * b[p * rsb + j * csb]!);
+    const [A, B, C] = [new Buf(a.length, a), new Buf(b.length, b), new Buf(m * n, beta === 1 ? c : undefined)];
+    withBufs([A, B, C], () => {
+      K().gemm(A.ptr, B.ptr, C.ptr, m, k, n, rsa, csa, rsb, csb, beta);
+      ref.check(C.read(), `gemm ${form} strides ${[rsa, csa, rsb, csb]} beta ${beta}`);
+    });
   });
 
   const lin = fc.record({ batch: dim(1, 9), nIn: dim(1, 21), nOut: dim(1, 21) }).chain((d) => fc.record({
@@ -194,13 +183,13 @@ describe('GEMM and Linear kernels', () => {
       y.check(Y.read(), 'linear_forward');
       K().linear_backward_delta(D.ptr, DX.ptr, W.ptr, batch, nIn, nOut);
       dx.check(DX.read(), 'linear_backward_delta');
-      K().linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut);
+      K().linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 1);
       gW.check(GW.read(), 'linear gradWeight');
       gB.check(GB.read(), 'linear gradBias');
     });
   });
 
-  prop('linear_backward_set_gradient (overwrites: gradW = xᵀ delta, gradB = Σ delta)', lin, ({ d: { batch, nIn, nOut }, x, delta, gw, b }) => {
+  prop('linear_backward_update_gradient with beta = 0 (overwrites: gradW = xᵀ delta, gradB = Σ delta)', lin, ({ d: { batch, nIn, nOut }, x, delta }) => {
     const gW = new Acc(nIn * nOut);
     const gB = new Acc(nOut);
     for (let r = 0; r < batch; r++) {
@@ -209,13 +198,13 @@ describe('GEMM and Linear kernels', () => {
         for (let i = 0; i < nIn; i++) gW.add(i * nOut + o, x[r * nIn + i]! * delta[r * nOut + o]!);
       }
     }
-    // The old gradients hold arbitrary values: none may leak into the result.
-    const bufs = [new Buf(batch * nIn, x), new Buf(batch * nOut, delta), new Buf(nIn * nOut, gw), new Buf(nOut, b)];
+    // The old gradients are NaN: none may leak into the result.
+    const bufs = [new Buf(batch * nIn, x), new Buf(batch * nOut, delta), new Buf(nIn * nOut), new Buf(nOut)];
     const [X, D, GW, GB] = bufs as [Buf, Buf, Buf, Buf];
     withBufs(bufs, () => {
-      K().linear_backward_set_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut);
-      gW.check(GW.read(), 'linear_backward_set_gradient gradWeight');
-      gB.check(GB.read(), 'linear_backward_set_gradient gradBias');
+      K().linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 0);
+      gW.check(GW.read(), 'linear gradWeight beta 0');
+      gB.check(GB.read(), 'linear gradBias beta 0');
     });
   });
 });
@@ -229,9 +218,10 @@ describe('convolution and pooling kernels', () => {
     const oh = outLen(h, kh, s), ow = outLen(w, kw, s);
     const y = new Acc(batch * oh * ow * cout), dx = new Acc(batch * h * w * cin);
     const gW = new Acc(kh * kw * cin * cout, gw), gB = new Acc(cout, b);
+    const gW0 = new Acc(kh * kw * cin * cout), gB0 = new Acc(cout);
     for (let n = 0; n < batch; n++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
       const yo = ((n * oh + i) * ow + j) * cout;
-      for (let o = 0; o < cout; o++) { y.add(yo + o, b[o]!); gB.add(o, delta[yo + o]!); }
+      for (let o = 0; o < cout; o++) { y.add(yo + o, b[o]!); gB.add(o, delta[yo + o]!); gB0.add(o, delta[yo + o]!); }
       for (let p = 0; p < kh; p++) for (let q = 0; q < kw; q++) for (let c = 0; c < cin; c++) {
         const xi = ((n * h + i * s + p) * w + j * s + q) * cin + c;
         for (let o = 0; o < cout; o++) {
@@ -239,10 +229,11 @@ describe('convolution and pooling kernels', () => {
           y.add(yo + o, x[xi]! * wt[wi]!);
           dx.add(xi, delta[yo + o]! * wt[wi]!);
           gW.add(wi, x[xi]! * delta[yo + o]!);
+          gW0.add(wi, x[xi]! * delta[yo + o]!);
         }
       }
     }
-    return { y, dx, gW, gB, ny: batch * oh * ow * cout };
+    return { y, dx, gW, gB, gW0, gB0, ny: batch * oh * ow * cout };
   }
   function convArb(twoD: boolean): fc.Arbitrary<{ d: ConvDims; x: Float32Array; wt: Float32Array; b: Float32Array; delta: Float32Array; gw: Float32Array }> {
     const dims = fc.record({
@@ -259,28 +250,32 @@ describe('convolution and pooling kernels', () => {
   }
   for (const twoD of [false, true]) {
     const name = twoD ? 'conv2d' : 'conv1d';
-    prop(`${name}_forward / backward_delta / backward_update_gradient, any stride`, convArb(twoD), ({ d, x, wt, b, delta, gw }) => {
+    prop(`${name}_forward / backward_delta / backward_update_gradient (beta 1 and 0), any stride`, convArb(twoD), ({ d, x, wt, b, delta, gw }) => {
       const ref = convRef(d, x, wt, b, delta, gw);
       const { batch, h, w, cin, cout, kh, kw, s } = d;
       const k = K();
       const wlen = twoD ? k.conv2d_workspace_len(h, w, cin, cout, kh, kw, s) : k.conv1d_workspace_len(w, cin, cout, kw, s);
       const bufs = [new Buf(x.length, x), new Buf(ref.ny), new Buf(wt.length, wt), new Buf(cout, b), new Buf(ref.ny, delta),
-        new Buf(x.length), new Buf(Math.max(wlen, 1)), new Buf(gw.length, gw), new Buf(cout, b)];
-      const [X, Y, W, B, D, DX, WK, GW, GB] = bufs as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
+        new Buf(x.length), new Buf(Math.max(wlen, 1)), new Buf(gw.length, gw), new Buf(cout, b), new Buf(gw.length), new Buf(cout)];
+      const [X, Y, W, B, D, DX, WK, GW, GB, GW0, GB0] = bufs as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
       withBufs(bufs, () => {
         if (twoD) {
           k.conv2d_forward(X.ptr, Y.ptr, W.ptr, B.ptr, batch, h, w, cin, cout, kh, kw, s);
           k.conv2d_backward_delta(D.ptr, DX.ptr, W.ptr, WK.ptr, batch, h, w, cin, cout, kh, kw, s);
-          k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, s);
+          k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, s, 1);
+          k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW0.ptr, GB0.ptr, batch, h, w, cin, cout, kh, kw, s, 0);
         } else {
           k.conv1d_forward(X.ptr, Y.ptr, W.ptr, B.ptr, batch, w, cin, cout, kw, s);
           k.conv1d_backward_delta(D.ptr, DX.ptr, W.ptr, WK.ptr, batch, w, cin, cout, kw, s);
-          k.conv1d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, w, cin, cout, kw, s);
+          k.conv1d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, w, cin, cout, kw, s, 1);
+          k.conv1d_backward_update_gradient(X.ptr, D.ptr, GW0.ptr, GB0.ptr, batch, w, cin, cout, kw, s, 0);
         }
         ref.y.check(Y.read(), `${name}_forward`);
         ref.dx.check(DX.read(), `${name}_backward_delta`);
         ref.gW.check(GW.read(), `${name} gradWeight`);
         ref.gB.check(GB.read(), `${name} gradBias`);
+        ref.gW0.check(GW0.read(), `${name} gradWeight beta 0`);
+        ref.gB0.check(GB0.read(), `${name} gradBias beta 0`);
         WK.read(); // the workspace guards too
       });
     });

@@ -9,9 +9,13 @@ import { readBytes } from './platform.js';
 export type Ptr = number & { readonly __ptr: unique symbol };
 
 /** The ABI this binding was written for; must equal the module's `abi_version()`. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
-/** Every export of the kernels crate, one to one with `crates/kernels/src/abi.rs`. */
+/**
+ * Every export of the kernels crate, one to one with `crates/kernels/src/abi.rs`: same names,
+ * same argument order. `beta` (gemm and every `*_backward_update_gradient`) is 0 to overwrite the
+ * output without reading it, or 1 to add into it.
+ */
 export interface Kernels {
   abi_version(): number;
   tl_alloc(bytes: number): Ptr;
@@ -20,17 +24,15 @@ export interface Kernels {
   count_outside(x: Ptr, n: number, lo: number, hi: number): number;
   gather_rows(src: Ptr, indices: Ptr, dst: Ptr, rows: number, cols: number): void;
   one_hot(labels: Ptr, out: Ptr, rows: number, cols: number): void;
-  sgd_update(grad: Ptr, param: Ptr, n: number, step: number): void;
   fill_zero(x: Ptr, n: number): void;
-  gemm(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
-  gemm_nt(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
-  gemm_tn_acc(a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number): void;
-  bias_add(bias: Ptr, y: Ptr, rows: number, cols: number): void;
-  bias_grad_acc(delta: Ptr, gradBias: Ptr, rows: number, cols: number): void;
+  gemm(
+    a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number,
+    rsa: number, csa: number, rsb: number, csb: number, beta: number,
+  ): void;
   linear_forward(x: Ptr, y: Ptr, w: Ptr, b: Ptr, batch: number, nIn: number, nOut: number): void;
   linear_backward_delta(delta: Ptr, dx: Ptr, w: Ptr, batch: number, nIn: number, nOut: number): void;
   linear_backward_update_gradient(
-    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, nIn: number, nOut: number,
+    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, nIn: number, nOut: number, beta: number,
   ): void;
   tanh_forward(x: Ptr, y: Ptr, n: number): void;
   tanh_backward_delta(y: Ptr, delta: Ptr, dx: Ptr, n: number): void;
@@ -59,7 +61,7 @@ export interface Kernels {
   ): void;
   conv1d_backward_update_gradient(
     x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr,
-    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number, beta: number,
   ): void;
   conv2d_workspace_len(
     height: number, width: number, cIn: number, cOut: number, kh: number, kw: number, stride: number,
@@ -74,7 +76,7 @@ export interface Kernels {
   ): void;
   conv2d_backward_update_gradient(
     x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, height: number, width: number,
-    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+    cIn: number, cOut: number, kh: number, kw: number, stride: number, beta: number,
   ): void;
   maxpool1d_forward(
     x: Ptr, y: Ptr, argmax: Ptr, batch: number, length: number, c: number, k: number, stride: number,
@@ -84,6 +86,11 @@ export interface Kernels {
     kh: number, kw: number, stride: number,
   ): void;
   maxpool_backward_delta(delta: Ptr, argmax: Ptr, dx: Ptr, nOut: number, nIn: number): void;
+  upsample_forward(x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number): void;
+  upsample_backward_delta(
+    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
+  ): void;
+  sgd_update(grad: Ptr, param: Ptr, n: number, step: number): void;
   sgd_decay_update(grad: Ptr, param: Ptr, n: number, step: number, weightDecay: number): void;
   momentum_update(
     grad: Ptr, param: Ptr, velocity: Ptr, n: number, step: number, momentum: number, weightDecay: number,
@@ -93,11 +100,72 @@ export interface Kernels {
     grad: Ptr, param: Ptr, m: Ptr, v: Ptr, n: number, stepSize: number, beta1: number, beta2: number,
     epsilon: number, weightDecay: number, invSqrtBias2: number,
   ): void;
-  upsample_forward(x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number): void;
-  upsample_backward_delta(
-    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
-  ): void;
-  linear_backward_set_gradient(x: Ptr, delta: Ptr, gradWeight: Ptr, gradBias: Ptr, batch: number, nIn: number, nOut: number): void;
+}
+
+/**
+ * The kernel table at run time: each entry's argument count. `init()` checks the loaded module
+ * against it, so a stale .wasm is refused at load instead of failing at its first call; the type
+ * makes each count agree with `Kernels` at compile time. It says only names and argument counts,
+ * in the order of `Kernels` (pointers first, then sizes, then hyperparameters and `beta`), so a
+ * second backend (WebGPU, with buffers in place of pointers) can implement and check the same
+ * entries.
+ */
+export const KERNEL_ARITY: Readonly<Record<keyof Kernels, number>> = {
+  abi_version: 0,
+  tl_alloc: 1,
+  tl_free: 2,
+  non_finite_count: 2,
+  count_outside: 4,
+  gather_rows: 5,
+  one_hot: 4,
+  fill_zero: 2,
+  gemm: 11,
+  linear_forward: 7,
+  linear_backward_delta: 6,
+  linear_backward_update_gradient: 8,
+  tanh_forward: 3,
+  tanh_backward_delta: 4,
+  sigmoid_forward: 3,
+  sigmoid_backward_delta: 4,
+  relu_forward: 3,
+  relu_backward_delta: 4,
+  softmax_forward: 4,
+  softmax_backward_delta: 5,
+  mse_loss_forward: 4,
+  mse_loss_backward: 5,
+  bce_loss_forward: 4,
+  bce_loss_backward: 5,
+  cross_entropy_loss_forward: 4,
+  cross_entropy_loss_backward: 5,
+  log_softmax_cross_entropy_forward: 4,
+  log_softmax_cross_entropy_backward: 5,
+  conv1d_workspace_len: 5,
+  conv1d_forward: 10,
+  conv1d_backward_delta: 10,
+  conv1d_backward_update_gradient: 11,
+  conv2d_workspace_len: 7,
+  conv2d_forward: 12,
+  conv2d_backward_delta: 12,
+  conv2d_backward_update_gradient: 13,
+  maxpool1d_forward: 8,
+  maxpool2d_forward: 10,
+  maxpool_backward_delta: 5,
+  upsample_forward: 8,
+  upsample_backward_delta: 8,
+  sgd_update: 4,
+  sgd_decay_update: 5,
+  momentum_update: 8,
+  adam_update: 11,
+} satisfies { readonly [K in keyof Kernels]: Parameters<Kernels[K]>['length'] };
+
+/** The first entry of `KERNEL_ARITY` that `exports` lacks or has with another argument count. */
+function kernelMismatch(exports: Record<string, unknown>): string | null {
+  for (const [name, arity] of Object.entries(KERNEL_ARITY)) {
+    const fn = exports[name];
+    if (typeof fn !== 'function') return `no export ${name} (${arity} arguments)`;
+    if (fn.length !== arity) return `export ${name} with ${fn.length} arguments, expected ${arity}`;
+  }
+  return null;
 }
 
 /** What `init` accepts: nothing (load the bundled file), the bytes, where to fetch them, or a
@@ -157,6 +225,10 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
   }
   if (exp.abi_version() !== ABI_VERSION) {
     throw new TorchletError('BAD_WASM', `init: expected WASM ABI version ${ABI_VERSION}, got ${exp.abi_version()}; the .wasm is stale, ${REBUILD_HINT}`);
+  }
+  const mismatch = kernelMismatch(inst.exports);
+  if (mismatch !== null) {
+    throw new TorchletError('BAD_WASM', `init: expected the kernels of ABI version ${ABI_VERSION}, got a module with ${mismatch}; the .wasm is stale or built from other sources, ${REBUILD_HINT}`);
   }
   instance = { module, memory: exp.memory, kernels: exp };
 }

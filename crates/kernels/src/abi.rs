@@ -1,17 +1,19 @@
 //! Every `#[no_mangle]` export of the `.wasm`, and nothing else. Each one forwards to the kernel
-//! module that holds the math; `ts/wasm.ts` repeats these signatures one to one.
-//! Tags: `[in]` read only, `[out]` overwritten whole, `[in,out]` added into, `[work]` scratch.
-//! Sizes are element counts (f32 or u32), never bytes, except in `tl_alloc` / `tl_free`.
+//! module that holds the math; `ts/core/wasm.ts` repeats these signatures one to one.
+//! Tags: `[in]` read only, `[out]` overwritten whole, `[in,out]` updated in place (added into, or
+//! overwritten when `beta = 0`), `[work]` scratch. Sizes and strides are element counts (f32 or
+//! u32), never bytes, except in `tl_alloc` / `tl_free`. `beta` is a u32: 0 overwrites the
+//! `[in,out]` outputs without reading them, 1 adds into them; TS passes no other value.
 //!
 //! # Safety (for every function taking pointers)
 //! Each pointer must be valid for the number of elements its shape line states, 4-byte aligned,
 //! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::{activation, conv, gemm, loss, optim, pool, util};
+use crate::{activation, conv, gemm, loss, optim, pool, upsample, util};
 
-/// Bumped whenever an export's signature or contract changes; `ts/wasm.ts` checks it at load.
-pub const ABI_VERSION: u32 = 1;
+/// Bumped whenever an export's signature or contract changes; `ts/core/wasm.ts` checks it at load.
+pub const ABI_VERSION: u32 = 2;
 
 /// The ABI version this module was built with.
 #[no_mangle]
@@ -82,17 +84,6 @@ pub unsafe extern "C" fn one_hot(
     util::one_hot(labels, out, rows, cols)
 }
 
-/// param[i] -= step * grad[i]. Shape: param [n], grad [n].
-#[no_mangle]
-pub unsafe extern "C" fn sgd_update(
-    grad: *const f32, // [in]     grad [n]
-    param: *mut f32, // [in,out] param [n]
-    n: usize,
-    step: f32,
-) {
-    optim::sgd_update(grad, param, n, step)
-}
-
 /// Sets `x[0..n]` to zero. Shape: x [n].
 #[no_mangle]
 pub unsafe extern "C" fn fill_zero(
@@ -105,65 +96,25 @@ pub unsafe extern "C" fn fill_zero(
 // ---------------------------------------------------------------------------------------------
 // GEMM and Linear (gemm.rs)
 
-/// c = a · b. Shape: a [m, k], b [k, n], c [m, n].
+/// c = op(a) · op(b) (+ c when beta = 1), matrixmultiply's strided sgemm: element (i, p) of
+/// op(a) is `a[i·rsa + p·csa]`, element (p, j) of op(b) is `b[p·rsb + j·csb]`, and c is
+/// contiguous row-major (rows n apart). a stored [m, k] is `rsa = k, csa = 1`, stored [k, m]
+/// (transposed) `rsa = 1, csa = m`; likewise b. Shape: op(a) [m, k], op(b) [k, n], c [m, n].
 #[no_mangle]
 pub unsafe extern "C" fn gemm(
-    a: *const f32, // [in]  a [m, k]
-    b: *const f32, // [in]  b [k, n]
-    c: *mut f32, // [out] c [m, n]
+    a: *const f32, // [in]     a, reaching (m-1)·rsa + (k-1)·csa + 1 floats
+    b: *const f32, // [in]     b, reaching (k-1)·rsb + (n-1)·csb + 1 floats
+    c: *mut f32, // [in,out] c [m, n] (read only when beta = 1)
     m: usize,
     k: usize,
     n: usize,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
+    beta: u32,
 ) {
-    gemm::gemm_nn(m, k, n, a, k, b, n, c, n, false)
-}
-
-/// c = a · bᵀ. Shape: a [m, k], b [n, k], c [m, n].
-#[no_mangle]
-pub unsafe extern "C" fn gemm_nt(
-    a: *const f32, // [in]  a [m, k]
-    b: *const f32, // [in]  b [n, k]
-    c: *mut f32, // [out] c [m, n]
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    gemm::gemm_nt(m, k, n, a, k, b, k, c, n, false)
-}
-
-/// c += aᵀ · b. Shape: a [k, m], b [k, n], c [m, n].
-#[no_mangle]
-pub unsafe extern "C" fn gemm_tn_acc(
-    a: *const f32, // [in]     a [k, m]
-    b: *const f32, // [in]     b [k, n]
-    c: *mut f32, // [in,out] c [m, n]
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    gemm::gemm_tn(m, k, n, a, m, b, n, c, n, true)
-}
-
-/// y[r, :] += bias. Shape: y [rows, cols], bias [cols].
-#[no_mangle]
-pub unsafe extern "C" fn bias_add(
-    bias: *const f32, // [in]     bias [cols]
-    y: *mut f32, // [in,out] y [rows, cols]
-    rows: usize,
-    cols: usize,
-) {
-    gemm::bias_add(bias, y, rows, cols)
-}
-
-/// grad_bias += Σ_r delta[r, :]. Shape: delta [rows, cols], grad_bias [cols].
-#[no_mangle]
-pub unsafe extern "C" fn bias_grad_acc(
-    delta: *const f32, // [in]     delta [rows, cols]
-    grad_bias: *mut f32, // [in,out] grad_bias [cols]
-    rows: usize,
-    cols: usize,
-) {
-    gemm::bias_grad_acc(delta, grad_bias, rows, cols)
+    gemm::gemm(a, b, c, m, k, n, rsa, csa, rsb, csb, n, beta != 0)
 }
 
 /// y = x · weight + bias. Shape: x [batch, n_in], y [batch, n_out], weight [n_in, n_out],
@@ -194,7 +145,7 @@ pub unsafe extern "C" fn linear_backward_delta(
     gemm::linear_backward_delta(delta, dx, weight, batch, n_in, n_out)
 }
 
-/// grad_weight += xᵀ · delta; grad_bias += Σ_b delta[b, :].
+/// grad_weight (+)= xᵀ · delta; grad_bias (+)= Σ_b delta[b, :] (beta = 0 overwrites, 1 adds).
 /// Shape: x [batch, n_in], delta [batch, n_out], grad_weight [n_in, n_out], grad_bias [n_out].
 #[no_mangle]
 pub unsafe extern "C" fn linear_backward_update_gradient(
@@ -205,8 +156,11 @@ pub unsafe extern "C" fn linear_backward_update_gradient(
     batch: usize,
     n_in: usize,
     n_out: usize,
+    beta: u32,
 ) {
-    gemm::linear_backward_update_gradient(x, delta, grad_weight, grad_bias, batch, n_in, n_out)
+    gemm::linear_backward_update_gradient(
+        x, delta, grad_weight, grad_bias, batch, n_in, n_out, beta,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,7 +386,7 @@ pub unsafe extern "C" fn conv1d_backward_delta(
     conv::conv1d_backward_delta(delta, dx, weight, work, batch, length, c_in, c_out, k, stride)
 }
 
-/// grad_weight += Σ windowsᵀ · delta; grad_bias += Σ delta.
+/// grad_weight (+)= Σ windowsᵀ · delta; grad_bias (+)= Σ delta (beta = 0 overwrites, 1 adds).
 /// Shape: x [batch, length, c_in], delta [batch, out_len, c_out],
 /// grad_weight [k, c_in, c_out], grad_bias [c_out].
 #[no_mangle]
@@ -447,9 +401,10 @@ pub unsafe extern "C" fn conv1d_backward_update_gradient(
     c_out: usize,
     k: usize,
     stride: usize,
+    beta: u32,
 ) {
     conv::conv1d_backward_update_gradient(
-        x, delta, grad_weight, grad_bias, batch, length, c_in, c_out, k, stride,
+        x, delta, grad_weight, grad_bias, batch, length, c_in, c_out, k, stride, beta,
     )
 }
 
@@ -511,7 +466,7 @@ pub unsafe extern "C" fn conv2d_backward_delta(
     )
 }
 
-/// grad_weight += Σ windowsᵀ · delta; grad_bias += Σ delta.
+/// grad_weight (+)= Σ windowsᵀ · delta; grad_bias (+)= Σ delta (beta = 0 overwrites, 1 adds).
 /// Shape: x [batch, height, width, c_in], delta [batch, out_h, out_w, c_out],
 /// grad_weight [kh, kw, c_in, c_out], grad_bias [c_out].
 #[no_mangle]
@@ -528,9 +483,10 @@ pub unsafe extern "C" fn conv2d_backward_update_gradient(
     kh: usize,
     kw: usize,
     stride: usize,
+    beta: u32,
 ) {
     conv::conv2d_backward_update_gradient(
-        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride,
+        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride, beta,
     )
 }
 
@@ -586,7 +542,53 @@ pub unsafe extern "C" fn maxpool_backward_delta(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Upsampling (upsample.rs): nearest neighbour, serving Upsample1D (height = sh = 1) and Upsample2D.
+
+/// y[b, i, j, ch] = x[b, i / sh, j / sw, ch]; overwrites y whole.
+/// Shape: x [batch, height, width, c], y [batch, height·sh, width·sw, c].
+#[no_mangle]
+pub unsafe extern "C" fn upsample_forward(
+    x: *const f32, // [in]  x [batch, height, width, c]
+    y: *mut f32, // [out] y [batch, height·sh, width·sw, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    sh: usize,
+    sw: usize,
+) {
+    upsample::upsample_forward(x, y, batch, height, width, c, sh, sw)
+}
+
+/// dx[b, i, j, ch] = sum of delta over the sh x sw block that x[b, i, j, ch] was copied to;
+/// overwrites dx whole. Shape: delta [batch, height·sh, width·sw, c], dx [batch, height, width, c].
+#[no_mangle]
+pub unsafe extern "C" fn upsample_backward_delta(
+    delta: *const f32, // [in]  delta [batch, height·sh, width·sw, c]
+    dx: *mut f32, // [out] dx [batch, height, width, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    sh: usize,
+    sw: usize,
+) {
+    upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Optimiser updates (optim.rs): one call per parameter tensor; state buffers are [in,out].
+
+/// param[i] -= step * grad[i]. Shape: param [n], grad [n].
+#[no_mangle]
+pub unsafe extern "C" fn sgd_update(
+    grad: *const f32, // [in]     grad [n]
+    param: *mut f32, // [in,out] param [n]
+    n: usize,
+    step: f32,
+) {
+    optim::sgd_update(grad, param, n, step)
+}
 
 /// param[i] -= step * (grad[i] + weight_decay * param[i]). Shape: grad [n], param [n].
 #[no_mangle]
@@ -633,56 +635,7 @@ pub unsafe extern "C" fn adam_update(
     weight_decay: f32,
     inv_sqrt_bias2: f32,
 ) {
-    optim::adam_update(grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Upsampling (upsample.rs): nearest neighbour, serving Upsample1D (height = sh = 1) and Upsample2D.
-
-/// y[b, i, j, ch] = x[b, i / sh, j / sw, ch]; overwrites y whole.
-/// Shape: x [batch, height, width, c], y [batch, height·sh, width·sw, c].
-#[no_mangle]
-pub unsafe extern "C" fn upsample_forward(
-    x: *const f32, // [in]  x [batch, height, width, c]
-    y: *mut f32, // [out] y [batch, height·sh, width·sw, c]
-    batch: usize,
-    height: usize,
-    width: usize,
-    c: usize,
-    sh: usize,
-    sw: usize,
-) {
-    crate::upsample::upsample_forward(x, y, batch, height, width, c, sh, sw)
-}
-
-/// dx[b, i, j, ch] = sum of delta over the sh x sw block that x[b, i, j, ch] was copied to;
-/// overwrites dx whole. Shape: delta [batch, height·sh, width·sw, c], dx [batch, height, width, c].
-#[no_mangle]
-pub unsafe extern "C" fn upsample_backward_delta(
-    delta: *const f32, // [in]  delta [batch, height·sh, width·sw, c]
-    dx: *mut f32, // [out] dx [batch, height, width, c]
-    batch: usize,
-    height: usize,
-    width: usize,
-    c: usize,
-    sh: usize,
-    sw: usize,
-) {
-    crate::upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
-}
-
-/// grad_weight = xᵀ · delta; grad_bias = Σ_b delta[b, :] (overwrites both: the same values as
-/// `linear_backward_update_gradient` onto zeroed gradients, without reading them).
-/// Shape: x [batch, n_in], delta [batch, n_out], grad_weight [n_in, n_out], grad_bias [n_out].
-#[no_mangle]
-pub unsafe extern "C" fn linear_backward_set_gradient(
-    x: *const f32, // [in]  x [batch, n_in]
-    delta: *const f32, // [in]  delta [batch, n_out]
-    grad_weight: *mut f32, // [out] grad_weight [n_in, n_out]
-    grad_bias: *mut f32, // [out] grad_bias [n_out]
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-) {
-    gemm::linear_backward_set_gradient(x, delta, grad_weight, grad_bias, batch, n_in, n_out)
+    optim::adam_update(
+        grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2,
+    )
 }

@@ -1,11 +1,11 @@
-//! Conv1D / Conv2D kernels (front: `ts/conv.ts`). Channels last, valid padding, one stride:
+//! Conv1D / Conv2D kernels (front: `ts/core/conv.ts`). Channels last, valid padding, one stride:
 //! y[b, i, j, :] = Σ_{p<kh, q<kw} x[b, i·s + p, j·s + q, :] · weight[p, q] + bias, with x
 //! [batch, height, width, c_in], weight [kh, kw, c_in, c_out], y [batch, out_h, out_w, c_out] and
 //! out = (in - k) / s + 1. 1-D is the 2-D case with height = kh = 1. The windows of one input row
 //! are contiguous runs of kw·c_in floats, s·c_in apart: GEMMs over overlapping rows, no im2col.
 #![allow(clippy::too_many_arguments)]
 
-use crate::gemm::{bias_grad_acc, gemm_nt, packed_gemm, Out, Panel, Strided, MR, NR, NV};
+use crate::gemm::{bias_grad, gemm, packed_gemm, Out, Panel, Strided, MR, NR, NV};
 use crate::simd::F32x4;
 use crate::util::fill_zero;
 
@@ -102,8 +102,9 @@ pub unsafe fn conv1d_backward_delta_scalar(
     )
 }
 
-/// `grad_weight[i] += Σ_{b,t} x[b, t·stride + i, :]ᵀ · delta[b, t, :]`,
-/// `grad_bias += Σ_{b,t} delta[b, t, :]`; adds into both.
+/// `grad_weight[i] (+)= Σ_{b,t} x[b, t·stride + i, :]ᵀ · delta[b, t, :]`,
+/// `grad_bias (+)= Σ_{b,t} delta[b, t, :]`: `beta = 0` overwrites both without reading them,
+/// `beta = 1` adds into them (no other value is valid).
 /// Shapes: x [batch, length, c_in], delta [batch, out_len, c_out], grad_weight [k, c_in, c_out],
 /// grad_bias [c_out].
 ///
@@ -111,10 +112,10 @@ pub unsafe fn conv1d_backward_delta_scalar(
 /// Pointers valid for their shapes; the gradients overlap nothing else.
 pub unsafe fn conv1d_backward_update_gradient(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
-    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize,
+    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize, beta: u32,
 ) {
     conv2d_backward_update_gradient(
-        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride,
+        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride, beta,
     )
 }
 
@@ -124,10 +125,10 @@ pub unsafe fn conv1d_backward_update_gradient(
 /// As [`conv1d_backward_update_gradient`].
 pub unsafe fn conv1d_backward_update_gradient_simd(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
-    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize,
+    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize, beta: u32,
 ) {
     conv2d_backward_update_gradient_simd(
-        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride,
+        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride, beta,
     )
 }
 
@@ -137,10 +138,10 @@ pub unsafe fn conv1d_backward_update_gradient_simd(
 /// As [`conv1d_backward_update_gradient`].
 pub unsafe fn conv1d_backward_update_gradient_scalar(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
-    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize,
+    batch: usize, length: usize, c_in: usize, c_out: usize, k: usize, stride: usize, beta: u32,
 ) {
     conv2d_backward_update_gradient_scalar(
-        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride,
+        x, delta, grad_weight, grad_bias, batch, 1, length, c_in, c_out, 1, k, stride, beta,
     )
 }
 
@@ -295,8 +296,10 @@ pub unsafe fn conv2d_backward_delta_simd(
                     let w_p = weight.add(p * run * c_out);
                     let dx_row = dx.add((b * height + i * stride + p) * width * c_in);
                     // Accumulate: kernel rows of neighbouring output rows can hit the same dx row.
+                    // delta rows · w_pᵀ (w_p [run, c_out] read transposed), into dx rows
+                    // stride·c_in apart.
                     let ldc = stride * c_in;
-                    gemm_nt(out_w, c_out, run, d_row, c_out, w_p, c_out, dx_row, ldc, true);
+                    gemm(d_row, w_p, dx_row, out_w, c_out, run, c_out, 1, 1, c_out, ldc, true);
                 }
             }
         }
@@ -310,7 +313,8 @@ pub unsafe fn conv2d_backward_delta_simd(
         while r0 < all {
             let n = rows.min(all - r0);
             let d_rows = delta.add(r0 * out_w * c_out);
-            gemm_nt(n * out_w, c_out, taps, d_rows, c_out, weight, c_out, work, taps, false);
+            let rows_n = n * out_w;
+            gemm(d_rows, weight, work, rows_n, c_out, taps, c_out, 1, 1, c_out, taps, false);
             for r in 0..n {
                 let (b, i) = ((r0 + r) / out_h, (r0 + r) % out_h);
                 for j in 0..out_w {
@@ -360,8 +364,9 @@ pub unsafe fn conv2d_backward_delta_scalar(
     }
 }
 
-/// `grad_weight[p, q] += Σ_{b,i,j} x[b, i·s + p, j·s + q, :]ᵀ · delta[b, i, j, :]`,
-/// `grad_bias += Σ_{b,i,j} delta[b, i, j, :]`; adds into both.
+/// `grad_weight[p, q] (+)= Σ_{b,i,j} x[b, i·s + p, j·s + q, :]ᵀ · delta[b, i, j, :]`,
+/// `grad_bias (+)= Σ_{b,i,j} delta[b, i, j, :]`: `beta = 0` overwrites both without reading
+/// them, `beta = 1` adds into them (no other value is valid).
 /// Shapes: x [batch, height, width, c_in], delta [batch, out_h, out_w, c_out],
 /// grad_weight [kh, kw, c_in, c_out], grad_bias [c_out].
 ///
@@ -370,40 +375,42 @@ pub unsafe fn conv2d_backward_delta_scalar(
 pub unsafe fn conv2d_backward_update_gradient(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
     batch: usize, height: usize, width: usize, c_in: usize, c_out: usize,
-    kh: usize, kw: usize, stride: usize,
+    kh: usize, kw: usize, stride: usize, beta: u32,
 ) {
     #[cfg(target_feature = "simd128")]
     conv2d_backward_update_gradient_simd(
-        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride,
+        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride, beta,
     );
     #[cfg(not(target_feature = "simd128"))]
     conv2d_backward_update_gradient_scalar(
-        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride,
+        x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride, beta,
     );
 }
 
 /// SIMD twin of [`conv2d_backward_update_gradient`]: one GEMM `windowsᵀ · delta` over the whole
-/// batch, adding into grad_weight; without packing when c_out is a multiple of NR
-/// ([`weight_gradient_direct`]).
+/// batch, overwriting or adding into grad_weight as the GEMM's first k slice does; without
+/// packing when c_out is a multiple of NR ([`weight_gradient_direct`]).
 ///
 /// # Safety
 /// As [`conv2d_backward_update_gradient`].
 pub unsafe fn conv2d_backward_update_gradient_simd(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
     batch: usize, height: usize, width: usize, c_in: usize, c_out: usize,
-    kh: usize, kw: usize, stride: usize,
+    kh: usize, kw: usize, stride: usize, beta: u32,
 ) {
     debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
     let win = Windows::<true>::new(x, height, width, c_in, kh, kw, stride);
     let positions = batch * win.out_h * win.out_w;
-    let out = Out { c: grad_weight, ldc: c_out, accumulate: true, bias: core::ptr::null() };
+    debug_assert!(beta <= 1);
+    let accumulate = beta != 0;
+    let out = Out { c: grad_weight, ldc: c_out, accumulate, bias: core::ptr::null() };
     if c_out % NR == 0 {
         weight_gradient_direct(&win, batch, kh, delta, c_out, out);
-        bias_gradient(delta, grad_bias, positions, c_out);
+        bias_gradient(delta, grad_bias, positions, c_out, accumulate);
     } else {
         let d = Strided { ptr: delta, so: 1, sp: c_out };
         packed_gemm(kh * kw * c_in, positions, c_out, win, d, out);
-        bias_grad_acc(delta, grad_bias, positions, c_out);
+        bias_grad(delta, grad_bias, positions, c_out, accumulate);
     }
 }
 
@@ -414,10 +421,14 @@ pub unsafe fn conv2d_backward_update_gradient_simd(
 pub unsafe fn conv2d_backward_update_gradient_scalar(
     x: *const f32, delta: *const f32, grad_weight: *mut f32, grad_bias: *mut f32,
     batch: usize, height: usize, width: usize, c_in: usize, c_out: usize,
-    kh: usize, kw: usize, stride: usize,
+    kh: usize, kw: usize, stride: usize, beta: u32,
 ) {
     let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
     let run = kw * c_in;
+    if beta == 0 {
+        fill_zero(grad_weight, kh * run * c_out);
+        fill_zero(grad_bias, c_out);
+    }
     for b in 0..batch {
         for i in 0..out_h {
             for j in 0..out_w {
@@ -577,13 +588,16 @@ unsafe fn delta_direct(
     }
 }
 
-/// `grad_bias += Σ_r delta[r, :]` for c_out a multiple of 4: per 4-column strip, four partial
+/// `grad_bias (+)= Σ_r delta[r, :]` for c_out a multiple of 4: per 4-column strip, four partial
 /// sums (rows r mod 4) so the adds of a long, narrow delta (conv: rows = positions) do not wait
-/// on each other, as one chain per strip would.
+/// on each other, as one chain per strip would. Without `accumulate` it overwrites grad_bias
+/// without reading it.
 ///
 /// # Safety
 /// `delta` valid for `rows · cols`, `grad_bias` for `cols`; `cols % 4 == 0`.
-unsafe fn bias_gradient(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+unsafe fn bias_gradient(
+    delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize, accumulate: bool,
+) {
     let mut j = 0;
     while j < cols {
         let mut s = [F32x4::splat(0.0); 4];
@@ -598,7 +612,8 @@ unsafe fn bias_gradient(delta: *const f32, grad_bias: *mut f32, rows: usize, col
             s[0] = s[0].add(F32x4::load(delta.add(r * cols + j)));
         }
         let g = grad_bias.add(j);
-        F32x4::load(g).add(s[0].add(s[1]).add(s[2].add(s[3]))).store(g);
+        let sum = s[0].add(s[1]).add(s[2].add(s[3]));
+        if accumulate { F32x4::load(g).add(sum) } else { sum }.store(g);
         j += 4;
     }
 }
@@ -610,7 +625,8 @@ const GRAD_BLOCK: usize = 8 * 1024;
 /// Weight gradient without packing, for c_out a multiple of NR: each MR x NR tile of
 /// grad_weight (MR taps, NR channels) sums over the output positions of a block of output rows,
 /// x read straight from the windows (`v128.load32_splat`) and delta rows as stored; blocks of
-/// about [`GRAD_BLOCK`] floats of delta keep both in cache. Adds into grad_weight through `out`.
+/// about [`GRAD_BLOCK`] floats of delta keep both in cache. Writes grad_weight through `out`:
+/// the first block overwrites or adds as `out` says, later blocks add.
 ///
 /// # Safety
 /// As [`conv2d_backward_update_gradient`], with `c_out % NR == 0`.
@@ -621,9 +637,13 @@ unsafe fn weight_gradient_direct(
     let taps = kh * win.run;
     let rows_all = batch * out_h;
     let block = (GRAD_BLOCK / (out_w * c_out).max(1)).max(1);
+    if rows_all == 0 && !out.accumulate {
+        fill_zero(out.c, taps * c_out);
+    }
     let mut r0 = 0;
     while r0 < rows_all {
         let r1 = (r0 + block).min(rows_all);
+        let out = if r0 == 0 { out } else { Out { accumulate: true, ..out } };
         let mut t = 0;
         while t < taps {
             let rows = (taps - t).min(MR);
@@ -887,10 +907,10 @@ mod tests {
 
     type Fwd = unsafe fn(*const f32, *mut f32, *const f32, *const f32, Dims);
     type Bwd = unsafe fn(*const f32, *mut f32, *const f32, *mut f32, Dims);
-    type Upd = unsafe fn(*const f32, *const f32, *mut f32, *mut f32, Dims);
+    type Upd = unsafe fn(*const f32, *const f32, *mut f32, *mut f32, Dims, u32);
 
-    /// Runs one twin (forward, backward_delta, update_gradient twice) with NaN canaries and
-    /// checks it against the float64 reference.
+    /// Runs one twin (forward, backward_delta, update_gradient with beta = 1 twice, then with
+    /// beta = 0 onto NaN) with NaN canaries and checks it against the float64 reference.
     fn check(d: Dims, fwd: Fwd, bwd: Bwd, upd: Upd, work_len: usize, what: &str) {
         let x = values(d.n_x(), 1);
         let w = values(d.n_w(), 2);
@@ -925,7 +945,7 @@ mod tests {
         let mut gw = Canary::new(d.n_w(), |i| gw0[i]);
         let mut gb = Canary::new(d.c_out, |i| gb0[i]);
         for _ in 0..2 {
-            unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d) };
+            unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 1) };
         }
         gw.check_written();
         gb.check_written();
@@ -936,6 +956,14 @@ mod tests {
         assert_close(&gw.vec(), &gw_want, ATOL, RTOL, &format!("{} grad_weight", what));
         let gb_want = twice(&gb0, &gb_ref);
         assert_close(&gb.vec(), &gb_want, ATOL, RTOL, &format!("{} grad_bias", what));
+
+        let mut gw = Canary::nan(d.n_w());
+        let mut gb = Canary::nan(d.c_out);
+        unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 0) };
+        gw.check_written();
+        gb.check_written();
+        assert_close(&gw.vec(), &gw_ref, ATOL, RTOL, &format!("{} grad_weight beta 0", what));
+        assert_close(&gb.vec(), &gb_ref, ATOL, RTOL, &format!("{} grad_bias beta 0", what));
     }
 
     unsafe fn f2_simd(x: *const f32, y: *mut f32, w: *const f32, b: *const f32, d: Dims) {
@@ -958,16 +986,16 @@ mod tests {
             dl, dx, w, wk, batch, height, width, c_in, c_out, kh, kw, stride,
         )
     }
-    unsafe fn u2_simd(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims) {
+    unsafe fn u2_simd(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims, beta: u32) {
         let Dims { batch, height, width, c_in, c_out, kh, kw, stride } = d;
         conv2d_backward_update_gradient_simd(
-            x, dl, gw, gb, batch, height, width, c_in, c_out, kh, kw, stride,
+            x, dl, gw, gb, batch, height, width, c_in, c_out, kh, kw, stride, beta,
         )
     }
-    unsafe fn u2_scalar(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims) {
+    unsafe fn u2_scalar(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims, beta: u32) {
         let Dims { batch, height, width, c_in, c_out, kh, kw, stride } = d;
         conv2d_backward_update_gradient_scalar(
-            x, dl, gw, gb, batch, height, width, c_in, c_out, kh, kw, stride,
+            x, dl, gw, gb, batch, height, width, c_in, c_out, kh, kw, stride, beta,
         )
     }
     unsafe fn f1_simd(x: *const f32, y: *mut f32, w: *const f32, b: *const f32, d: Dims) {
@@ -984,13 +1012,19 @@ mod tests {
         let Dims { batch, width, c_in, c_out, kw, stride, .. } = d;
         conv1d_backward_delta_scalar(dl, dx, w, wk, batch, width, c_in, c_out, kw, stride)
     }
-    unsafe fn u1_simd(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims) {
+    unsafe fn u1_simd(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims, beta: u32) {
         let Dims { batch, width, c_in, c_out, kw, stride, .. } = d;
-        conv1d_backward_update_gradient_simd(x, dl, gw, gb, batch, width, c_in, c_out, kw, stride)
+        conv1d_backward_update_gradient_simd(x, dl, gw, gb, batch, width, c_in, c_out, kw, stride, beta)
     }
-    unsafe fn u1_scalar(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims) {
+    unsafe fn u1_scalar(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims, beta: u32) {
         let Dims { batch, width, c_in, c_out, kw, stride, .. } = d;
-        conv1d_backward_update_gradient_scalar(x, dl, gw, gb, batch, width, c_in, c_out, kw, stride)
+        conv1d_backward_update_gradient_scalar(x, dl, gw, gb, batch, width, c_in, c_out, kw, stride, beta)
+    }
+    unsafe fn u2(x: *const f32, dl: *const f32, gw: *mut f32, gb: *mut f32, d: Dims, beta: u32) {
+        let Dims { batch, height, width, c_in, c_out, kh, kw, stride } = d;
+        conv2d_backward_update_gradient(
+            x, dl, gw, gb, batch, height, width, c_in, c_out, kh, kw, stride, beta,
+        )
     }
 
     /// Kernel sizes for an axis of length n: 1, 2, 3 and n (one output position).
@@ -1074,6 +1108,55 @@ mod tests {
                 vec![1.0, 10.0, 1.0, 10.0, 0.0]
             };
             assert_eq!(dx.vec(), want_dx);
+        }
+    }
+
+    #[test]
+    fn update_gradient_beta_0_overwrites_across_gemm_blocks() {
+        // out_w·c_out = 38·16 floats per output row: [`weight_gradient_direct`] takes blocks of
+        // 13 of the 36 rows, and 684 positions are three KC slices of the packed GEMM (c_out 5).
+        for &c_out in &[16, 8, 5] {
+            let d = Dims { batch: 2, height: 20, width: 40, c_in: 2, c_out, kh: 3, kw: 3, stride: 1 };
+            let x = values(d.n_x(), 7);
+            let w = values(d.n_w(), 8);
+            let bias = values(c_out, 9);
+            let delta = values(d.n_y(), 10);
+            let (_, _, gw_ref, gb_ref) = reference(d, &x, &w, &bias, &delta);
+            for (upd, name) in [(u2_simd as Upd, "simd"), (u2_scalar, "scalar"), (u2, "dispatch")] {
+                let what = format!("{} c_out={}", name, c_out);
+                let mut gw = Canary::nan(d.n_w());
+                let mut gb = Canary::nan(c_out);
+                unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 0) };
+                gw.check_written();
+                gb.check_written();
+                assert_close(&gw.vec(), &gw_ref, ATOL, RTOL, &format!("{} grad_weight", what));
+                assert_close(&gb.vec(), &gb_ref, ATOL, RTOL, &format!("{} grad_bias", what));
+                unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 1) };
+                let twice = |g: &[f64]| g.iter().map(|v| 2.0 * v).collect::<Vec<_>>();
+                assert_close(&gw.vec(), &twice(&gw_ref), ATOL, RTOL, &format!("{} 2 grad_weight", what));
+                assert_close(&gb.vec(), &twice(&gb_ref), ATOL, RTOL, &format!("{} 2 grad_bias", what));
+            }
+        }
+    }
+
+    #[test]
+    fn update_gradient_of_an_empty_batch_is_zero_or_unchanged() {
+        for &c_out in &[16, 5] {
+            let d2 = Dims { batch: 0, height: 4, width: 5, c_in: 3, c_out, kh: 2, kw: 3, stride: 1 };
+            let d1 = Dims { height: 1, kh: 1, ..d2 };
+            let twins = [(u2_simd as Upd, d2), (u2_scalar, d2), (u2, d2)];
+            for (upd, d) in twins.into_iter().chain([(u1_simd as Upd, d1), (u1_scalar, d1)]) {
+                let (x, delta) = ([0.0f32; 1], [0.0f32; 1]);
+                let mut gw = Canary::nan(d.n_w());
+                let mut gb = Canary::nan(c_out);
+                unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 0) };
+                gw.check_written();
+                gb.check_written();
+                assert!(gw.vec().iter().chain(gb.vec().iter()).all(|&v| v == 0.0));
+                let mut gw = Canary::new(d.n_w(), |i| i as f32);
+                unsafe { upd(x.as_ptr(), delta.as_ptr(), gw.ptr(), gb.ptr(), d, 1) };
+                assert!((0..d.n_w()).all(|i| gw.get(i) == i as f32));
+            }
         }
     }
 

@@ -1,278 +1,105 @@
-//! GEMM in the three forms the layers need, bias add / reduce, and the Linear kernels.
-//! Row-major with leading dimensions, so convolutions can run GEMMs over overlapping rows of A.
-//! Linear: y = x W + b with W [in, out]; dx = delta Wᵀ; dW += xᵀ delta; db += Σ_rows delta.
+//! One strided GEMM (the matrixmultiply crate's sgemm: any row and column strides for a and b),
+//! bias add / reduce, and the Linear kernels. Transposes are strides, so the forms the layers
+//! need (a·b, a·bᵀ, aᵀ·b) and convolutions' GEMMs over overlapping rows of x are one function.
+//! Linear: y = x W + b with W [in, out]; dx = delta Wᵀ; dW (+)= xᵀ delta; db (+)= Σ_rows delta.
 //! SIMD: one packed, cache-blocked engine with a 4 x 8 register-blocked micro-kernel over
-//! `F32x4` serves all three forms at the same speed (see the engine's notes below).
+//! `F32x4` serves every stride pattern (see the engine's notes below).
 #![allow(clippy::too_many_arguments)]
 
 use crate::simd::F32x4;
 
-/// `c[m, n] (+)= a[m, k] · b[k, n]`; rows of a, b, c are `lda`, `ldb`, `ldc` floats apart.
-/// `accumulate = false` overwrites c without reading it. `lda < k` (overlapping rows of a) is
-/// allowed: a and b are only read.
+/// `c[m, n] (+)= op(a) · op(b)`: element (i, p) of op(a) is `a[i·rsa + p·csa]`, element (p, j)
+/// of op(b) is `b[p·rsb + j·csb]`, and rows of c are `rsc` floats apart (its columns are
+/// contiguous). a stored [m, k] is `rsa = k, csa = 1`; stored [k, m] (transposed) it is
+/// `rsa = 1, csa = m`; likewise b. `accumulate = false` overwrites c without reading it. a and b
+/// may overlap themselves (conv windows: `rsa < k`, or a stride of 0): they are only read.
 ///
 /// # Safety
-/// Pointers valid for their strided extents; c does not overlap a or b, nor itself across rows.
-pub unsafe fn gemm_nn(
+/// a and b valid for every element their strides reach; c valid for `(m - 1)·rsc + n` floats,
+/// `rsc >= n`, and c overlaps neither a nor b.
+pub unsafe fn gemm(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
     m: usize,
     k: usize,
     n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
+    rsc: usize,
     accumulate: bool,
 ) {
     #[cfg(target_feature = "simd128")]
-    gemm_nn_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+    gemm_simd(a, b, c, m, k, n, rsa, csa, rsb, csb, rsc, accumulate);
     #[cfg(not(target_feature = "simd128"))]
-    gemm_nn_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
+    gemm_scalar(a, b, c, m, k, n, rsa, csa, rsb, csb, rsc, accumulate);
 }
 
-/// SIMD twin of [`gemm_nn`].
+/// SIMD twin of [`gemm`]: the packed engine, which reads a as [m, k] and b as [n, k] through
+/// their strides; its packing picks vector copies or 4 x 4 transposes from them.
 ///
 /// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_nn_simd(
+/// As [`gemm`].
+pub unsafe fn gemm_simd(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
     m: usize,
     k: usize,
     n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
+    rsc: usize,
     accumulate: bool,
 ) {
     let out = Out {
         c,
-        ldc,
+        ldc: rsc,
         accumulate,
         bias: core::ptr::null(),
+    };
+    let a = Strided {
+        ptr: a,
+        so: rsa,
+        sp: csa,
     };
     let b = Strided {
         ptr: b,
-        so: 1,
-        sp: ldb,
+        so: csb,
+        sp: rsb,
     };
-    packed_gemm(
-        m,
-        k,
-        n,
-        Strided {
-            ptr: a,
-            so: lda,
-            sp: 1,
-        },
-        b,
-        out,
-    );
-}
-
-/// Scalar twin of [`gemm_nn`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_nn_scalar(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                s += *a.add(i * lda + p) * *b.add(p * ldb + j);
-            }
-            let cij = c.add(i * ldc + j);
-            *cij = if accumulate { *cij + s } else { s };
-        }
-    }
-}
-
-/// `c[m, n] (+)= a[m, k] · b[n, k]ᵀ`; leading dimensions and `accumulate` as in [`gemm_nn`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_nt(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    #[cfg(target_feature = "simd128")]
-    gemm_nt_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
-    #[cfg(not(target_feature = "simd128"))]
-    gemm_nt_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
-}
-
-/// SIMD twin of [`gemm_nt`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_nt_simd(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    let out = Out {
-        c,
-        ldc,
-        accumulate,
-        bias: core::ptr::null(),
-    };
-    let b = Strided {
-        ptr: b,
-        so: ldb,
-        sp: 1,
-    };
-    packed_gemm(
-        m,
-        k,
-        n,
-        Strided {
-            ptr: a,
-            so: lda,
-            sp: 1,
-        },
-        b,
-        out,
-    );
-}
-
-/// Scalar twin of [`gemm_nt`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_nt_scalar(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                s += *a.add(i * lda + p) * *b.add(j * ldb + p);
-            }
-            let cij = c.add(i * ldc + j);
-            *cij = if accumulate { *cij + s } else { s };
-        }
-    }
-}
-
-/// `c[m, n] (+)= a[k, m]ᵀ · b[k, n]`; leading dimensions and `accumulate` as in [`gemm_nn`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_tn(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    #[cfg(target_feature = "simd128")]
-    gemm_tn_simd(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
-    #[cfg(not(target_feature = "simd128"))]
-    gemm_tn_scalar(m, k, n, a, lda, b, ldb, c, ldc, accumulate);
-}
-
-/// SIMD twin of [`gemm_tn`].
-///
-/// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_tn_simd(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    let out = Out {
-        c,
-        ldc,
-        accumulate,
-        bias: core::ptr::null(),
-    };
-    let (a, b) = (
-        Strided {
-            ptr: a,
-            so: 1,
-            sp: lda,
-        },
-        Strided {
-            ptr: b,
-            so: 1,
-            sp: ldb,
-        },
-    );
     packed_gemm(m, k, n, a, b, out);
 }
 
-/// Scalar twin of [`gemm_tn`].
+/// Scalar twin of [`gemm`].
 ///
 /// # Safety
-/// As [`gemm_nn`].
-pub unsafe fn gemm_tn_scalar(
+/// As [`gemm`].
+pub unsafe fn gemm_scalar(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
     m: usize,
     k: usize,
     n: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
+    rsc: usize,
     accumulate: bool,
 ) {
     for i in 0..m {
         for j in 0..n {
             let mut s = 0.0f32;
             for p in 0..k {
-                s += *a.add(p * lda + i) * *b.add(p * ldb + j);
+                s += *a.add(i * rsa + p * csa) * *b.add(p * rsb + j * csb);
             }
-            let cij = c.add(i * ldc + j);
+            let cij = c.add(i * rsc + j);
             *cij = if accumulate { *cij + s } else { s };
         }
     }
@@ -283,8 +110,9 @@ pub unsafe fn gemm_tn_scalar(
 // For each NC-column block of b and KC-deep slice of k, b is packed into KC x NR micro-panels;
 // for each MC-row block of a, a is packed into MR x KC micro-panels; the MR x NR micro-kernel
 // then walks both contiguous panels with its block of c held in registers. Both operands are
-// seen as [outer, k] matrices (a as [m, k], b as [n, k]), so one packing routine serves the three
-// forms: only the strides differ.
+// seen as [outer, k] matrices (a as [m, k], b as [n, k]), so one packing routine serves every
+// stride pattern: unit stride along the outer index packs with vector copies, unit stride along
+// k with 4 x 4 transposes, anything else element by element.
 
 /// Micro-tile rows: each k step broadcasts MR values of a with `v128.load32_splat`.
 pub const MR: usize = 4;
@@ -633,75 +461,47 @@ unsafe fn micro_step<const V: usize>(acc: &mut [[F32x4; V]; MR], a: *const f32, 
     }
 }
 
-/// `y[r, :] += bias`.
-///
-/// # Safety
-/// `y` valid for `rows * cols`, `bias` for `cols`; they do not overlap.
-pub unsafe fn bias_add(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
-    #[cfg(target_feature = "simd128")]
-    bias_add_simd(bias, y, rows, cols);
-    #[cfg(not(target_feature = "simd128"))]
-    bias_add_scalar(bias, y, rows, cols);
-}
-
-/// SIMD twin of [`bias_add`].
-///
-/// # Safety
-/// As [`bias_add`].
-pub unsafe fn bias_add_simd(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
-    for r in 0..rows {
-        let yr = y.add(r * cols);
-        let mut j = 0;
-        while j + 4 <= cols {
-            F32x4::load(yr.add(j))
-                .add(F32x4::load(bias.add(j)))
-                .store(yr.add(j));
-            j += 4;
-        }
-        for j in j..cols {
-            *yr.add(j) += *bias.add(j);
-        }
-    }
-}
-
-/// Scalar twin of [`bias_add`].
-///
-/// # Safety
-/// As [`bias_add`].
-pub unsafe fn bias_add_scalar(bias: *const f32, y: *mut f32, rows: usize, cols: usize) {
-    for r in 0..rows {
-        for j in 0..cols {
-            *y.add(r * cols + j) += *bias.add(j);
-        }
-    }
-}
-
-/// `grad_bias += Σ_r delta[r, :]`, adding the rows in order.
+/// `grad_bias (+)= Σ_r delta[r, :]`, adding the rows in order onto the old gradient
+/// (`accumulate`) or onto 0 (overwrites grad_bias without reading it).
 ///
 /// # Safety
 /// `delta` valid for `rows * cols`, `grad_bias` for `cols`; they do not overlap.
-pub unsafe fn bias_grad_acc(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+pub unsafe fn bias_grad(
+    delta: *const f32,
+    grad_bias: *mut f32,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
     #[cfg(target_feature = "simd128")]
-    bias_grad_acc_simd(delta, grad_bias, rows, cols);
+    bias_grad_simd(delta, grad_bias, rows, cols, accumulate);
     #[cfg(not(target_feature = "simd128"))]
-    bias_grad_acc_scalar(delta, grad_bias, rows, cols);
+    bias_grad_scalar(delta, grad_bias, rows, cols, accumulate);
 }
 
-/// SIMD twin of [`bias_grad_acc`].
+/// SIMD twin of [`bias_grad`].
 ///
 /// # Safety
-/// As [`bias_grad_acc`].
-pub unsafe fn bias_grad_acc_simd(delta: *const f32, grad_bias: *mut f32, rows: usize, cols: usize) {
+/// As [`bias_grad`].
+pub unsafe fn bias_grad_simd(
+    delta: *const f32,
+    grad_bias: *mut f32,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    let start = |g: *const f32| {
+        if accumulate {
+            F32x4::load(g)
+        } else {
+            F32x4::splat(0.0)
+        }
+    };
     // Column strips of 16 keep four sums in registers while walking down the rows.
     let mut j = 0;
     while j + 16 <= cols {
         let g = grad_bias.add(j);
-        let mut acc = [
-            F32x4::load(g),
-            F32x4::load(g.add(4)),
-            F32x4::load(g.add(8)),
-            F32x4::load(g.add(12)),
-        ];
+        let mut acc = [start(g), start(g.add(4)), start(g.add(8)), start(g.add(12))];
         for r in 0..rows {
             let d = delta.add(r * cols + j);
             for (v, acc) in acc.iter_mut().enumerate() {
@@ -714,7 +514,7 @@ pub unsafe fn bias_grad_acc_simd(delta: *const f32, grad_bias: *mut f32, rows: u
         j += 16;
     }
     while j + 4 <= cols {
-        let mut acc = F32x4::load(grad_bias.add(j));
+        let mut acc = start(grad_bias.add(j));
         for r in 0..rows {
             acc = acc.add(F32x4::load(delta.add(r * cols + j)));
         }
@@ -722,7 +522,7 @@ pub unsafe fn bias_grad_acc_simd(delta: *const f32, grad_bias: *mut f32, rows: u
         j += 4;
     }
     for j in j..cols {
-        let mut s = *grad_bias.add(j);
+        let mut s = if accumulate { *grad_bias.add(j) } else { 0.0 };
         for r in 0..rows {
             s += *delta.add(r * cols + j);
         }
@@ -730,16 +530,20 @@ pub unsafe fn bias_grad_acc_simd(delta: *const f32, grad_bias: *mut f32, rows: u
     }
 }
 
-/// Scalar twin of [`bias_grad_acc`].
+/// Scalar twin of [`bias_grad`].
 ///
 /// # Safety
-/// As [`bias_grad_acc`].
-pub unsafe fn bias_grad_acc_scalar(
+/// As [`bias_grad`].
+pub unsafe fn bias_grad_scalar(
     delta: *const f32,
     grad_bias: *mut f32,
     rows: usize,
     cols: usize,
+    accumulate: bool,
 ) {
+    if !accumulate {
+        crate::util::fill_zero(grad_bias, cols);
+    }
     for r in 0..rows {
         for j in 0..cols {
             *grad_bias.add(j) += *delta.add(r * cols + j);
@@ -812,8 +616,12 @@ pub unsafe fn linear_forward_scalar(
     n_in: usize,
     n_out: usize,
 ) {
-    gemm_nn_scalar(batch, n_in, n_out, x, n_in, weight, n_out, y, n_out, false);
-    bias_add_scalar(bias, y, batch, n_out);
+    gemm_scalar(x, weight, y, batch, n_in, n_out, n_in, 1, n_out, 1, n_out, false);
+    for r in 0..batch {
+        for j in 0..n_out {
+            *y.add(r * n_out + j) += *bias.add(j);
+        }
+    }
 }
 
 /// `dx = delta · weightᵀ`; overwrites dx.
@@ -828,12 +636,12 @@ pub unsafe fn linear_backward_delta(
     n_in: usize,
     n_out: usize,
 ) {
-    gemm_nt(
-        batch, n_out, n_in, delta, n_out, weight, n_out, dx, n_in, false,
-    );
+    // weight [n_in, n_out] read as weightᵀ [n_out, n_in]: row stride 1, column stride n_out.
+    gemm(delta, weight, dx, batch, n_out, n_in, n_out, 1, 1, n_out, n_in, false);
 }
 
-/// `grad_weight += xᵀ · delta`, `grad_bias += Σ_b delta[b, :]`.
+/// `grad_weight (+)= xᵀ · delta`, `grad_bias (+)= Σ_b delta[b, :]`: `beta = 0` overwrites both
+/// without reading them, `beta = 1` adds into them (no other value is valid).
 ///
 /// # Safety
 /// Shapes as in `abi::linear_backward_update_gradient`; the gradients overlap no input.
@@ -845,52 +653,13 @@ pub unsafe fn linear_backward_update_gradient(
     batch: usize,
     n_in: usize,
     n_out: usize,
+    beta: u32,
 ) {
-    gemm_tn(
-        n_in,
-        batch,
-        n_out,
-        x,
-        n_in,
-        delta,
-        n_out,
-        grad_weight,
-        n_out,
-        true,
-    );
-    bias_grad_acc(delta, grad_bias, batch, n_out);
-}
-
-/// `grad_weight = xᵀ · delta`, `grad_bias = Σ_b delta[b, :]`: [`linear_backward_update_gradient`]
-/// onto zeroed gradients, without the zeroing pass or reading the old gradients (same bits).
-///
-/// # Safety
-/// As [`linear_backward_update_gradient`].
-pub unsafe fn linear_backward_set_gradient(
-    x: *const f32,
-    delta: *const f32,
-    grad_weight: *mut f32,
-    grad_bias: *mut f32,
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-) {
-    gemm_tn(
-        n_in,
-        batch,
-        n_out,
-        x,
-        n_in,
-        delta,
-        n_out,
-        grad_weight,
-        n_out,
-        false,
-    );
-    for j in 0..n_out {
-        *grad_bias.add(j) = 0.0;
-    }
-    bias_grad_acc(delta, grad_bias, batch, n_out);
+    debug_assert!(beta <= 1);
+    let accumulate = beta != 0;
+    // x [batch, n_in] read as xᵀ [n_in, batch]: row stride 1, column stride n_in.
+    gemm(x, delta, grad_weight, n_in, batch, n_out, 1, n_in, n_out, 1, n_out, accumulate);
+    bias_grad(delta, grad_bias, batch, n_out, accumulate);
 }
 
 #[cfg(test)]
@@ -903,42 +672,49 @@ mod tests {
     use super::*;
     use crate::testutil::{values, Canary, SIZES};
 
-    type Gemm =
-        unsafe fn(usize, usize, usize, *const f32, usize, *const f32, usize, *mut f32, usize, bool);
+    type Gemm = unsafe fn(
+        *const f32,
+        *const f32,
+        *mut f32,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        bool,
+    );
 
-    /// Which operand is stored transposed.
+    /// How a and b are stored: as [m, k] and [k, n] (N), or transposed (T).
     #[derive(Clone, Copy, Debug, PartialEq)]
     enum Form {
         Nn,
         Nt,
         Tn,
+        Tt,
     }
 
-    /// Sentinel in the gaps between rows of c (`ldc > n`): no kernel may touch them.
+    /// Strides `[rsa, csa, rsb, csb]` of a form whose stored rows are `lda` and `ldb` apart.
+    fn strides(form: Form, lda: usize, ldb: usize) -> [usize; 4] {
+        match form {
+            Form::Nn => [lda, 1, ldb, 1],
+            Form::Nt => [lda, 1, 1, ldb],
+            Form::Tn => [1, lda, ldb, 1],
+            Form::Tt => [1, lda, 1, ldb],
+        }
+    }
+
+    /// Sentinel in the gaps between rows of c (`rsc > n`): no kernel may touch them.
     const GAP: f32 = 1234.5;
 
-    fn a_at(form: Form, i: usize, p: usize, lda: usize) -> usize {
-        if form == Form::Tn {
-            p * lda + i
-        } else {
-            i * lda + p
-        }
-    }
-
-    fn b_at(form: Form, p: usize, j: usize, ldb: usize) -> usize {
-        if form == Form::Nt {
-            j * ldb + p
-        } else {
-            p * ldb + j
-        }
-    }
-
-    /// Floats spanned by `rows` rows of `cols` floats, `ld` apart.
-    fn span(rows: usize, cols: usize, ld: usize) -> usize {
+    /// Floats a [rows, cols] matrix with strides (rs, cs) reaches.
+    fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
         if rows == 0 || cols == 0 {
             0
         } else {
-            (rows - 1) * ld + cols
+            (rows - 1) * rs + (cols - 1) * cs + 1
         }
     }
 
@@ -954,26 +730,23 @@ mod tests {
 
     /// Runs `f` on one case and checks it against a float64 reference, the NaN guards and the
     /// gaps between rows of c.
-    #[allow(clippy::too_many_arguments)]
     fn check(
-        form: Form,
         f: Gemm,
         (m, k, n): (usize, usize, usize),
-        (lda, ldb, ldc): (usize, usize, usize),
+        [rsa, csa, rsb, csb]: [usize; 4],
+        rsc: usize,
         accumulate: bool,
         ints: bool,
     ) {
         let what = format!(
-            "{:?} m={} k={} n={} ld=({},{},{}) acc={} ints={}",
-            form, m, k, n, lda, ldb, ldc, accumulate, ints
+            "m={} k={} n={} strides=({},{},{},{}) rsc={} acc={} ints={}",
+            m, k, n, rsa, csa, rsb, csb, rsc, accumulate, ints
         );
-        let (ar, ac) = if form == Form::Tn { (k, m) } else { (m, k) };
-        let (br, bc) = if form == Form::Nt { (n, k) } else { (k, n) };
-        let a = inputs(span(ar, ac, lda), 1 + m as u32, ints);
-        let b = inputs(span(br, bc, ldb), 7 + n as u32, ints);
-        let c0 = inputs(span(m, n, ldc), 13 + k as u32, ints);
+        let a = inputs(extent(m, k, rsa, csa), 1 + m as u32, ints);
+        let b = inputs(extent(k, n, rsb, csb), 7 + n as u32, ints);
+        let c0 = inputs(extent(m, n, rsc, 1), 13 + k as u32, ints);
         let init = |idx: usize| {
-            if idx % ldc >= n {
+            if idx % rsc >= n {
                 GAP
             } else if accumulate {
                 c0[idx]
@@ -981,60 +754,35 @@ mod tests {
                 f32::NAN
             }
         };
-        let mut c = Canary::new(span(m, n, ldc), init);
-        unsafe {
-            f(
-                m,
-                k,
-                n,
-                a.as_ptr(),
-                lda,
-                b.as_ptr(),
-                ldb,
-                c.ptr(),
-                ldc,
-                accumulate,
-            )
-        };
+        let mut c = Canary::new(c0.len(), init);
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        unsafe { f(ap, bp, c.ptr(), m, k, n, rsa, csa, rsb, csb, rsc, accumulate) };
         c.check_guards();
         for i in 0..m {
             for j in 0..n {
                 let (mut want, mut mag) = (0.0f64, 0.0f64);
                 if accumulate {
-                    want = c0[i * ldc + j] as f64;
+                    want = c0[i * rsc + j] as f64;
                     mag = want.abs();
                 }
                 for p in 0..k {
-                    let t = a[a_at(form, i, p, lda)] as f64 * b[b_at(form, p, j, ldb)] as f64;
+                    let t = a[i * rsa + p * csa] as f64 * b[p * rsb + j * csb] as f64;
                     want += t;
                     mag += t.abs();
                 }
-                let got = c.get(i * ldc + j) as f64;
+                let got = c.get(i * rsc + j) as f64;
                 let tol = if ints {
                     0.0
                 } else {
                     (k + 2) as f64 * mag * f32::EPSILON as f64
                 };
-                assert!(
-                    (got - want).abs() <= tol,
-                    "{}: c[{},{}] = {}, want {}",
-                    what,
-                    i,
-                    j,
-                    got,
-                    want
-                );
+                let ok = (got - want).abs() <= tol;
+                assert!(ok, "{}: c[{},{}] = {}, want {}", what, i, j, got, want);
             }
-            let row_end = if i + 1 < m && n > 0 { ldc } else { n };
+            let row_end = if i + 1 < m && n > 0 { rsc } else { n };
             for j in n..row_end {
-                assert_eq!(
-                    c.get(i * ldc + j),
-                    GAP,
-                    "{}: gap c[{},{}] written",
-                    what,
-                    i,
-                    j
-                );
+                let gap = c.get(i * rsc + j);
+                assert_eq!(gap, GAP, "{}: gap c[{},{}] written", what, i, j);
             }
         }
     }
@@ -1061,90 +809,106 @@ mod tests {
         }
         out.extend_from_slice(&[(63, 63, 63), (16, 16, 16), (15, 17, 63), (63, 15, 17)]);
         // Across every cache block of the packed engine (MC, KC, NC), with ragged edges.
-        out.extend_from_slice(&[(MC + 5, KC + 3, NC + 9), (2 * MC + 1, 2 * KC + 1, 3), (3, KC + 1, NC + 1)]);
+        out.extend_from_slice(&[
+            (MC + 5, KC + 3, NC + 9),
+            (2 * MC + 1, 2 * KC + 1, 3),
+            (3, KC + 1, NC + 1),
+        ]);
         // n = 100: twelve 8-wide strips and a 4-wide edge (the layer shapes of the benchmarks).
         out.extend_from_slice(&[(9, 37, 100), (66, 19, 100)]);
         out
     }
 
+    /// The transpose forms on every shape: tight rows, padded rows, and rows of a that overlap
+    /// (a stored row shorter than its length, as conv windows are).
     fn all_shapes(form: Form, f: Gemm) {
         for (m, k, n) in shapes() {
-            // Tight leading dimensions; a stores m columns when transposed.
-            let (lda, ldb) = match form {
-                Form::Nn => (k, n),
-                Form::Nt => (k, k),
-                Form::Tn => (m, n),
-            };
-            let (lda, ldb, ldc) = (lda.max(1), ldb.max(1), n.max(1));
-            check(form, f, (m, k, n), (lda, ldb, ldc), false, false);
-            check(form, f, (m, k, n), (lda, ldb, ldc), true, true);
-            // Padded rows everywhere, and rows of a that overlap (ld below the row length).
-            check(form, f, (m, k, n), (lda + 3, ldb + 5, ldc + 2), true, false);
-            let a_row = if form == Form::Tn { m } else { k };
+            let a_row = if matches!(form, Form::Tn | Form::Tt) { m } else { k };
+            let b_row = if matches!(form, Form::Nt | Form::Tt) { k } else { n };
+            let (lda, ldb, rsc) = (a_row.max(1), b_row.max(1), n.max(1));
+            check(f, (m, k, n), strides(form, lda, ldb), rsc, false, false);
+            check(f, (m, k, n), strides(form, lda, ldb), rsc, true, true);
+            check(f, (m, k, n), strides(form, lda + 3, ldb + 5), rsc + 2, true, false);
             if a_row >= 2 {
-                check(form, f, (m, k, n), (a_row / 2, ldb, ldc + 1), false, true);
-                check(form, f, (m, k, n), (a_row - 1, ldb, ldc), true, false);
+                check(f, (m, k, n), strides(form, a_row / 2, ldb), rsc + 1, false, true);
+                check(f, (m, k, n), strides(form, a_row - 1, ldb), rsc, true, false);
             } else {
-                check(form, f, (m, k, n), (lda + 1, ldb + 2, ldc + 3), false, true);
+                check(f, (m, k, n), strides(form, lda + 1, ldb + 2), rsc + 3, false, true);
             }
         }
     }
 
-    /// The dispatcher picks one twin; a few shapes show it is wired to the right form.
-    fn dispatcher(form: Form, f: Gemm) {
-        for &(m, k, n) in &[(5usize, 9usize, 17usize), (4, 4, 8), (1, 3, 1)] {
-            let lda = if form == Form::Tn { m } else { k };
-            let ldb = if form == Form::Nt { k } else { n };
-            check(form, f, (m, k, n), (lda, ldb, n), true, false);
+    #[test]
+    fn gemm_twins_match_float64_in_every_transpose_form() {
+        for form in [Form::Nn, Form::Nt, Form::Tn, Form::Tt] {
+            all_shapes(form, gemm_simd);
+            all_shapes(form, gemm_scalar);
         }
     }
 
     #[test]
-    fn gemm_nn_twins_match_float64_on_all_shapes() {
-        all_shapes(Form::Nn, gemm_nn_simd);
-        all_shapes(Form::Nn, gemm_nn_scalar);
-        dispatcher(Form::Nn, gemm_nn);
+    fn gemm_twins_match_float64_with_general_strides() {
+        // No unit stride at all, strides of 0 (every row of a, or every column of b, the same
+        // data), and a c with gaps between its rows.
+        for (m, k, n) in shapes() {
+            let general = [
+                [2 * k + 3, 2, 3, 3 * k + 1],
+                [3, 2 * m + 1, 2 * n + 1, 2],
+                [0, 1, n, 0],
+                [k, 0, 0, 1],
+            ];
+            for s in general {
+                for f in [gemm_simd as Gemm, gemm_scalar] {
+                    check(f, (m, k, n), s, n + 3, false, false);
+                    check(f, (m, k, n), s, n.max(1), true, true);
+                }
+            }
+        }
     }
 
+    /// The dispatcher picks one twin; a few shapes show it is wired to the strides.
     #[test]
-    fn gemm_nt_twins_match_float64_on_all_shapes() {
-        all_shapes(Form::Nt, gemm_nt_simd);
-        all_shapes(Form::Nt, gemm_nt_scalar);
-        dispatcher(Form::Nt, gemm_nt);
-    }
-
-    #[test]
-    fn gemm_tn_twins_match_float64_on_all_shapes() {
-        all_shapes(Form::Tn, gemm_tn_simd);
-        all_shapes(Form::Tn, gemm_tn_scalar);
-        dispatcher(Form::Tn, gemm_tn);
+    fn gemm_dispatcher_matches_float64() {
+        for &(m, k, n) in &[(5usize, 9usize, 17usize), (4, 4, 8), (1, 3, 1)] {
+            for form in [Form::Nn, Form::Nt, Form::Tn, Form::Tt] {
+                let lda = if matches!(form, Form::Tn | Form::Tt) { m } else { k };
+                let ldb = if matches!(form, Form::Nt | Form::Tt) { k } else { n };
+                check(gemm, (m, k, n), strides(form, lda, ldb), n, true, false);
+                check(gemm, (m, k, n), strides(form, lda, ldb), n, false, true);
+            }
+        }
     }
 
     #[test]
     fn gemm_accumulate_adds_exactly_and_k0_gives_zero_or_c() {
         // Identity a: c = b, and accumulate twice gives 2b + c0, all exact.
-        for f in [gemm_nn_simd as Gemm, gemm_nn_scalar] {
+        for f in [gemm_simd as Gemm, gemm_scalar] {
             let n = 9;
             let mut a = vec![0.0f32; 25];
             for i in 0..5 {
                 a[i * 5 + i] = 1.0;
             }
             let b = inputs(5 * n, 3, false);
+            let (ap, bp) = (a.as_ptr(), b.as_ptr());
             let mut c = Canary::new(5 * n, |i| i as f32);
-            unsafe { f(5, 5, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, true) };
-            unsafe { f(5, 5, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, true) };
+            unsafe { f(ap, bp, c.ptr(), 5, 5, n, 5, 1, n, 1, n, true) };
+            unsafe { f(ap, bp, c.ptr(), 5, 5, n, 5, 1, n, 1, n, true) };
             c.check_written();
             for i in 0..5 * n {
                 assert_eq!(c.get(i), i as f32 + b[i] + b[i]);
             }
             let mut c = Canary::nan(5 * n);
-            unsafe { f(5, 0, n, a.as_ptr(), 5, b.as_ptr(), n, c.ptr(), n, false) };
+            unsafe { f(ap, bp, c.ptr(), 5, 0, n, 5, 1, n, 1, n, false) };
             c.check_written();
             assert!(c.vec().iter().all(|&v| v == 0.0));
+            let mut c = Canary::new(5 * n, |i| i as f32);
+            unsafe { f(ap, bp, c.ptr(), 5, 0, n, 5, 1, n, 1, n, true) };
+            c.check_written();
+            assert!((0..5 * n).all(|i| c.get(i) == i as f32));
         }
     }
 
-    /// y = x W + b, dx = delta Wᵀ, dW += xᵀ delta, db += Σ delta, checked in float64.
+    /// y = x W + b, dx = delta Wᵀ, dW (+)= xᵀ delta, db (+)= Σ delta, checked in float64.
     #[test]
     fn linear_kernels_match_float64() {
         type Fwd = unsafe fn(*const f32, *mut f32, *const f32, *const f32, usize, usize, usize);
@@ -1155,26 +919,13 @@ mod tests {
                     let w = values(n_in * n_out, 2);
                     let bias = values(n_out, 3);
                     let delta = values(batch * n_out, 4);
+                    let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), delta.as_ptr());
                     // The module bound with |a|, |b| < 1: Σ|a·b| + |bias| <= K + 1.
                     let big = n_in.max(n_out).max(batch) as f64;
                     let tol = (big + 2.0) * f32::EPSILON as f64 * (big + 1.0);
-                    for fwd in [
-                        linear_forward_simd as Fwd,
-                        linear_forward_scalar,
-                        linear_forward,
-                    ] {
+                    for fwd in [linear_forward_simd as Fwd, linear_forward_scalar, linear_forward] {
                         let mut y = Canary::nan(batch * n_out);
-                        unsafe {
-                            fwd(
-                                x.as_ptr(),
-                                y.ptr(),
-                                w.as_ptr(),
-                                bias.as_ptr(),
-                                batch,
-                                n_in,
-                                n_out,
-                            )
-                        };
+                        unsafe { fwd(xp, y.ptr(), wp, bp, batch, n_in, n_out) };
                         y.check_written();
                         for r in 0..batch {
                             for j in 0..n_out {
@@ -1182,24 +933,13 @@ mod tests {
                                 for p in 0..n_in {
                                     want += x[r * n_in + p] as f64 * w[p * n_out + j] as f64;
                                 }
-                                assert!(
-                                    (y.get(r * n_out + j) as f64 - want).abs() <= tol,
-                                    "linear_forward"
-                                );
+                                let got = y.get(r * n_out + j) as f64;
+                                assert!((got - want).abs() <= tol, "linear_forward");
                             }
                         }
                     }
                     let mut dx = Canary::nan(batch * n_in);
-                    unsafe {
-                        linear_backward_delta(
-                            delta.as_ptr(),
-                            dx.ptr(),
-                            w.as_ptr(),
-                            batch,
-                            n_in,
-                            n_out,
-                        )
-                    };
+                    unsafe { linear_backward_delta(dp, dx.ptr(), wp, batch, n_in, n_out) };
                     dx.check_written();
                     for r in 0..batch {
                         for i in 0..n_in {
@@ -1207,114 +947,90 @@ mod tests {
                             for j in 0..n_out {
                                 want += delta[r * n_out + j] as f64 * w[i * n_out + j] as f64;
                             }
-                            assert!(
-                                (dx.get(r * n_in + i) as f64 - want).abs() <= tol,
-                                "linear_backward_delta"
-                            );
+                            let got = dx.get(r * n_in + i) as f64;
+                            assert!((got - want).abs() <= tol, "linear_backward_delta");
                         }
                     }
-                    let mut gw = Canary::new(n_in * n_out, |i| i as f32 * 0.5);
-                    let mut gb = Canary::new(n_out, |i| i as f32);
-                    unsafe {
-                        linear_backward_update_gradient(
-                            x.as_ptr(),
-                            delta.as_ptr(),
-                            gw.ptr(),
-                            gb.ptr(),
-                            batch,
-                            n_in,
-                            n_out,
-                        )
-                    };
-                    gw.check_written();
-                    gb.check_written();
-                    for i in 0..n_in {
-                        for j in 0..n_out {
-                            let mut want = (i * n_out + j) as f64 * 0.5;
-                            for r in 0..batch {
-                                want += x[r * n_in + i] as f64 * delta[r * n_out + j] as f64;
+                    // beta = 1 adds onto the old gradients; beta = 0 overwrites NaN canaries.
+                    for beta in [1u32, 0] {
+                        let (gw0, gb0) = if beta == 1 { (0.5, 1.0) } else { (f32::NAN, f32::NAN) };
+                        let mut gw = Canary::new(n_in * n_out, |i| i as f32 * gw0);
+                        let mut gb = Canary::new(n_out, |i| i as f32 * gb0);
+                        let (gwp, gbp) = (gw.ptr(), gb.ptr());
+                        let (b, i, o) = (batch, n_in, n_out);
+                        unsafe { linear_backward_update_gradient(xp, dp, gwp, gbp, b, i, o, beta) };
+                        gw.check_written();
+                        gb.check_written();
+                        for i in 0..n_in {
+                            for j in 0..n_out {
+                                let mut want = beta as f64 * (i * n_out + j) as f64 * 0.5;
+                                for r in 0..batch {
+                                    want += x[r * n_in + i] as f64 * delta[r * n_out + j] as f64;
+                                }
+                                let got = gw.get(i * n_out + j) as f64;
+                                let ok = (got - want).abs() <= tol * (1.0 + want.abs());
+                                assert!(ok, "grad_weight beta={}", beta);
                             }
-                            let got = gw.get(i * n_out + j) as f64;
-                            assert!(
-                                (got - want).abs() <= tol * (1.0 + want.abs()),
-                                "grad_weight"
-                            );
                         }
-                    }
-                    for j in 0..n_out {
-                        let want =
-                            j as f64 + (0..batch).map(|r| delta[r * n_out + j] as f64).sum::<f64>();
-                        assert!(
-                            (gb.get(j) as f64 - want).abs() <= tol * (1.0 + want.abs()),
-                            "grad_bias"
-                        );
-                    }
-                    // The overwrite form: NaN canaries in place of the old gradients.
-                    let mut gw = Canary::nan(n_in * n_out);
-                    let mut gb = Canary::nan(n_out);
-                    unsafe {
-                        linear_backward_set_gradient(
-                            x.as_ptr(),
-                            delta.as_ptr(),
-                            gw.ptr(),
-                            gb.ptr(),
-                            batch,
-                            n_in,
-                            n_out,
-                        )
-                    };
-                    gw.check_written();
-                    gb.check_written();
-                    for i in 0..n_in {
                         for j in 0..n_out {
-                            let want: f64 = (0..batch)
-                                .map(|r| x[r * n_in + i] as f64 * delta[r * n_out + j] as f64)
-                                .sum();
-                            let got = gw.get(i * n_out + j) as f64;
-                            assert!((got - want).abs() <= tol, "set grad_weight");
+                            let sum = (0..batch).map(|r| delta[r * n_out + j] as f64).sum::<f64>();
+                            let want = beta as f64 * j as f64 + sum;
+                            let ok = (gb.get(j) as f64 - want).abs() <= tol * (1.0 + want.abs());
+                            assert!(ok, "grad_bias beta={}", beta);
                         }
-                    }
-                    for j in 0..n_out {
-                        let want: f64 = (0..batch).map(|r| delta[r * n_out + j] as f64).sum();
-                        assert!((gb.get(j) as f64 - want).abs() <= tol, "set grad_bias");
                     }
                 }
             }
         }
     }
 
+    /// On small integers (exact sums): beta = 0 onto NaN equals beta = 1 onto zeros bit for bit,
+    /// and a second call with beta = 1 doubles it.
     #[test]
-    fn bias_add_and_grad_acc_twins_are_exact_on_integers() {
-        type BiasFn = unsafe fn(*const f32, *mut f32, usize, usize);
+    fn linear_update_gradient_beta_identities_are_exact() {
+        let shapes = [(0usize, 3usize, 5usize), (3, 4, 17), (17, 9, 8), (5, 63, 16)];
+        for &(batch, n_in, n_out) in &shapes {
+            let x = inputs(batch * n_in, 21, true);
+            let delta = inputs(batch * n_out, 22, true);
+            let (xp, dp) = (x.as_ptr(), delta.as_ptr());
+            let mut gw = Canary::nan(n_in * n_out);
+            let mut gb = Canary::nan(n_out);
+            let mut zw = Canary::zeros(n_in * n_out);
+            let mut zb = Canary::zeros(n_out);
+            unsafe {
+                linear_backward_update_gradient(xp, dp, gw.ptr(), gb.ptr(), batch, n_in, n_out, 0);
+                linear_backward_update_gradient(xp, dp, zw.ptr(), zb.ptr(), batch, n_in, n_out, 1);
+            }
+            gw.check_written();
+            gb.check_written();
+            assert_eq!(gw.vec(), zw.vec());
+            assert_eq!(gb.vec(), zb.vec());
+            let once = (gw.vec(), gb.vec());
+            let (gwp, gbp) = (gw.ptr(), gb.ptr());
+            unsafe { linear_backward_update_gradient(xp, dp, gwp, gbp, batch, n_in, n_out, 1) };
+            assert_eq!(gw.vec(), once.0.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+            assert_eq!(gb.vec(), once.1.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn bias_grad_twins_are_exact_on_integers() {
+        type BiasFn = unsafe fn(*const f32, *mut f32, usize, usize, bool);
         for &rows in &[0usize, 1, 3, 5] {
             for &cols in SIZES.iter().chain(&[33usize, 35]) {
-                let bias = inputs(cols, 5, true);
                 let delta = inputs(rows * cols, 6, true);
-                for f in [bias_add_simd as BiasFn, bias_add_scalar, bias_add] {
-                    let mut y = Canary::new(rows * cols, |i| i as f32);
-                    unsafe { f(bias.as_ptr(), y.ptr(), rows, cols) };
-                    y.check_written();
-                    for i in 0..rows * cols {
-                        assert_eq!(
-                            y.get(i),
-                            i as f32 + bias[i % cols],
-                            "bias_add rows={} cols={}",
-                            rows,
-                            cols
-                        );
-                    }
-                }
-                for f in [
-                    bias_grad_acc_simd as BiasFn,
-                    bias_grad_acc_scalar,
-                    bias_grad_acc,
-                ] {
-                    let mut g = Canary::new(cols, |j| j as f32);
-                    unsafe { f(delta.as_ptr(), g.ptr(), rows, cols) };
-                    g.check_written();
-                    for j in 0..cols {
-                        let want = j as f32 + (0..rows).map(|r| delta[r * cols + j]).sum::<f32>();
-                        assert_eq!(g.get(j), want, "bias_grad_acc rows={} cols={}", rows, cols);
+                for f in [bias_grad_simd as BiasFn, bias_grad_scalar, bias_grad] {
+                    for accumulate in [true, false] {
+                        let start = if accumulate { 1.0 } else { f32::NAN };
+                        let mut g = Canary::new(cols, |j| j as f32 * start);
+                        unsafe { f(delta.as_ptr(), g.ptr(), rows, cols, accumulate) };
+                        g.check_written();
+                        for j in 0..cols {
+                            let sum = (0..rows).map(|r| delta[r * cols + j]).sum::<f32>();
+                            let want = if accumulate { j as f32 + sum } else { sum };
+                            let what = format!("rows={} cols={} acc={}", rows, cols, accumulate);
+                            assert_eq!(g.get(j), want, "bias_grad {}", what);
+                        }
                     }
                 }
             }

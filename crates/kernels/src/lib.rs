@@ -1,7 +1,7 @@
 //! torchlet's numeric core: the kernels behind every layer and loss, compiled to one
 //! `wasm32-unknown-unknown` module with SIMD128, and natively for `cargo test`.
 //!
-//! # ABI protocol (what `ts/wasm.ts` relies on)
+//! # ABI protocol (what `ts/core/wasm.ts` relies on)
 //! 1. Every export lives in [`abi`] and is `extern "C"`; names are `<op>_<pass>` in snake_case,
 //!    mirroring the TS method (`linear_forward`, `conv1d_backward_delta`, ...).
 //! 2. TS owns every buffer. Only `tl_alloc` / `tl_free` allocate; compute kernels never do, and
@@ -11,16 +11,22 @@
 //! 3. Arguments come in this order: input pointers, output pointers, parameter and gradient
 //!    pointers, workspace, dimensions (in the order of the doc's shape line), hyperparameters.
 //! 4. `*_forward`, `*_backward_delta` and loss `*_backward` overwrite their whole output and never
-//!    read it. `*_backward_update_gradient` and `*_acc` kernels *add* into their gradient buffers.
+//!    read it. Kernels whose result a caller may sum over calls, `gemm` and the
+//!    `*_backward_update_gradient` kernels, take matrixmultiply's `beta` as their last argument,
+//!    a `u32`: 0 overwrites the output without reading it (old NaNs cannot leak in), 1 adds into
+//!    it; no other value is valid. Optimiser `*_update` kernels update parameters and their state
+//!    in place.
 //! 5. Kernels never panic across the boundary: TS validates shapes, ranges and finiteness first;
 //!    Rust keeps its own invariants in `debug_assert!`.
 //! 6. Layout is row-major, batch first, channels last. Linear weight is `[in, out]`; conv weights
 //!    are `[k, inC, outC]` and `[kH, kW, inC, outC]`.
 //! 7. Memory grows only inside `tl_alloc`; JS must rebuild its views after any allocation.
-//! 8. `abi_version()` changes whenever a signature or contract changes.
+//! 8. `abi_version()` changes whenever a signature or contract changes; at load `ts/core/wasm.ts`
+//!    checks it and each export's argument count.
 //!
-//! Every kernel has a SIMD path written against [`simd::F32x4`] and a scalar twin with the same
-//! contract; the public function picks one with `cfg(target_feature = "simd128")`.
+//! Every kernel that computes has a SIMD path written against [`simd::F32x4`] and a scalar twin
+//! with the same contract; the public function picks one with `cfg(target_feature = "simd128")`.
+//! Pure data movement (the max-pool scatter) has one body.
 #![deny(missing_docs)]
 
 pub mod abi;
