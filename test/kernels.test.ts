@@ -1,8 +1,9 @@
 // The SIMD128 build of every kernel (cargo test covers the twins natively; this covers the .wasm),
 // against float64 references, with NaN canaries around each output and the SIMD-tail sizes.
 // Tolerances: element-wise kernels 2e-6 relative (a few ulp); GEMM 1e-5 relative to Σ|a·b|
-// (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside);
-// gradients on small integers exact.
+// (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside); average
+// pooling 1e-6 absolute (inputs below 1, a sum of at most 6 terms); padding, dropout and gradients
+// on small integers exact.
 import { describe, expect, it } from 'vitest';
 import { Rng, init } from '../ts/index.js';
 import { type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
@@ -153,6 +154,76 @@ describe('parameter gradients (SIMD build)', () => {
       k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, 1, 1);
       expectClose(GW.view(), once[0].map((v) => 2 * v), () => 0, `conv2d gradWeight beta 1 cout ${cout}`);
       [X, D, GW, GB].forEach((g) => g.free());
+    }
+  });
+});
+
+describe('pooling, padding and dropout kernels (SIMD build)', () => {
+  it('avgpool_forward / avgpool_backward_delta match float64 at every channel tail', () => {
+    const k = kernels();
+    for (const c of SIZES) for (const [h, w, kh, kw, s] of [[1, 9, 1, 3, 2], [5, 6, 2, 3, 1], [7, 6, 3, 2, 2], [4, 4, 1, 1, 3]] as const) {
+      const batch = 2;
+      const [oh, ow] = [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
+      const x = values(batch * h * w * c, c + 1), delta = values(batch * oh * ow * c, c + 2);
+      const y = new Float64Array(delta.length), dx = new Float64Array(x.length);
+      for (let b = 0; b < batch; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let ch = 0; ch < c; ch++) {
+        const o = ((b * oh + i) * ow + j) * c + ch;
+        for (let p = 0; p < kh; p++) for (let q = 0; q < kw; q++) {
+          const a = ((b * h + i * s + p) * w + j * s + q) * c + ch;
+          y[o] += x[a]! / (kh * kw);
+          dx[a] += delta[o]! / (kh * kw);
+        }
+      }
+      const X = new Guarded(x.length, x), Y = new Guarded(y.length), D = new Guarded(delta.length, delta), DX = new Guarded(x.length);
+      k.avgpool_forward(X.ptr, Y.ptr, batch, h, w, c, kh, kw, s);
+      Y.checkGuards();
+      expectClose(Y.view(), y, () => 1e-6, `avgpool_forward c=${c} ${h}x${w} k${kh}x${kw} s${s}`);
+      k.avgpool_backward_delta(D.ptr, DX.ptr, batch, h, w, c, kh, kw, s);
+      DX.checkGuards();
+      // Inputs outside every window (s > k) get exactly 0.
+      expectClose(DX.view(), dx, (i) => (dx[i] === 0 ? 0 : 1e-6), `avgpool_backward_delta c=${c} ${h}x${w} k${kh}x${kw} s${s}`);
+      [X, Y, D, DX].forEach((g) => g.free());
+    }
+  });
+
+  it('pad_forward / pad_backward_delta copy exactly at every channel tail', () => {
+    const k = kernels();
+    for (const c of SIZES) for (const [h, w, top, bottom, left, right] of [[1, 9, 0, 0, 1, 2], [3, 4, 1, 1, 0, 1], [2, 2, 2, 0, 3, 0]] as const) {
+      const batch = 2;
+      const [oh, ow] = [top + h + bottom, left + w + right];
+      const x = values(batch * h * w * c, c + 3), delta = values(batch * oh * ow * c, c + 4);
+      const y = new Float32Array(delta.length), dx = new Float32Array(x.length);
+      for (let b = 0; b < batch; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let ch = 0; ch < c; ch++) {
+        const a = ((b * h + i) * w + j) * c + ch, o = ((b * oh + top + i) * ow + left + j) * c + ch;
+        y[o] = x[a]!;
+        dx[a] = delta[o]!;
+      }
+      const X = new Guarded(x.length, x), Y = new Guarded(y.length), D = new Guarded(delta.length, delta), DX = new Guarded(x.length);
+      k.pad_forward(X.ptr, Y.ptr, batch, h, w, c, top, bottom, left, right);
+      Y.checkGuards();
+      expectClose(Y.view(), y, () => 0, `pad_forward c=${c}`);
+      k.pad_backward_delta(D.ptr, DX.ptr, batch, h, w, c, top, bottom, left, right);
+      DX.checkGuards();
+      expectClose(DX.view(), dx, () => 0, `pad_backward_delta c=${c}`);
+      [X, Y, D, DX].forEach((g) => g.free());
+    }
+  });
+
+  it('dropout_forward / dropout_backward_delta multiply by the mask exactly', () => {
+    const k = kernels();
+    const scale = Math.fround(1 / (1 - 0.3));
+    for (const n of [...SIZES, 40]) {
+      const x = values(n, n + 5), mask = values(n, n + 6).map((u) => (u < 0.4 ? scale : 0));
+      const X = new Guarded(n, x), M = new Guarded(n, mask), Y = new Guarded(n);
+      const want = Array.from(x, (v, i) => Math.fround(v * mask[i]!));
+      k.dropout_forward(X.ptr, M.ptr, Y.ptr, n);
+      Y.checkGuards();
+      expectClose(Y.view(), want, () => 0, `dropout_forward n=${n}`);
+      Y.view().fill(NaN);
+      k.dropout_backward_delta(X.ptr, M.ptr, Y.ptr, n);
+      Y.checkGuards();
+      expectClose(Y.view(), want, () => 0, `dropout_backward_delta n=${n}`);
+      [X, M, Y].forEach((g) => g.free());
     }
   });
 });

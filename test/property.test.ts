@@ -4,11 +4,13 @@
 // sits between NaN guards that must survive. 100 runs per kernel in `npm test`, 10,000 under
 // `npm run test:stress`; a failure prints its seed and path (replay: FC_SEED=… FC_PATH=…).
 // Error model (u = 2^-24, the float32 unit roundoff; R4 of docs/research reliability.md):
-// - sums of K terms (GEMM, Linear, Conv, bias gradients, pooling scatter): |got - ref| <=
-//   2·(K+1)·u·Σ|terms| + (K+1)·2^-149 (standard summation bound, 2x safety; the last term covers
+// - sums of K terms (GEMM, Linear, Conv, bias gradients, pooling scatter, average pooling with its
+//   terms divided by kh·kw): |got - ref| <= 2·(K+1)·u·Σ|terms| + (K+1)·2^-149 (standard summation
+//   bound, 2x safety, which also covers the one division of average pooling; the last term covers
 //   subnormal products).
-// - copies, ReLU, max pooling, gather/one-hot/fill and the optimiser updates: exact, the
-//   updates against a Math.fround emulation in the kernel's operation order (0 ulp).
+// - copies, ReLU, max pooling, padding, dropout, gather/one-hot/fill and the optimiser updates:
+//   exact, dropout and the updates against a Math.fround emulation in the kernel's operation
+//   order (0 ulp).
 // - beta = 0 (gemm, the gradient kernels): the output starts as NaN, so a read of it would show.
 // - tanh/sigmoid: <= 4 ulp (8u relative) + 2^-126 (below the normal range the result may flush).
 // - backward formulas and losses: a few u relative to the magnitudes that enter each formula,
@@ -316,6 +318,73 @@ describe('convolution and pooling kernels', () => {
       });
     });
   }
+
+  const avg = fc.record({
+    batch: dim(1, 3), kh: dim(1, 4), kw: dim(1, 5), s: dim(1, 4), c: dim(1, 9), eh: dim(0, 5), ew: dim(0, 9), oneD: fc.boolean(),
+  }).map((d) => (d.oneD ? { ...d, kh: 1, eh: 0 } : d)).chain((d) => {
+    const h = d.kh + d.eh, w = d.kw + d.ew;
+    const ny = d.batch * outLen(h, d.kh, d.s) * outLen(w, d.kw, d.s) * d.c;
+    return fc.record({ d: fc.constant({ ...d, h, w }), x: f32s(d.batch * h * w * d.c), delta: f32s(ny) });
+  });
+  prop('avgpool_forward / avgpool_backward_delta (1-D as height 1), any stride', avg, ({ d, x, delta }) => {
+    const { batch, h, w, c, kh, kw, s } = d;
+    const oh = outLen(h, kh, s), ow = outLen(w, kw, s);
+    const y = new Acc(delta.length), dx = new Acc(x.length);
+    for (let n = 0; n < batch; n++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let ch = 0; ch < c; ch++) {
+      const o = ((n * oh + i) * ow + j) * c + ch;
+      for (let p = 0; p < kh; p++) for (let q = 0; q < kw; q++) {
+        const a = ((n * h + i * s + p) * w + j * s + q) * c + ch;
+        y.add(o, x[a]! / (kh * kw));
+        dx.add(a, delta[o]! / (kh * kw));
+      }
+    }
+    const [X, Y, D, DX] = [new Buf(x.length, x), new Buf(delta.length), new Buf(delta.length, delta), new Buf(x.length)];
+    withBufs([X, Y, D, DX], () => {
+      K().avgpool_forward(X.ptr, Y.ptr, batch, h, w, c, kh, kw, s);
+      y.check(Y.read(), 'avgpool_forward');
+      K().avgpool_backward_delta(D.ptr, DX.ptr, batch, h, w, c, kh, kw, s);
+      dx.check(DX.read(), 'avgpool_backward_delta');
+    });
+  });
+
+  const pad = fc.record({
+    batch: dim(0, 3), h: dim(1, 5), w: dim(1, 6), c: dim(1, 9), top: dim(0, 3), bottom: dim(0, 3), left: dim(0, 3), right: dim(0, 3),
+  }).chain((d) => fc.record({
+    d: fc.constant(d), x: f32s(d.batch * d.h * d.w * d.c), delta: f32s(d.batch * (d.top + d.h + d.bottom) * (d.left + d.w + d.right) * d.c),
+  }));
+  prop('pad_forward / pad_backward_delta (exact copies and zeros)', pad, ({ d, x, delta }) => {
+    const { batch, h, w, c, top, bottom, left, right } = d;
+    const oh = top + h + bottom, ow = left + w + right;
+    const y = new Float64Array(delta.length), dx = new Float64Array(x.length);
+    for (let n = 0; n < batch; n++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let ch = 0; ch < c; ch++) {
+      const a = ((n * h + i) * w + j) * c + ch, o = ((n * oh + top + i) * ow + left + j) * c + ch;
+      y[o] = x[a]!;
+      dx[a] = delta[o]!;
+    }
+    const [X, Y, D, DX] = [new Buf(x.length, x), new Buf(delta.length), new Buf(delta.length, delta), new Buf(x.length)];
+    withBufs([X, Y, D, DX], () => {
+      K().pad_forward(X.ptr, Y.ptr, batch, h, w, c, top, bottom, left, right);
+      within(Y.read(), y, () => 0, 'pad_forward');
+      K().pad_backward_delta(D.ptr, DX.ptr, batch, h, w, c, top, bottom, left, right);
+      within(DX.read(), dx, () => 0, 'pad_backward_delta');
+    });
+  });
+
+  const drop = dim(0, 70).chain((n) => fc.record({
+    x: f32s(n), delta: f32s(n), keep: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+    p: fc.float({ min: 0, max: Math.fround(0.9), noNaN: true }),
+  }));
+  prop('dropout_forward / dropout_backward_delta: x·mask, delta·mask (exact)', drop, ({ x, delta, keep, p }) => {
+    const scale = Math.fround(1 / (1 - p));
+    const mask = keep.map((k) => (k ? scale : 0));
+    const [X, D, M, Y, DX] = [new Buf(x.length, x), new Buf(delta.length, delta), new Buf(mask.length, mask), new Buf(x.length), new Buf(x.length)];
+    withBufs([X, D, M, Y, DX], () => {
+      K().dropout_forward(X.ptr, M.ptr, Y.ptr, x.length);
+      within(Y.read(), Array.from(x, (v, i) => Math.fround(v * mask[i]!)), () => 0, 'dropout_forward');
+      K().dropout_backward_delta(D.ptr, M.ptr, DX.ptr, x.length);
+      within(DX.read(), Array.from(delta, (v, i) => Math.fround(v * mask[i]!)), () => 0, 'dropout_backward_delta');
+    });
+  });
 
   const up = fc.record({ batch: dim(1, 3), h: dim(1, 5), w: dim(1, 6), c: dim(1, 5), sh: dim(1, 3), sw: dim(1, 4) }).chain((d) => fc.record({
     d: fc.constant(d), x: f32s(d.batch * d.h * d.w * d.c), delta: f32s(d.batch * d.h * d.sh * d.w * d.sw * d.c),

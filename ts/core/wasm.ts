@@ -86,6 +86,24 @@ export interface Kernels {
     kh: number, kw: number, stride: number,
   ): void;
   maxpool_backward_delta(delta: Ptr, argmax: Ptr, dx: Ptr, nOut: number, nIn: number): void;
+  avgpool_forward(
+    x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number,
+    kh: number, kw: number, stride: number,
+  ): void;
+  avgpool_backward_delta(
+    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number,
+    kh: number, kw: number, stride: number,
+  ): void;
+  pad_forward(
+    x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number,
+    top: number, bottom: number, left: number, right: number,
+  ): void;
+  pad_backward_delta(
+    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number,
+    top: number, bottom: number, left: number, right: number,
+  ): void;
+  dropout_forward(x: Ptr, mask: Ptr, y: Ptr, n: number): void;
+  dropout_backward_delta(delta: Ptr, mask: Ptr, dx: Ptr, n: number): void;
   upsample_forward(x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number): void;
   upsample_backward_delta(
     delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
@@ -150,6 +168,12 @@ export const KERNEL_ARITY: Readonly<Record<keyof Kernels, number>> = {
   maxpool1d_forward: 8,
   maxpool2d_forward: 10,
   maxpool_backward_delta: 5,
+  avgpool_forward: 9,
+  avgpool_backward_delta: 9,
+  pad_forward: 10,
+  pad_backward_delta: 10,
+  dropout_forward: 4,
+  dropout_backward_delta: 4,
   upsample_forward: 8,
   upsample_backward_delta: 8,
   sgd_update: 4,

@@ -10,7 +10,7 @@
 //! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::{activation, conv, gemm, loss, optim, pool, upsample, util};
+use crate::{activation, conv, dropout, gemm, loss, optim, pad, pool, upsample, util};
 
 /// Bumped whenever an export's signature or contract changes; `ts/core/wasm.ts` checks it at load.
 pub const ABI_VERSION: u32 = 2;
@@ -492,7 +492,7 @@ pub unsafe extern "C" fn conv2d_backward_update_gradient(
 
 // ---------------------------------------------------------------------------------------------
 // Pooling (pool.rs). argmax holds, per output, the flat index into x of the winning input
-// (ties: the first index in window order).
+// (ties: the first index in window order). Average pooling divides each window's sum by kh·kw.
 
 /// y[b, t, c] = max_{i<k} x[b, t·stride + i, c]. Shape: x [batch, length, c],
 /// y [batch, out_len, c], argmax [batch, out_len, c].
@@ -539,6 +539,106 @@ pub unsafe extern "C" fn maxpool_backward_delta(
     n_in: usize,
 ) {
     pool::maxpool_backward_delta(delta, argmax, dx, n_out, n_in)
+}
+
+/// y[b, i, j, ch] = mean of x over the kh x kw window at (i·stride, j·stride): PyTorch's
+/// AvgPool2d without padding; 1-D pooling is height = kh = 1.
+/// Shape: x [batch, height, width, c], y [batch, out_h, out_w, c].
+#[no_mangle]
+pub unsafe extern "C" fn avgpool_forward(
+    x: *const f32, // [in]  x [batch, height, width, c]
+    y: *mut f32, // [out] y [batch, out_h, out_w, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    pool::avgpool_forward(x, y, batch, height, width, c, kh, kw, stride)
+}
+
+/// dx = Σ over the windows covering each input of delta / (kh·kw) (overlapping windows add;
+/// positions outside every window get 0). Shape: delta [batch, out_h, out_w, c],
+/// dx [batch, height, width, c].
+#[no_mangle]
+pub unsafe extern "C" fn avgpool_backward_delta(
+    delta: *const f32, // [in]  delta [batch, out_h, out_w, c]
+    dx: *mut f32, // [out] dx [batch, height, width, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+) {
+    pool::avgpool_backward_delta(delta, dx, batch, height, width, c, kh, kw, stride)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zero padding (pad.rs), for Conv1D / Conv2D padding 'same'; 1-D is height = 1, top = bottom = 0.
+
+/// y = x placed at (top, left), zeros elsewhere.
+/// Shape: x [batch, height, width, c], y [batch, top + height + bottom, left + width + right, c].
+#[no_mangle]
+pub unsafe extern "C" fn pad_forward(
+    x: *const f32, // [in]  x [batch, height, width, c]
+    y: *mut f32, // [out] y [batch, top + height + bottom, left + width + right, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+) {
+    pad::pad_forward(x, y, batch, height, width, c, top, bottom, left, right)
+}
+
+/// dx = the crop of delta at (top, left) that x was copied to. Shape: delta
+/// [batch, top + height + bottom, left + width + right, c], dx [batch, height, width, c].
+#[no_mangle]
+pub unsafe extern "C" fn pad_backward_delta(
+    delta: *const f32, // [in]  delta [batch, top + height + bottom, left + width + right, c]
+    dx: *mut f32, // [out] dx [batch, height, width, c]
+    batch: usize,
+    height: usize,
+    width: usize,
+    c: usize,
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+) {
+    pad::pad_backward_delta(delta, dx, batch, height, width, c, top, bottom, left, right)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout (dropout.rs): TS draws mask as 0 or 1 / (1 - p) per element.
+
+/// y = x ⊙ mask. Shape: x, mask, y [n].
+#[no_mangle]
+pub unsafe extern "C" fn dropout_forward(
+    x: *const f32, // [in]  x [n]
+    mask: *const f32, // [in]  mask [n]
+    y: *mut f32, // [out] y [n]
+    n: usize,
+) {
+    dropout::dropout_forward(x, mask, y, n)
+}
+
+/// dx = delta ⊙ mask. Shape: delta, mask, dx [n].
+#[no_mangle]
+pub unsafe extern "C" fn dropout_backward_delta(
+    delta: *const f32, // [in]  delta [n]
+    mask: *const f32, // [in]  mask [n]
+    dx: *mut f32, // [out] dx [n]
+    n: usize,
+) {
+    dropout::dropout_backward_delta(delta, mask, dx, n)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,15 +26,17 @@
 //!
 //! Every kernel that computes has a SIMD path written against [`simd::F32x4`] and a scalar twin
 //! with the same contract; the public function picks one with `cfg(target_feature = "simd128")`.
-//! Pure data movement (the max-pool scatter) has one body.
+//! Pure data movement (padding, the max-pool scatter) has one body.
 #![deny(missing_docs)]
 
 pub mod abi;
 pub mod activation;
 pub mod conv;
+pub mod dropout;
 pub mod gemm;
 pub mod loss;
 pub mod optim;
+pub mod pad;
 pub mod pool;
 pub mod simd;
 pub mod upsample;

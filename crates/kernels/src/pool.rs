@@ -1,8 +1,10 @@
-//! MaxPool1D / MaxPool2D kernels (front: `ts/pool.ts`). Channels last, valid padding, one stride:
-//! y[b, i, j, c] = max_{p<kh, q<kw} x[b, i·s + p, j·s + q, c] for x [batch, height, width, c] and
-//! y, argmax [batch, out_h, out_w, c]; 1-D is the 2-D case with height = kh = 1. argmax holds the
-//! flat index into x of the winner: the first in row-major window order on ties, and the first
-//! NaN if the window has one (a NaN propagates, as in PyTorch). Backward scatters delta to it.
+//! MaxPool1D / MaxPool2D and AvgPool1D / AvgPool2D kernels (front: `ts/core/pool.ts`). Channels
+//! last, valid padding, one stride: y[b, i, j, c] = max (or mean) over p<kh, q<kw of
+//! x[b, i·s + p, j·s + q, c] for x [batch, height, width, c] and y, argmax
+//! [batch, out_h, out_w, c]; 1-D is the 2-D case with height = kh = 1. argmax holds the flat index into x of the winner: the
+//! first in row-major window order on ties, and the first NaN if the window has one (a NaN
+//! propagates, as in PyTorch). Backward scatters delta to it, or spreads delta / (kh·kw) over the
+//! window for the mean.
 #![allow(clippy::too_many_arguments)]
 
 use crate::conv::out_len;
@@ -174,12 +176,180 @@ unsafe fn window_argmax(
     best_idx
 }
 
+// ---------------------------------------------------------------------------------------------
+// AvgPool1D / AvgPool2D (PyTorch's AvgPool2d with padding 0): the mean of each window, summed
+// from 0 in row-major window order and divided once by kh·kw (a division, not a multiply by the
+// reciprocal: one rounding fewer). Channels last makes each window element a contiguous run of c
+// floats, so both passes add whole runs; both twins add in the same order and agree bit for bit.
+
+/// `y[b, i, j, ch]` = mean of x over the kh x kw window at `(i·stride, j·stride)`; overwrites
+/// y whole. Shapes: x [batch, height, width, c], y [batch, out_h, out_w, c] with
+/// out = (in - k) / stride + 1. 1-D pooling is height = kh = 1.
+///
+/// # Safety
+/// Pointers valid for their shapes; y overlaps nothing else.
+pub unsafe fn avgpool_forward(
+    x: *const f32, y: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    avgpool_forward_simd(x, y, batch, height, width, c, kh, kw, stride);
+    #[cfg(not(target_feature = "simd128"))]
+    avgpool_forward_scalar(x, y, batch, height, width, c, kh, kw, stride);
+}
+
+/// SIMD twin of [`avgpool_forward`]: each output pixel's c channels are summed in y, four lanes
+/// at a time, then divided in place.
+///
+/// # Safety
+/// As [`avgpool_forward`].
+pub unsafe fn avgpool_forward_simd(
+    x: *const f32, y: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
+    let count = (kh * kw) as f32;
+    for_windows(batch, height, width, c, kh, kw, stride, |o, corner| {
+        let yo = y.add(o);
+        fill_zero(yo, c);
+        for p in 0..kh {
+            for q in 0..kw {
+                let src = x.add(corner + (p * width + q) * c);
+                let mut ch = 0;
+                while ch + 4 <= c {
+                    F32x4::load(yo.add(ch)).add(F32x4::load(src.add(ch))).store(yo.add(ch));
+                    ch += 4;
+                }
+                for ch in ch..c {
+                    *yo.add(ch) += *src.add(ch);
+                }
+            }
+        }
+        let mut ch = 0;
+        while ch + 4 <= c {
+            F32x4::load(yo.add(ch)).div(F32x4::splat(count)).store(yo.add(ch));
+            ch += 4;
+        }
+        for ch in ch..c {
+            *yo.add(ch) /= count;
+        }
+    });
+}
+
+/// Scalar twin of [`avgpool_forward`].
+///
+/// # Safety
+/// As [`avgpool_forward`].
+pub unsafe fn avgpool_forward_scalar(
+    x: *const f32, y: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    let count = (kh * kw) as f32;
+    for_windows(batch, height, width, c, kh, kw, stride, |o, corner| {
+        for ch in 0..c {
+            let mut s = 0.0f32;
+            for p in 0..kh {
+                for q in 0..kw {
+                    s += *x.add(corner + (p * width + q) * c + ch);
+                }
+            }
+            *y.add(o + ch) = s / count;
+        }
+    });
+}
+
+/// `dx[b, h, w, ch]` = Σ over the windows that cover (h, w) of `delta[b, i, j, ch] / (kh·kw)`;
+/// overwrites dx whole: overlapping windows add up (in output order), positions no window
+/// covers get 0. Shapes: delta [batch, out_h, out_w, c], dx [batch, height, width, c].
+///
+/// # Safety
+/// Pointers valid for their shapes; dx overlaps nothing else.
+pub unsafe fn avgpool_backward_delta(
+    delta: *const f32, dx: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    #[cfg(target_feature = "simd128")]
+    avgpool_backward_delta_simd(delta, dx, batch, height, width, c, kh, kw, stride);
+    #[cfg(not(target_feature = "simd128"))]
+    avgpool_backward_delta_scalar(delta, dx, batch, height, width, c, kh, kw, stride);
+}
+
+/// SIMD twin of [`avgpool_backward_delta`]: `delta / (kh·kw)` is recomputed for each run it is
+/// added to (the same value each time), so no scratch is needed.
+///
+/// # Safety
+/// As [`avgpool_backward_delta`].
+pub unsafe fn avgpool_backward_delta_simd(
+    delta: *const f32, dx: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    debug_assert!(kh >= 1 && kw >= 1 && stride >= 1);
+    let count = (kh * kw) as f32;
+    fill_zero(dx, batch * height * width * c);
+    for_windows(batch, height, width, c, kh, kw, stride, |o, corner| {
+        let d = delta.add(o);
+        for p in 0..kh {
+            for q in 0..kw {
+                let dst = dx.add(corner + (p * width + q) * c);
+                let mut ch = 0;
+                while ch + 4 <= c {
+                    let g = F32x4::load(d.add(ch)).div(F32x4::splat(count));
+                    F32x4::load(dst.add(ch)).add(g).store(dst.add(ch));
+                    ch += 4;
+                }
+                for ch in ch..c {
+                    *dst.add(ch) += *d.add(ch) / count;
+                }
+            }
+        }
+    });
+}
+
+/// Scalar twin of [`avgpool_backward_delta`].
+///
+/// # Safety
+/// As [`avgpool_backward_delta`].
+pub unsafe fn avgpool_backward_delta_scalar(
+    delta: *const f32, dx: *mut f32,
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+) {
+    let count = (kh * kw) as f32;
+    fill_zero(dx, batch * height * width * c);
+    for_windows(batch, height, width, c, kh, kw, stride, |o, corner| {
+        for ch in 0..c {
+            let g = *delta.add(o + ch) / count;
+            for p in 0..kh {
+                for q in 0..kw {
+                    *dx.add(corner + (p * width + q) * c + ch) += g;
+                }
+            }
+        }
+    });
+}
+
+/// Calls `f(o, corner)` for every output pixel in order: `o` is the offset of its first channel
+/// in y (or delta), `corner` that of its window's first element in x (or dx).
+fn for_windows(
+    batch: usize, height: usize, width: usize, c: usize, kh: usize, kw: usize, stride: usize,
+    mut f: impl FnMut(usize, usize),
+) {
+    let (out_h, out_w) = (out_len(height, kh, stride), out_len(width, kw, stride));
+    for b in 0..batch {
+        for i in 0..out_h {
+            for j in 0..out_w {
+                let o = ((b * out_h + i) * out_w + j) * c;
+                f(o, ((b * height + i * stride) * width + j * stride) * c);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     // Tolerances: none. A max selects an input exactly, so values and indices must match the
     // reference bit for bit; backward only adds deltas, compared with exact small integers.
     use super::*;
-    use crate::testutil::{values, Canary, GUARD};
+    use crate::testutil::{values, Canary, GUARD, SIZES};
 
     /// Guard value around argmax outputs; it cannot be a valid index in these tests.
     const GUARD_U32: u32 = 0xDEAD_BEEF;
@@ -399,5 +569,137 @@ mod tests {
         unsafe { maxpool_backward_delta(delta.as_ptr(), am.as_ptr(), dx.ptr(), am.len(), x.len()) };
         dx.check_written();
         assert_eq!(dx.vec(), want);
+    }
+
+    // AvgPool. Tolerances: the twins add in the same order, so they must agree bit for bit; against
+    // the float64 reference a sum of K = kh·kw f32 values of |v| < 1, then one division, is within
+    // (K + 1)·2⁻²⁴·Σ|x| / K (recursive summation). Small integers with K a power of two are exact.
+
+    type Avg = unsafe fn(*const f32, *mut f32, usize, usize, usize, usize, usize, usize, usize);
+    const AVG_FWD: [(Avg, &str); 3] = [
+        (avgpool_forward_simd, "simd"),
+        (avgpool_forward_scalar, "scalar"),
+        (avgpool_forward, "dispatch"),
+    ];
+    const AVG_BWD: [(Avg, &str); 3] = [
+        (avgpool_backward_delta_simd, "simd"),
+        (avgpool_backward_delta_scalar, "scalar"),
+        (avgpool_backward_delta, "dispatch"),
+    ];
+
+    /// Float64 reference: (y, bound on |y error|, dx, bound on |dx error|) from the definition.
+    fn avg_reference(
+        x: &[f32], delta: &[f32], [batch, height, width, c, kh, kw, stride]: [usize; 7],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (oh, ow) = ((height - kh) / stride + 1, (width - kw) / stride + 1);
+        let count = (kh * kw) as f64;
+        let eps = (count + 1.0) * f32::EPSILON as f64 / 2.0;
+        let n_x = batch * height * width * c;
+        let (mut y, mut y_tol) = (vec![0.0; delta.len()], vec![0.0; delta.len()]);
+        let (mut dx, mut dx_tol) = (vec![0.0; n_x], vec![0.0; n_x]);
+        for b in 0..batch {
+            for i in 0..oh {
+                for j in 0..ow {
+                    for ch in 0..c {
+                        let o = ((b * oh + i) * ow + j) * c + ch;
+                        for p in 0..kh {
+                            for q in 0..kw {
+                                let px = (b * height + i * stride + p) * width + j * stride + q;
+                                let a = px * c + ch;
+                                y[o] += x[a] as f64 / count;
+                                y_tol[o] += eps * (x[a] as f64).abs() / count;
+                                dx[a] += delta[o] as f64 / count;
+                                let d = (delta[o] as f64).abs();
+                                dx_tol[a] += 4.0 * count * f32::EPSILON as f64 * d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (y, y_tol, dx, dx_tol)
+    }
+
+    fn avg_check(dims: [usize; 7], ints: bool) {
+        let [batch, height, width, c, kh, kw, stride] = dims;
+        let (oh, ow) = ((height - kh) / stride + 1, (width - kw) / stride + 1);
+        let n_x = batch * height * width * c;
+        let n_y = batch * oh * ow * c;
+        let round = |v: Vec<f32>| {
+            if ints {
+                v.iter().map(|x| (x * 3.5).round()).collect()
+            } else {
+                v
+            }
+        };
+        let x = round(values(n_x, 5));
+        let delta = round(values(n_y, 6));
+        let (y_ref, y_tol, dx_ref, dx_tol) = avg_reference(&x, &delta, dims);
+        let mut first: Option<(Vec<f32>, Vec<f32>)> = None;
+        for (fwd, bwd) in AVG_FWD.iter().zip(AVG_BWD.iter()) {
+            let what = format!("{} {:?} ints={}", fwd.1, dims, ints);
+            let mut y = Canary::nan(n_y);
+            unsafe { (fwd.0)(x.as_ptr(), y.ptr(), batch, height, width, c, kh, kw, stride) };
+            y.check_written();
+            let mut dx = Canary::nan(n_x);
+            unsafe { (bwd.0)(delta.as_ptr(), dx.ptr(), batch, height, width, c, kh, kw, stride) };
+            dx.check_written();
+            for (o, (&g, &w)) in y.vec().iter().zip(&y_ref).enumerate() {
+                assert!((g as f64 - w).abs() <= y_tol[o], "{} y[{}] = {}, want {}", what, o, g, w);
+            }
+            for (a, (&g, &w)) in dx.vec().iter().zip(&dx_ref).enumerate() {
+                let ok = (g as f64 - w).abs() <= dx_tol[a];
+                assert!(ok, "{} dx[{}] = {}, want {} (0 outside every window)", what, a, g, w);
+            }
+            match &first {
+                None => first = Some((y.vec(), dx.vec())),
+                Some((y0, dx0)) => {
+                    let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&y.vec()), bits(y0), "{}: twins differ in y", what);
+                    assert_eq!(bits(&dx.vec()), bits(dx0), "{}: twins differ in dx", what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avgpool_twins_match_reference_and_each_other() {
+        let mut cases = 0;
+        for &batch in &[1, 3] {
+            for &(height, width) in &[(1, 1), (1, 9), (3, 5), (4, 4), (5, 17), (16, 3)] {
+                for &c in SIZES {
+                    for &(kh, kw) in &[(1, 1), (1, 2), (2, 2), (3, 2), (1, 3), (height, width)] {
+                        if kh > height || kw > width {
+                            continue;
+                        }
+                        for &stride in &[1, 2, 3, 4] {
+                            avg_check([batch, height, width, c, kh, kw, stride], false);
+                            avg_check([batch, height, width, c, kh, kw, stride], true);
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(cases > 1000);
+    }
+
+    #[test]
+    fn avgpool_small_exact_values() {
+        // 1-D, x = [1, 2, 3, 4, 6], k = 2: stride 1 means [1.5, 2.5, 3.5, 5]; stride 3 leaves x[2]
+        // outside every window, so its gradient is 0; overlapping windows add.
+        let x = [1.0f32, 2.0, 3.0, 4.0, 6.0];
+        for (fwd, bwd) in AVG_FWD.iter().zip(AVG_BWD.iter()) {
+            let mut y = Canary::nan(4);
+            unsafe { (fwd.0)(x.as_ptr(), y.ptr(), 1, 1, 5, 1, 1, 2, 1) };
+            assert_eq!(y.vec(), vec![1.5, 2.5, 3.5, 5.0], "{}", fwd.1);
+            let delta = [2.0f32, 4.0, 6.0, 8.0];
+            let mut dx = Canary::nan(5);
+            unsafe { (bwd.0)(delta.as_ptr(), dx.ptr(), 1, 1, 5, 1, 1, 2, 1) };
+            assert_eq!(dx.vec(), vec![1.0, 3.0, 5.0, 7.0, 4.0], "{}", bwd.1);
+            unsafe { (bwd.0)(delta.as_ptr(), dx.ptr(), 1, 1, 5, 1, 1, 2, 3) };
+            assert_eq!(dx.vec(), vec![1.0, 1.0, 0.0, 2.0, 2.0], "{}", bwd.1);
+            dx.check_written();
+        }
     }
 }
