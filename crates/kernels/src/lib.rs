@@ -21,8 +21,9 @@
 //! 6. Layout is row-major, batch first, channels last. Linear weight is `[in, out]`; conv weights
 //!    are `[k, inC, outC]` and `[kH, kW, inC, outC]`.
 //! 7. Memory grows only inside `tl_alloc`; JS must rebuild its views after any allocation.
-//! 8. `abi_version()` changes whenever a signature or contract changes; at load `ts/core/wasm.ts`
-//!    checks it and each export's argument count.
+//! 8. `abi_version()` changes whenever a signature or contract changes. At load `ts/core/wasm.ts`
+//!    checks it and each export's argument count; `test/fixtures/abi.json` records the export set
+//!    of the current version, so `test/abi.test.ts` fails on a change without a bump.
 //!
 //! Every kernel that computes has a SIMD path written against [`simd::F32x4`] and a scalar twin
 //! with the same contract; the public function picks one with `cfg(target_feature = "simd128")`.
