@@ -16,8 +16,10 @@ Format (one record per line, space separated):
   <tensor> <d0,d1,...> <values ...>    shape "-" for a scalar; values are the shortest decimal that
                                         parses (as float64, then rounded to float32) to the exact value
   end
-Tensors: x, delta (dL/dy fed to backward), y, dx, param.<name>, grad.<name> for modules;
-target, yhat, loss, grad for losses. <name> is the torchlet `parameters()` name.
+Tensors: x, delta (dL/dy fed to backward), y, dx, param.<name>, grad.<name> for modules (Dropout
+also stores its 0/1 `mask`, drawn with keep probability 1 - p; the layer's mask is mask / (1 - p));
+target, yhat, loss, grad for losses. <name> is the torchlet `parameters()` name. A conv case with
+padding=same pads as PyTorch's padding='same': (k - 1) // 2 zeros before, the rest after.
 """
 import math
 import random
@@ -304,6 +306,57 @@ for rows, cols in [(1, 1), (3, 5), (4, 16), (2, 17), (1, 63)]:
     loss_case(f'lsce_{rows}x{cols}', 'LogSoftmaxCrossEntropy', one_hot(rows, cols), rand([rows, cols], -4, 4))
 loss_case('lsce_large_logits', 'LogSoftmaxCrossEntropy', one_hot(4, 4), big)
 loss_case('lsce_soft_target', 'LogSoftmaxCrossEntropy', probs(3, 4), rand([3, 4], -2, 2))
+
+
+
+# ---- layers added with ABI 2: after the losses, so every case above keeps its random draws ----
+def avgpool1d(k, s):
+    return f'AvgPool1D({k},{s})', [], lambda x, p: F.avg_pool1d(x.permute(0, 2, 1), k, s).permute(0, 2, 1)
+
+
+def avgpool2d(kh, kw, s):
+    def fn(x, p):
+        return F.avg_pool2d(x.permute(0, 3, 1, 2), (kh, kw), s).permute(0, 2, 3, 1)
+    return f'AvgPool2D({kh},{kw},{s})', [], fn
+
+
+def conv1d_same(k, cin, cout):
+    """PyTorch's padding='same' (stride 1): (k - 1) // 2 zeros before, the rest after."""
+    w, b = rand([k, cin, cout]), rand([cout])
+
+    def fn(x, p):
+        return F.conv1d(x.permute(0, 2, 1), p[0].permute(2, 1, 0), p[1], padding='same').permute(0, 2, 1)
+    return f'Conv1D({k},{cin},{cout},1)', [('weight', w), ('bias', b)], fn
+
+
+def conv2d_same(kh, kw, cin, cout):
+    w, b = rand([kh, kw, cin, cout]), rand([cout])
+
+    def fn(x, p):
+        y = F.conv2d(x.permute(0, 3, 1, 2), p[0].permute(3, 2, 0, 1), p[1], padding='same')
+        return y.permute(0, 2, 3, 1)
+    return f'Conv2D({kh},{kw},{cin},{cout},1)', [('weight', w), ('bias', b)], fn
+
+
+layer_case('avgpool1d_b3_l11_c4_k3_s2', avgpool1d(3, 2), rand([3, 11, 4]))
+layer_case('avgpool2d_b2_7x6_c3_k3x2_s2', avgpool2d(3, 2, 2), rand([2, 7, 6, 3]))
+for name, typ, built, x in [('conv1d_same_b2_l9_c3x5_k4', 'Conv1D', conv1d_same(4, 3, 5), rand([2, 9, 3])),
+                            ('conv2d_same_b2_6x5_c2x4_k3x2', 'Conv2D', conv2d_same(3, 2, 2, 4), rand([2, 6, 5, 2]))]:
+    module_case(name, typ, {'spec': built[0], 'padding': 'same'}, built, x)
+
+
+def dropout_case(name, shape, p):
+    """y = x * mask / (1 - p) for a stored 0/1 mask: the one input torch draws (torch.bernoulli with
+    its own generator, seeded), so regenerating with another torch version may change this case."""
+    x = rand(shape).requires_grad_(True)
+    mask = torch.bernoulli(torch.full(shape, 1 - p), generator=torch.Generator().manual_seed(SEED))
+    y = x * mask / (1 - p)
+    delta = rand(list(y.shape))
+    y.backward(delta)
+    emit(name, 'Dropout', {'spec': f'Dropout({p})'}, [('x', x), ('mask', mask), ('delta', delta), ('y', y), ('dx', x.grad)])
+
+
+dropout_case('dropout_4x10_p0.3', [4, 10], 0.3)
 
 with open(OUT, 'w', newline='\n') as f:
     f.write('\n'.join(lines) + '\n')

@@ -4,9 +4,11 @@
 //! Tolerances (|got - want| <= atol + rtol |want|), the same as test/fixtures.test.ts:
 //! dot products rtol 1e-5 atol 2e-6 (f32 accumulation over <= 63 terms); activations forward
 //! rtol 2e-6 atol 1e-37 (a few ulp), backward rtol 1e-5 atol 2e-7 (they read the f32 output y, so
-//! 1 - y² is off by ~ulp(1)); losses rtol 1e-5 atol 1e-6; pooling forward exact, backward rtol 1e-6.
-//! The parameter gradients are written with beta = 0 into NaN-filled buffers, so the overwrite path
-//! is the one checked against PyTorch.
+//! 1 - y² is off by ~ulp(1)); losses rtol 1e-5 atol 1e-6; max pooling forward exact, backward rtol
+//! 1e-6; average pooling and dropout as dot products (a sum of kh·kw terms and a division, or one
+//! product with the f32 mask scale 1 / (1 - p)). Conv cases with padding=same run as pad_forward,
+//! the valid conv on the padded input, and pad_backward_delta. The parameter gradients are written
+//! with beta = 0 into NaN-filled buffers, so the overwrite path is the one checked against PyTorch.
 //! Containers and views (Sequential, AutoEncoder, Flatten, Reshape) are TS-only and skipped here.
 
 use std::collections::HashMap;
@@ -98,6 +100,9 @@ unsafe fn run_module(c: &Case) -> bool {
     if matches!(ty, "Sequential" | "AutoEncoder" | "Flatten" | "Reshape") {
         return false;
     }
+    if ty == "Dropout" {
+        return run_dropout(c);
+    }
     let a = c.spec();
     let x = c.t("x");
     let delta = c.t("delta");
@@ -108,6 +113,7 @@ unsafe fn run_module(c: &Case) -> bool {
     let (fwd_tol, bwd_tol) = match ty {
         "TanH" | "Sigmoid" | "ReLU" | "Softmax" => ((2e-6, 1e-37), (1e-5, 2e-7)),
         "MaxPool1D" | "MaxPool2D" | "Upsample1D" | "Upsample2D" => ((0.0, 0.0), (1e-6, 1e-7)),
+        "AvgPool1D" | "AvgPool2D" => (DOT, DOT),
         _ => (DOT, DOT),
     };
     match ty {
@@ -122,31 +128,48 @@ unsafe fn run_module(c: &Case) -> bool {
                     x.as_ptr(), delta.as_ptr(), gw.as_mut_ptr(), gb.as_mut_ptr(), batch, nin, nout, 0,
                 );
                 abi::linear_backward_delta(delta.as_ptr(), dx.as_mut_ptr(), w.as_ptr(), batch, nin, nout);
-            } else if ty == "Conv1D" {
-                let (k, cin, cout, s, len) = (a[0], a[1], a[2], a[3], xs[1]);
-                abi::conv1d_forward(x.as_ptr(), y.as_mut_ptr(), w.as_ptr(), b.as_ptr(), batch, len, cin, cout, k, s);
-                abi::conv1d_backward_update_gradient(
-                    x.as_ptr(), delta.as_ptr(), gw.as_mut_ptr(), gb.as_mut_ptr(), batch, len, cin, cout, k, s, 0,
-                );
-                let mut work = nan(abi::conv1d_workspace_len(len, cin, cout, k, s).max(1));
-                abi::conv1d_backward_delta(
-                    delta.as_ptr(), dx.as_mut_ptr(), w.as_ptr(), work.as_mut_ptr(), batch, len, cin, cout, k, s,
-                );
             } else {
-                let (kh, kw, cin, cout, s, h, wd) = (a[0], a[1], a[2], a[3], a[4], xs[1], xs[2]);
-                abi::conv2d_forward(
-                    x.as_ptr(), y.as_mut_ptr(), w.as_ptr(), b.as_ptr(), batch, h, wd, cin, cout, kh, kw, s,
-                );
-                abi::conv2d_backward_update_gradient(
-                    x.as_ptr(), delta.as_ptr(), gw.as_mut_ptr(), gb.as_mut_ptr(), batch, h, wd, cin, cout, kh, kw, s, 0,
-                );
-                let mut work = nan(abi::conv2d_workspace_len(h, wd, cin, cout, kh, kw, s).max(1));
-                abi::conv2d_backward_delta(
-                    delta.as_ptr(), dx.as_mut_ptr(), w.as_ptr(), work.as_mut_ptr(), batch, h, wd, cin, cout, kh, kw, s,
-                );
+                // Conv1D is the 2-D layout with height = kh = 1: [k, cin, cout, s] vs [kh, kw, cin, cout, s].
+                let (kh, kw, cin, cout, s) =
+                    if ty == "Conv1D" { (1, a[0], a[1], a[2], a[3]) } else { (a[0], a[1], a[2], a[3], a[4]) };
+                let (h, wd) = if ty == "Conv1D" { (1, xs[1]) } else { (xs[1], xs[2]) };
+                // padding=same: PyTorch's split, (k - 1) / 2 before and the rest after.
+                let same = c.args.get("padding").map(String::as_str) == Some("same");
+                let pads = |k: usize| if same { ((k - 1) / 2, k - 1 - (k - 1) / 2) } else { (0, 0) };
+                let ((top, bottom), (left, right)) = (pads(kh), pads(kw));
+                let (hp, wp) = (h + top + bottom, wd + left + right);
+                let mut xp = nan(batch * hp * wp * cin);
+                abi::pad_forward(x.as_ptr(), xp.as_mut_ptr(), batch, h, wd, cin, top, bottom, left, right);
+                let mut dxp = nan(xp.len());
+                let (xpp, dp, gwp, gbp) = (xp.as_ptr(), delta.as_ptr(), gw.as_mut_ptr(), gb.as_mut_ptr());
+                if ty == "Conv1D" {
+                    abi::conv1d_forward(xpp, y.as_mut_ptr(), w.as_ptr(), b.as_ptr(), batch, wp, cin, cout, kw, s);
+                    abi::conv1d_backward_update_gradient(xpp, dp, gwp, gbp, batch, wp, cin, cout, kw, s, 0);
+                    let mut work = nan(abi::conv1d_workspace_len(wp, cin, cout, kw, s).max(1));
+                    abi::conv1d_backward_delta(
+                        dp, dxp.as_mut_ptr(), w.as_ptr(), work.as_mut_ptr(), batch, wp, cin, cout, kw, s,
+                    );
+                } else {
+                    abi::conv2d_forward(
+                        xpp, y.as_mut_ptr(), w.as_ptr(), b.as_ptr(), batch, hp, wp, cin, cout, kh, kw, s,
+                    );
+                    abi::conv2d_backward_update_gradient(xpp, dp, gwp, gbp, batch, hp, wp, cin, cout, kh, kw, s, 0);
+                    let mut work = nan(abi::conv2d_workspace_len(hp, wp, cin, cout, kh, kw, s).max(1));
+                    abi::conv2d_backward_delta(
+                        dp, dxp.as_mut_ptr(), w.as_ptr(), work.as_mut_ptr(), batch, hp, wp, cin, cout, kh, kw, s,
+                    );
+                }
+                abi::pad_backward_delta(dxp.as_ptr(), dx.as_mut_ptr(), batch, h, wd, cin, top, bottom, left, right);
             }
             grads.push(("grad.weight", gw));
             grads.push(("grad.bias", gb));
+        }
+        "AvgPool1D" | "AvgPool2D" => {
+            // AvgPool1D is AvgPool2D with height 1 and kh 1: spec (k, s) vs (kh, kw, s).
+            let (h, w, c, kh, kw, s) =
+                if ty == "AvgPool1D" { (1, xs[1], xs[2], 1, a[0], a[1]) } else { (xs[1], xs[2], xs[3], a[0], a[1], a[2]) };
+            abi::avgpool_forward(x.as_ptr(), y.as_mut_ptr(), xs[0], h, w, c, kh, kw, s);
+            abi::avgpool_backward_delta(delta.as_ptr(), dx.as_mut_ptr(), xs[0], h, w, c, kh, kw, s);
         }
         "MaxPool1D" | "MaxPool2D" => {
             let mut argmax = vec![u32::MAX; ny];
@@ -193,6 +216,22 @@ unsafe fn run_module(c: &Case) -> bool {
     true
 }
 
+/// Runs one Dropout case: the stored 0/1 mask becomes the layer's mask, 0 or 1 / (1 - p) in f32,
+/// as TS writes it.
+unsafe fn run_dropout(c: &Case) -> bool {
+    let spec = &c.args["spec"];
+    let p: f64 = spec["Dropout(".len()..spec.len() - 1].parse().unwrap();
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = c.t("mask").iter().map(|&m| m * scale).collect();
+    let (x, delta) = (c.t("x"), c.t("delta"));
+    let (mut y, mut dx) = (nan(x.len()), nan(x.len()));
+    abi::dropout_forward(x.as_ptr(), mask.as_ptr(), y.as_mut_ptr(), x.len());
+    abi::dropout_backward_delta(delta.as_ptr(), mask.as_ptr(), dx.as_mut_ptr(), x.len());
+    check(&c.name, "y", &y, c.t("y"), DOT.0, DOT.1);
+    check(&c.name, "dx", &dx, c.t("dx"), DOT.0, DOT.1);
+    true
+}
+
 /// Runs one loss case; returns false for a module case.
 unsafe fn run_loss(c: &Case) -> bool {
     type Fwd = unsafe extern "C" fn(*const f32, *const f32, usize, usize) -> f32;
@@ -220,7 +259,12 @@ fn kernels_match_pytorch_vectors() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test/fixtures/vectors.txt");
     let text = std::fs::read_to_string(path).expect("test/fixtures/vectors.txt");
     let cases = read_vectors(&text);
-    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    assert!(cases.len() >= 77, "only {} cases", cases.len());
+    let types: Vec<&str> = cases.iter().map(|c| c.ty.as_str()).collect();
+    for ty in ["AvgPool1D", "AvgPool2D", "Dropout"] {
+        assert!(types.contains(&ty), "no {} case", ty);
+    }
+    assert_eq!(cases.iter().filter(|c| c.args.get("padding").map(String::as_str) == Some("same")).count(), 2);
     let (mut checked, mut values, mut skipped) = (0, 0, Vec::new());
     for c in &cases {
         let ran = unsafe { run_module_or_loss(c) };
