@@ -5,7 +5,7 @@
 // mask m saved by the forward; in evaluation it is the identity. Kernels: activation.rs.
 
 import { TorchletError } from './errors.js';
-import { type Call, type Frame, type LayerSpec, Module, shapeError } from './module.js';
+import { type Call, type Frame, type LayerSpec, Module, shapeError, show } from './module.js';
 import { Rng, defaultRng } from './rng.js';
 import type { Tensor } from './tensor.js';
 import { type Kernels, type Ptr, kernels } from './wasm.js';
@@ -149,7 +149,7 @@ export class Dropout extends Module {
   constructor(p = 0.5, options: DropoutOptions = {}) {
     super();
     if (typeof p !== 'number' || !(p >= 0 && p < 1)) {
-      throw new TorchletError('BAD_ARGUMENT', `Dropout: expected p in [0, 1), got ${String(p)}`);
+      throw new TorchletError('BAD_ARGUMENT', `Dropout: expected p in [0, 1), got ${show(p)}`);
     }
     const rng = options.rng ?? defaultRng;
     if (!(rng instanceof Rng)) throw new TorchletError('BAD_ARGUMENT', `Dropout: expected options.rng to be an Rng, got ${typeof rng}`);

@@ -8,7 +8,7 @@
 // pad_forward / pad_backward_delta.
 
 import { TorchletError } from './errors.js';
-import { type Call, type LayerSpec, Module, type Parameter, checkPositiveInt, shapeError } from './module.js';
+import { type Call, type LayerSpec, Module, type Parameter, checkPositiveInt, shapeError, show } from './module.js';
 import { Rng, defaultRng } from './rng.js';
 import { Slot, Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
@@ -113,7 +113,7 @@ abstract class Conv extends Module {
     this.stride = checkPositiveInt(stride, type, 'stride');
     const padding = options.padding ?? 'valid';
     if (!PADDINGS.includes(padding)) {
-      throw new TorchletError('BAD_ARGUMENT', `${type}: expected padding 'valid' or 'same', got ${String(padding)}`);
+      throw new TorchletError('BAD_ARGUMENT', `${type}: expected padding 'valid' or 'same', got ${show(padding)}`);
     }
     if (padding === 'same' && stride !== 1) {
       throw new TorchletError('BAD_ARGUMENT', `${type}: expected stride 1 with padding 'same' (as PyTorch), got stride ${stride}`);

@@ -180,10 +180,15 @@ export function shapeError(where: string, expected: string, got: readonly number
   return new TorchletError('SHAPE_MISMATCH', `${where}: expected ${expected}, got ${fmtShape(got)}`);
 }
 
+/** A value as a message shows it: strings quoted, so `'4'` does not read as the number 4. */
+export function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
 /** Checks a positive integer constructor argument. */
 export function checkPositiveInt(value: unknown, where: string, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${name} to be a positive integer, got ${String(value)}`);
+    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${name} to be a positive integer, got ${show(value)}`);
   }
   return value;
 }

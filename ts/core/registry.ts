@@ -46,6 +46,10 @@ export function register<M extends Module>(cls: LayerClass<M>): void {
     throw new TorchletError('BAD_ARGUMENT', `register: expected a Module subclass, got ${given === null ? 'null' : typeof given}`);
   }
   const layer = cls as unknown as LayerClass;
+  if (!Object.hasOwn(given, 'spec')) {
+    const from = (Object.getPrototypeOf(given) as { name?: string }).name;
+    throw new TorchletError('BAD_ARGUMENT', `register(${given.name}): expected a static spec of its own, got none (it inherits ${from}'s); declare static readonly spec = { type: '${given.name}', … }`);
+  }
   checkSpec(layer.spec, `register(${given.name})`);
   const held = registry.get(layer.spec.type);
   if (held !== undefined && held !== layer) {
