@@ -1,7 +1,7 @@
 //! Activations: tanh, sigmoid, relu element-wise over `n` floats; softmax row-wise over
 //! [rows, cols]. Backward passes take the forward output y (tanh, sigmoid, softmax) or the input
 //! x (relu). Also the vector `exp` (Cephes `expf`) that softmax and loss.rs share.
-//! Fronts: ts/activation.ts; exports in abi.rs.
+//! Fronts: ts/core/activation.ts; exports in abi.rs.
 
 use crate::simd::F32x4;
 

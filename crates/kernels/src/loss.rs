@@ -1,6 +1,6 @@
 //! Losses over y (target) and yhat (prediction), both [rows, cols]: forward returns the mean
 //! over rows of each row's summed loss (accumulated in f64); backward overwrites grad with
-//! d(forward)/d(yhat), hence the 1 / rows. Fronts: ts/loss.ts; exports in abi.rs.
+//! d(forward)/d(yhat), hence the 1 / rows. Fronts: ts/core/loss.ts; exports in abi.rs.
 //! Forward twins: the scalar one accumulates every term in f64; the SIMD one sums each row's
 //! terms in f32x4 partial sums (a vector ln / exp per element) and adds the row into an f64
 //! total. Vectors with a lane outside the fast path's range (log of 0, subnormals, NaN, inf) go

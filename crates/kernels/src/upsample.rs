@@ -1,4 +1,4 @@
-//! Nearest-neighbour upsampling (front: `ts/upsample.ts`). Channels last, integer factors:
+//! Nearest-neighbour upsampling (front: `ts/core/upsample.ts`). Channels last, integer factors:
 //! y[b, i, j, c] = x[b, i / sh, j / sw, c] for x [batch, height, width, c] and
 //! y [batch, height·sh, width·sw, c]; backward sums each sh x sw block of delta into one dx.
 //! 1-D is the 2-D case with height = sh = 1. Both passes move whole runs of `c` channels.
