@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `npm test`: the Rust kernel tests (native, both SIMD-emulated and scalar twins), the package
-# build (dist/, which the packaging and browser tests use), then the TypeScript + WASM suite with
-# vitest, including those tests (headless Chromium: apt-get install -y chromium). It ends with one
-# line that adds both up: "tests: N passed, N failed".
+# `npm test`: the Rust kernel tests (native, both SIMD-emulated and scalar twins), the type check,
+# eslint and prettier, the package build (dist/, which the packaging and browser tests use), then
+# the TypeScript + WASM suite with vitest, including those tests (headless Chromium: apt-get
+# install -y chromium). It ends with one line that adds both up: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 cargo_log=build/cargo-test.log
 bash scripts/cargo.sh test -p torchlet-kernels 2>&1 | tee "$cargo_log"
+# Types, lint (eslint) and formatting (prettier, 100 columns) before anything runs.
+npm run typecheck
+npm run lint
 npm run build
 vitest_json=build/vitest-results.json
 rm -f "$vitest_json"
