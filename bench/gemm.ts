@@ -97,7 +97,9 @@ export function benchGemm(shapes: GemmShape[], runs = 7, minMs = 40): GemmResult
   }
   for (const [p, bytes] of buffers) free(p, bytes);
   return shapes.map((s, i) => {
-    const [nn, nt, tn] = entries.slice(3 * i, 3 * i + 3).map((e) => (2 * s.m * s.k * s.n) / median(e.times) / 1e9);
+    const [nn, nt, tn] = entries
+      .slice(3 * i, 3 * i + 3)
+      .map((e) => (2 * s.m * s.k * s.n) / median(e.times) / 1e9);
     return { ...s, nn: nn!, nt: nt!, tn: tn! };
   });
 }
@@ -111,20 +113,27 @@ export function gemmTable(results: GemmResult[], ceiling: number): string {
   for (const r of results) {
     const worst = Math.min(r.nn, r.nt, r.tn);
     const pct = `${((100 * worst) / ceiling).toFixed(0)} %`;
-    lines.push(`| ${r.m} x ${r.k} x ${r.n} | ${r.nn.toFixed(1)} | ${r.nt.toFixed(1)} | ${r.tn.toFixed(1)} | ${pct} |`);
+    lines.push(
+      `| ${r.m} x ${r.k} x ${r.n} | ${r.nn.toFixed(1)} | ${r.nt.toFixed(1)} | ${r.tn.toFixed(1)} | ${pct} |`,
+    );
   }
   return lines.join('\n');
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!);
+const isMain =
+  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!);
 if (isMain) {
   await init();
   const quick = process.argv.includes('--quick');
   const only = process.argv.find((a) => /^\d+x\d+x\d+$/.test(a));
   const shapes = only
     ? [{ m: +only.split('x')[0]!, k: +only.split('x')[1]!, n: +only.split('x')[2]! }]
-    : quick ? GEMM_SHAPES.slice(0, 4) : GEMM_SHAPES;
+    : quick
+      ? GEMM_SHAPES.slice(0, 4)
+      : GEMM_SHAPES;
   for (const r of benchGemm(shapes, quick ? 3 : 7, quick ? 10 : 40)) {
-    console.log(`${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}  nt ${r.nt.toFixed(1)}  tn ${r.tn.toFixed(1)} GFLOP/s`);
+    console.log(
+      `${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}  nt ${r.nt.toFixed(1)}  tn ${r.tn.toFixed(1)} GFLOP/s`,
+    );
   }
 }

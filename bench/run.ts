@@ -52,7 +52,11 @@ interface WorkloadResult {
 }
 
 /** torchlet samples/s per round: Optim.step on gathered batches, as sgd() runs them. */
-function trainTorchlet(w: Workload, data: Dataset, orders: Uint32Array[]): { rates: number[]; wasm: number[] } {
+function trainTorchlet(
+  w: Workload,
+  data: Dataset,
+  orders: Uint32Array[],
+): { rates: number[]; wasm: number[] } {
   const net = w.build(SEED);
   const optim = new Optim(net, workloadLoss(w), w.lr);
   const n = data.x.shape[0]!;
@@ -102,16 +106,23 @@ function peerJob(w: Workload, data: Dataset, orders: Uint32Array[]) {
 
 /** Which BLAS Debian's alternatives point PyTorch at (reference BLAS is ~20x slower). */
 function blasName(): string {
-  const r = spawnSync('readlink', ['-f', '/etc/alternatives/libblas.so.3-x86_64-linux-gnu'], { encoding: 'utf8' });
+  const r = spawnSync('readlink', ['-f', '/etc/alternatives/libblas.so.3-x86_64-linux-gnu'], {
+    encoding: 'utf8',
+  });
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
 function torchAvailable(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], {
+    encoding: 'utf8',
+  });
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function runTorch(jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>, gemmShapes: typeof GEMM_SHAPES) {
+function runTorch(
+  jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
+  gemmShapes: typeof GEMM_SHAPES,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'torchlet-bench-'));
   try {
     const write = (name: string, a: Float32Array | Uint32Array): string => {
@@ -122,10 +133,17 @@ function runTorch(jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
       const orders = new Uint32Array(job.orders.length * job.n);
       job.orders.forEach((o, i) => orders.set(o, i * job.n));
       return {
-        id: w.id, n: job.n, inputShape: w.inputShape, batch: w.batch, lr: w.lr, loss: w.loss, layers: w.layers,
+        id: w.id,
+        n: job.n,
+        inputShape: w.inputShape,
+        batch: w.batch,
+        lr: w.lr,
+        loss: w.loss,
+        layers: w.layers,
         roundSeconds: ROUND_SECONDS,
         minRoundSeconds: MIN_ROUND_SECONDS,
-        x: write(`${w.id}-x.bin`, job.x), y: write(`${w.id}-y.bin`, job.y),
+        x: write(`${w.id}-x.bin`, job.x),
+        y: write(`${w.id}-y.bin`, job.y),
         weights: job.weights.map((v, i) => write(`${w.id}-w${i}.bin`, v)),
         orders: write(`${w.id}-orders.bin`, orders),
       };
@@ -133,11 +151,21 @@ function runTorch(jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
     const gemm = { shapes: gemmShapes, runs: quick ? 3 : 7, minMs: quick ? 10 : 40 };
     writeFileSync(join(dir, 'job.json'), JSON.stringify({ workloads, gemm }));
     // One thread everywhere: PyTorch's intra-op pool and the BLAS under it.
-    const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
-    const r = spawnSync(PYTHON, ['bench/torch_bench.py', dir], { encoding: 'utf8', maxBuffer: 1 << 24, env });
+    const env = {
+      ...process.env,
+      OMP_NUM_THREADS: '1',
+      OPENBLAS_NUM_THREADS: '1',
+      MKL_NUM_THREADS: '1',
+    };
+    const r = spawnSync(PYTHON, ['bench/torch_bench.py', dir], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      env,
+    });
     if (r.status !== 0) throw new Error(`torch_bench.py failed: ${r.stderr.slice(-2000)}`);
     return JSON.parse(r.stdout) as {
-      version: string; threads: number;
+      version: string;
+      threads: number;
       workloads: Record<string, number[]>;
       gemm: Array<{ m: number; k: number; n: number; nn: number; nt: number; tn: number }>;
     };
@@ -147,21 +175,29 @@ function runTorch(jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
 }
 
 const fmt = (v: number | null | undefined, digits = 0): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ratio = (a: number, b: number | null): string => (b === null || !(b > 0) ? '—' : `${(a / b).toFixed(2)}x`);
+  v === null || v === undefined || !Number.isFinite(v)
+    ? '—'
+    : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (a: number, b: number | null): string =>
+  b === null || !(b > 0) ? '—' : `${(a / b).toFixed(2)}x`;
 
 async function main(): Promise<void> {
   await init();
   const started = new Date().toISOString();
   // Other processes on a 2-core machine halve every figure: record the load to judge a run by.
   const loadAtStart = loadavg()[0]!;
-  console.log(`torchlet bench (${quick ? 'quick' : 'full'}): ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.versions.node}`);
+  console.log(
+    `torchlet bench (${quick ? 'quick' : 'full'}): ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.versions.node}`,
+  );
 
   // torchlet first, so its peak RSS is measured before TF.js loads. PyTorch (a child process)
   // runs right after torchlet on each workload and on the GEMMs, so each pair sees about the
   // same load from whatever else shares the machine.
   const torchVersion = torchAvailable();
-  if (torchVersion === null) console.log(`PyTorch: skipped (${PYTHON} -c "import torch" failed; apt-get install python3-torch)`);
+  if (torchVersion === null)
+    console.log(
+      `PyTorch: skipped (${PYTHON} -c "import torch" failed; apt-get install python3-torch)`,
+    );
   const gemmShapes = quick ? GEMM_SHAPES.slice(0, 3) : GEMM_SHAPES;
   const results: WorkloadResult[] = [];
   const jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }> = [];
@@ -173,8 +209,14 @@ async function main(): Promise<void> {
     const { rates, wasm } = trainTorchlet(w, data, orders);
     const rate = median(rates.slice(1));
     const result: WorkloadResult = {
-      id: w.id, title: w.title, torchlet: rate, gflops: (rate * w.flopsPerSample) / 1e9,
-      wasmBytesAfterWarmup: wasm[0]!, wasmBytesAtEnd: wasm[wasm.length - 1]!, load, peers: {},
+      id: w.id,
+      title: w.title,
+      torchlet: rate,
+      gflops: (rate * w.flopsPerSample) / 1e9,
+      wasmBytesAfterWarmup: wasm[0]!,
+      wasmBytesAtEnd: wasm[wasm.length - 1]!,
+      load,
+      peers: {},
     };
     results.push(result);
     const job = { w, job: peerJob(w, data, orders) };
@@ -192,7 +234,10 @@ async function main(): Promise<void> {
 
   benchGemm(gemmShapes.slice(0, 1), 3, 10); // tier-up warm-up of the GEMM code
   const gemm: GemmResult[] = benchGemm(gemmShapes, quick ? 3 : 7, quick ? 10 : 40);
-  for (const r of gemm) console.log(`gemm ${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}, nt ${r.nt.toFixed(1)}, tn ${r.tn.toFixed(1)} GFLOP/s`);
+  for (const r of gemm)
+    console.log(
+      `gemm ${r.m}x${r.k}x${r.n}: nn ${r.nn.toFixed(1)}, nt ${r.nt.toFixed(1)}, tn ${r.tn.toFixed(1)} GFLOP/s`,
+    );
   const torch = torchVersion === null ? null : runTorch([], gemmShapes);
 
   const tfjs = await import('./tfjs.js');
@@ -205,60 +250,137 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const rates = await tfjs.trainTfjs(backend, w, job.x, job.y, job.n, job.weights, job.orders, ROUND_SECONDS, MIN_ROUND_SECONDS);
+        const rates = await tfjs.trainTfjs(
+          backend,
+          w,
+          job.x,
+          job.y,
+          job.n,
+          job.weights,
+          job.orders,
+          ROUND_SECONDS,
+          MIN_ROUND_SECONDS,
+        );
         results[i]!.peers[key] = { rate: median(rates.slice(1)) };
       } catch (e) {
         const msg = (e as Error).message.split('\n')[0]!.slice(0, 120);
         results[i]!.peers[key] = { rate: null, note: `fails: ${msg}` };
       }
-      console.log(`${w.id} ${key}: ${results[i]!.peers[key]!.rate === null ? results[i]!.peers[key]!.note : fmt(results[i]!.peers[key]!.rate)}`);
+      console.log(
+        `${w.id} ${key}: ${results[i]!.peers[key]!.rate === null ? results[i]!.peers[key]!.note : fmt(results[i]!.peers[key]!.rate)}`,
+      );
     }
-    const shapes = backend === 'cpu' ? gemmShapes.filter((s) => s.m * s.k * s.n <= 512 ** 3) : gemmShapes;
+    const shapes =
+      backend === 'cpu' ? gemmShapes.filter((s) => s.m * s.k * s.n <= 512 ** 3) : gemmShapes;
     tfGemm[backend] = await tfjs.gemmTfjs(backend, shapes, quick ? 3 : 5, quick ? 10 : 40);
   }
 
   const peers = ['pytorch', 'tfjs-wasm', 'tfjs-cpu'];
-  const names: Record<string, string> = { pytorch: `PyTorch ${torchVersion ?? ''} CPU 1 thread`, 'tfjs-wasm': 'TF.js 4.22 wasm', 'tfjs-cpu': 'TF.js 4.22 cpu' };
+  const names: Record<string, string> = {
+    pytorch: `PyTorch ${torchVersion ?? ''} CPU 1 thread`,
+    'tfjs-wasm': 'TF.js 4.22 wasm',
+    'tfjs-cpu': 'TF.js 4.22 cpu',
+  };
   const lines: string[] = [];
-  lines.push(`Training samples/s (median of ${ROUNDS} rounds after a warm-up round; a round is one epoch, replayed until it has run ${MIN_ROUND_SECONDS} s and cut at ${ROUND_SECONDS} s), single thread, same data, initial weights, batch order and learning rate. Ratio = torchlet / peer.`, '');
-  lines.push(`| workload | torchlet | GFLOP/s | ${peers.map((p) => `${names[p]} | ratio`).join(' | ')} |`);
+  lines.push(
+    `Training samples/s (median of ${ROUNDS} rounds after a warm-up round; a round is one epoch, replayed until it has run ${MIN_ROUND_SECONDS} s and cut at ${ROUND_SECONDS} s), single thread, same data, initial weights, batch order and learning rate. Ratio = torchlet / peer.`,
+    '',
+  );
+  lines.push(
+    `| workload | torchlet | GFLOP/s | ${peers.map((p) => `${names[p]} | ratio`).join(' | ')} |`,
+  );
   lines.push(`|---|---:|---:|${peers.map(() => '---:|---:').join('|')}|`);
   for (const r of results) {
     const cells = peers.map((p) => {
       const peer = r.peers[p];
       if (!peer) return 'skipped (no torch) | —';
-      return peer.rate === null ? `${peer.note} | —` : `${fmt(peer.rate)} | ${ratio(r.torchlet, peer.rate)}`;
+      return peer.rate === null
+        ? `${peer.note} | —`
+        : `${fmt(peer.rate)} | ${ratio(r.torchlet, peer.rate)}`;
     });
-    lines.push(`| ${r.id} ${r.title} | ${fmt(r.torchlet)} | ${r.gflops.toFixed(1)} | ${cells.join(' | ')} |`);
+    lines.push(
+      `| ${r.id} ${r.title} | ${fmt(r.torchlet)} | ${r.gflops.toFixed(1)} | ${cells.join(' | ')} |`,
+    );
   }
-  lines.push('', `GEMM GFLOP/s, torchlet (ceiling ${CEILING} GFLOP/s: a tight single-thread SIMD128 multiply-add loop on the reference CPU):`, '');
+  lines.push(
+    '',
+    `GEMM GFLOP/s, torchlet (ceiling ${CEILING} GFLOP/s: a tight single-thread SIMD128 multiply-add loop on the reference CPU):`,
+    '',
+  );
   lines.push(gemmTable(gemm, CEILING));
   lines.push('', 'GEMM GFLOP/s of the peers (a·b / a·bᵀ / aᵀ·b):', '');
   lines.push('| shape | torchlet | PyTorch | TF.js wasm | TF.js cpu |', '|---|---|---|---|---|');
-  const triple = (g?: { nn: number; nt: number; tn: number }) => (g ? `${g.nn.toFixed(1)} / ${g.nt.toFixed(1)} / ${g.tn.toFixed(1)}` : '—');
+  const triple = (g?: { nn: number; nt: number; tn: number }) =>
+    g ? `${g.nn.toFixed(1)} / ${g.nt.toFixed(1)} / ${g.tn.toFixed(1)}` : '—';
   for (const g of gemm) {
-    const same = (x: { m: number; k: number; n: number }) => x.m === g.m && x.k === g.k && x.n === g.n;
-    lines.push(`| ${g.m}x${g.k}x${g.n} | ${triple(g)} | ${triple(torch?.gemm.find(same))} | ${triple(tfGemm['wasm']?.find(same))} | ${triple(tfGemm['cpu']?.find(same))} |`);
+    const same = (x: { m: number; k: number; n: number }) =>
+      x.m === g.m && x.k === g.k && x.n === g.n;
+    lines.push(
+      `| ${g.m}x${g.k}x${g.n} | ${triple(g)} | ${triple(torch?.gemm.find(same))} | ${triple(tfGemm['wasm']?.find(same))} | ${triple(tfGemm['cpu']?.find(same))} |`,
+    );
   }
   const loadAtEnd = loadavg()[0]!;
-  lines.push('', `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores (per workload: ${results.map((r) => `${r.id} ${r.load.toFixed(1)}`).join(', ')}): above ~1, other processes share the cores and every figure drops. PyTorch runs right after torchlet on each workload and on the GEMMs.`);
+  lines.push(
+    '',
+    `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores (per workload: ${results.map((r) => `${r.id} ${r.load.toFixed(1)}`).join(', ')}): above ~1, other processes share the cores and every figure drops. PyTorch runs right after torchlet on each workload and on the GEMMs.`,
+  );
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  lines.push('', `Memory: peak RSS ${mib(torchletRss)} after the torchlet runs (${mib(process.resourceUsage().maxRSS * 1024)} at the end, TF.js included); WASM memory ${mib(torchletWasm)}.`);
-  lines.push('WASM memory after the warm-up round → at the end of each workload: ' + results.map((r) => `${r.id} ${mib(r.wasmBytesAfterWarmup)} → ${mib(r.wasmBytesAtEnd)}`).join(', ') + '.');
-  if (torchVersion !== null) lines.push('', `PyTorch: ${torchVersion}, BLAS ${blasName()}, 1 thread (torch.set_num_threads(1), OMP/OPENBLAS_NUM_THREADS=1).`);
-  if (torchVersion === null) lines.push('', `PyTorch skipped: \`${PYTHON} -c "import torch"\` failed (install Debian's python3-torch).`);
+  lines.push(
+    '',
+    `Memory: peak RSS ${mib(torchletRss)} after the torchlet runs (${mib(process.resourceUsage().maxRSS * 1024)} at the end, TF.js included); WASM memory ${mib(torchletWasm)}.`,
+  );
+  lines.push(
+    'WASM memory after the warm-up round → at the end of each workload: ' +
+      results
+        .map((r) => `${r.id} ${mib(r.wasmBytesAfterWarmup)} → ${mib(r.wasmBytesAtEnd)}`)
+        .join(', ') +
+      '.',
+  );
+  if (torchVersion !== null)
+    lines.push(
+      '',
+      `PyTorch: ${torchVersion}, BLAS ${blasName()}, 1 thread (torch.set_num_threads(1), OMP/OPENBLAS_NUM_THREADS=1).`,
+    );
+  if (torchVersion === null)
+    lines.push(
+      '',
+      `PyTorch skipped: \`${PYTHON} -c "import torch"\` failed (install Debian's python3-torch).`,
+    );
   const md = lines.join('\n');
   console.log(`\n${md}`);
 
   const json = {
-    started, mode: quick ? 'quick' : 'full', cpu: cpus()[0]?.model ?? null, cores: cpus().length, node: process.versions.node,
-    loadAverage: { start: loadAtStart, end: loadAtEnd }, rounds: ROUNDS, roundSeconds: ROUND_SECONDS, minRoundSeconds: MIN_ROUND_SECONDS, ceilingGflops: CEILING, torch: torchVersion, torchBlas: torchVersion ? blasName() : null,
-    workloads: results, gemm: { torchlet: gemm, pytorch: torch?.gemm ?? null, tfjsWasm: tfGemm['wasm'] ?? null, tfjsCpu: tfGemm['cpu'] ?? null },
-    memory: { peakRssTorchletBytes: torchletRss, peakRssEndBytes: process.resourceUsage().maxRSS * 1024, wasmBytes: torchletWasm },
+    started,
+    mode: quick ? 'quick' : 'full',
+    cpu: cpus()[0]?.model ?? null,
+    cores: cpus().length,
+    node: process.versions.node,
+    loadAverage: { start: loadAtStart, end: loadAtEnd },
+    rounds: ROUNDS,
+    roundSeconds: ROUND_SECONDS,
+    minRoundSeconds: MIN_ROUND_SECONDS,
+    ceilingGflops: CEILING,
+    torch: torchVersion,
+    torchBlas: torchVersion ? blasName() : null,
+    workloads: results,
+    gemm: {
+      torchlet: gemm,
+      pytorch: torch?.gemm ?? null,
+      tfjsWasm: tfGemm['wasm'] ?? null,
+      tfjsCpu: tfGemm['cpu'] ?? null,
+    },
+    memory: {
+      peakRssTorchletBytes: torchletRss,
+      peakRssEndBytes: process.resourceUsage().maxRSS * 1024,
+      wasmBytes: torchletWasm,
+    },
   };
   const base = quick ? 'bench/results-quick' : 'bench/results';
   writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(`${base}.md`, `# torchlet benchmark (${json.mode}, ${started})\n\n${json.cpu}, ${json.cores} cores, Node ${json.node}\n\n${md}\n`);
+  writeFileSync(
+    `${base}.md`,
+    `# torchlet benchmark (${json.mode}, ${started})\n\n${json.cpu}, ${json.cores} cores, Node ${json.node}\n\n${md}\n`,
+  );
   console.log(`\nwrote ${base}.json and ${base}.md`);
 }
 

@@ -13,7 +13,11 @@ import type { Workload } from './workloads.js';
 /** Selects a TF.js backend, single-threaded. */
 export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
   if (name === 'wasm') {
-    const dist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
+    const dist = dirname(
+      createRequire(import.meta.url).resolve(
+        '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
+      ),
+    );
     setWasmPaths(`${dist}/`);
     setThreadsCount(1);
   }
@@ -28,10 +32,14 @@ function buildModel(w: Workload, weights: Float32Array[]): tf.Sequential {
   for (const l of w.layers) {
     let layer: tf.layers.Layer;
     if (l.type === 'linear') layer = tf.layers.dense({ units: l.nOut, ...shape() });
-    else if (l.type === 'conv1d') layer = tf.layers.conv1d({ filters: l.cOut, kernelSize: l.k, ...shape() });
-    else if (l.type === 'conv2d') layer = tf.layers.conv2d({ filters: l.cOut, kernelSize: l.k, ...shape() });
-    else if (l.type === 'maxpool1d') layer = tf.layers.maxPooling1d({ poolSize: l.k, strides: l.k });
-    else if (l.type === 'maxpool2d') layer = tf.layers.maxPooling2d({ poolSize: l.k, strides: l.k });
+    else if (l.type === 'conv1d')
+      layer = tf.layers.conv1d({ filters: l.cOut, kernelSize: l.k, ...shape() });
+    else if (l.type === 'conv2d')
+      layer = tf.layers.conv2d({ filters: l.cOut, kernelSize: l.k, ...shape() });
+    else if (l.type === 'maxpool1d')
+      layer = tf.layers.maxPooling1d({ poolSize: l.k, strides: l.k });
+    else if (l.type === 'maxpool2d')
+      layer = tf.layers.maxPooling2d({ poolSize: l.k, strides: l.k });
     else if (l.type === 'flatten') layer = tf.layers.flatten();
     else layer = tf.layers.activation({ activation: l.type });
     layers.push(layer);
@@ -50,13 +58,23 @@ function buildModel(w: Workload, weights: Float32Array[]): tf.Sequential {
 
 /** Samples/s per round of TF.js training on `backend`, or the error that stopped it. */
 export async function trainTfjs(
-  backend: 'wasm' | 'cpu', w: Workload, x: Float32Array, y: Float32Array, n: number,
-  weights: Float32Array[], orders: Uint32Array[], roundSeconds: number, minRoundSeconds = 0,
+  backend: 'wasm' | 'cpu',
+  w: Workload,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  weights: Float32Array[],
+  orders: Uint32Array[],
+  roundSeconds: number,
+  minRoundSeconds = 0,
 ): Promise<number[]> {
   await useBackend(backend);
   const model = buildModel(w, weights);
   const xs = tf.tensor(x, [n, ...w.inputShape]);
-  const ys = w.loss === 'ce' ? tf.oneHot(tf.tensor1d(Array.from(y), 'int32'), 10).toFloat() : tf.tensor(y, [n, 64]);
+  const ys =
+    w.loss === 'ce'
+      ? tf.oneHot(tf.tensor1d(Array.from(y), 'int32'), 10).toFloat()
+      : tf.tensor(y, [n, 64]);
   const opt = tf.train.sgd(w.lr);
   const lossFn = (target: tf.Tensor, pred: tf.Tensor): tf.Scalar => {
     if (w.loss === 'ce') return tf.losses.softmaxCrossEntropy(target, pred) as tf.Scalar;
@@ -74,10 +92,16 @@ export async function trainTfjs(
       do {
         for (let start = 0; start + w.batch <= n; start += w.batch) {
           tf.tidy(() => {
-            const idx = tf.tensor1d(Int32Array.from(order.subarray(start, start + w.batch)), 'int32');
+            const idx = tf.tensor1d(
+              Int32Array.from(order.subarray(start, start + w.batch)),
+              'int32',
+            );
             const xb = tf.gather(xs, idx);
             const yb = tf.gather(ys, idx);
-            const cost = opt.minimize(() => lossFn(yb, model.apply(xb, { training: true }) as tf.Tensor), true);
+            const cost = opt.minimize(
+              () => lossFn(yb, model.apply(xb, { training: true }) as tf.Tensor),
+              true,
+            );
             cost!.dataSync();
           });
           done += w.batch;
@@ -96,12 +120,19 @@ export async function trainTfjs(
 }
 
 /** TF.js matMul GFLOP/s on `backend` in the three forms. */
-export async function gemmTfjs(backend: 'wasm' | 'cpu', shapes: GemmShape[], runs: number, minMs: number) {
+export async function gemmTfjs(
+  backend: 'wasm' | 'cpu',
+  shapes: GemmShape[],
+  runs: number,
+  minMs: number,
+) {
   await useBackend(backend);
   const out: Array<GemmShape & { nn: number; nt: number; tn: number }> = [];
   for (const s of shapes) {
-    const a = tf.randomUniform([s.m, s.k]), at = tf.randomUniform([s.k, s.m]);
-    const b = tf.randomUniform([s.k, s.n]), bt = tf.randomUniform([s.n, s.k]);
+    const a = tf.randomUniform([s.m, s.k]),
+      at = tf.randomUniform([s.k, s.m]);
+    const b = tf.randomUniform([s.k, s.n]),
+      bt = tf.randomUniform([s.n, s.k]);
     const flops = 2 * s.m * s.k * s.n;
     const gf = (f: () => tf.Tensor) => flops / timePerCall(() => f().dispose(), runs, minMs) / 1e9;
     out.push({

@@ -2,7 +2,15 @@
 // the same layer list (with torchlet's initial weights, in torchlet's layouts) is rebuilt in
 // TF.js (bench/tfjs.ts) and PyTorch (bench/torch_bench.py), so every framework does the same work.
 
-import { LogSoftmaxCrossEntropy, BCELoss, type Loss, type Module, Linear, ReLU, Sequential } from '../ts/index.js';
+import {
+  LogSoftmaxCrossEntropy,
+  BCELoss,
+  type Loss,
+  type Module,
+  Linear,
+  ReLU,
+  Sequential,
+} from '../ts/index.js';
 import { Rng, loadDigits, loadMnist, preset, asSamples, type Dataset } from '../ts/index.js';
 
 /** One layer, framework-neutral. Weights come from torchlet in `parameters()` order. */
@@ -39,44 +47,93 @@ const lin = (nIn: number, nOut: number): LayerSpec => ({ type: 'linear', nIn, nO
 
 export const WORKLOADS: Workload[] = [
   {
-    id: 'W1', title: 'digits MLP 64-100-10, batch 32', data: 'digits', inputShape: [64], batch: 32, lr: 0.05, loss: 'ce',
+    id: 'W1',
+    title: 'digits MLP 64-100-10, batch 32',
+    data: 'digits',
+    inputShape: [64],
+    batch: 32,
+    lr: 0.05,
+    loss: 'ce',
     layers: [lin(64, 100), { type: 'relu' }, lin(100, 10)],
     build: (seed) => preset('mlp', { seed }).net,
     flopsPerSample: 2 * (64 * 100 * 2 + 100 * 10 * 3),
   },
   {
-    id: 'W2', title: 'MNIST MLP 784-100-10, batch 64', data: 'mnist', inputShape: [784], batch: 64, lr: 0.05, loss: 'ce',
+    id: 'W2',
+    title: 'MNIST MLP 784-100-10, batch 64',
+    data: 'mnist',
+    inputShape: [784],
+    batch: 64,
+    lr: 0.05,
+    loss: 'ce',
     layers: [lin(784, 100), { type: 'relu' }, lin(100, 10)],
     build: (seed) => {
       const rng = new Rng(seed);
-      return new Sequential(new Linear(784, 100, { rng }), new ReLU(), new Linear(100, 10, { rng }));
+      return new Sequential(
+        new Linear(784, 100, { rng }),
+        new ReLU(),
+        new Linear(100, 10, { rng }),
+      );
     },
     flopsPerSample: 2 * (784 * 100 * 2 + 100 * 10 * 3),
   },
   {
-    id: 'W3', title: 'Conv1D(3,1,32) net on digits, batch 32', data: 'digits', inputShape: [64, 1], batch: 32, lr: 0.05, loss: 'ce',
+    id: 'W3',
+    title: 'Conv1D(3,1,32) net on digits, batch 32',
+    data: 'digits',
+    inputShape: [64, 1],
+    batch: 32,
+    lr: 0.05,
+    loss: 'ce',
     layers: [
-      { type: 'conv1d', k: 3, cIn: 1, cOut: 32 }, { type: 'maxpool1d', k: 2 }, { type: 'flatten' },
-      lin(992, 100), { type: 'relu' }, lin(100, 10),
+      { type: 'conv1d', k: 3, cIn: 1, cOut: 32 },
+      { type: 'maxpool1d', k: 2 },
+      { type: 'flatten' },
+      lin(992, 100),
+      { type: 'relu' },
+      lin(100, 10),
     ],
     build: (seed) => preset('conv1d', { seed }).net,
     flopsPerSample: 2 * (62 * 3 * 32 * 2 + 992 * 100 * 3 + 100 * 10 * 3),
   },
   {
-    id: 'W4', title: 'LeNet-style conv net on MNIST, batch 64', data: 'mnist', inputShape: [28, 28, 1], batch: 64, lr: 0.05, loss: 'ce',
+    id: 'W4',
+    title: 'LeNet-style conv net on MNIST, batch 64',
+    data: 'mnist',
+    inputShape: [28, 28, 1],
+    batch: 64,
+    lr: 0.05,
+    loss: 'ce',
     layers: [
-      { type: 'conv2d', k: 5, cIn: 1, cOut: 8 }, { type: 'relu' }, { type: 'maxpool2d', k: 2 },
-      { type: 'conv2d', k: 5, cIn: 8, cOut: 16 }, { type: 'relu' }, { type: 'maxpool2d', k: 2 },
-      { type: 'flatten' }, lin(256, 10),
+      { type: 'conv2d', k: 5, cIn: 1, cOut: 8 },
+      { type: 'relu' },
+      { type: 'maxpool2d', k: 2 },
+      { type: 'conv2d', k: 5, cIn: 8, cOut: 16 },
+      { type: 'relu' },
+      { type: 'maxpool2d', k: 2 },
+      { type: 'flatten' },
+      lin(256, 10),
     ],
     build: (seed) => preset('lenet', { seed }).net,
     flopsPerSample: 2 * (24 * 24 * 25 * 8 * 2 + 8 * 8 * 200 * 16 * 3 + 256 * 10 * 3),
   },
   {
-    id: 'W5', title: 'autoencoder 64-200-50-200-64, batch 32', data: 'digits', inputShape: [64], batch: 32, lr: 0.05, loss: 'bce',
+    id: 'W5',
+    title: 'autoencoder 64-200-50-200-64, batch 32',
+    data: 'digits',
+    inputShape: [64],
+    batch: 32,
+    lr: 0.05,
+    loss: 'bce',
     layers: [
-      lin(64, 200), { type: 'tanh' }, lin(200, 50), { type: 'tanh' },
-      lin(50, 200), { type: 'tanh' }, lin(200, 64), { type: 'sigmoid' },
+      lin(64, 200),
+      { type: 'tanh' },
+      lin(200, 50),
+      { type: 'tanh' },
+      lin(50, 200),
+      { type: 'tanh' },
+      lin(200, 64),
+      { type: 'sigmoid' },
     ],
     build: (seed) => preset('autoencoder', { seed }).net,
     flopsPerSample: 2 * (64 * 200 * 2 + (200 * 50 + 50 * 200 + 200 * 64) * 3),

@@ -4,8 +4,25 @@
 // Run: `node --experimental-strip-types examples/custom-layer.mts` after `npm install torchlet`,
 // or compile it with tsc. test/package.test.ts runs it against the packed package.
 import {
-  type Call, type LayerSpec, type Parameter, Linear, LogSoftmaxCrossEntropy, Module, ReLU, Rng, Sequential, Tensor,
-  TorchletError, accuracy, deserialize, gradCheck, init, loadDigits, register, serialize, sgd,
+  type Call,
+  type LayerSpec,
+  type Parameter,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  Module,
+  ReLU,
+  Rng,
+  Sequential,
+  Tensor,
+  TorchletError,
+  accuracy,
+  deserialize,
+  gradCheck,
+  init,
+  loadDigits,
+  register,
+  serialize,
+  sgd,
 } from 'torchlet';
 
 // --8<-- [start:layer]
@@ -36,7 +53,10 @@ export class Scale extends Module {
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
     if (s.length !== 2 || s[1] !== this.features) {
-      throw new TorchletError('SHAPE_MISMATCH', `Scale.${method}: expected input [batch, ${this.features}], got [${s.join(', ')}]`);
+      throw new TorchletError(
+        'SHAPE_MISMATCH',
+        `Scale.${method}: expected input [batch, ${this.features}], got [${s.join(', ')}]`,
+      );
     }
     return [...s];
   }
@@ -67,10 +87,23 @@ register(Scale); // files naming 'Scale' now load (data only: the class builds i
 await init();
 const { train, test } = loadDigits();
 const rng = new Rng(1);
-const net = new Sequential(new Linear(64, 32, { rng }), new Scale(32), new ReLU(), new Linear(32, 10, { rng }));
-const history = sgd(net, train, new LogSoftmaxCrossEntropy(), { epochs: 10, step: 0.01, optimizer: 'adam', seed: 1 });
+const net = new Sequential(
+  new Linear(64, 32, { rng }),
+  new Scale(32),
+  new ReLU(),
+  new Linear(32, 10, { rng }),
+);
+const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+  epochs: 10,
+  step: 0.01,
+  optimizer: 'adam',
+  seed: 1,
+});
 
-const probe = Tensor.from(Array.from({ length: 20 }, (_, i) => Math.sin(i + 1)), [4, 5]);
+const probe = Tensor.from(
+  Array.from({ length: 20 }, (_, i) => Math.sin(i + 1)),
+  [4, 5],
+);
 const check = gradCheck(new Scale(5), probe);
 
 const copy = deserialize(serialize(net));
@@ -78,10 +111,12 @@ const x = test.x.rows(0, 16);
 const [before, after] = [net.forward(x).toArray(), copy.forward(x).toArray()];
 const same = before.every((v, i) => v === after[i]);
 
-console.log(JSON.stringify({
-  loss: [history.loss[0], history.loss.at(-1)],
-  accuracy: accuracy(net, test),
-  gradCheck: check.ok,
-  architecture: String(copy),
-  sameAfterLoad: same,
-}));
+console.log(
+  JSON.stringify({
+    loss: [history.loss[0], history.loss.at(-1)],
+    accuracy: accuracy(net, test),
+    gradCheck: check.ok,
+    architecture: String(copy),
+    sameAfterLoad: same,
+  }),
+);

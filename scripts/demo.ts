@@ -17,16 +17,28 @@ import { serve } from './serve.js';
  * @param inputs Output name -> entry file, e.g. `{ main: 'web/main.ts' }` writes main.js.
  */
 export async function bundleForBrowser(
-  inputs: Record<string, string>, outDir: string, options: { external?: boolean } = {},
+  inputs: Record<string, string>,
+  outDir: string,
+  options: { external?: boolean } = {},
 ): Promise<void> {
-  if (!existsSync('dist/index.js')) throw new Error('dist/index.js is missing: run `npm run build` first');
+  if (!existsSync('dist/index.js'))
+    throw new Error('dist/index.js is missing: run `npm run build` first');
   rmSync(outDir, { recursive: true, force: true });
   const bundle = await rollup({
     input: inputs,
     external: options.external ? ['torchlet'] : [],
-    plugins: [transpileTs(), alias(options.external ? {} : { torchlet: 'dist/index.js' }), assetUrls()],
+    plugins: [
+      transpileTs(),
+      alias(options.external ? {} : { torchlet: 'dist/index.js' }),
+      assetUrls(),
+    ],
   });
-  await bundle.write({ dir: outDir, format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' });
+  await bundle.write({
+    dir: outDir,
+    format: 'es',
+    entryFileNames: '[name].js',
+    chunkFileNames: '[name]-[hash].js',
+  });
   await bundle.close();
 }
 

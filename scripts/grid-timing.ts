@@ -5,12 +5,27 @@ import { type GridParams, type Torchlet, gridSearch, init, loadDigits } from '..
 await init();
 const { train } = loadDigits();
 const build = (p: GridParams, t: Torchlet) =>
-  new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10));
+  new t.Sequential(
+    new t.Linear(64, p.hidden as number),
+    new t.ReLU(),
+    new t.Linear(p.hidden as number, 10),
+  );
 for (const workers of [1, 2, 1, 2]) {
   const started = performance.now();
-  const rows = await gridSearch(build, { step: [0.01, 0.05], hidden: [50, 100] }, train.x, train.y, {
-    cv: 3, workers, seed: 1, train: { epochs: 10, batchSize: 32 },
-  });
+  const rows = await gridSearch(
+    build,
+    { step: [0.01, 0.05], hidden: [50, 100] },
+    train.x,
+    train.y,
+    {
+      cv: 3,
+      workers,
+      seed: 1,
+      train: { epochs: 10, batchSize: 32 },
+    },
+  );
   const seconds = (performance.now() - started) / 1000;
-  console.log(`workers=${workers}: ${seconds.toFixed(2)} s; best ${JSON.stringify(rows[0]!.params)} ${rows[0]!.mean.toFixed(4)}`);
+  console.log(
+    `workers=${workers}: ${seconds.toFixed(2)} s; best ${JSON.stringify(rows[0]!.params)} ${rows[0]!.mean.toFixed(4)}`,
+  );
 }

@@ -34,9 +34,11 @@ export function assetUrls({ sourceDirs = {} } = {}) {
       const out = code.replace(ASSET_URL, (match, _quote, rel) => {
         if (/\.(m?js|ts)$/.test(rel)) return match;
         const file = resolve(dirname(sourceOf(id)), rel);
-        if (!existsSync(file)) this.error(`${id}: ${rel} resolves to ${file}, which does not exist`);
+        if (!existsSync(file))
+          this.error(`${id}: ${rel} resolves to ${file}, which does not exist`);
         const name = basename(file);
-        if (emitted.has(name) && emitted.get(name) !== file) this.error(`two different files named ${name}`);
+        if (emitted.has(name) && emitted.get(name) !== file)
+          this.error(`two different files named ${name}`);
         if (!emitted.has(name)) {
           this.emitFile({ type: 'asset', fileName: name, source: readFileSync(file) });
           emitted.set(name, file);
@@ -66,10 +68,11 @@ export function swapModules(map) {
 
 /** Emits every .d.ts under `dir` at the same relative path in the output folder. */
 export function copyTypes(dir) {
-  const walk = (d) => readdirSync(d, { withFileTypes: true }).flatMap((e) => {
-    const p = join(d, e.name);
-    return e.isDirectory() ? walk(p) : e.name.endsWith('.d.ts') ? [p] : [];
-  });
+  const walk = (d) =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+      const p = join(d, e.name);
+      return e.isDirectory() ? walk(p) : e.name.endsWith('.d.ts') ? [p] : [];
+    });
   return {
     name: 'copy-types',
     generateBundle() {
@@ -106,7 +109,11 @@ export function transpileTs() {
       if (!id.endsWith('.ts')) return null;
       const out = ts.transpileModule(code, {
         fileName: id,
-        compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true },
+        compilerOptions: {
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.ESNext,
+          verbatimModuleSyntax: true,
+        },
       });
       return { code: out.outputText, map: null };
     },

@@ -79,10 +79,11 @@ export function serve(root: string, options: ServeOptions = {}): Promise<Served>
       resolveListen({
         url: `http://127.0.0.1:${port}/`,
         server,
-        close: () => new Promise((done) => {
-          server.closeAllConnections();
-          server.close(() => done());
-        }),
+        close: () =>
+          new Promise((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
       });
     });
   });

@@ -23,6 +23,10 @@ const table = ['| file | what | raw | gzip |', '|---|---|---:|---:|', ...rows].j
 const readme = readFileSync('README.md', 'utf8');
 const start = readme.indexOf(BEGIN);
 const end = readme.indexOf(END);
-if (start < 0 || end < start) throw new Error(`README.md: expected the markers ${BEGIN} and ${END}`);
-writeFileSync('README.md', `${readme.slice(0, start + BEGIN.length)}\n${table}\n${readme.slice(end)}`);
+if (start < 0 || end < start)
+  throw new Error(`README.md: expected the markers ${BEGIN} and ${END}`);
+writeFileSync(
+  'README.md',
+  `${readme.slice(0, start + BEGIN.length)}\n${table}\n${readme.slice(end)}`,
+);
 console.log(table);

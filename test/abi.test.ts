@@ -17,14 +17,20 @@ const FINGERPRINT = new URL('./fixtures/abi.json', import.meta.url);
 
 /** Parameters in a comment-free list `a: T, b: U,` (none of the ABI's types hold a comma). */
 function countParams(list: string, where: string): number {
-  const params = list.split(',').map((p) => p.trim()).filter((p) => p !== '');
-  for (const p of params) if (!/^\w+\s*:/.test(p)) throw new Error(`${where}: cannot parse parameter "${p}"`);
+  const params = list
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  for (const p of params)
+    if (!/^\w+\s*:/.test(p)) throw new Error(`${where}: cannot parse parameter "${p}"`);
   return params.length;
 }
 
 /** `name/arity` strings, sorted. */
 const entries = (m: ReadonlyMap<string, number> | Readonly<Record<string, number>>): string[] =>
-  [...(m instanceof Map ? m : new Map(Object.entries(m)))].map(([name, n]) => `${name}/${n}`).sort();
+  [...(m instanceof Map ? m : new Map(Object.entries(m)))]
+    .map(([name, n]) => `${name}/${n}`)
+    .sort();
 
 /** Every `pub [unsafe] extern "C" fn` of abi.rs with its parameter count, and ABI_VERSION. */
 function parseAbiRs(): { version: number; exports: Map<string, number> } {
@@ -45,10 +51,13 @@ function parseKernelsInterface(): Map<string, number> {
   const start = src.indexOf('export interface Kernels {');
   const end = src.indexOf('\n}', start);
   if (start < 0 || end < 0) throw new Error('wasm.ts: no `export interface Kernels { … }`');
-  const body = src.slice(start + 'export interface Kernels {'.length, end)
-    .replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  const body = src
+    .slice(start + 'export interface Kernels {'.length, end)
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/.*$/gm, '');
   const members = new Map<string, number>();
-  for (const m of body.matchAll(/(\w+)\s*\(([^)]*)\)\s*:\s*[^;]+;/g)) members.set(m[1]!, countParams(m[2]!, `Kernels.${m[1]}`));
+  for (const m of body.matchAll(/(\w+)\s*\(([^)]*)\)\s*:\s*[^;]+;/g))
+    members.set(m[1]!, countParams(m[2]!, `Kernels.${m[1]}`));
   return members;
 }
 
@@ -64,8 +73,14 @@ describe('the kernel table', () => {
 
   it('abi.rs, the Kernels interface and KERNEL_ARITY name the same exports with the same argument counts', () => {
     const want = entries(rust.exports);
-    expect(entries(parseKernelsInterface()), 'interface Kernels in ts/core/wasm.ts vs crates/kernels/src/abi.rs').toEqual(want);
-    expect(entries(KERNEL_ARITY), 'KERNEL_ARITY in ts/core/wasm.ts vs crates/kernels/src/abi.rs').toEqual(want);
+    expect(
+      entries(parseKernelsInterface()),
+      'interface Kernels in ts/core/wasm.ts vs crates/kernels/src/abi.rs',
+    ).toEqual(want);
+    expect(
+      entries(KERNEL_ARITY),
+      'KERNEL_ARITY in ts/core/wasm.ts vs crates/kernels/src/abi.rs',
+    ).toEqual(want);
   });
 
   it('the built .wasm exports exactly that table (else run npm run build:wasm)', () => {
@@ -73,9 +88,17 @@ describe('the kernel table', () => {
     const fns = exps.filter((e) => e.kind === 'function').map((e) => e.name);
     const table = kernels() as unknown as Record<string, (...args: number[]) => unknown>;
     const built = new Map(fns.map((name) => [name, table[name]!.length]));
-    expect(entries(built), 'exports of wasm/torchlet.wasm vs crates/kernels/src/abi.rs; rebuild with npm run build:wasm').toEqual(entries(rust.exports));
+    expect(
+      entries(built),
+      'exports of wasm/torchlet.wasm vs crates/kernels/src/abi.rs; rebuild with npm run build:wasm',
+    ).toEqual(entries(rust.exports));
     // Besides the functions: the memory, and the linker's two layout globals.
-    expect(exps.filter((e) => e.kind !== 'function').map((e) => e.name).sort()).toEqual(['__data_end', '__heap_base', 'memory']);
+    expect(
+      exps
+        .filter((e) => e.kind !== 'function')
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['__data_end', '__heap_base', 'memory']);
   });
 
   it('ABI_VERSION agrees in abi.rs, wasm.ts and the built module', () => {
@@ -84,30 +107,41 @@ describe('the kernel table', () => {
   });
 
   it('the export set changes only together with an ABI_VERSION bump (test/fixtures/abi.json)', () => {
-    const recorded = JSON.parse(readFileSync(FINGERPRINT, 'utf8')) as { version: number; exports: string[] };
+    const recorded = JSON.parse(readFileSync(FINGERPRINT, 'utf8')) as {
+      version: number;
+      exports: string[];
+    };
     const current = { version: rust.version, exports: entries(rust.exports) };
     const added = current.exports.filter((e) => !recorded.exports.includes(e));
     const removed = recorded.exports.filter((e) => !current.exports.includes(e));
     if (current.version === recorded.version) {
-      const msg = `the exports of crates/kernels/src/abi.rs changed (added ${JSON.stringify(added)}, removed ${JSON.stringify(removed)}) `
-        + `but ABI_VERSION is still ${current.version}: bump ABI_VERSION in crates/kernels/src/abi.rs and ts/core/wasm.ts, `
-        + 'run npm run build:wasm, then UPDATE_ABI=1 npx vitest run test/abi.test.ts to record the new set';
+      const msg =
+        `the exports of crates/kernels/src/abi.rs changed (added ${JSON.stringify(added)}, removed ${JSON.stringify(removed)}) ` +
+        `but ABI_VERSION is still ${current.version}: bump ABI_VERSION in crates/kernels/src/abi.rs and ts/core/wasm.ts, ` +
+        'run npm run build:wasm, then UPDATE_ABI=1 npx vitest run test/abi.test.ts to record the new set';
       expect(current.exports, msg).toEqual(recorded.exports);
       return;
     }
-    expect(current.version, `ABI_VERSION went back from ${recorded.version}`).toBeGreaterThan(recorded.version);
+    expect(current.version, `ABI_VERSION went back from ${recorded.version}`).toBeGreaterThan(
+      recorded.version,
+    );
     if (process.env.UPDATE_ABI === '1') {
       writeFileSync(FINGERPRINT, `${JSON.stringify(current, null, 2)}\n`);
       return;
     }
-    expect.fail(`ABI_VERSION is ${current.version} but test/fixtures/abi.json records version ${recorded.version}: `
-      + 'run UPDATE_ABI=1 npx vitest run test/abi.test.ts to record the new export set, and commit it');
+    expect.fail(
+      `ABI_VERSION is ${current.version} but test/fixtures/abi.json records version ${recorded.version}: ` +
+        'run UPDATE_ABI=1 npx vitest run test/abi.test.ts to record the new export set, and commit it',
+    );
   });
 });
 
 // A minimal module exporting `memory`, `abi_version()` and one function per entry of `arity`, each
 // taking that many i32 parameters: just enough for init()'s checks, built byte by byte.
-function fakeKernels(arity: Readonly<Record<string, number>>, version: number): Uint8Array<ArrayBuffer> {
+function fakeKernels(
+  arity: Readonly<Record<string, number>>,
+  version: number,
+): Uint8Array<ArrayBuffer> {
   const uleb = (n: number): number[] => {
     const out: number[] = [];
     do {
@@ -124,18 +158,35 @@ function fakeKernels(arity: Readonly<Record<string, number>>, version: number): 
   const fns = Object.entries(arity);
   const counts = [...new Set(fns.map(([, n]) => n))];
   // Every function returns i32: `i32.const` (the version for abi_version, else 0), `end`.
-  const types = counts.map((n) => [0x60, ...vec(Array.from({ length: n }, () => [I32])), ...vec([[I32]])]);
+  const types = counts.map((n) => [
+    0x60,
+    ...vec(Array.from({ length: n }, () => [I32])),
+    ...vec([[I32]]),
+  ]);
   const bodies = fns.map(([f]) => {
     const code = [0x00, 0x41, f === 'abi_version' ? version : 0, 0x0b];
     return [...uleb(code.length), ...code];
   });
   if (version > 63) throw new Error('fakeKernels: the version must fit one sleb128 byte');
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(types)),
     ...section(3, vec(fns.map(([, n]) => uleb(counts.indexOf(n))))),
     ...section(5, vec([[0x00, 0x01]])),
-    ...section(7, vec([...fns.map(([f], i) => [...name(f), 0x00, ...uleb(i)]), [...name('memory'), 0x02, 0x00]])),
+    ...section(
+      7,
+      vec([
+        ...fns.map(([f], i) => [...name(f), 0x00, ...uleb(i)]),
+        [...name('memory'), 0x02, 0x00],
+      ]),
+    ),
     ...section(10, vec(bodies)),
   ]);
 }
@@ -155,15 +206,21 @@ describe('init refuses a module whose exports differ from the table', () => {
 
   it('names an export whose argument count differs, and how to rebuild', async () => {
     const bytes = fakeKernels({ ...KERNEL_ARITY, gemm: 6 }, ABI_VERSION);
-    await expect(freshInit(bytes)).rejects.toThrow(/^init: expected the kernels of ABI version \d+, got a module with export gemm with 6 arguments, expected 11;.*npm run build:wasm/);
+    await expect(freshInit(bytes)).rejects.toThrow(
+      /^init: expected the kernels of ABI version \d+, got a module with export gemm with 6 arguments, expected 11;.*npm run build:wasm/,
+    );
   });
 
   it('names a missing export', async () => {
     const { dropout_forward: _, ...rest } = KERNEL_ARITY;
-    await expect(freshInit(fakeKernels(rest, ABI_VERSION))).rejects.toThrow(/module with no export dropout_forward \(4 arguments\).*npm run build:wasm/);
+    await expect(freshInit(fakeKernels(rest, ABI_VERSION))).rejects.toThrow(
+      /module with no export dropout_forward \(4 arguments\).*npm run build:wasm/,
+    );
   });
 
   it('the ABI version is checked first', async () => {
-    await expect(freshInit(fakeKernels(KERNEL_ARITY, ABI_VERSION + 1))).rejects.toThrow(`expected WASM ABI version ${ABI_VERSION}, got ${ABI_VERSION + 1}`);
+    await expect(freshInit(fakeKernels(KERNEL_ARITY, ABI_VERSION + 1))).rejects.toThrow(
+      `expected WASM ABI version ${ABI_VERSION}, got ${ABI_VERSION + 1}`,
+    );
   });
 });

@@ -8,7 +8,9 @@ await init();
 describe('activations', () => {
   it('compute the right values, saturating without NaN at ±89', () => {
     const x = Tensor.from([-89, -1, 0, 1, 89, 1e-30], [1, 6]);
-    expect(Array.from(new ReLU().forward(x).data)).toEqual([0, 0, 0, 1, 89, 1e-30].map(Math.fround));
+    expect(Array.from(new ReLU().forward(x).data)).toEqual(
+      [0, 0, 0, 1, 89, 1e-30].map(Math.fround),
+    );
     const t = new TanH().forward(x).data;
     expect(t[0]).toBe(-1);
     expect(t[4]).toBe(1);
@@ -29,7 +31,12 @@ describe('activations', () => {
     }
   });
 
-  for (const shape of [[1, 1], [3, 5], [2, 17], [4, 3, 2]]) {
+  for (const shape of [
+    [1, 1],
+    [3, 5],
+    [2, 17],
+    [4, 3, 2],
+  ]) {
     it(`pass gradCheck on ${JSON.stringify(shape)}`, () => {
       expectGradOk(gradCheck(new TanH(), randTensor(shape, 1, 2)));
       expectGradOk(gradCheck(new Sigmoid(), randTensor(shape, 2, 3)));
@@ -40,12 +47,24 @@ describe('activations', () => {
 
   it('reject bad input with the module named', () => {
     const nan = Tensor.from([1, NaN], [1, 2]);
-    expectError(() => new TanH().forward(nan), 'NON_FINITE', /^TanH\.forward: expected finite input, got NaN at flat index 1$/);
-    expectError(() => new Softmax().forward(Tensor.from([1, 2])), 'SHAPE_MISMATCH', /Softmax\.forward: expected input \[batch, \.\.\., classes\]/);
+    expectError(
+      () => new TanH().forward(nan),
+      'NON_FINITE',
+      /^TanH\.forward: expected finite input, got NaN at flat index 1$/,
+    );
+    expectError(
+      () => new Softmax().forward(Tensor.from([1, 2])),
+      'SHAPE_MISMATCH',
+      /Softmax\.forward: expected input \[batch, \.\.\., classes\]/,
+    );
     expectError(() => new ReLU().forward(Tensor.zeros([0, 3])), 'EMPTY_BATCH', /ReLU\.forward/);
     const s = new Sigmoid();
     const x = randTensor([2, 3], 1);
     s.forward(x);
-    expectError(() => s.backwardDelta(randTensor([2, 3], 2), randTensor([2, 3], 3)), 'STALE', /expected the input of this module's last forward/);
+    expectError(
+      () => s.backwardDelta(randTensor([2, 3], 2), randTensor([2, 3], 3)),
+      'STALE',
+      /expected the input of this module's last forward/,
+    );
   });
 });

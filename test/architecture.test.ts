@@ -8,7 +8,11 @@ const ROOT = resolve('ts');
 const RANK: Record<string, number> = { core: 0, train: 1, tools: 2, 'index.ts': 2 };
 // Named on the page: gridSearch writes loss-curve files with tools/plot, and the grid workers hand
 // the whole namespace to buildNet.
-const ALLOWED = new Set(['train/gridsearch.ts -> tools/plot.ts', 'train/gridworker.ts -> index.ts', 'train/gridpool.ts -> index.ts']);
+const ALLOWED = new Set([
+  'train/gridsearch.ts -> tools/plot.ts',
+  'train/gridworker.ts -> index.ts',
+  'train/gridpool.ts -> index.ts',
+]);
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -37,7 +41,8 @@ describe('rooms', () => {
   });
 
   it('only ts/core/wasm.ts calls WebAssembly (others may name its types)', () => {
-    const calls = /\bWebAssembly\.(instantiate|instantiateStreaming|compile|compileStreaming|validate)\b|new WebAssembly\./;
+    const calls =
+      /\bWebAssembly\.(instantiate|instantiateStreaming|compile|compileStreaming|validate)\b|new WebAssembly\./;
     const users = files(ROOT).filter((f) => calls.test(readFileSync(f, 'utf8')));
     expect(users.map((f) => relative(ROOT, f))).toEqual(['core/wasm.ts']);
   });

@@ -3,8 +3,22 @@
 // autoencoder halves its test reconstruction loss). Tolerances: gradCheck's defaults.
 import { describe, expect, it } from 'vitest';
 import {
-  AutoEncoder, BCELoss, Linear, MSELoss, Optim, Rng, Sequential, Sigmoid, TanH, Tensor, evaluateLoss, gradCheck, init,
-  loadDigits, preset, sgd,
+  AutoEncoder,
+  BCELoss,
+  Linear,
+  MSELoss,
+  Optim,
+  Rng,
+  Sequential,
+  Sigmoid,
+  TanH,
+  Tensor,
+  evaluateLoss,
+  gradCheck,
+  init,
+  loadDigits,
+  preset,
+  sgd,
 } from '../ts/index.js';
 import { expectError, expectGradOk, randTensor, stateHash } from './helpers.js';
 
@@ -20,13 +34,23 @@ function small(seed: number): AutoEncoder {
 
 describe('AutoEncoder', () => {
   it('names parameters encoder.* then decoder.*', () => {
-    expect(small(1).parameters().map((p) => p.name)).toEqual([
-      'encoder.0.weight', 'encoder.0.bias', 'encoder.2.weight', 'encoder.2.bias',
-      'decoder.0.weight', 'decoder.0.bias', 'decoder.2.weight', 'decoder.2.bias',
+    expect(
+      small(1)
+        .parameters()
+        .map((p) => p.name),
+    ).toEqual([
+      'encoder.0.weight',
+      'encoder.0.bias',
+      'encoder.2.weight',
+      'encoder.2.bias',
+      'decoder.0.weight',
+      'decoder.0.bias',
+      'decoder.2.weight',
+      'decoder.2.bias',
     ]);
-    expect(new AutoEncoder(new Linear(3, 2), new Linear(2, 3)).parameters().map((p) => p.name)).toEqual([
-      'encoder.weight', 'encoder.bias', 'decoder.weight', 'decoder.bias',
-    ]);
+    expect(
+      new AutoEncoder(new Linear(3, 2), new Linear(2, 3)).parameters().map((p) => p.name),
+    ).toEqual(['encoder.weight', 'encoder.bias', 'decoder.weight', 'decoder.bias']);
   });
 
   it('forward is decoder(encoder(x)) and latent is the encoder alone', () => {
@@ -41,7 +65,9 @@ describe('AutoEncoder', () => {
     const z = ae.latent(x);
     expect(z.shape).toEqual([3, 2]);
     expect(Array.from(z.data)).toEqual(Array.from(code));
-    expect(ae.toString()).toBe('AutoEncoder(Linear(6, 4) -> TanH() -> Linear(4, 2) -> TanH(), Linear(2, 4) -> TanH() -> Linear(4, 6) -> Sigmoid())');
+    expect(ae.toString()).toBe(
+      'AutoEncoder(Linear(6, 4) -> TanH() -> Linear(4, 2) -> TanH(), Linear(2, 4) -> TanH() -> Linear(4, 6) -> Sigmoid())',
+    );
   });
 
   it('backward goes through the decoder then the encoder (same as the halves by hand)', () => {
@@ -68,11 +94,23 @@ describe('AutoEncoder', () => {
   it('rejects bad input naming the half; latent leaves a pending backward intact', () => {
     const ae = small(5);
     const hash = stateHash(ae);
-    expectError(() => ae.forward(randTensor([2, 5], 1)), 'SHAPE_MISMATCH', /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.forward: expected input \[batch, 6\], got \[2, 5\]$/);
-    expectError(() => ae.latent(randTensor([2, 5], 1)), 'SHAPE_MISMATCH', /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.latent: expected input \[batch, 6\], got \[2, 5\]$/);
+    expectError(
+      () => ae.forward(randTensor([2, 5], 1)),
+      'SHAPE_MISMATCH',
+      /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.forward: expected input \[batch, 6\], got \[2, 5\]$/,
+    );
+    expectError(
+      () => ae.latent(randTensor([2, 5], 1)),
+      'SHAPE_MISMATCH',
+      /^AutoEncoder\[0\] \(Sequential\)\.Sequential\[0\] \(Linear\)\.latent: expected input \[batch, 6\], got \[2, 5\]$/,
+    );
     expect(stateHash(ae)).toBe(hash);
     const x = randTensor([2, 6], 2);
-    expectError(() => ae.backward(randTensor([2, 6], 3)), 'STALE', /^AutoEncoder\.backward: expected a forward pass first/);
+    expectError(
+      () => ae.backward(randTensor([2, 6], 3)),
+      'STALE',
+      /^AutoEncoder\.backward: expected a forward pass first/,
+    );
     expect(stateHash(ae)).toBe(hash);
     // latent() runs the encoder in a frame of its own: a pending backward still pairs with its forward.
     ae.forward(x);
@@ -84,12 +122,19 @@ describe('AutoEncoder', () => {
     again.zeroGrad();
     expect(again.backward(randTensor([2, 6], 3)).toArray()).toEqual(dx);
     expect(stateHash(again)).toBe(stateHash(ae));
-    expectError(() => new AutoEncoder(new Linear(2, 2), null as never), 'BAD_ARGUMENT', /^AutoEncoder: expected decoder to be a Module, got null$/);
+    expectError(
+      () => new AutoEncoder(new Linear(2, 2), null as never),
+      'BAD_ARGUMENT',
+      /^AutoEncoder: expected decoder to be a Module, got null$/,
+    );
   });
 
   it('trains with Optim.step like any module', () => {
     const ae = small(6);
-    const x = Tensor.from(Float32Array.from({ length: 8 * 6 }, (_, i) => ((i * 37) % 11) / 11), [8, 6]);
+    const x = Tensor.from(
+      Float32Array.from({ length: 8 * 6 }, (_, i) => ((i * 37) % 11) / 11),
+      [8, 6],
+    );
     const opt = new Optim(ae, new MSELoss(), 0.5);
     const first = opt.step(x, x);
     let last = first;

@@ -41,7 +41,9 @@ beforeAll(async () => {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(server.url);
   await page.waitForFunction(() => '__result' in window, null, { timeout: 120_000 });
-  result = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as PageResult;
+  result = (await page.evaluate(
+    () => (window as unknown as { __result: unknown }).__result,
+  )) as PageResult;
 }, 150_000);
 
 afterAll(async () => {
@@ -67,7 +69,9 @@ describe('torchlet in headless Chromium (dist/index.js, unbundled)', () => {
   });
 
   it('names an HTML page served instead of torchlet.wasm, and how to fix it', () => {
-    expect(result.htmlError).toMatch(/^init: expected WebAssembly bytes from http:\/\/127\.0\.0\.1:\d+\/no-such\.wasm, got an HTML page/);
+    expect(result.htmlError).toMatch(
+      /^init: expected WebAssembly bytes from http:\/\/127\.0\.0\.1:\d+\/no-such\.wasm, got an HTML page/,
+    );
     expect(result.htmlError).toMatch(/optimizeDeps: \{ exclude: \['torchlet'\] \}/);
     expect(result.htmlError).toMatch(/init\(\{ wasm: url \}\)/);
   });
@@ -75,7 +79,9 @@ describe('torchlet in headless Chromium (dist/index.js, unbundled)', () => {
   it('passes gradCheck for every exported module and loss', () => {
     expect(result.uncovered).toEqual([]);
     expect(result.checks.length).toBeGreaterThanOrEqual(16);
-    const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.failures.join('; ')}`);
+    const failed = result.checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.name}: ${c.failures.join('; ')}`);
     expect(failed).toEqual([]);
   });
 
@@ -87,7 +93,9 @@ describe('torchlet in headless Chromium (dist/index.js, unbundled)', () => {
     expect(accuracy).toBeGreaterThanOrEqual(0.9);
     expect(result.wasmBytes).toBeGreaterThan(0);
     expect(result.training.weights).toMatch(/^[0-9a-f]{8}$/); // compared with Node's below, with the losses
-    const node = await import('../dist/index.node.js' as string) as typeof import('../ts/index.js');
+    const node = (await import(
+      '../dist/index.node.js' as string
+    )) as typeof import('../ts/index.js');
     await node.init();
     expect((await runCoreChecks(node)).training).toEqual(result.training);
   });

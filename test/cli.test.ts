@@ -25,7 +25,19 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
 
 beforeAll(() => {
   rmSync(root, { recursive: true, force: true });
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', join(root, 'ts'), '--declaration', 'false'], { encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      'node_modules/typescript/bin/tsc',
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      join(root, 'ts'),
+      '--declaration',
+      'false',
+    ],
+    { encoding: 'utf8' },
+  );
   if (tsc.status !== 0) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
   mkdirSync(join(root, 'wasm'));
   mkdirSync(join(root, 'data'));
@@ -42,11 +54,29 @@ describe('torchlet CLI', () => {
 
   it('train writes a loadable model, the loss SVG and a JSON summary; evaluate reads the model', () => {
     const out = mkdtempSync(join(tmpdir(), 'torchlet-cli-'));
-    const r = run('train', '--data', 'digits', '--epochs', '2', '--batch-size', '32', '--lr', '0.05', '--optimizer', 'momentum', '--seed', '3', '--out', out);
+    const r = run(
+      'train',
+      '--data',
+      'digits',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '32',
+      '--lr',
+      '0.05',
+      '--optimizer',
+      'momentum',
+      '--seed',
+      '3',
+      '--out',
+      out,
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // Not a terminal: plain lines, one per epoch, each with the test accuracy.
-    expect(r.stdout.match(/^epoch +\d+ +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm)).toHaveLength(2);
+    expect(
+      r.stdout.match(/^epoch +\d+ +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm),
+    ).toHaveLength(2);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.epochs).toBe(2);
     expect(summary.optimizer).toBe('momentum');
@@ -79,7 +109,19 @@ describe('torchlet CLI', () => {
 
   it('grid-search prints a ranked table and writes grid.json', () => {
     const out = mkdtempSync(join(tmpdir(), 'torchlet-grid-cli-'));
-    const r = run('grid-search', '--grid', '{"step":[0.05],"hidden":[8,16]}', '--epochs', '1', '--cv', '2', '--workers', '2', '--out', out);
+    const r = run(
+      'grid-search',
+      '--grid',
+      '{"step":[0.05],"hidden":[8,16]}',
+      '--epochs',
+      '1',
+      '--cv',
+      '2',
+      '--workers',
+      '2',
+      '--out',
+      out,
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^ +1 +[\d.]+ ± [\d.]+ +step=0\.05, hidden=\d+$/m);
@@ -89,14 +131,23 @@ describe('torchlet CLI', () => {
 
   it("takes exactly the flags of README's CLI vocabulary table, every --seed defaulting to 1", () => {
     const readme = readFileSync('README.md', 'utf8');
-    const section = readme.slice(readme.indexOf('### CLI vocabulary'), readme.indexOf('## Using torchlet in Node'));
+    const section = readme.slice(
+      readme.indexOf('### CLI vocabulary'),
+      readme.indexOf('## Using torchlet in Node'),
+    );
     const documented = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]);
     const commands = program().commands;
     const taken = new Set(commands.flatMap((c) => c.options.map((o) => o.long)));
     expect(documented.length).toBeGreaterThan(8);
     expect(new Set(documented)).toEqual(taken);
-    const seeds = commands.flatMap((c) => c.options.filter((o) => o.long === '--seed').map((o) => [c.name(), o.defaultValue]));
-    expect(seeds).toEqual([['train', 1], ['grid-search', 1], ['autoencode', 1]]);
+    const seeds = commands.flatMap((c) =>
+      c.options.filter((o) => o.long === '--seed').map((o) => [c.name(), o.defaultValue]),
+    );
+    expect(seeds).toEqual([
+      ['train', 1],
+      ['grid-search', 1],
+      ['autoencode', 1],
+    ]);
   });
 
   for (const [args, re] of [

@@ -7,7 +7,11 @@ import { Rng, adjustedRandIndex, kMeans, pca, purity } from '../ts/index.js';
 /** Three tight blobs in 2-D around (0, 0), (10, 0), (0, 10); labels 0, 1, 2. */
 function blobs(perBlob: number, seed: number): { points: Float64Array; labels: Int32Array } {
   const rng = new Rng(seed);
-  const centres = [[0, 0], [10, 0], [0, 10]];
+  const centres = [
+    [0, 0],
+    [10, 0],
+    [0, 10],
+  ];
   const points = new Float64Array(3 * perBlob * 2);
   const labels = new Int32Array(3 * perBlob);
   for (let i = 0; i < 3 * perBlob; i++) {
@@ -30,7 +34,11 @@ describe('kMeans', () => {
     expect(b.inertia).toBe(a.inertia);
     // Centres are the blob means: each within the blob's ±1 box.
     const cs = Array.from({ length: 3 }, (_, j) => [a.centroids[2 * j]!, a.centroids[2 * j + 1]!]);
-    for (const [cx, cy] of [[0, 0], [10, 0], [0, 10]]) {
+    for (const [cx, cy] of [
+      [0, 0],
+      [10, 0],
+      [0, 10],
+    ]) {
       expect(cs.some(([x, y]) => Math.abs(x! - cx!) < 1 && Math.abs(y! - cy!) < 1)).toBe(true);
     }
   });
@@ -46,7 +54,9 @@ describe('kMeans', () => {
 
   it('rejects sizes that do not match and a bad k', () => {
     expect(() => kMeans([1, 2, 3], 2, 2, 1)).toThrow(/^kMeans: expected 2 x 2 = 4 values/);
-    expect(() => kMeans([1, 2], 2, 1, 3)).toThrow(/^kMeans: expected k an integer in \[1, 2\], got 3$/);
+    expect(() => kMeans([1, 2], 2, 1, 3)).toThrow(
+      /^kMeans: expected k an integer in \[1, 2\], got 3$/,
+    );
   });
 });
 
@@ -75,7 +85,9 @@ describe('purity and adjustedRandIndex', () => {
   });
 
   it('reject arrays of different lengths', () => {
-    expect(() => purity([0, 1], [0])).toThrow(/^purity: expected two non-empty label arrays of the same length, got 2 and 1$/);
+    expect(() => purity([0, 1], [0])).toThrow(
+      /^purity: expected two non-empty label arrays of the same length, got 2 and 1$/,
+    );
   });
 });
 

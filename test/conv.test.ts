@@ -48,7 +48,9 @@ describe('Conv1D', () => {
     expect(Array.from(a.bias.data)).toEqual(Array.from(b.bias.data));
   });
 
-  const cases: Array<[k: number, cIn: number, cOut: number, stride: number, length: number, batch: number]> = [
+  const cases: Array<
+    [k: number, cIn: number, cOut: number, stride: number, length: number, batch: number]
+  > = [
     [1, 1, 1, 1, 1, 1],
     [3, 1, 4, 1, 9, 2],
     [3, 3, 5, 2, 10, 2],
@@ -67,16 +69,40 @@ describe('Conv1D', () => {
   it('rejects bad input and leaves weights and gradients unchanged', () => {
     const conv = new Conv1D(3, 1, 4);
     const hash = stateHash(conv);
-    expectError(() => conv.forward(randTensor([32, 2, 1], 1)), 'SHAPE_MISMATCH', /^Conv1D\.forward: expected input \[batch, length >= 3, 1\], got \[32, 2, 1\]$/);
-    expectError(() => conv.forward(randTensor([32, 64], 1)), 'SHAPE_MISMATCH', /^Conv1D\.forward: expected input \[batch, length >= 3, 1\], got \[32, 64\]$/);
+    expectError(
+      () => conv.forward(randTensor([32, 2, 1], 1)),
+      'SHAPE_MISMATCH',
+      /^Conv1D\.forward: expected input \[batch, length >= 3, 1\], got \[32, 2, 1\]$/,
+    );
+    expectError(
+      () => conv.forward(randTensor([32, 64], 1)),
+      'SHAPE_MISMATCH',
+      /^Conv1D\.forward: expected input \[batch, length >= 3, 1\], got \[32, 64\]$/,
+    );
     expectError(() => conv.forward(randTensor([2, 8, 2], 1)), 'SHAPE_MISMATCH', /got \[2, 8, 2\]$/);
     const x = randTensor([2, 8, 1], 2);
     conv.forward(x);
-    expectError(() => conv.backwardUpdateGradient(x, randTensor([2, 5, 4], 3)), 'SHAPE_MISMATCH', /^Conv1D\.backwardUpdateGradient: expected delta \[2, 6, 4\], got \[2, 5, 4\]$/);
-    expectError(() => conv.backwardDelta(randTensor([2, 8, 3], 2), randTensor([2, 6, 4], 3)), 'SHAPE_MISMATCH', /^Conv1D\.backwardDelta: expected input \[batch, length >= 3, 1\], got \[2, 8, 3\]$/);
+    expectError(
+      () => conv.backwardUpdateGradient(x, randTensor([2, 5, 4], 3)),
+      'SHAPE_MISMATCH',
+      /^Conv1D\.backwardUpdateGradient: expected delta \[2, 6, 4\], got \[2, 5, 4\]$/,
+    );
+    expectError(
+      () => conv.backwardDelta(randTensor([2, 8, 3], 2), randTensor([2, 6, 4], 3)),
+      'SHAPE_MISMATCH',
+      /^Conv1D\.backwardDelta: expected input \[batch, length >= 3, 1\], got \[2, 8, 3\]$/,
+    );
     expect(stateHash(conv)).toBe(hash);
-    expectError(() => new Conv1D(0, 1, 4), 'BAD_ARGUMENT', /^Conv1D: expected kSize to be a positive integer, got 0$/);
-    expectError(() => new Conv1D(3, 1, 4, 1.5), 'BAD_ARGUMENT', /^Conv1D: expected stride to be a positive integer, got 1.5$/);
+    expectError(
+      () => new Conv1D(0, 1, 4),
+      'BAD_ARGUMENT',
+      /^Conv1D: expected kSize to be a positive integer, got 0$/,
+    );
+    expectError(
+      () => new Conv1D(3, 1, 4, 1.5),
+      'BAD_ARGUMENT',
+      /^Conv1D: expected stride to be a positive integer, got 1.5$/,
+    );
   });
 
   it('keeps its buffers across steps of the same shape (no allocation on the hot path)', () => {
@@ -125,7 +151,18 @@ describe('Conv2D', () => {
     expect(Array.from(conv.gradBias.data)).toEqual([1]);
   });
 
-  const cases: Array<[kH: number, kW: number, cIn: number, cOut: number, stride: number, h: number, w: number, batch: number]> = [
+  const cases: Array<
+    [
+      kH: number,
+      kW: number,
+      cIn: number,
+      cOut: number,
+      stride: number,
+      h: number,
+      w: number,
+      batch: number,
+    ]
+  > = [
     [1, 1, 1, 1, 1, 1, 1, 1],
     [3, 3, 1, 2, 1, 5, 5, 2],
     [2, 3, 3, 5, 2, 6, 7, 2],
@@ -136,7 +173,9 @@ describe('Conv2D', () => {
   ];
   for (const [kH, kW, cIn, cOut, stride, h, w, batch] of cases) {
     it(`passes gradCheck for Conv2D(${kH}, ${kW}, ${cIn}, ${cOut}, ${stride}) on [${batch}, ${h}, ${w}, ${cIn}]`, () => {
-      const conv = new Conv2D(kH, kW, cIn, cOut, stride, { rng: new Rng(kH * 1000 + kW * 100 + cIn * 10 + cOut) });
+      const conv = new Conv2D(kH, kW, cIn, cOut, stride, {
+        rng: new Rng(kH * 1000 + kW * 100 + cIn * 10 + cOut),
+      });
       expectGradOk(gradCheck(conv, randTensor([batch, h, w, cIn], h * w + stride)));
     });
   }
@@ -144,13 +183,29 @@ describe('Conv2D', () => {
   it('rejects bad input and leaves weights and gradients unchanged', () => {
     const conv = new Conv2D(5, 5, 1, 8);
     const hash = stateHash(conv);
-    expectError(() => conv.forward(randTensor([2, 28, 4, 1], 1)), 'SHAPE_MISMATCH', /^Conv2D\.forward: expected input \[batch, height >= 5, width >= 5, 1\], got \[2, 28, 4, 1\]$/);
+    expectError(
+      () => conv.forward(randTensor([2, 28, 4, 1], 1)),
+      'SHAPE_MISMATCH',
+      /^Conv2D\.forward: expected input \[batch, height >= 5, width >= 5, 1\], got \[2, 28, 4, 1\]$/,
+    );
     expectError(() => conv.forward(randTensor([2, 784], 1)), 'SHAPE_MISMATCH', /got \[2, 784\]$/);
-    expectError(() => conv.forward(randTensor([1, 6, 6, 3], 1)), 'SHAPE_MISMATCH', /got \[1, 6, 6, 3\]$/);
+    expectError(
+      () => conv.forward(randTensor([1, 6, 6, 3], 1)),
+      'SHAPE_MISMATCH',
+      /got \[1, 6, 6, 3\]$/,
+    );
     const x = randTensor([1, 6, 6, 1], 2);
     conv.forward(x);
-    expectError(() => conv.backward(randTensor([1, 2, 2, 7], 3)), 'SHAPE_MISMATCH', /^Conv2D\.backward: expected delta \[1, 2, 2, 8\], got \[1, 2, 2, 7\]$/);
+    expectError(
+      () => conv.backward(randTensor([1, 2, 2, 7], 3)),
+      'SHAPE_MISMATCH',
+      /^Conv2D\.backward: expected delta \[1, 2, 2, 8\], got \[1, 2, 2, 7\]$/,
+    );
     expect(stateHash(conv)).toBe(hash);
-    expectError(() => new Conv2D(5, 0, 1, 8), 'BAD_ARGUMENT', /^Conv2D: expected kW to be a positive integer, got 0$/);
+    expectError(
+      () => new Conv2D(5, 0, 1, 8),
+      'BAD_ARGUMENT',
+      /^Conv2D: expected kW to be a positive integer, got 0$/,
+    );
   });
 });

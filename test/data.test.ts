@@ -2,13 +2,22 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DIGITS_TRAIN_COUNT, fetchDigits, init, loadDigits, loadMnist, parseDigitsCsv } from '../ts/index.js';
+import {
+  DIGITS_TRAIN_COUNT,
+  fetchDigits,
+  init,
+  loadDigits,
+  loadMnist,
+  parseDigitsCsv,
+} from '../ts/index.js';
 
 await init();
 
 describe('loadDigits', () => {
   it('is the documented file (sha256 from data/README.md)', () => {
-    const sha = createHash('sha256').update(readFileSync(new URL('../data/digits.csv.gz', import.meta.url))).digest('hex');
+    const sha = createHash('sha256')
+      .update(readFileSync(new URL('../data/digits.csv.gz', import.meta.url)))
+      .digest('hex');
     expect(sha).toBe('46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361570d8893f1464a');
   });
 
@@ -26,8 +35,12 @@ describe('loadDigits', () => {
 
   it('rejects a corrupt CSV with the line and column', () => {
     const row = Array(64).fill(0).join(',');
-    expect(() => parseDigitsCsv(`${row},3\n${row}\n`)).toThrow(/expected 65 values per row, got 64 on line 2/);
-    expect(() => parseDigitsCsv(`${row.replace(/^0/, '17')},3\n`)).toThrow(/expected an integer in \[0, 16\] at line 1, column 1, got "17"/);
+    expect(() => parseDigitsCsv(`${row},3\n${row}\n`)).toThrow(
+      /expected 65 values per row, got 64 on line 2/,
+    );
+    expect(() => parseDigitsCsv(`${row.replace(/^0/, '17')},3\n`)).toThrow(
+      /expected an integer in \[0, 16\] at line 1, column 1, got "17"/,
+    );
   });
 });
 
@@ -42,8 +55,20 @@ describe('loadMnist', () => {
     expect(counts.every((c) => c > 150)).toBe(true);
     const again = loadMnist({ layout: 'image' });
     expect(again.train.x.shape).toEqual([8000, 28, 28, 1]);
-    expect(Array.from(again.train.y.data.subarray(0, 50))).toEqual(Array.from(train.y.data.subarray(0, 50)));
-    for (const t of [train.x, train.y, test.x, test.y, again.train.x, again.train.y, again.test.x, again.test.y]) t.dispose();
+    expect(Array.from(again.train.y.data.subarray(0, 50))).toEqual(
+      Array.from(train.y.data.subarray(0, 50)),
+    );
+    for (const t of [
+      train.x,
+      train.y,
+      test.x,
+      test.y,
+      again.train.x,
+      again.train.y,
+      again.test.x,
+      again.test.y,
+    ])
+      t.dispose();
   });
 });
 
@@ -57,7 +82,10 @@ describe('fetchDigits', () => {
   });
 
   it('names the URL it could not read', async () => {
-    await expect(fetchDigits({ url: new URL('./no-such.csv.gz', import.meta.url) }))
-      .rejects.toThrow(/^fetchDigits: expected the gzipped digits CSV at file:\/\/.*\/no-such\.csv\.gz, got ENOENT/);
+    await expect(
+      fetchDigits({ url: new URL('./no-such.csv.gz', import.meta.url) }),
+    ).rejects.toThrow(
+      /^fetchDigits: expected the gzipped digits CSV at file:\/\/.*\/no-such\.csv\.gz, got ENOENT/,
+    );
   });
 });

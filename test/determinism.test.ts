@@ -11,8 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Conv1D, Flatten, Linear, LogSoftmaxCrossEntropy, MaxPool1D, type Module, ReLU, Rng, Sequential, init, loadDigits,
-  manualSeed, sgd,
+  Conv1D,
+  Flatten,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  MaxPool1D,
+  type Module,
+  ReLU,
+  Rng,
+  Sequential,
+  init,
+  loadDigits,
+  manualSeed,
+  sgd,
 } from '../ts/index.js';
 import { weightHash } from './child/hash.js';
 import { runChild } from './child/spawn.js';
@@ -27,45 +38,78 @@ function trainedHash(seed: number): string {
   const rng = new Rng(seed);
   const net = new Sequential(new Linear(64, 32, { rng }), new ReLU(), new Linear(32, 10, { rng }));
   const { train } = loadDigits();
-  for (const shuffle of [1, 2]) sgd(net, train, new LogSoftmaxCrossEntropy(), { epochs: 2, batchSize: 32, step: 0.05, seed: shuffle });
+  for (const shuffle of [1, 2])
+    sgd(net, train, new LogSoftmaxCrossEntropy(), {
+      epochs: 2,
+      batchSize: 32,
+      step: 0.05,
+      seed: shuffle,
+    });
   const hash = weightHash(net);
   net.dispose();
   return hash;
 }
 
 describe('same seed, same weights', () => {
-  it('in this process: 3 seeds x 2 runs, identical per seed and different across seeds', () => {
-    const hashes = [1, 2, 3].map((seed) => [trainedHash(seed), trainedHash(seed)]);
-    for (const [a, b] of hashes) expect(a).toBe(b);
-    expect(new Set(hashes.map(([a]) => a)).size).toBe(3);
-  }, TIMEOUT);
+  it(
+    'in this process: 3 seeds x 2 runs, identical per seed and different across seeds',
+    () => {
+      const hashes = [1, 2, 3].map((seed) => [trainedHash(seed), trainedHash(seed)]);
+      for (const [a, b] of hashes) expect(a).toBe(b);
+      expect(new Set(hashes.map(([a]) => a)).size).toBe(3);
+    },
+    TIMEOUT,
+  );
 
-  it('a conv net and the shared default generator (manualSeed) are reproducible too', () => {
-    const run = (): string => {
-      manualSeed(11);
-      const net = new Sequential(new Conv1D(3, 1, 4, 2), new ReLU(), new MaxPool1D(2), new Flatten(), new Linear(60, 10));
-      const { train } = loadDigits();
-      sgd(net, { x: train.x.reshape([train.x.shape[0]!, 64, 1]), y: train.y }, new LogSoftmaxCrossEntropy(), { epochs: 1, step: 0.05, optimizer: 'adam' });
-      const h = weightHash(net as Module);
-      net.dispose();
-      return h;
-    };
-    expect(run()).toBe(run());
-  }, TIMEOUT);
+  it(
+    'a conv net and the shared default generator (manualSeed) are reproducible too',
+    () => {
+      const run = (): string => {
+        manualSeed(11);
+        const net = new Sequential(
+          new Conv1D(3, 1, 4, 2),
+          new ReLU(),
+          new MaxPool1D(2),
+          new Flatten(),
+          new Linear(60, 10),
+        );
+        const { train } = loadDigits();
+        sgd(
+          net,
+          { x: train.x.reshape([train.x.shape[0]!, 64, 1]), y: train.y },
+          new LogSoftmaxCrossEntropy(),
+          { epochs: 1, step: 0.05, optimizer: 'adam' },
+        );
+        const h = weightHash(net as Module);
+        net.dispose();
+        return h;
+      };
+      expect(run()).toBe(run());
+    },
+    TIMEOUT,
+  );
 
-  it('in two fresh Node processes, equal to this process', async () => {
-    const [a, b] = await Promise.all([runChild('train-hash', '5'), runChild('train-hash', '5')]);
-    expect(a).toMatch(/^[0-9a-f]{64}$/);
-    expect(a).toBe(b);
-    expect(a).toBe(trainedHash(5));
-  }, TIMEOUT);
+  it(
+    'in two fresh Node processes, equal to this process',
+    async () => {
+      const [a, b] = await Promise.all([runChild('train-hash', '5'), runChild('train-hash', '5')]);
+      expect(a).toMatch(/^[0-9a-f]{64}$/);
+      expect(a).toBe(b);
+      expect(a).toBe(trainedHash(5));
+    },
+    TIMEOUT,
+  );
 });
 
 describe('save, load in a fresh process, train on', () => {
-  it('gives the same weights as training straight through', async () => {
-    const file = join(dir, 'resume.safetensors');
-    expect(await runChild('train-save', '9', file)).toBe('saved');
-    const resumed = await runChild('load-train-hash', file);
-    expect(resumed).toBe(trainedHash(9));
-  }, TIMEOUT);
+  it(
+    'gives the same weights as training straight through',
+    async () => {
+      const file = join(dir, 'resume.safetensors');
+      expect(await runChild('train-save', '9', file)).toBe('saved');
+      const resumed = await runChild('load-train-hash', file);
+      expect(resumed).toBe(trainedHash(9));
+    },
+    TIMEOUT,
+  );
 });

@@ -13,14 +13,24 @@
 //   of up to 6 values; x times 1/(1 - p) rounded once).
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, type Loss, MODULE_TYPES, MSELoss, Tensor, init,
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  type Loss,
+  MODULE_TYPES,
+  MSELoss,
+  Tensor,
+  init,
 } from '../ts/index.js';
 import { assertClose } from './compare.js';
 import { type VecCase, type VecTensor, buildModule, readVectors } from './vectors.js';
 
 await init();
 
-interface Tol { rtol: number; atol: number }
+interface Tol {
+  rtol: number;
+  atol: number;
+}
 const DOT: Tol = { rtol: 1e-5, atol: 2e-6 };
 const ELEMENTWISE: Tol = { rtol: 2e-6, atol: 1e-37 };
 const ACT_BACKWARD: Tol = { rtol: 1e-5, atol: 2e-7 };
@@ -30,12 +40,25 @@ const POOL_BACKWARD: Tol = { rtol: 1e-6, atol: 1e-7 };
 
 function tolerances(c: VecCase): { forward: Tol; backward: Tol } {
   switch (c.type) {
-    case 'TanH': case 'Sigmoid': case 'ReLU': case 'Softmax': return { forward: ELEMENTWISE, backward: ACT_BACKWARD };
-    case 'MaxPool1D': case 'MaxPool2D': case 'Flatten': case 'Reshape': case 'Upsample1D': case 'Upsample2D':
+    case 'TanH':
+    case 'Sigmoid':
+    case 'ReLU':
+    case 'Softmax':
+      return { forward: ELEMENTWISE, backward: ACT_BACKWARD };
+    case 'MaxPool1D':
+    case 'MaxPool2D':
+    case 'Flatten':
+    case 'Reshape':
+    case 'Upsample1D':
+    case 'Upsample2D':
       return { forward: EXACT, backward: POOL_BACKWARD };
     // A mean of up to 6 values, and x · 1/(1 - p) rounded once: a few ulp.
-    case 'AvgPool1D': case 'AvgPool2D': case 'Dropout': return { forward: POOL_BACKWARD, backward: POOL_BACKWARD };
-    default: return { forward: DOT, backward: DOT };
+    case 'AvgPool1D':
+    case 'AvgPool2D':
+    case 'Dropout':
+      return { forward: POOL_BACKWARD, backward: POOL_BACKWARD };
+    default:
+      return { forward: DOT, backward: DOT };
   }
 }
 
@@ -54,8 +77,17 @@ function check(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tol, what: 
   worstRatio.set(tol, Math.max(worstRatio.get(tol) ?? 0, r));
 }
 afterAll(() => {
-  const names = new Map<Tol, string>([[DOT, 'dot'], [ELEMENTWISE, 'elementwise'], [ACT_BACKWARD, 'activation backward'], [LOSS, 'loss'], [EXACT, 'exact'], [POOL_BACKWARD, 'pool backward']]);
-  console.log(`worst error / tolerance: ${[...worstRatio].map(([t, r]) => `${names.get(t)} ${r.toPrecision(2)}`).join(', ')}`);
+  const names = new Map<Tol, string>([
+    [DOT, 'dot'],
+    [ELEMENTWISE, 'elementwise'],
+    [ACT_BACKWARD, 'activation backward'],
+    [LOSS, 'loss'],
+    [EXACT, 'exact'],
+    [POOL_BACKWARD, 'pool backward'],
+  ]);
+  console.log(
+    `worst error / tolerance: ${[...worstRatio].map(([t, r]) => `${names.get(t)} ${r.toPrecision(2)}`).join(', ')}`,
+  );
 });
 const moduleCases = cases.filter((c) => !(c.type in LOSSES));
 const lossCases = cases.filter((c) => c.type in LOSSES);
@@ -74,8 +106,13 @@ describe('vectors.txt', () => {
     for (const v of [88, -88, 89, -89, 1e4, -1e4]) expect(all).toContain(v);
     expect(all.some((v) => Object.is(v, -0))).toBe(true);
     expect(all.some((v) => v !== 0 && Math.abs(v) < 1.2e-38)).toBe(true); // a subnormal
-    const values = cases.reduce((n, c) => n + [...c.tensors.values()].reduce((m, t) => m + t.values.length, 0), 0);
-    console.log(`vectors.txt: ${cases.length} cases (${moduleCases.length} modules, ${lossCases.length} losses), ${values} values`);
+    const values = cases.reduce(
+      (n, c) => n + [...c.tensors.values()].reduce((m, t) => m + t.values.length, 0),
+      0,
+    );
+    console.log(
+      `vectors.txt: ${cases.length} cases (${moduleCases.length} modules, ${lossCases.length} losses), ${values} values`,
+    );
   });
 });
 
@@ -85,7 +122,9 @@ describe('modules match PyTorch', () => {
       const m = buildModule(c);
       const { forward, backward } = tolerances(c);
       const params = m.parameters();
-      expect(params.map((p) => `param.${p.name}`).sort()).toEqual([...c.tensors.keys()].filter((k) => k.startsWith('param.')).sort());
+      expect(params.map((p) => `param.${p.name}`).sort()).toEqual(
+        [...c.tensors.keys()].filter((k) => k.startsWith('param.')).sort(),
+      );
       for (const p of params) {
         const v = get(c, `param.${p.name}`);
         expect(p.value.shape, p.name).toEqual(v.shape);
@@ -123,9 +162,18 @@ describe('losses match PyTorch', () => {
       if (c.args.labels === '1') {
         // The same one-hot target given as class indices [batch] gives the same numbers.
         const [rows, cols] = yhat.shape as [number, number];
-        const labels = Tensor.from(Array.from({ length: rows }, (_, r) => y.data.subarray(r * cols, (r + 1) * cols).indexOf(1)));
+        const labels = Tensor.from(
+          Array.from({ length: rows }, (_, r) =>
+            y.data.subarray(r * cols, (r + 1) * cols).indexOf(1),
+          ),
+        );
         check([loss.forward(labels, yhat)], [want], LOSS, `${c.name} loss (labels)`);
-        check(loss.backward(labels, yhat).data, get(c, 'grad').values, LOSS, `${c.name} grad (labels)`);
+        check(
+          loss.backward(labels, yhat).data,
+          get(c, 'grad').values,
+          LOSS,
+          `${c.name} grad (labels)`,
+        );
         labels.dispose();
       }
       loss.dispose();

@@ -1,7 +1,17 @@
 // Flatten: a view in both directions (same memory, no copy), shapes, errors, gradCheck alone and
 // between a conv and a Linear. Tolerances: gradCheck's defaults.
 import { describe, expect, it } from 'vitest';
-import { Conv1D, Flatten, Linear, Rng, Sequential, Tensor, gradCheck, init, memory } from '../ts/index.js';
+import {
+  Conv1D,
+  Flatten,
+  Linear,
+  Rng,
+  Sequential,
+  Tensor,
+  gradCheck,
+  init,
+  memory,
+} from '../ts/index.js';
 import { expectError, expectGradOk, randTensor } from './helpers.js';
 
 await init();
@@ -44,15 +54,27 @@ describe('Flatten', () => {
   it('passes gradCheck alone and between Conv1D and Linear', () => {
     expectGradOk(gradCheck(new Flatten(), randTensor([3, 2, 5], 1)));
     const rng = new Rng(2);
-    const net = new Sequential(new Conv1D(3, 2, 3, 2, { rng }), new Flatten(), new Linear(12, 2, { rng }));
+    const net = new Sequential(
+      new Conv1D(3, 2, 3, 2, { rng }),
+      new Flatten(),
+      new Linear(12, 2, { rng }),
+    );
     expectGradOk(gradCheck(net, randTensor([2, 9, 2], 3)));
   });
 
   it('rejects an input without feature dimensions', () => {
     const f = new Flatten();
-    expectError(() => f.forward(randTensor([5], 1)), 'SHAPE_MISMATCH', /^Flatten\.forward: expected input \[batch, \.\.\.\] with at least 2 dimensions, got \[5\]$/);
+    expectError(
+      () => f.forward(randTensor([5], 1)),
+      'SHAPE_MISMATCH',
+      /^Flatten\.forward: expected input \[batch, \.\.\.\] with at least 2 dimensions, got \[5\]$/,
+    );
     const x = randTensor([2, 3, 2], 1);
     f.forward(x);
-    expectError(() => f.backwardDelta(x, randTensor([2, 5], 2)), 'SHAPE_MISMATCH', /^Flatten\.backwardDelta: expected delta \[2, 6\], got \[2, 5\]$/);
+    expectError(
+      () => f.backwardDelta(x, randTensor([2, 5], 2)),
+      'SHAPE_MISMATCH',
+      /^Flatten\.backwardDelta: expected delta \[2, 6\], got \[2, 5\]$/,
+    );
   });
 });

@@ -6,7 +6,16 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type GridParams, type Torchlet, gridCombinations, gridSearch, init, kFold, loadDigits, paramsLabel } from '../ts/index.js';
+import {
+  type GridParams,
+  type Torchlet,
+  gridCombinations,
+  gridSearch,
+  init,
+  kFold,
+  loadDigits,
+  paramsLabel,
+} from '../ts/index.js';
 import { type GridRow, meanStd, rankRows } from '../ts/train/grid.js';
 import { expectError } from './helpers.js';
 
@@ -14,7 +23,11 @@ await init();
 
 // Self-contained: it is rebuilt from its source inside each worker.
 const buildNet = (p: GridParams, t: Torchlet) =>
-  new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10));
+  new t.Sequential(
+    new t.Linear(64, p.hidden as number),
+    new t.ReLU(),
+    new t.Linear(p.hidden as number, 10),
+  );
 
 describe('kFold', () => {
   it('makes disjoint validation folds that cover every row once, reproducibly', () => {
@@ -28,24 +41,48 @@ describe('kFold', () => {
     }
     expect(kFold(10, 3, 7)).toEqual(folds);
     expect(kFold(10, 3, 8)).not.toEqual(folds);
-    expectError(() => kFold(3, 4), 'BAD_ARGUMENT', /kFold: expected 2 <= k <= n \(integers\), got k 4, n 3/);
+    expectError(
+      () => kFold(3, 4),
+      'BAD_ARGUMENT',
+      /kFold: expected 2 <= k <= n \(integers\), got k 4, n 3/,
+    );
   });
 
   it('enumerates every combination of the grid', () => {
     expect(gridCombinations({ a: [1, 2], b: ['x', 'y', 'z'] })).toHaveLength(6);
-    expect(gridCombinations({ a: [1, 2], b: [true] })).toEqual([{ a: 1, b: true }, { a: 2, b: true }]);
-    expectError(() => gridCombinations({ a: [] }), 'BAD_ARGUMENT', /expected paramGrid\.a to be a non-empty array/);
+    expect(gridCombinations({ a: [1, 2], b: [true] })).toEqual([
+      { a: 1, b: true },
+      { a: 2, b: true },
+    ]);
+    expectError(
+      () => gridCombinations({ a: [] }),
+      'BAD_ARGUMENT',
+      /expected paramGrid\.a to be a non-empty array/,
+    );
   });
 
   it('labels a combination in key order', () => {
-    expect(paramsLabel({ step: 0.1, hidden: 16, optimizer: 'adam', shuffle: false })).toBe('step=0.1, hidden=16, optimizer=adam, shuffle=false');
-    expectError(() => paramsLabel(null as never), 'BAD_ARGUMENT', /paramsLabel: expected a combination object, got null/);
+    expect(paramsLabel({ step: 0.1, hidden: 16, optimizer: 'adam', shuffle: false })).toBe(
+      'step=0.1, hidden=16, optimizer=adam, shuffle=false',
+    );
+    expectError(
+      () => paramsLabel(null as never),
+      'BAD_ARGUMENT',
+      /paramsLabel: expected a combination object, got null/,
+    );
   });
 });
 
 describe('fold scores and ranking', () => {
   const row = (id: number, mean: number, error?: string): GridRow => ({
-    rank: 0, params: { id }, mean, std: 0, scores: [], curves: [], workers: [], ...(error === undefined ? {} : { error }),
+    rank: 0,
+    params: { id },
+    mean,
+    std: 0,
+    scores: [],
+    curves: [],
+    workers: [],
+    ...(error === undefined ? {} : { error }),
   });
   const ids = (rows: GridRow[]): unknown[] => rows.map((r) => r.params.id);
 
@@ -61,7 +98,9 @@ describe('fold scores and ranking', () => {
     expect(byAccuracy.map((r) => r.rank)).toEqual([1, 2, 3, 4, 5]);
     expect(ids(rankRows(rows, false))).toEqual([0, 2, 3, 1, 4]);
     // Infinite means still compare: a diverged loss ranks last among the scored rows.
-    expect(ids(rankRows([row(0, Infinity), row(1, 0.1), row(2, Infinity)], false))).toEqual([1, 0, 2]);
+    expect(ids(rankRows([row(0, Infinity), row(1, 0.1), row(2, Infinity)], false))).toEqual([
+      1, 0, 2,
+    ]);
   });
 
   it('ranks failed and NaN-scored rows last, in grid order, whichever way the metric points', () => {
@@ -85,7 +124,12 @@ describe('gridSearch on the digits', () => {
   it('ranks a 4-combination grid with cv=3 using more than one worker', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'torchlet-grid-'));
     const rows = await gridSearch(buildNet, { step: [0.01, 0.1], hidden: [16, 32] }, x, y, {
-      cv: 3, workers: 2, seed: 1, train: { epochs: 3, batchSize: 32 }, saveLossGraphs: true, outDir: dir,
+      cv: 3,
+      workers: 2,
+      seed: 1,
+      train: { epochs: 3, batchSize: 32 },
+      saveLossGraphs: true,
+      outDir: dir,
     });
     expect(rows).toHaveLength(4);
     expect(rows.map((r) => r.rank)).toEqual([1, 2, 3, 4]);
@@ -117,7 +161,9 @@ describe('gridSearch on the digits', () => {
       expect(rows[0]!.params.hidden).toBe(16);
       expect(rows[1]!.params.hidden).toBe(0);
       // The fold prefix is gridSearch's; the rest is Linear's own message (tested in linear.test.ts).
-      expect(rows[1]!.error).toMatch(/^fold 0: Linear: expected \w+ to be a positive integer, got 0$/);
+      expect(rows[1]!.error).toMatch(
+        /^fold 0: Linear: expected \w+ to be a positive integer, got 0$/,
+      );
       expect(rows[1]!.mean).toBeNaN();
     }
     expect(inWorkers[0]!.scores).toEqual(inThread[0]!.scores);
@@ -126,8 +172,12 @@ describe('gridSearch on the digits', () => {
   });
 
   it('rejects bad options before starting workers', async () => {
-    await expect(gridSearch(buildNet, { hidden: [8] }, x, y, { metric: 'f1' as never })).rejects.toThrow(/gridSearch: expected metric accuracy, mse or loss, got f1/);
-    await expect(gridSearch(buildNet, { hidden: [8] }, x, y, { saveLossGraphs: true })).rejects.toThrow(/expected outDir with saveLossGraphs/);
+    await expect(
+      gridSearch(buildNet, { hidden: [8] }, x, y, { metric: 'f1' as never }),
+    ).rejects.toThrow(/gridSearch: expected metric accuracy, mse or loss, got f1/);
+    await expect(
+      gridSearch(buildNet, { hidden: [8] }, x, y, { saveLossGraphs: true }),
+    ).rejects.toThrow(/expected outDir with saveLossGraphs/);
     expect(existsSync(join(tmpdir(), 'undefined'))).toBe(false);
   });
 });

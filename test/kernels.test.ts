@@ -49,7 +49,12 @@ function values(n: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => rng.uniform(-scale, scale));
 }
 
-function expectClose(got: Float32Array, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
+function expectClose(
+  got: Float32Array,
+  want: ArrayLike<number>,
+  tol: (i: number) => number,
+  what: string,
+): void {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < got.length; i++) {
     const ok = Math.abs(got[i]! - want[i]!) <= tol(i);
@@ -61,56 +66,73 @@ describe('gemm (SIMD build)', () => {
   const dims = [0, 1, 3, 4, 5, 16, 17, 63];
   it('gemm in every transpose form (strides) matches float64 for all tail sizes', () => {
     const k = kernels();
-    for (const m of dims) for (const kk of [1, 3, 5, 17]) for (const n of dims) {
-      const a = values(m * kk, m + 7 * kk + 31 * n);
-      const b = values(kk * n, 3 + m + kk + n);
-      const ref = new Float64Array(m * n);
-      const mag = new Float64Array(m * n);
-      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < kk; p++) {
-        ref[i * n + j] += a[i * kk + p]! * b[p * n + j]!;
-        mag[i * n + j] += Math.abs(a[i * kk + p]! * b[p * n + j]!);
-      }
-      const tol = (i: number) => 1e-5 * mag[i]! + 1e-7;
-      // a and b as stored, and transposed copies: a [k, m], b [n, k].
-      const at = new Float32Array(kk * m);
-      for (let i = 0; i < m; i++) for (let p = 0; p < kk; p++) at[p * m + i] = a[i * kk + p]!;
-      const bt = new Float32Array(n * kk);
-      for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j]!;
-      const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), AT = new Guarded(kk * m, at), BT = new Guarded(n * kk, bt);
-      const forms: Array<[string, Guarded, Guarded, [number, number, number, number]]> = [
-        ['a·b', A, B, [kk, 1, n, 1]],
-        ['a·bᵀ', A, BT, [kk, 1, 1, kk]],
-        ['aᵀ·b', AT, B, [1, m, n, 1]],
-        ['aᵀ·bᵀ', AT, BT, [1, m, 1, kk]],
-      ];
-      for (const [name, X, Y, [rsa, csa, rsb, csb]] of forms) {
-        const C = new Guarded(m * n);
-        k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 0);
-        C.checkGuards();
-        expectClose(C.view(), ref, tol, `gemm ${name} ${m}x${kk}x${n}`);
-        // beta = 1 adds onto what c holds: ones.
-        C.view().fill(1);
-        k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 1);
-        C.checkGuards();
-        expectClose(C.view(), ref.map((v) => v + 1), tol, `gemm ${name} beta 1 ${m}x${kk}x${n}`);
-        C.free();
-      }
-      for (const g of [A, B, AT, BT]) g.free();
-    }
+    for (const m of dims)
+      for (const kk of [1, 3, 5, 17])
+        for (const n of dims) {
+          const a = values(m * kk, m + 7 * kk + 31 * n);
+          const b = values(kk * n, 3 + m + kk + n);
+          const ref = new Float64Array(m * n);
+          const mag = new Float64Array(m * n);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++)
+              for (let p = 0; p < kk; p++) {
+                ref[i * n + j] += a[i * kk + p]! * b[p * n + j]!;
+                mag[i * n + j] += Math.abs(a[i * kk + p]! * b[p * n + j]!);
+              }
+          const tol = (i: number) => 1e-5 * mag[i]! + 1e-7;
+          // a and b as stored, and transposed copies: a [k, m], b [n, k].
+          const at = new Float32Array(kk * m);
+          for (let i = 0; i < m; i++) for (let p = 0; p < kk; p++) at[p * m + i] = a[i * kk + p]!;
+          const bt = new Float32Array(n * kk);
+          for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j]!;
+          const A = new Guarded(m * kk, a),
+            B = new Guarded(kk * n, b),
+            AT = new Guarded(kk * m, at),
+            BT = new Guarded(n * kk, bt);
+          const forms: Array<[string, Guarded, Guarded, [number, number, number, number]]> = [
+            ['a·b', A, B, [kk, 1, n, 1]],
+            ['a·bᵀ', A, BT, [kk, 1, 1, kk]],
+            ['aᵀ·b', AT, B, [1, m, n, 1]],
+            ['aᵀ·bᵀ', AT, BT, [1, m, 1, kk]],
+          ];
+          for (const [name, X, Y, [rsa, csa, rsb, csb]] of forms) {
+            const C = new Guarded(m * n);
+            k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 0);
+            C.checkGuards();
+            expectClose(C.view(), ref, tol, `gemm ${name} ${m}x${kk}x${n}`);
+            // beta = 1 adds onto what c holds: ones.
+            C.view().fill(1);
+            k.gemm(X.ptr, Y.ptr, C.ptr, m, kk, n, rsa, csa, rsb, csb, 1);
+            C.checkGuards();
+            expectClose(
+              C.view(),
+              ref.map((v) => v + 1),
+              tol,
+              `gemm ${name} beta 1 ${m}x${kk}x${n}`,
+            );
+            C.free();
+          }
+          for (const g of [A, B, AT, BT]) g.free();
+        }
   });
 
   it('is exact on small integers', () => {
     const k = kernels();
-    const m = 5, kk = 7, n = 9;
+    const m = 5,
+      kk = 7,
+      n = 9;
     const a = Float32Array.from({ length: m * kk }, (_, i) => (i % 5) - 2);
     const b = Float32Array.from({ length: kk * n }, (_, i) => (i % 3) - 1);
-    const A = new Guarded(m * kk, a), B = new Guarded(kk * n, b), C = new Guarded(m * n);
+    const A = new Guarded(m * kk, a),
+      B = new Guarded(kk * n, b),
+      C = new Guarded(m * n);
     k.gemm(A.ptr, B.ptr, C.ptr, m, kk, n, kk, 1, n, 1, 0);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < kk; p++) s += a[i * kk + p]! * b[p * n + j]!;
-      expect(C.view()[i * n + j]).toBe(s);
-    }
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < kk; p++) s += a[i * kk + p]! * b[p * n + j]!;
+        expect(C.view()[i * n + j]).toBe(s);
+      }
     [A, B, C].forEach((g) => g.free());
   });
 });
@@ -119,31 +141,67 @@ describe('parameter gradients (SIMD build)', () => {
   it('beta = 0 overwrites NaN gradients, and beta = 1 then adds the same again (exact on integers)', () => {
     const k = kernels();
     const ints = (n: number, seed: number) => values(n, seed).map((v) => Math.round(v * 3));
-    for (const [batch, nIn, nOut] of [[0, 3, 5], [3, 4, 17], [17, 9, 8], [5, 63, 16]] as const) {
-      const X = new Guarded(batch * nIn, ints(batch * nIn, 1)), D = new Guarded(batch * nOut, ints(batch * nOut, 2));
-      const GW = new Guarded(nIn * nOut), GB = new Guarded(nOut);
+    for (const [batch, nIn, nOut] of [
+      [0, 3, 5],
+      [3, 4, 17],
+      [17, 9, 8],
+      [5, 63, 16],
+    ] as const) {
+      const X = new Guarded(batch * nIn, ints(batch * nIn, 1)),
+        D = new Guarded(batch * nOut, ints(batch * nOut, 2));
+      const GW = new Guarded(nIn * nOut),
+        GB = new Guarded(nOut);
       k.linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 0);
       GW.checkGuards();
       GB.checkGuards();
-      const want = new Float64Array(nIn * nOut), wantB = new Float64Array(nOut);
-      for (let r = 0; r < batch; r++) for (let o = 0; o < nOut; o++) {
-        wantB[o] += D.view()[r * nOut + o]!;
-        for (let i = 0; i < nIn; i++) want[i * nOut + o] += X.view()[r * nIn + i]! * D.view()[r * nOut + o]!;
-      }
+      const want = new Float64Array(nIn * nOut),
+        wantB = new Float64Array(nOut);
+      for (let r = 0; r < batch; r++)
+        for (let o = 0; o < nOut; o++) {
+          wantB[o] += D.view()[r * nOut + o]!;
+          for (let i = 0; i < nIn; i++)
+            want[i * nOut + o] += X.view()[r * nIn + i]! * D.view()[r * nOut + o]!;
+        }
       expectClose(GW.view(), want, () => 0, `linear gradWeight beta 0 ${batch}x${nIn}x${nOut}`);
       expectClose(GB.view(), wantB, () => 0, `linear gradBias beta 0 ${batch}x${nIn}x${nOut}`);
       k.linear_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, nIn, nOut, 1);
-      expectClose(GW.view(), want.map((v) => 2 * v), () => 0, 'linear gradWeight beta 1');
-      expectClose(GB.view(), wantB.map((v) => 2 * v), () => 0, 'linear gradBias beta 1');
+      expectClose(
+        GW.view(),
+        want.map((v) => 2 * v),
+        () => 0,
+        'linear gradWeight beta 1',
+      );
+      expectClose(
+        GB.view(),
+        wantB.map((v) => 2 * v),
+        () => 0,
+        'linear gradBias beta 1',
+      );
       [X, D, GW, GB].forEach((g) => g.free());
     }
     // Conv2D: c_out 16 (the unpacked path, several row blocks) and 5 (the packed GEMM).
     for (const cout of [16, 5]) {
       const [batch, h, w, cin, kh, kw] = [2, 20, 40, 2, 3, 3];
       const [oh, ow] = [h - kh + 1, w - kw + 1];
-      const X = new Guarded(batch * h * w * cin, ints(batch * h * w * cin, 3)), D = new Guarded(batch * oh * ow * cout, ints(batch * oh * ow * cout, 4));
-      const GW = new Guarded(kh * kw * cin * cout), GB = new Guarded(cout);
-      k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, 1, 0);
+      const X = new Guarded(batch * h * w * cin, ints(batch * h * w * cin, 3)),
+        D = new Guarded(batch * oh * ow * cout, ints(batch * oh * ow * cout, 4));
+      const GW = new Guarded(kh * kw * cin * cout),
+        GB = new Guarded(cout);
+      k.conv2d_backward_update_gradient(
+        X.ptr,
+        D.ptr,
+        GW.ptr,
+        GB.ptr,
+        batch,
+        h,
+        w,
+        cin,
+        cout,
+        kh,
+        kw,
+        1,
+        0,
+      );
       GW.checkGuards();
       GB.checkGuards();
       const once = [Float32Array.from(GW.view()), Float32Array.from(GB.view())] as const;
@@ -151,8 +209,27 @@ describe('parameter gradients (SIMD build)', () => {
       const wantB = new Float64Array(cout);
       for (let i = 0; i < D.n; i++) wantB[i % cout] += D.view()[i]!;
       expectClose(GB.view(), wantB, () => 0, `conv2d gradBias beta 0 cout ${cout}`);
-      k.conv2d_backward_update_gradient(X.ptr, D.ptr, GW.ptr, GB.ptr, batch, h, w, cin, cout, kh, kw, 1, 1);
-      expectClose(GW.view(), once[0].map((v) => 2 * v), () => 0, `conv2d gradWeight beta 1 cout ${cout}`);
+      k.conv2d_backward_update_gradient(
+        X.ptr,
+        D.ptr,
+        GW.ptr,
+        GB.ptr,
+        batch,
+        h,
+        w,
+        cin,
+        cout,
+        kh,
+        kw,
+        1,
+        1,
+      );
+      expectClose(
+        GW.view(),
+        once[0].map((v) => 2 * v),
+        () => 0,
+        `conv2d gradWeight beta 1 cout ${cout}`,
+      );
       [X, D, GW, GB].forEach((g) => g.free());
     }
   });
@@ -161,60 +238,97 @@ describe('parameter gradients (SIMD build)', () => {
 describe('pooling, padding and dropout kernels (SIMD build)', () => {
   it('avgpool_forward / avgpool_backward_delta match float64 at every channel tail', () => {
     const k = kernels();
-    for (const c of SIZES) for (const [h, w, kh, kw, s] of [[1, 9, 1, 3, 2], [5, 6, 2, 3, 1], [7, 6, 3, 2, 2], [4, 4, 1, 1, 3]] as const) {
-      const batch = 2;
-      const [oh, ow] = [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
-      const x = values(batch * h * w * c, c + 1), delta = values(batch * oh * ow * c, c + 2);
-      const y = new Float64Array(delta.length), dx = new Float64Array(x.length);
-      for (let b = 0; b < batch; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let ch = 0; ch < c; ch++) {
-        const o = ((b * oh + i) * ow + j) * c + ch;
-        for (let p = 0; p < kh; p++) for (let q = 0; q < kw; q++) {
-          const a = ((b * h + i * s + p) * w + j * s + q) * c + ch;
-          y[o] += x[a]! / (kh * kw);
-          dx[a] += delta[o]! / (kh * kw);
-        }
+    for (const c of SIZES)
+      for (const [h, w, kh, kw, s] of [
+        [1, 9, 1, 3, 2],
+        [5, 6, 2, 3, 1],
+        [7, 6, 3, 2, 2],
+        [4, 4, 1, 1, 3],
+      ] as const) {
+        const batch = 2;
+        const [oh, ow] = [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
+        const x = values(batch * h * w * c, c + 1),
+          delta = values(batch * oh * ow * c, c + 2);
+        const y = new Float64Array(delta.length),
+          dx = new Float64Array(x.length);
+        for (let b = 0; b < batch; b++)
+          for (let i = 0; i < oh; i++)
+            for (let j = 0; j < ow; j++)
+              for (let ch = 0; ch < c; ch++) {
+                const o = ((b * oh + i) * ow + j) * c + ch;
+                for (let p = 0; p < kh; p++)
+                  for (let q = 0; q < kw; q++) {
+                    const a = ((b * h + i * s + p) * w + j * s + q) * c + ch;
+                    y[o] += x[a]! / (kh * kw);
+                    dx[a] += delta[o]! / (kh * kw);
+                  }
+              }
+        const X = new Guarded(x.length, x),
+          Y = new Guarded(y.length),
+          D = new Guarded(delta.length, delta),
+          DX = new Guarded(x.length);
+        k.avgpool_forward(X.ptr, Y.ptr, batch, h, w, c, kh, kw, s);
+        Y.checkGuards();
+        expectClose(Y.view(), y, () => 1e-6, `avgpool_forward c=${c} ${h}x${w} k${kh}x${kw} s${s}`);
+        k.avgpool_backward_delta(D.ptr, DX.ptr, batch, h, w, c, kh, kw, s);
+        DX.checkGuards();
+        // Inputs outside every window (s > k) get exactly 0.
+        expectClose(
+          DX.view(),
+          dx,
+          (i) => (dx[i] === 0 ? 0 : 1e-6),
+          `avgpool_backward_delta c=${c} ${h}x${w} k${kh}x${kw} s${s}`,
+        );
+        [X, Y, D, DX].forEach((g) => g.free());
       }
-      const X = new Guarded(x.length, x), Y = new Guarded(y.length), D = new Guarded(delta.length, delta), DX = new Guarded(x.length);
-      k.avgpool_forward(X.ptr, Y.ptr, batch, h, w, c, kh, kw, s);
-      Y.checkGuards();
-      expectClose(Y.view(), y, () => 1e-6, `avgpool_forward c=${c} ${h}x${w} k${kh}x${kw} s${s}`);
-      k.avgpool_backward_delta(D.ptr, DX.ptr, batch, h, w, c, kh, kw, s);
-      DX.checkGuards();
-      // Inputs outside every window (s > k) get exactly 0.
-      expectClose(DX.view(), dx, (i) => (dx[i] === 0 ? 0 : 1e-6), `avgpool_backward_delta c=${c} ${h}x${w} k${kh}x${kw} s${s}`);
-      [X, Y, D, DX].forEach((g) => g.free());
-    }
   });
 
   it('pad_forward / pad_backward_delta copy exactly at every channel tail', () => {
     const k = kernels();
-    for (const c of SIZES) for (const [h, w, top, bottom, left, right] of [[1, 9, 0, 0, 1, 2], [3, 4, 1, 1, 0, 1], [2, 2, 2, 0, 3, 0]] as const) {
-      const batch = 2;
-      const [oh, ow] = [top + h + bottom, left + w + right];
-      const x = values(batch * h * w * c, c + 3), delta = values(batch * oh * ow * c, c + 4);
-      const y = new Float32Array(delta.length), dx = new Float32Array(x.length);
-      for (let b = 0; b < batch; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let ch = 0; ch < c; ch++) {
-        const a = ((b * h + i) * w + j) * c + ch, o = ((b * oh + top + i) * ow + left + j) * c + ch;
-        y[o] = x[a]!;
-        dx[a] = delta[o]!;
+    for (const c of SIZES)
+      for (const [h, w, top, bottom, left, right] of [
+        [1, 9, 0, 0, 1, 2],
+        [3, 4, 1, 1, 0, 1],
+        [2, 2, 2, 0, 3, 0],
+      ] as const) {
+        const batch = 2;
+        const [oh, ow] = [top + h + bottom, left + w + right];
+        const x = values(batch * h * w * c, c + 3),
+          delta = values(batch * oh * ow * c, c + 4);
+        const y = new Float32Array(delta.length),
+          dx = new Float32Array(x.length);
+        for (let b = 0; b < batch; b++)
+          for (let i = 0; i < h; i++)
+            for (let j = 0; j < w; j++)
+              for (let ch = 0; ch < c; ch++) {
+                const a = ((b * h + i) * w + j) * c + ch,
+                  o = ((b * oh + top + i) * ow + left + j) * c + ch;
+                y[o] = x[a]!;
+                dx[a] = delta[o]!;
+              }
+        const X = new Guarded(x.length, x),
+          Y = new Guarded(y.length),
+          D = new Guarded(delta.length, delta),
+          DX = new Guarded(x.length);
+        k.pad_forward(X.ptr, Y.ptr, batch, h, w, c, top, bottom, left, right);
+        Y.checkGuards();
+        expectClose(Y.view(), y, () => 0, `pad_forward c=${c}`);
+        k.pad_backward_delta(D.ptr, DX.ptr, batch, h, w, c, top, bottom, left, right);
+        DX.checkGuards();
+        expectClose(DX.view(), dx, () => 0, `pad_backward_delta c=${c}`);
+        [X, Y, D, DX].forEach((g) => g.free());
       }
-      const X = new Guarded(x.length, x), Y = new Guarded(y.length), D = new Guarded(delta.length, delta), DX = new Guarded(x.length);
-      k.pad_forward(X.ptr, Y.ptr, batch, h, w, c, top, bottom, left, right);
-      Y.checkGuards();
-      expectClose(Y.view(), y, () => 0, `pad_forward c=${c}`);
-      k.pad_backward_delta(D.ptr, DX.ptr, batch, h, w, c, top, bottom, left, right);
-      DX.checkGuards();
-      expectClose(DX.view(), dx, () => 0, `pad_backward_delta c=${c}`);
-      [X, Y, D, DX].forEach((g) => g.free());
-    }
   });
 
   it('dropout_forward / dropout_backward_delta multiply by the mask exactly', () => {
     const k = kernels();
     const scale = Math.fround(1 / (1 - 0.3));
     for (const n of [...SIZES, 40]) {
-      const x = values(n, n + 5), mask = values(n, n + 6).map((u) => (u < 0.4 ? scale : 0));
-      const X = new Guarded(n, x), M = new Guarded(n, mask), Y = new Guarded(n);
+      const x = values(n, n + 5),
+        mask = values(n, n + 6).map((u) => (u < 0.4 ? scale : 0));
+      const X = new Guarded(n, x),
+        M = new Guarded(n, mask),
+        Y = new Guarded(n);
       const want = Array.from(x, (v, i) => Math.fround(v * mask[i]!));
       k.dropout_forward(X.ptr, M.ptr, Y.ptr, n);
       Y.checkGuards();
@@ -229,7 +343,13 @@ describe('pooling, padding and dropout kernels (SIMD build)', () => {
 });
 
 describe('element-wise kernels (SIMD build)', () => {
-  const cases: Array<[string, (x: number) => number, (k: ReturnType<typeof kernels>) => (x: Ptr, y: Ptr, n: number) => void]> = [
+  const cases: Array<
+    [
+      string,
+      (x: number) => number,
+      (k: ReturnType<typeof kernels>) => (x: Ptr, y: Ptr, n: number) => void,
+    ]
+  > = [
     ['tanh_forward', Math.tanh, (k) => k.tanh_forward],
     ['sigmoid_forward', (x) => 1 / (1 + Math.exp(-x)), (k) => k.sigmoid_forward],
     ['relu_forward', (x) => Math.max(x, 0), (k) => k.relu_forward],
@@ -240,10 +360,16 @@ describe('element-wise kernels (SIMD build)', () => {
         const x = values(n, n + 1, 6);
         const edges = [0, -0, 1e-30, -1e-30, 88, -88, 89, -89, 1e4, -1e4, 0.3, -0.3];
         for (let i = 0; i < Math.min(n, edges.length); i++) x[i] = edges[i]!;
-        const X = new Guarded(n, x), Y = new Guarded(n);
+        const X = new Guarded(n, x),
+          Y = new Guarded(n);
         pick(kernels())(X.ptr, Y.ptr, n);
         Y.checkGuards();
-        expectClose(Y.view(), Array.from(x, f), (i) => 2e-6 * Math.abs(f(x[i]!)) + 1e-37, `${name} n=${n}`);
+        expectClose(
+          Y.view(),
+          Array.from(x, f),
+          (i) => 2e-6 * Math.abs(f(x[i]!)) + 1e-37,
+          `${name} n=${n}`,
+        );
         X.free();
         Y.free();
       }
@@ -253,16 +379,34 @@ describe('element-wise kernels (SIMD build)', () => {
   it('backward kernels match their formulas', () => {
     const k = kernels();
     for (const n of SIZES) {
-      const y = values(n, 11 + n), d = values(n, 12 + n);
-      const Y = new Guarded(n, y), D = new Guarded(n, d), DX = new Guarded(n);
+      const y = values(n, 11 + n),
+        d = values(n, 12 + n);
+      const Y = new Guarded(n, y),
+        D = new Guarded(n, d),
+        DX = new Guarded(n);
       k.tanh_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
       DX.checkGuards();
-      expectClose(DX.view(), Array.from(y, (v, i) => d[i]! * (1 - v * v)), () => 1e-6, 'tanh_backward_delta');
+      expectClose(
+        DX.view(),
+        Array.from(y, (v, i) => d[i]! * (1 - v * v)),
+        () => 1e-6,
+        'tanh_backward_delta',
+      );
       k.sigmoid_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
-      expectClose(DX.view(), Array.from(y, (v, i) => d[i]! * v * (1 - v)), () => 1e-6, 'sigmoid_backward_delta');
+      expectClose(
+        DX.view(),
+        Array.from(y, (v, i) => d[i]! * v * (1 - v)),
+        () => 1e-6,
+        'sigmoid_backward_delta',
+      );
       k.relu_backward_delta(Y.ptr, D.ptr, DX.ptr, n);
       DX.checkGuards();
-      expectClose(DX.view(), Array.from(y, (v, i) => (v > 0 ? d[i]! : 0)), () => 0, 'relu_backward_delta');
+      expectClose(
+        DX.view(),
+        Array.from(y, (v, i) => (v > 0 ? d[i]! : 0)),
+        () => 0,
+        'relu_backward_delta',
+      );
       [Y, D, DX].forEach((g) => g.free());
     }
   });
@@ -273,7 +417,8 @@ describe('element-wise kernels (SIMD build)', () => {
       const rows = 3;
       const x = values(rows * cols, cols, 5);
       x[0] = 1e4;
-      const X = new Guarded(rows * cols, x), Y = new Guarded(rows * cols);
+      const X = new Guarded(rows * cols, x),
+        Y = new Guarded(rows * cols);
       k.softmax_forward(X.ptr, Y.ptr, rows, cols);
       Y.checkGuards();
       const y = Y.view();
@@ -281,7 +426,8 @@ describe('element-wise kernels (SIMD build)', () => {
         const row = Array.from(x.subarray(r * cols, (r + 1) * cols));
         const max = Math.max(...row);
         const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
-        for (let j = 0; j < cols; j++) expect(Math.abs(y[r * cols + j]! - Math.exp(row[j]! - max) / sum)).toBeLessThan(1e-6);
+        for (let j = 0; j < cols; j++)
+          expect(Math.abs(y[r * cols + j]! - Math.exp(row[j]! - max) / sum)).toBeLessThan(1e-6);
       }
       X.free();
       Y.free();
@@ -299,7 +445,9 @@ describe('loss kernels (SIMD build)', () => {
       yhat[1 % yhat.length] = -1e4;
       const y = new Float32Array(rows * cols);
       for (let r = 0; r < rows; r++) y[r * cols + ((r * 7) % cols)] = 1;
-      const Y = new Guarded(rows * cols, y), P = new Guarded(rows * cols, yhat), G = new Guarded(rows * cols);
+      const Y = new Guarded(rows * cols, y),
+        P = new Guarded(rows * cols, yhat),
+        G = new Guarded(rows * cols);
       const value = k.log_softmax_cross_entropy_forward(Y.ptr, P.ptr, rows, cols);
       let want = 0;
       const soft = new Float64Array(rows * cols);
@@ -316,7 +464,12 @@ describe('loss kernels (SIMD build)', () => {
       expect(Math.abs(value - want)).toBeLessThanOrEqual(1e-5 * Math.abs(want) + 1e-6);
       k.log_softmax_cross_entropy_backward(Y.ptr, P.ptr, G.ptr, rows, cols);
       G.checkGuards();
-      expectClose(G.view(), Array.from(soft, (s, i) => (s - y[i]!) / rows), () => 1e-6, 'lsce grad');
+      expectClose(
+        G.view(),
+        Array.from(soft, (s, i) => (s - y[i]!) / rows),
+        () => 1e-6,
+        'lsce grad',
+      );
       [Y, P, G].forEach((g) => g.free());
     }
   });
@@ -331,7 +484,8 @@ describe('loss kernels (SIMD build)', () => {
 
   it('BCE clamps its logs at -100 like PyTorch', () => {
     const k = kernels();
-    const Y = new Guarded(2, [1, 0]), P = new Guarded(2, [0, 1]);
+    const Y = new Guarded(2, [1, 0]),
+      P = new Guarded(2, [0, 1]);
     expect(k.bce_loss_forward(Y.ptr, P.ptr, 1, 2)).toBeCloseTo(200, 3);
     [Y, P].forEach((g) => g.free());
   });
@@ -341,11 +495,18 @@ describe('utility kernels', () => {
   it('sgd_update, non_finite_count, count_outside', () => {
     const k = kernels();
     for (const n of SIZES) {
-      const p = values(n, n), g = values(n, n + 100);
-      const P = new Guarded(n, p), G = new Guarded(n, g);
+      const p = values(n, n),
+        g = values(n, n + 100);
+      const P = new Guarded(n, p),
+        G = new Guarded(n, g);
       k.sgd_update(G.ptr, P.ptr, n, 0.5);
       P.checkGuards();
-      expectClose(P.view(), Array.from(p, (v, i) => Math.fround(v - Math.fround(g[i]! * 0.5))), () => 0, 'sgd_update');
+      expectClose(
+        P.view(),
+        Array.from(p, (v, i) => Math.fround(v - Math.fround(g[i]! * 0.5))),
+        () => 0,
+        'sgd_update',
+      );
       expect(k.non_finite_count(P.ptr, n)).toBe(0);
       if (n > 2) {
         P.view()[n - 1] = Infinity;

@@ -26,7 +26,12 @@ describe('Linear', () => {
     expect(Array.from(a.bias.data)).toEqual(Array.from(b.bias.data));
   });
 
-  for (const [nIn, nOut, batch] of [[1, 1, 1], [5, 3, 4], [17, 9, 3], [4, 16, 5]] as const) {
+  for (const [nIn, nOut, batch] of [
+    [1, 1, 1],
+    [5, 3, 4],
+    [17, 9, 3],
+    [4, 16, 5],
+  ] as const) {
     it(`passes gradCheck for Linear(${nIn}, ${nOut}) on batch ${batch}`, () => {
       const fc = new Linear(nIn, nOut, { rng: new Rng(nIn * 100 + nOut) });
       expectGradOk(gradCheck(fc, randTensor([batch, nIn], batch)));
@@ -36,20 +41,52 @@ describe('Linear', () => {
   it('rejects bad input and leaves weights and gradients unchanged', () => {
     const fc = new Linear(64, 10);
     const hash = stateHash(fc);
-    expectError(() => fc.forward(randTensor([32, 63], 1)), 'SHAPE_MISMATCH', /^Linear\.forward: expected input \[batch, 64\], got \[32, 63\]$/);
-    expectError(() => fc.forward(randTensor([64], 1)), 'SHAPE_MISMATCH', /expected input \[batch, 64\], got \[64\]/);
+    expectError(
+      () => fc.forward(randTensor([32, 63], 1)),
+      'SHAPE_MISMATCH',
+      /^Linear\.forward: expected input \[batch, 64\], got \[32, 63\]$/,
+    );
+    expectError(
+      () => fc.forward(randTensor([64], 1)),
+      'SHAPE_MISMATCH',
+      /expected input \[batch, 64\], got \[64\]/,
+    );
     const nan = randTensor([2, 64], 1);
     nan.data[70] = NaN;
-    expectError(() => fc.forward(nan), 'NON_FINITE', /^Linear\.forward: expected finite input, got NaN at flat index 70$/);
-    expectError(() => fc.forward(Tensor.zeros([0, 64])), 'EMPTY_BATCH', /Linear\.forward: expected input with at least one sample, got shape \[0, 64\]/);
+    expectError(
+      () => fc.forward(nan),
+      'NON_FINITE',
+      /^Linear\.forward: expected finite input, got NaN at flat index 70$/,
+    );
+    expectError(
+      () => fc.forward(Tensor.zeros([0, 64])),
+      'EMPTY_BATCH',
+      /Linear\.forward: expected input with at least one sample, got shape \[0, 64\]/,
+    );
     const x = randTensor([3, 64], 2);
     fc.forward(x);
-    expectError(() => fc.backwardUpdateGradient(x, randTensor([3, 9], 3)), 'SHAPE_MISMATCH', /backwardUpdateGradient: expected delta \[3, 10\], got \[3, 9\]/);
+    expectError(
+      () => fc.backwardUpdateGradient(x, randTensor([3, 9], 3)),
+      'SHAPE_MISMATCH',
+      /backwardUpdateGradient: expected delta \[3, 10\], got \[3, 9\]/,
+    );
     const badDelta = randTensor([3, 10], 3);
     badDelta.data[0] = Infinity;
-    expectError(() => fc.backwardDelta(x, badDelta), 'NON_FINITE', /Linear\.backwardDelta: expected finite delta/);
-    expectError(() => fc.updateParameters(NaN), 'BAD_ARGUMENT', /expected a finite gradientStep, got NaN/);
-    expectError(() => fc.forward([1, 2, 3] as never), 'BAD_ARGUMENT', /expected input to be a Tensor, got an Array/);
+    expectError(
+      () => fc.backwardDelta(x, badDelta),
+      'NON_FINITE',
+      /Linear\.backwardDelta: expected finite delta/,
+    );
+    expectError(
+      () => fc.updateParameters(NaN),
+      'BAD_ARGUMENT',
+      /expected a finite gradientStep, got NaN/,
+    );
+    expectError(
+      () => fc.forward([1, 2, 3] as never),
+      'BAD_ARGUMENT',
+      /expected input to be a Tensor, got an Array/,
+    );
     expect(stateHash(fc)).toBe(hash);
     expect(() => new Linear(0, 3)).toThrow(/expected nIn to be a positive integer, got 0/);
   });

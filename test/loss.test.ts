@@ -2,7 +2,15 @@
 // indices or one-hot, PyTorch's clamps, and the errors.
 import { describe, expect, it } from 'vitest';
 import {
-  BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, MSELoss, Rng, Softmax, Tensor, gradCheckLoss, init,
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  MSELoss,
+  Rng,
+  Softmax,
+  Tensor,
+  gradCheckLoss,
+  init,
 } from '../ts/index.js';
 import { expectError, expectGradOk, randTensor } from './helpers.js';
 
@@ -10,25 +18,47 @@ await init();
 
 function probabilities(rows: number, cols: number, seed: number): Tensor {
   const rng = new Rng(seed);
-  return Tensor.from(Float32Array.from({ length: rows * cols }, () => rng.uniform(0.05, 0.95)), [rows, cols]);
+  return Tensor.from(
+    Float32Array.from({ length: rows * cols }, () => rng.uniform(0.05, 0.95)),
+    [rows, cols],
+  );
 }
 
 function oneHot(labels: number[], cols: number): Tensor {
   const t = Tensor.zeros([labels.length, cols]);
-  labels.forEach((l, r) => { t.data[r * cols + l] = 1; });
+  labels.forEach((l, r) => {
+    t.data[r * cols + l] = 1;
+  });
   return t;
 }
 
 describe('losses', () => {
-  for (const [rows, cols] of [[1, 1], [3, 4], [5, 17], [2, 10]] as const) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 4],
+    [5, 17],
+    [2, 10],
+  ] as const) {
     it(`pass gradCheckLoss on [${rows}, ${cols}]`, () => {
       const labels = Array.from({ length: rows }, (_, r) => (r * 3) % cols);
       const dense = probabilities(rows, cols, rows + cols + 100);
-      expectGradOk(gradCheckLoss(new MSELoss(), randTensor([rows, cols], 1), randTensor([rows, cols], 2)));
+      expectGradOk(
+        gradCheckLoss(new MSELoss(), randTensor([rows, cols], 1), randTensor([rows, cols], 2)),
+      );
       expectGradOk(gradCheckLoss(new BCELoss(), dense, probabilities(rows, cols, 3)));
-      expectGradOk(gradCheckLoss(new CrossEntropyLoss(), oneHot(labels, cols), probabilities(rows, cols, 4)));
-      expectGradOk(gradCheckLoss(new LogSoftmaxCrossEntropy(), oneHot(labels, cols), randTensor([rows, cols], 5, 4)));
-      expectGradOk(gradCheckLoss(new LogSoftmaxCrossEntropy(), dense, randTensor([rows, cols], 6, 4))); // soft targets
+      expectGradOk(
+        gradCheckLoss(new CrossEntropyLoss(), oneHot(labels, cols), probabilities(rows, cols, 4)),
+      );
+      expectGradOk(
+        gradCheckLoss(
+          new LogSoftmaxCrossEntropy(),
+          oneHot(labels, cols),
+          randTensor([rows, cols], 5, 4),
+        ),
+      );
+      expectGradOk(
+        gradCheckLoss(new LogSoftmaxCrossEntropy(), dense, randTensor([rows, cols], 6, 4)),
+      ); // soft targets
     });
   }
 
@@ -38,7 +68,9 @@ describe('losses', () => {
     const hot = oneHot([2, 0, 1], 4);
     for (const loss of [new MSELoss(), new LogSoftmaxCrossEntropy()]) {
       expect(loss.forward(labels, logits)).toBe(loss.forward(hot, logits));
-      expect(Array.from(loss.backward(labels, logits).data)).toEqual(Array.from(loss.backward(hot, logits).data));
+      expect(Array.from(loss.backward(labels, logits).data)).toEqual(
+        Array.from(loss.backward(hot, logits).data),
+      );
     }
   });
 
@@ -46,7 +78,10 @@ describe('losses', () => {
     const labels = Tensor.from([1, 3]);
     const logits = randTensor([2, 5], 4, 2);
     const probs = new Softmax().forward(logits);
-    expect(new LogSoftmaxCrossEntropy().forward(labels, logits)).toBeCloseTo(new CrossEntropyLoss().forward(labels, probs), 5);
+    expect(new LogSoftmaxCrossEntropy().forward(labels, logits)).toBeCloseTo(
+      new CrossEntropyLoss().forward(labels, probs),
+      5,
+    );
     const huge = Tensor.from([1e4, 0, -1e4, 0], [2, 2]);
     const value = new LogSoftmaxCrossEntropy().forward(Tensor.from([1, 0]), huge);
     expect(value).toBeCloseTo((1e4 + 1e4) / 2, 0);
@@ -63,7 +98,10 @@ describe('losses', () => {
   it('BCE clamps at -100 and stays finite at 0 and 1', () => {
     const value = new BCELoss().forward(Tensor.from([1, 0], [1, 2]), Tensor.from([0, 1], [1, 2]));
     expect(value).toBeCloseTo(200, 3);
-    const grad = new BCELoss().backward(Tensor.from([1, 0], [1, 2]), Tensor.from([0, 1], [1, 2])).data;
+    const grad = new BCELoss().backward(
+      Tensor.from([1, 0], [1, 2]),
+      Tensor.from([0, 1], [1, 2]),
+    ).data;
     expect(grad.every(Number.isFinite)).toBe(true);
   });
 
@@ -71,11 +109,39 @@ describe('losses', () => {
     const loss = new CrossEntropyLoss();
     const probs = probabilities(20, 10, 1);
     const labels = Tensor.from(Array.from({ length: 20 }, (_, i) => (i === 17 ? 10 : i % 10)));
-    expectError(() => loss.forward(labels, probs), 'LABEL_OUT_OF_RANGE', /^CrossEntropyLoss\.forward: label 10 out of range \[0, 10\) at y\[17\]$/);
-    expectError(() => loss.forward(Tensor.from([0.5, 1]), probabilities(2, 3, 1)), 'LABEL_OUT_OF_RANGE', /label 0\.5 out of range/);
-    expectError(() => new MSELoss().forward(randTensor([3, 4], 1), randTensor([3, 5], 1)), 'SHAPE_MISMATCH', /MSELoss\.forward: expected y \[3\] \(class indices\) or \[3, 5\] \(like yhat\), got \[3, 4\]/);
-    expectError(() => new BCELoss().forward(randTensor([2, 2], 1), Tensor.from([0.5, 1.5, 0.2, 0.1], [2, 2])), 'BAD_ARGUMENT', /BCELoss\.forward: expected yhat \(probabilities\) in \[0, 1\], got 1\.5 at flat index 1/);
-    expectError(() => new LogSoftmaxCrossEntropy().forward(Tensor.from([0, 1]), Tensor.from([0, NaN, 1, 2], [2, 2])), 'NON_FINITE', /LogSoftmaxCrossEntropy\.forward: expected finite yhat, got NaN/);
-    expectError(() => new MSELoss().backward(Tensor.zeros([0, 2]), Tensor.zeros([0, 2])), 'EMPTY_BATCH', /MSELoss\.backward/);
+    expectError(
+      () => loss.forward(labels, probs),
+      'LABEL_OUT_OF_RANGE',
+      /^CrossEntropyLoss\.forward: label 10 out of range \[0, 10\) at y\[17\]$/,
+    );
+    expectError(
+      () => loss.forward(Tensor.from([0.5, 1]), probabilities(2, 3, 1)),
+      'LABEL_OUT_OF_RANGE',
+      /label 0\.5 out of range/,
+    );
+    expectError(
+      () => new MSELoss().forward(randTensor([3, 4], 1), randTensor([3, 5], 1)),
+      'SHAPE_MISMATCH',
+      /MSELoss\.forward: expected y \[3\] \(class indices\) or \[3, 5\] \(like yhat\), got \[3, 4\]/,
+    );
+    expectError(
+      () => new BCELoss().forward(randTensor([2, 2], 1), Tensor.from([0.5, 1.5, 0.2, 0.1], [2, 2])),
+      'BAD_ARGUMENT',
+      /BCELoss\.forward: expected yhat \(probabilities\) in \[0, 1\], got 1\.5 at flat index 1/,
+    );
+    expectError(
+      () =>
+        new LogSoftmaxCrossEntropy().forward(
+          Tensor.from([0, 1]),
+          Tensor.from([0, NaN, 1, 2], [2, 2]),
+        ),
+      'NON_FINITE',
+      /LogSoftmaxCrossEntropy\.forward: expected finite yhat, got NaN/,
+    );
+    expectError(
+      () => new MSELoss().backward(Tensor.zeros([0, 2]), Tensor.zeros([0, 2])),
+      'EMPTY_BATCH',
+      /MSELoss\.backward/,
+    );
   });
 });

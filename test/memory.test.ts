@@ -6,8 +6,25 @@
 // allocating; an allocation that cannot fit throws OUT_OF_MEMORY and the next operation works.
 import { describe, expect, it } from 'vitest';
 import {
-  Conv1D, Flatten, type GridParams, Linear, LogSoftmaxCrossEntropy, MSELoss, MaxPool1D, Optim, ReLU, Rng, Sequential,
-  Tensor, TorchletError, type Torchlet, gridSearch, init, loadDigits, memory, sgd,
+  Conv1D,
+  Flatten,
+  type GridParams,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  MSELoss,
+  MaxPool1D,
+  Optim,
+  ReLU,
+  Rng,
+  Sequential,
+  Tensor,
+  TorchletError,
+  type Torchlet,
+  gridSearch,
+  init,
+  loadDigits,
+  memory,
+  sgd,
 } from '../ts/index.js';
 import { TIMEOUT, tier } from './tiers.js';
 
@@ -37,29 +54,57 @@ describe('memory()', () => {
 });
 
 describe('training keeps memory flat', () => {
-  it('50 epochs on the digits grow WASM memory and live bytes by 0 bytes after the first epoch', () => {
-    const { train, test } = loadDigits();
-    const rng = new Rng(5);
-    const net = new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng }));
-    const perEpoch: Array<{ liveBytes: number; wasmBytes: number }> = [];
-    sgd(net, train, new LogSoftmaxCrossEntropy(), {
-      epochs: 50, batchSize: 32, step: 0.05, seed: 1, validation: test, metric: 'accuracy',
-      onEpoch: () => { perEpoch.push(memory()); },
-    });
-    expect(perEpoch).toHaveLength(50);
-    const moved = perEpoch.filter((m) => m.liveBytes !== perEpoch[0]!.liveBytes || m.wasmBytes !== perEpoch[0]!.wasmBytes);
-    expect(moved).toEqual([]);
-    console.log(`50 epochs: WASM memory growth after epoch 1: ${perEpoch[49]!.wasmBytes - perEpoch[0]!.wasmBytes} bytes, live bytes ${perEpoch[49]!.liveBytes - perEpoch[0]!.liveBytes}`);
-    for (const t of [train.x, train.y, test.x, test.y]) t.dispose();
-    net.dispose();
-  }, TIMEOUT);
+  it(
+    '50 epochs on the digits grow WASM memory and live bytes by 0 bytes after the first epoch',
+    () => {
+      const { train, test } = loadDigits();
+      const rng = new Rng(5);
+      const net = new Sequential(
+        new Linear(64, 100, { rng }),
+        new ReLU(),
+        new Linear(100, 10, { rng }),
+      );
+      const perEpoch: Array<{ liveBytes: number; wasmBytes: number }> = [];
+      sgd(net, train, new LogSoftmaxCrossEntropy(), {
+        epochs: 50,
+        batchSize: 32,
+        step: 0.05,
+        seed: 1,
+        validation: test,
+        metric: 'accuracy',
+        onEpoch: () => {
+          perEpoch.push(memory());
+        },
+      });
+      expect(perEpoch).toHaveLength(50);
+      const moved = perEpoch.filter(
+        (m) => m.liveBytes !== perEpoch[0]!.liveBytes || m.wasmBytes !== perEpoch[0]!.wasmBytes,
+      );
+      expect(moved).toEqual([]);
+      console.log(
+        `50 epochs: WASM memory growth after epoch 1: ${perEpoch[49]!.wasmBytes - perEpoch[0]!.wasmBytes} bytes, live bytes ${perEpoch[49]!.liveBytes - perEpoch[0]!.liveBytes}`,
+      );
+      for (const t of [train.x, train.y, test.x, test.y]) t.dispose();
+      net.dispose();
+    },
+    TIMEOUT,
+  );
 
   it('a conv net trained with Adam, twice: live bytes return to the same value, memory does not grow', () => {
     const rng = new Rng(2);
-    const x = Tensor.from(Float32Array.from({ length: 40 * 12 }, () => rng.uniform(-1, 1)), [40, 12, 1]);
+    const x = Tensor.from(
+      Float32Array.from({ length: 40 * 12 }, () => rng.uniform(-1, 1)),
+      [40, 12, 1],
+    );
     const y = Tensor.from(Array.from({ length: 40 }, (_, i) => i % 3));
     const before = memory();
-    const net = new Sequential(new Conv1D(3, 1, 4, 1, { rng }), new ReLU(), new MaxPool1D(2), new Flatten(), new Linear(20, 3, { rng }));
+    const net = new Sequential(
+      new Conv1D(3, 1, 4, 1, { rng }),
+      new ReLU(),
+      new MaxPool1D(2),
+      new Flatten(),
+      new Linear(20, 3, { rng }),
+    );
     const loss = new LogSoftmaxCrossEntropy();
     const options = { epochs: 3, batchSize: 7, step: 0.01, seed: 1, optimizer: 'adam' as const };
     sgd(net, { x, y }, loss, options);
@@ -75,52 +120,69 @@ describe('training keeps memory flat', () => {
 });
 
 describe('grid search returns live bytes to the baseline', () => {
-  const buildNet = (p: GridParams, t: Torchlet) => new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10));
+  const buildNet = (p: GridParams, t: Torchlet) =>
+    new t.Sequential(
+      new t.Linear(64, p.hidden as number),
+      new t.ReLU(),
+      new t.Linear(p.hidden as number, 10),
+    );
   for (const workers of [0, 1]) {
-    it(`3 configs x 3 folds, ${workers === 0 ? 'in this thread' : 'in a worker thread'}`, async () => {
-      const { train } = loadDigits();
-      const x = train.x.rows(0, 300);
-      const y = train.y.rows(0, 300);
-      const baseline = memory().liveBytes;
-      const rows = await gridSearch(buildNet, { hidden: [8, 16, 24] }, x, y, { cv: 3, workers, train: { epochs: 2, step: 0.05 } });
-      expect(rows).toHaveLength(3);
-      expect(rows.every((r) => r.error === undefined)).toBe(true);
-      expect(memory().liveBytes - baseline).toBe(0);
-      train.x.dispose();
-      train.y.dispose();
-    }, TIMEOUT);
+    it(
+      `3 configs x 3 folds, ${workers === 0 ? 'in this thread' : 'in a worker thread'}`,
+      async () => {
+        const { train } = loadDigits();
+        const x = train.x.rows(0, 300);
+        const y = train.y.rows(0, 300);
+        const baseline = memory().liveBytes;
+        const rows = await gridSearch(buildNet, { hidden: [8, 16, 24] }, x, y, {
+          cv: 3,
+          workers,
+          train: { epochs: 2, step: 0.05 },
+        });
+        expect(rows).toHaveLength(3);
+        expect(rows.every((r) => r.error === undefined)).toBe(true);
+        expect(memory().liveBytes - baseline).toBe(0);
+        train.x.dispose();
+        train.y.dispose();
+      },
+      TIMEOUT,
+    );
   }
 });
 
 describe('create/dispose cycles', () => {
-  it('100,000 tensor cycles (and 10,000 module cycles) leave live bytes where they started', () => {
-    const start = memory();
-    const shapes = [[1], [3, 5], [16, 17], [2, 3, 4], [0, 4], [1000]];
-    for (let i = 0; i < 100_000; i++) {
-      const t = Tensor.zeros(shapes[i % shapes.length]!);
-      if (i % 3 === 0) t.reshape([t.size]).dispose(); // a view: disposing it frees nothing
-      t.dispose();
-    }
-    expect(memory().liveBytes).toBe(start.liveBytes);
-    const x = Tensor.from(new Float32Array(8 * 6).fill(0.5), [8, 6]);
-    const y = Tensor.from(new Float32Array(8 * 2).fill(0.25), [8, 2]);
-    const loss = new MSELoss();
-    const live = memory().liveBytes;
-    for (let i = 0; i < tier(10_000, 100_000); i++) {
-      const net = new Sequential(new Linear(6, 4), new ReLU(), new Linear(4, 2));
-      const opt = new Optim(net, loss, 0.01, { optimizer: i % 2 ? 'adam' : 'momentum' });
-      opt.step(x, y);
-      opt.dispose();
-      net.dispose();
-    }
-    // The loss keeps its gradient buffer (allocated on the first backward); nothing else stays.
-    loss.dispose();
-    x.dispose();
-    y.dispose();
-    expect(memory().liveBytes).toBe(start.liveBytes);
-    expect(live).toBe(start.liveBytes + 8 * 6 * 4 + 8 * 2 * 4);
-    expect(memory().wasmBytes).toBe(start.wasmBytes);
-  }, TIMEOUT);
+  it(
+    '100,000 tensor cycles (and 10,000 module cycles) leave live bytes where they started',
+    () => {
+      const start = memory();
+      const shapes = [[1], [3, 5], [16, 17], [2, 3, 4], [0, 4], [1000]];
+      for (let i = 0; i < 100_000; i++) {
+        const t = Tensor.zeros(shapes[i % shapes.length]!);
+        if (i % 3 === 0) t.reshape([t.size]).dispose(); // a view: disposing it frees nothing
+        t.dispose();
+      }
+      expect(memory().liveBytes).toBe(start.liveBytes);
+      const x = Tensor.from(new Float32Array(8 * 6).fill(0.5), [8, 6]);
+      const y = Tensor.from(new Float32Array(8 * 2).fill(0.25), [8, 2]);
+      const loss = new MSELoss();
+      const live = memory().liveBytes;
+      for (let i = 0; i < tier(10_000, 100_000); i++) {
+        const net = new Sequential(new Linear(6, 4), new ReLU(), new Linear(4, 2));
+        const opt = new Optim(net, loss, 0.01, { optimizer: i % 2 ? 'adam' : 'momentum' });
+        opt.step(x, y);
+        opt.dispose();
+        net.dispose();
+      }
+      // The loss keeps its gradient buffer (allocated on the first backward); nothing else stays.
+      loss.dispose();
+      x.dispose();
+      y.dispose();
+      expect(memory().liveBytes).toBe(start.liveBytes);
+      expect(live).toBe(start.liveBytes + 8 * 6 * 4 + 8 * 2 * 4);
+      expect(memory().wasmBytes).toBe(start.wasmBytes);
+    },
+    TIMEOUT,
+  );
 });
 
 describe('disposed tensors and modules', () => {
@@ -131,9 +193,15 @@ describe('disposed tensors and modules', () => {
     const net = new Sequential(new Linear(3, 2));
     const live = memory().liveBytes;
     const uses: Array<[string, () => unknown]> = [
-      ['data', () => t.data], ['toArray', () => t.toArray()], ['ptr', () => t.ptr], ['reshape', () => t.reshape([6])],
-      ['rows', () => t.rows(0, 1)], ['a view of it', () => view.data], ['forward', () => net.forward(t)],
-      ['loss', () => new MSELoss().forward(t, t)], ['sgd', () => sgd(net, { x: t, y: t }, new MSELoss())],
+      ['data', () => t.data],
+      ['toArray', () => t.toArray()],
+      ['ptr', () => t.ptr],
+      ['reshape', () => t.reshape([6])],
+      ['rows', () => t.rows(0, 1)],
+      ['a view of it', () => view.data],
+      ['forward', () => net.forward(t)],
+      ['loss', () => new MSELoss().forward(t, t)],
+      ['sgd', () => sgd(net, { x: t, y: t }, new MSELoss())],
     ];
     for (const [what, use] of uses) expect(codeOf(use), what).toBe('DISPOSED');
     expect(memory().liveBytes).toBe(live);
@@ -142,7 +210,10 @@ describe('disposed tensors and modules', () => {
 
   it('a disposed module throws DISPOSED naming it, and allocates nothing', () => {
     const x = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3]);
-    for (const net of [new Linear(3, 2), new Sequential(new Linear(3, 4), new ReLU(), new Linear(4, 2))]) {
+    for (const net of [
+      new Linear(3, 2),
+      new Sequential(new Linear(3, 4), new ReLU(), new Linear(4, 2)),
+    ]) {
       net.forward(x);
       net.dispose();
       net.dispose(); // idempotent

@@ -1,7 +1,17 @@
 // Metrics: hand-checkable accuracy, confusion matrix and mean squared error on a fixed Linear,
 // and `evaluate` gathering them by name.
 import { describe, expect, it } from 'vitest';
-import { Linear, MSELoss, Tensor, accuracy, confusionMatrix, evaluate, init, meanSquaredError, predict } from '../ts/index.js';
+import {
+  Linear,
+  MSELoss,
+  Tensor,
+  accuracy,
+  confusionMatrix,
+  evaluate,
+  init,
+  meanSquaredError,
+  predict,
+} from '../ts/index.js';
 import { expectError } from './helpers.js';
 
 await init();
@@ -21,8 +31,19 @@ describe('metrics', () => {
   it('predict, accuracy and the confusion matrix agree with a hand count', () => {
     expect(Array.from(predict(fixed(), x))).toEqual([0, 1, 0, 2]);
     expect(accuracy(fixed(), { x, y })).toBe(0.75);
-    expect(confusionMatrix(fixed(), { x, y })).toEqual({ classes: 3, matrix: [[1, 0, 0], [0, 1, 0], [1, 0, 1]] });
-    expectError(() => confusionMatrix(fixed(), { x, y: Tensor.from([0, 1, 3, 2]) }), 'LABEL_OUT_OF_RANGE', /confusionMatrix: label 3 out of range \[0, 3\) at y\[2\]/);
+    expect(confusionMatrix(fixed(), { x, y })).toEqual({
+      classes: 3,
+      matrix: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [1, 0, 1],
+      ],
+    });
+    expectError(
+      () => confusionMatrix(fixed(), { x, y: Tensor.from([0, 1, 3, 2]) }),
+      'LABEL_OUT_OF_RANGE',
+      /confusionMatrix: label 3 out of range \[0, 3\) at y\[2\]/,
+    );
   });
 
   it('meanSquaredError sums over features and averages over samples', () => {
@@ -33,6 +54,10 @@ describe('metrics', () => {
     expect(all['mse']).toBeCloseTo(21.5, 5);
     expect(all['loss']).toBeCloseTo(21.5, 5);
     expect(evaluate(fixed(), { x, y })).toEqual({ accuracy: 0.75 });
-    expectError(() => evaluate(fixed(), { x, y }, { metrics: ['f1' as never] }), 'BAD_ARGUMENT', /evaluate: expected metric to be one of accuracy, mse/);
+    expectError(
+      () => evaluate(fixed(), { x, y }, { metrics: ['f1' as never] }),
+      'BAD_ARGUMENT',
+      /evaluate: expected metric to be one of accuracy, mse/,
+    );
   });
 });

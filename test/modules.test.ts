@@ -34,7 +34,12 @@ function bits(t: tl.Tensor): number[] {
 
 /** A delta for output `y` with no zeros (sin of the position). */
 function deltaFor(y: tl.Tensor): tl.Tensor {
-  return keep(tl.Tensor.from(Float32Array.from({ length: y.size }, (_, i) => Math.sin(i + 1)), [...y.shape]));
+  return keep(
+    tl.Tensor.from(
+      Float32Array.from({ length: y.size }, (_, i) => Math.sin(i + 1)),
+      [...y.shape],
+    ),
+  );
 }
 
 /** The module itself and every module inside it. */
@@ -112,7 +117,9 @@ for (const e of table) {
     it('holds the parameters its description derives: spec.params(config()), names unique', () => {
       const { m } = setup(e);
       for (const c of walk(m)) {
-        expect(Object.keys(c.config()), `${c.type}.config()`).toEqual(c.spec!.args.map((a) => a.name));
+        expect(Object.keys(c.config()), `${c.type}.config()`).toEqual(
+          c.spec!.args.map((a) => a.name),
+        );
       }
       const params = m.parameters();
       const shapes = params.map((p): [string, number[]] => [p.name, [...p.value.shape]]);
@@ -174,7 +181,9 @@ for (const e of table) {
       const before = stateHash(m);
       const out = bits(y);
       const stale = (got: string) => (method: string) =>
-        new RegExp(`^${e.type}\\.${method}: expected the input of this module's last forward, got ${got}; call forward\\(input\\) first$`);
+        new RegExp(
+          `^${e.type}\\.${method}: expected the input of this module's last forward, got ${got}; call forward\\(input\\) first$`,
+        );
       const other = stale('another tensor \\(a later forward replaced it\\)');
 
       const copy = keep(x.clone());
@@ -197,7 +206,11 @@ for (const e of table) {
 
       // A module that never ran forward names that.
       const { m: cold } = setup(e, 2);
-      expectError(() => cold.backwardDelta(x, delta), 'STALE', stale('no forward yet')('backwardDelta'));
+      expectError(
+        () => cold.backwardDelta(x, delta),
+        'STALE',
+        stale('no forward yet')('backwardDelta'),
+      );
     });
 
     it('throws DISPOSED after dispose() (idempotent), for forward and backward', () => {
@@ -207,7 +220,8 @@ for (const e of table) {
       m.dispose();
       m.dispose();
       expect(m.disposed).toBe(true);
-      const dead = (method: string) => new RegExp(`^${e.type}\\.${method}: expected a live module, got a disposed one`);
+      const dead = (method: string) =>
+        new RegExp(`^${e.type}\\.${method}: expected a live module, got a disposed one`);
       expectError(() => m.forward(x), 'DISPOSED', dead('forward'));
       expectError(() => m.backward(delta), 'DISPOSED', dead('backward'));
       expectError(() => m.backwardDelta(x, delta), 'DISPOSED', dead('backwardDelta'));
@@ -228,7 +242,9 @@ describe('Dropout modes', () => {
     m.train();
     const y = m.forward(x).toArray();
     const dropped = Array.from(y).filter((v) => v === 0).length;
-    expect(Array.from(y).every((v, i) => v === 0 || v === Math.fround(xs[i]! / (1 - p)))).toBe(true);
+    expect(Array.from(y).every((v, i) => v === 0 || v === Math.fround(xs[i]! / (1 - p)))).toBe(
+      true,
+    );
     expect(dropped).toBeGreaterThan(0);
     expect(dropped).toBeLessThan(y.length);
   });

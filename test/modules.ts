@@ -14,7 +14,8 @@ type T = typeof Torchlet;
  * - `distinct`: a shuffled ramp over [-1, 1), every gap >= 2/n, so max-pooling windows never tie;
  * - `unit`: in [0.05, 0.95), a reconstruction target for an autoencoder (BCE needs [0, 1]).
  */
-export type Draw = { kind: 'uniform'; scale?: number; gap?: number } | { kind: 'distinct' } | { kind: 'unit' };
+export type Draw =
+  { kind: 'uniform'; scale?: number; gap?: number } | { kind: 'distinct' } | { kind: 'unit' };
 
 /** One table entry: a registered type, or a variant of one. */
 export interface ModuleEntry {
@@ -44,11 +45,18 @@ type Options = Partial<Pick<ModuleEntry, 'draw' | 'elementwise' | 'view' | 'stoc
 export function moduleTable(tl: T): ModuleEntry[] {
   const entries: ModuleEntry[] = [];
   const add = (
-    name: string, make: (rng: Torchlet.Rng) => Torchlet.Module, input: number[], options: Options = {},
+    name: string,
+    make: (rng: Torchlet.Rng) => Torchlet.Module,
+    input: number[],
+    options: Options = {},
   ): void => {
     const [type, variant] = name.split(':') as [string, string | undefined];
     entries.push({
-      name, type, variant: variant ?? null, make, input,
+      name,
+      type,
+      variant: variant ?? null,
+      make,
+      input,
       draw: options.draw ?? { kind: 'uniform' },
       elementwise: options.elementwise ?? false,
       view: options.view ?? false,
@@ -65,22 +73,43 @@ export function moduleTable(tl: T): ModuleEntry[] {
   add('MaxPool2D', () => new tl.MaxPool2D(2, 2), [2, 4, 4, 2], distinct);
   add('AvgPool1D', () => new tl.AvgPool1D(2), [2, 6, 3]);
   add('AvgPool2D', () => new tl.AvgPool2D(2, 2), [2, 4, 4, 2]);
-  add('TanH', () => new tl.TanH(), [3, 5], { draw: { kind: 'uniform', scale: 2 }, elementwise: true });
-  add('Sigmoid', () => new tl.Sigmoid(), [3, 5], { draw: { kind: 'uniform', scale: 3 }, elementwise: true });
-  add('ReLU', () => new tl.ReLU(), [3, 5], { draw: { kind: 'uniform', scale: 2, gap: 0.01 }, elementwise: true });
+  add('TanH', () => new tl.TanH(), [3, 5], {
+    draw: { kind: 'uniform', scale: 2 },
+    elementwise: true,
+  });
+  add('Sigmoid', () => new tl.Sigmoid(), [3, 5], {
+    draw: { kind: 'uniform', scale: 3 },
+    elementwise: true,
+  });
+  add('ReLU', () => new tl.ReLU(), [3, 5], {
+    draw: { kind: 'uniform', scale: 2, gap: 0.01 },
+    elementwise: true,
+  });
   add('Softmax', () => new tl.Softmax(), [3, 7], { draw: { kind: 'uniform', scale: 2 } });
-  add('Dropout', (rng) => new tl.Dropout(0.5, { rng }), [3, 6], { elementwise: true, stochastic: true });
+  add('Dropout', (rng) => new tl.Dropout(0.5, { rng }), [3, 6], {
+    elementwise: true,
+    stochastic: true,
+  });
   add('Flatten', () => new tl.Flatten(), [2, 3, 4], { view: true });
   add('Reshape', () => new tl.Reshape(4, 3), [2, 3, 4], { view: true });
   add('Upsample1D', () => new tl.Upsample1D(2), [2, 3, 2]);
   add('Upsample2D', () => new tl.Upsample2D(2, 3), [2, 2, 3, 2]);
-  add('Sequential', (rng) => new tl.Sequential(
-    new tl.Linear(4, 5, { rng }), new tl.TanH(), new tl.Linear(5, 3, { rng }),
-  ), [2, 4]);
-  add('AutoEncoder', (rng) => new tl.AutoEncoder(
-    new tl.Sequential(new tl.Linear(4, 2, { rng }), new tl.TanH()),
-    new tl.Sequential(new tl.Linear(2, 4, { rng }), new tl.Sigmoid()),
-  ), [2, 4], { draw: { kind: 'unit' } });
+  add(
+    'Sequential',
+    (rng) =>
+      new tl.Sequential(new tl.Linear(4, 5, { rng }), new tl.TanH(), new tl.Linear(5, 3, { rng })),
+    [2, 4],
+  );
+  add(
+    'AutoEncoder',
+    (rng) =>
+      new tl.AutoEncoder(
+        new tl.Sequential(new tl.Linear(4, 2, { rng }), new tl.TanH()),
+        new tl.Sequential(new tl.Linear(2, 4, { rng }), new tl.Sigmoid()),
+      ),
+    [2, 4],
+    { draw: { kind: 'unit' } },
+  );
 
   // ---- variants
   add('Conv1D:same', (rng) => new tl.Conv1D(3, 2, 3, 1, { rng, padding: 'same' }), [2, 5, 2]);
@@ -92,23 +121,52 @@ export function moduleTable(tl: T): ModuleEntry[] {
   add('MaxPool2D:overlapping', () => new tl.MaxPool2D(2, 3, 1), [2, 4, 5, 2], distinct);
   add('AvgPool1D:overlapping', () => new tl.AvgPool1D(3, 2), [2, 7, 2]);
   add('AvgPool2D:overlapping', () => new tl.AvgPool2D(2, 3, 1), [2, 3, 4, 2]);
-  add('Sequential:conv', (rng) => new tl.Sequential(
-    new tl.Conv1D(3, 2, 4, 1, { rng }), new tl.TanH(), new tl.MaxPool1D(2), new tl.Flatten(),
-    new tl.Linear(12, 3, { rng }),
-  ), [2, 9, 2]);
-  add('Sequential:dropout', (rng) => new tl.Sequential(
-    new tl.Linear(4, 6, { rng }), new tl.Dropout(0.3, { rng }), new tl.TanH(), new tl.Linear(6, 3, { rng }),
-  ), [3, 4], { stochastic: true });
-  add('AutoEncoder:conv', (rng) => new tl.AutoEncoder(
-    new tl.Sequential(
-      new tl.Conv2D(3, 3, 1, 2, 1, { rng, padding: 'same' }), new tl.TanH(), new tl.AvgPool2D(2, 2),
-      new tl.Flatten(), new tl.Linear(8, 3, { rng }),
-    ),
-    new tl.Sequential(
-      new tl.Linear(3, 8, { rng }), new tl.Reshape(2, 2, 2), new tl.Upsample2D(2),
-      new tl.Conv2D(1, 1, 2, 1, 1, { rng }), new tl.Sigmoid(),
-    ),
-  ), [2, 4, 4, 1], { draw: { kind: 'unit' } });
+  add(
+    'Sequential:conv',
+    (rng) =>
+      new tl.Sequential(
+        new tl.Conv1D(3, 2, 4, 1, { rng }),
+        new tl.TanH(),
+        new tl.MaxPool1D(2),
+        new tl.Flatten(),
+        new tl.Linear(12, 3, { rng }),
+      ),
+    [2, 9, 2],
+  );
+  add(
+    'Sequential:dropout',
+    (rng) =>
+      new tl.Sequential(
+        new tl.Linear(4, 6, { rng }),
+        new tl.Dropout(0.3, { rng }),
+        new tl.TanH(),
+        new tl.Linear(6, 3, { rng }),
+      ),
+    [3, 4],
+    { stochastic: true },
+  );
+  add(
+    'AutoEncoder:conv',
+    (rng) =>
+      new tl.AutoEncoder(
+        new tl.Sequential(
+          new tl.Conv2D(3, 3, 1, 2, 1, { rng, padding: 'same' }),
+          new tl.TanH(),
+          new tl.AvgPool2D(2, 2),
+          new tl.Flatten(),
+          new tl.Linear(8, 3, { rng }),
+        ),
+        new tl.Sequential(
+          new tl.Linear(3, 8, { rng }),
+          new tl.Reshape(2, 2, 2),
+          new tl.Upsample2D(2),
+          new tl.Conv2D(1, 1, 2, 1, 1, { rng }),
+          new tl.Sigmoid(),
+        ),
+      ),
+    [2, 4, 4, 1],
+    { draw: { kind: 'unit' } },
+  );
   return entries;
 }
 
@@ -116,7 +174,8 @@ export function moduleTable(tl: T): ModuleEntry[] {
 export function inputValues(entry: ModuleEntry, rng: Torchlet.Rng): Float32Array {
   const n = entry.input.reduce((a, b) => a * b, 1);
   const d = entry.draw;
-  if (d.kind === 'distinct') return rng.shuffle(Float32Array.from({ length: n }, (_, i) => (2 * i) / n - 1));
+  if (d.kind === 'distinct')
+    return rng.shuffle(Float32Array.from({ length: n }, (_, i) => (2 * i) / n - 1));
   if (d.kind === 'unit') return Float32Array.from({ length: n }, () => rng.uniform(0.05, 0.95));
   const { scale = 1, gap = 0 } = d;
   return Float32Array.from({ length: n }, () => {
@@ -138,12 +197,16 @@ export function inputFor(tl: T, entry: ModuleEntry, seed: number): Torchlet.Tens
 export function expectedParams(m: Torchlet.Module): [string, number[]][] {
   const spec = m.spec;
   if (spec === undefined) throw new Error(`${m.type}: no static spec to derive parameters from`);
-  const own = Object.entries(spec.params?.(m.config()) ?? {})
-    .map(([name, shape]): [string, number[]] => [name, [...shape]]);
+  const own = Object.entries(spec.params?.(m.config()) ?? {}).map(
+    ([name, shape]): [string, number[]] => [name, [...shape]],
+  );
   const names = spec.children;
   const children = m.children().flatMap((c, i) => {
     const prefix = names === undefined || names === 'index' ? String(i) : names[i]!;
-    return expectedParams(c).map(([name, shape]): [string, number[]] => [`${prefix}.${name}`, shape]);
+    return expectedParams(c).map(([name, shape]): [string, number[]] => [
+      `${prefix}.${name}`,
+      shape,
+    ]);
   });
   return [...own, ...children];
 }

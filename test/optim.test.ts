@@ -3,7 +3,19 @@
 // training the digits MLP. Tolerance: 1e-5 relative, for float32 updates vs the float64 reference.
 import { describe, expect, it } from 'vitest';
 import {
-  Linear, LogSoftmaxCrossEntropy, MSELoss, OPTIMIZERS, Optim, ReLU, Rng, Sequential, Tensor, accuracy, init, loadDigits, sgd,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  MSELoss,
+  OPTIMIZERS,
+  Optim,
+  ReLU,
+  Rng,
+  Sequential,
+  Tensor,
+  accuracy,
+  init,
+  loadDigits,
+  sgd,
 } from '../ts/index.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
@@ -59,7 +71,9 @@ describe('Optim update rules', () => {
         expect(opt.steps).toBe(4);
         const got = Array.from(fc.weight.data).concat(Array.from(fc.bias.data));
         const want = reference(rule, 4, 0.05, wd);
-        got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(TOL * Math.max(1, Math.abs(want[i]!))));
+        got.forEach((g, i) =>
+          expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(TOL * Math.max(1, Math.abs(want[i]!))),
+        );
       });
     }
   }
@@ -84,10 +98,26 @@ describe('Optim update rules', () => {
 
   it('rejects bad options', () => {
     const { fc } = setup();
-    expectError(() => new Optim(fc, new MSELoss(), 0.1, { optimizer: 'rmsprop' as never }), 'BAD_ARGUMENT', /^Optim: expected optimizer to be one of sgd, momentum, nesterov, adam, got rmsprop$/);
-    expectError(() => new Optim(fc, new MSELoss(), 0.1, { momentum: 1 }), 'BAD_ARGUMENT', /expected momentum to be in \[0, 1\), got 1/);
-    expectError(() => new Optim(fc, new MSELoss(), 0.1, { weightDecay: -1 }), 'BAD_ARGUMENT', /expected weightDecay to be a finite number >= 0, got -1/);
-    expectError(() => new Optim(fc, new MSELoss(), 0.1, { betas: [0.9, 1.5] }), 'BAD_ARGUMENT', /expected betas\[1\] to be in \[0, 1\), got 1.5/);
+    expectError(
+      () => new Optim(fc, new MSELoss(), 0.1, { optimizer: 'rmsprop' as never }),
+      'BAD_ARGUMENT',
+      /^Optim: expected optimizer to be one of sgd, momentum, nesterov, adam, got rmsprop$/,
+    );
+    expectError(
+      () => new Optim(fc, new MSELoss(), 0.1, { momentum: 1 }),
+      'BAD_ARGUMENT',
+      /expected momentum to be in \[0, 1\), got 1/,
+    );
+    expectError(
+      () => new Optim(fc, new MSELoss(), 0.1, { weightDecay: -1 }),
+      'BAD_ARGUMENT',
+      /expected weightDecay to be a finite number >= 0, got -1/,
+    );
+    expectError(
+      () => new Optim(fc, new MSELoss(), 0.1, { betas: [0.9, 1.5] }),
+      'BAD_ARGUMENT',
+      /expected betas\[1\] to be in \[0, 1\), got 1.5/,
+    );
   });
 });
 
@@ -105,7 +135,11 @@ describe('Optim finite guard', () => {
       const { fc, x, y } = overflowing();
       const opt = new Optim(fc, new MSELoss(), 0.1, { optimizer });
       const before = [fc.weight.data[0], fc.bias.data[0]];
-      expectError(() => opt.step(x, y), 'NON_FINITE', /^Optim\.step: expected a finite gradient of weight, got Infinity at flat index 0; weights were not updated/);
+      expectError(
+        () => opt.step(x, y),
+        'NON_FINITE',
+        /^Optim\.step: expected a finite gradient of weight, got Infinity at flat index 0; weights were not updated/,
+      );
       expect([fc.weight.data[0], fc.bias.data[0]]).toEqual(before);
       expect(opt.steps).toBe(0);
       // A good batch afterwards trains from the untouched state.
@@ -120,8 +154,17 @@ describe('Adam on the digits', () => {
   it('reaches >= 0.93 test accuracy in 5 epochs', () => {
     const { train, test } = loadDigits();
     const rng = new Rng(1);
-    const net = new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng }));
-    sgd(net, train, new LogSoftmaxCrossEntropy(), { epochs: 5, step: 3e-3, optimizer: 'adam', seed: 1 });
+    const net = new Sequential(
+      new Linear(64, 100, { rng }),
+      new ReLU(),
+      new Linear(100, 10, { rng }),
+    );
+    sgd(net, train, new LogSoftmaxCrossEntropy(), {
+      epochs: 5,
+      step: 3e-3,
+      optimizer: 'adam',
+      seed: 1,
+    });
     expect(accuracy(net, test)).toBeGreaterThanOrEqual(0.93);
   });
 });

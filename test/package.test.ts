@@ -17,16 +17,26 @@ let packed: string[];
 
 /** The environment without npm's per-run variables, which point back into this tree. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_|^INIT_CWD$/i.test(k)));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^npm_|^INIT_CWD$/i.test(k)),
+  );
 }
 
 /** Runs a command in `cwd`; a failure throws with its output. */
 function run(cmd: string, args: string[], cwd: string): string {
   try {
-    return execFileSync(cmd, args, { cwd, env: cleanEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    return execFileSync(cmd, args, {
+      cwd,
+      env: cleanEnv(),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+    });
   } catch (e) {
     const { stdout, stderr } = e as { stdout?: string; stderr?: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`);
+    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`, {
+      cause: e,
+    });
   }
 }
 
@@ -74,12 +84,18 @@ export async function twoSteps(x: Tensor, y: Tensor): Promise<[number, number]> 
 beforeAll(() => {
   expectFreshDist();
   tmp = mkdtempSync(join(tmpdir(), 'torchlet-pack-'));
-  const out = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], process.cwd())) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const out = JSON.parse(
+    run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], process.cwd()),
+  ) as Array<{ filename: string; files: Array<{ path: string }> }>;
   packed = out[0]!.files.map((f) => f.path);
   app = join(tmp, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, out[0]!.filename)], app);
+  run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, out[0]!.filename)],
+    app,
+  );
   writeFileSync(join(app, 'esm.mjs'), ESM);
   writeFileSync(join(app, 'cjs.cjs'), CJS);
   writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
@@ -92,16 +108,35 @@ afterAll(() => {
 
 describe('the npm package', () => {
   it('ships dist (bundles, types, torchlet.wasm, digits) and no tests, sources or Rust', () => {
-    const expected = ['package.json', 'README.md', 'LICENSE', 'data/README.md', 'dist/index.js', 'dist/index.node.js', 'dist/index.d.ts', 'dist/gridworker.js', 'dist/cli.js', 'dist/torchlet.wasm', 'dist/digits.csv.gz'];
+    const expected = [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'data/README.md',
+      'dist/index.js',
+      'dist/index.node.js',
+      'dist/index.d.ts',
+      'dist/gridworker.js',
+      'dist/cli.js',
+      'dist/torchlet.wasm',
+      'dist/digits.csv.gz',
+    ];
     for (const f of expected) {
       expect(packed).toContain(f);
     }
-    const unwanted = packed.filter((f) => /^(test|ts|crates|web|scripts|build|wasm)\/|\.rs$|(?<!\.d)\.ts$|\.test\./.test(f));
+    const unwanted = packed.filter((f) =>
+      /^(test|ts|crates|web|scripts|build|wasm)\/|\.rs$|(?<!\.d)\.ts$|\.test\./.test(f),
+    );
     expect(unwanted).toEqual([]);
   });
 
   it('imports from Node ESM (the node build), trains two finite steps, runs gridSearch workers', () => {
-    type Out = { losses: number[]; entry: string; wasmMagic: number[]; grid: { scores: number[]; workers: number[]; error: string | null } };
+    type Out = {
+      losses: number[];
+      entry: string;
+      wasmMagic: number[];
+      grid: { scores: number[]; workers: number[]; error: string | null };
+    };
     const r = JSON.parse(run('node', ['esm.mjs'], app)) as Out;
     expect(r.entry).toMatch(/\/node_modules\/torchlet\/dist\/index\.node\.js$/);
     expect(r.losses.every(Number.isFinite)).toBe(true);
@@ -113,7 +148,9 @@ describe('the npm package', () => {
   });
 
   it('installs the torchlet command', () => {
-    expect(run(join(app, 'node_modules/.bin/torchlet'), ['--help'], app)).toMatch(/^Usage: torchlet/);
+    expect(run(join(app, 'node_modules/.bin/torchlet'), ['--help'], app)).toMatch(
+      /^Usage: torchlet/,
+    );
   });
 
   it('require()s from CommonJS and trains two finite steps', () => {
@@ -123,22 +160,59 @@ describe('the npm package', () => {
     expect(r.losses[1]!).toBeLessThan(r.losses[0]!);
   });
 
-  it('runs the README\'s own layer (examples/custom-layer.mts), compiled strict against the package: Sequential, sgd with Adam, gradCheck, save/load', () => {
-    const args = ['--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', 'custom-layer.mts'];
+  it("runs the README's own layer (examples/custom-layer.mts), compiled strict against the package: Sequential, sgd with Adam, gradCheck, save/load", () => {
+    const args = [
+      '--strict',
+      '--skipLibCheck',
+      'false',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,dom',
+      'custom-layer.mts',
+    ];
     expect(run('node', [TSC, ...args], app)).toBe('');
-    const r = JSON.parse(run('node', ['custom-layer.mjs'], app)) as { loss: number[]; accuracy: number; gradCheck: boolean; architecture: string; sameAfterLoad: boolean };
+    const r = JSON.parse(run('node', ['custom-layer.mjs'], app)) as {
+      loss: number[];
+      accuracy: number;
+      gradCheck: boolean;
+      architecture: string;
+      sameAfterLoad: boolean;
+    };
     expect(r.loss[1]!).toBeLessThan(r.loss[0]! / 5);
     expect(r.accuracy).toBeGreaterThan(0.9);
     expect(r.gradCheck).toBe(true);
-    expect(r.architecture).toBe('Sequential(Linear(64, 32) -> Scale(32) -> ReLU() -> Linear(32, 10))');
+    expect(r.architecture).toBe(
+      'Sequential(Linear(64, 32) -> Scale(32) -> ReLU() -> Linear(32, 10))',
+    );
     expect(r.sameAfterLoad).toBe(true);
     // The README shows the same layer, word for word.
-    const layer = /--8<-- \[start:layer\]\n([\s\S]*?)\/\/ --8<-- \[end:layer\]/.exec(readFileSync('examples/custom-layer.mts', 'utf8'))![1]!;
+    const layer = /--8<-- \[start:layer\]\n([\s\S]*?)\/\/ --8<-- \[end:layer\]/.exec(
+      readFileSync('examples/custom-layer.mts', 'utf8'),
+    )![1]!;
     expect(readFileSync('README.md', 'utf8')).toContain(layer.trim());
   });
 
   it('type-checks a strict consumer against the shipped .d.ts (the app has no @types/node)', () => {
-    const args = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', 'consumer.ts'];
+    const args = [
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      'false',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,dom',
+      'consumer.ts',
+    ];
     expect(run('node', [TSC, ...args], app)).toBe('');
   });
 });

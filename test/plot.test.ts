@@ -13,7 +13,9 @@ describe('lossCurvesSvg', () => {
 
   it('draws one path per curve, validation dashed, with a legend entry per run', () => {
     const svg = lossCurvesSvg(runs, { title: 'losses' });
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="400"')).toBe(true);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="400"')).toBe(
+      true,
+    );
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg.match(/<path class="train"/g)).toHaveLength(2);
     expect(svg.match(/<path class="validation"[^>]*stroke-dasharray/g)).toHaveLength(1);
@@ -35,8 +37,16 @@ describe('lossCurvesSvg', () => {
   });
 
   it('rejects nothing to plot', () => {
-    expectError(() => lossCurvesSvg([]), 'BAD_ARGUMENT', /lossCurvesSvg: expected at least one run, got none/);
-    expectError(() => lossCurvesSvg([{ name: 'x', train: [NaN] }]), 'BAD_ARGUMENT', /expected finite values to plot/);
+    expectError(
+      () => lossCurvesSvg([]),
+      'BAD_ARGUMENT',
+      /lossCurvesSvg: expected at least one run, got none/,
+    );
+    expectError(
+      () => lossCurvesSvg([{ name: 'x', train: [NaN] }]),
+      'BAD_ARGUMENT',
+      /expected finite values to plot/,
+    );
   });
 });
 
@@ -44,18 +54,29 @@ describe('image grids', () => {
   const images = Float32Array.from({ length: 3 * 4 }, (_, i) => (i % 4) / 3); // 3 images of 2x2
 
   it('draws one group of gray squares per image', () => {
-    const svg = imageGridSvg(images, 3, { imageShape: [2, 2], columns: 2, scale: 5, labels: ['a', 'b', 'c'] });
+    const svg = imageGridSvg(images, 3, {
+      imageShape: [2, 2],
+      columns: 2,
+      scale: 5,
+      labels: ['a', 'b', 'c'],
+    });
     expect(svg.match(/<g class="image">/g)).toHaveLength(3);
     expect(svg.match(/<rect x=/g)).toHaveLength(12);
     expect(svg).toContain('fill="#000000"');
     expect(svg).toContain('fill="#ffffff"/>');
     expect(svg).toContain('>c</text>');
-    expectError(() => imageGridSvg(images, 4, { imageShape: [2, 2] }), 'BAD_ARGUMENT', /expected 4 images of 2x2 \(16 values\), got 12/);
+    expectError(
+      () => imageGridSvg(images, 4, { imageShape: [2, 2] }),
+      'BAD_ARGUMENT',
+      /expected 4 images of 2x2 \(16 values\), got 12/,
+    );
   });
 
   it('encodes a valid grayscale PNG of the same grid', () => {
     const png = imageGridPng(images, 3, { imageShape: [2, 2], columns: 3, scale: 1 });
-    expect(Array.from(png.subarray(0, 8))).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(Array.from(png.subarray(0, 8))).toEqual([
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+    ]);
     const dv = new DataView(png.buffer, png.byteOffset);
     const [width, height] = [dv.getUint32(16), dv.getUint32(20)];
     expect([width, height]).toEqual([3 * (2 + 4) + 4, 2 + 8]);

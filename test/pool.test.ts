@@ -2,7 +2,17 @@
 // tie routing, and gradCheck on inputs without ties (a shuffled ramp: every gap >= 1/n, far above
 // the finite-difference step). Tolerances: gradCheck's defaults; a max is exact, so values are too.
 import { describe, expect, it } from 'vitest';
-import { MaxPool1D, MaxPool2D, Rng, Sequential, Tensor, gradCheck, init, Linear, Flatten } from '../ts/index.js';
+import {
+  MaxPool1D,
+  MaxPool2D,
+  Rng,
+  Sequential,
+  Tensor,
+  gradCheck,
+  init,
+  Linear,
+  Flatten,
+} from '../ts/index.js';
 import { expectError, expectGradOk } from './helpers.js';
 
 await init();
@@ -54,21 +64,43 @@ describe('MaxPool1D', () => {
   ];
   for (const [k, stride, length, chan, batch] of cases) {
     it(`passes gradCheck for MaxPool1D(${k}, ${stride}) on [${batch}, ${length}, ${chan}]`, () => {
-      expectGradOk(gradCheck(new MaxPool1D(k, stride), distinctTensor([batch, length, chan], k * 10 + stride)));
+      expectGradOk(
+        gradCheck(new MaxPool1D(k, stride), distinctTensor([batch, length, chan], k * 10 + stride)),
+      );
     });
   }
 
   it('rejects bad shapes, and a backward that does not follow the forward of the same input', () => {
     const pool = new MaxPool1D(3);
-    expectError(() => pool.forward(distinctTensor([4, 2, 1], 1)), 'SHAPE_MISMATCH', /^MaxPool1D\.forward: expected input \[batch, length >= 3, chan\], got \[4, 2, 1\]$/);
+    expectError(
+      () => pool.forward(distinctTensor([4, 2, 1], 1)),
+      'SHAPE_MISMATCH',
+      /^MaxPool1D\.forward: expected input \[batch, length >= 3, chan\], got \[4, 2, 1\]$/,
+    );
     expectError(() => pool.forward(distinctTensor([4, 9], 1)), 'SHAPE_MISMATCH', /got \[4, 9\]$/);
     const x = distinctTensor([2, 9, 2], 2);
     const y = pool.forward(x).toArray();
-    expectError(() => pool.backwardDelta(x, distinctTensor([2, 2, 2], 3)), 'SHAPE_MISMATCH', /^MaxPool1D\.backwardDelta: expected delta \[2, 3, 2\], got \[2, 2, 2\]$/);
-    expectError(() => pool.backwardDelta(distinctTensor([2, 9, 2], 4), distinctTensor([2, 3, 2], 3)), 'STALE', /^MaxPool1D\.backwardDelta: expected the input of this module's last forward/);
+    expectError(
+      () => pool.backwardDelta(x, distinctTensor([2, 2, 2], 3)),
+      'SHAPE_MISMATCH',
+      /^MaxPool1D\.backwardDelta: expected delta \[2, 3, 2\], got \[2, 2, 2\]$/,
+    );
+    expectError(
+      () => pool.backwardDelta(distinctTensor([2, 9, 2], 4), distinctTensor([2, 3, 2], 3)),
+      'STALE',
+      /^MaxPool1D\.backwardDelta: expected the input of this module's last forward/,
+    );
     expect(Array.from(pool.output!.data)).toEqual(Array.from(y));
-    expectError(() => new MaxPool1D(0), 'BAD_ARGUMENT', /^MaxPool1D: expected kSize to be a positive integer, got 0$/);
-    expectError(() => new MaxPool1D(2, -1), 'BAD_ARGUMENT', /^MaxPool1D: expected stride to be a positive integer, got -1$/);
+    expectError(
+      () => new MaxPool1D(0),
+      'BAD_ARGUMENT',
+      /^MaxPool1D: expected kSize to be a positive integer, got 0$/,
+    );
+    expectError(
+      () => new MaxPool1D(2, -1),
+      'BAD_ARGUMENT',
+      /^MaxPool1D: expected stride to be a positive integer, got -1$/,
+    );
   });
 });
 
@@ -92,10 +124,14 @@ describe('MaxPool2D', () => {
     const pool = new MaxPool2D(2, 2);
     const x = Tensor.from([0, 5, 5, 5], [1, 2, 2, 1]);
     pool.forward(x);
-    expect(Array.from(pool.backwardDelta(x, Tensor.from([1], [1, 1, 1, 1])).data)).toEqual([0, 1, 0, 0]);
+    expect(Array.from(pool.backwardDelta(x, Tensor.from([1], [1, 1, 1, 1])).data)).toEqual([
+      0, 1, 0, 0,
+    ]);
   });
 
-  const cases: Array<[kH: number, kW: number, stride: number, h: number, w: number, chan: number, batch: number]> = [
+  const cases: Array<
+    [kH: number, kW: number, stride: number, h: number, w: number, chan: number, batch: number]
+  > = [
     [1, 1, 1, 1, 1, 1, 1],
     [2, 2, 2, 6, 6, 3, 2],
     [3, 2, 1, 5, 4, 2, 2], // overlapping windows
@@ -105,18 +141,31 @@ describe('MaxPool2D', () => {
   ];
   for (const [kH, kW, stride, h, w, chan, batch] of cases) {
     it(`passes gradCheck for MaxPool2D(${kH}, ${kW}, ${stride}) on [${batch}, ${h}, ${w}, ${chan}]`, () => {
-      expectGradOk(gradCheck(new MaxPool2D(kH, kW, stride), distinctTensor([batch, h, w, chan], kH * 100 + kW * 10 + stride)));
+      expectGradOk(
+        gradCheck(
+          new MaxPool2D(kH, kW, stride),
+          distinctTensor([batch, h, w, chan], kH * 100 + kW * 10 + stride),
+        ),
+      );
     });
   }
 
   it('passes gradCheck inside a Sequential (backward reads the forward it followed)', () => {
-    const net = new Sequential(new MaxPool2D(2, 2), new Flatten(), new Linear(18, 3, { rng: new Rng(1) }));
+    const net = new Sequential(
+      new MaxPool2D(2, 2),
+      new Flatten(),
+      new Linear(18, 3, { rng: new Rng(1) }),
+    );
     expectGradOk(gradCheck(net, distinctTensor([2, 4, 6, 3], 9)));
   });
 
   it('rejects bad shapes naming expected and got', () => {
     const pool = new MaxPool2D(2, 3);
-    expectError(() => pool.forward(distinctTensor([1, 4, 2, 1], 1)), 'SHAPE_MISMATCH', /^MaxPool2D\.forward: expected input \[batch, height >= 2, width >= 3, chan\], got \[1, 4, 2, 1\]$/);
+    expectError(
+      () => pool.forward(distinctTensor([1, 4, 2, 1], 1)),
+      'SHAPE_MISMATCH',
+      /^MaxPool2D\.forward: expected input \[batch, height >= 2, width >= 3, chan\], got \[1, 4, 2, 1\]$/,
+    );
     expectError(() => pool.forward(distinctTensor([1, 16], 1)), 'SHAPE_MISMATCH', /got \[1, 16\]$/);
     expect(pool.output).toBeNull();
   });

@@ -2,7 +2,16 @@
 // reproducible from a seed, and the report's conv net reaches >= 0.97 test accuracy on the digits.
 import { describe, expect, it } from 'vitest';
 import {
-  LogSoftmaxCrossEntropy, PRESETS, Tensor, accuracy, asSamples, asSequence, init, loadDigits, preset, sgd,
+  LogSoftmaxCrossEntropy,
+  PRESETS,
+  Tensor,
+  accuracy,
+  asSamples,
+  asSequence,
+  init,
+  loadDigits,
+  preset,
+  sgd,
 } from '../ts/index.js';
 import { expectError, stateHash } from './helpers.js';
 
@@ -41,26 +50,49 @@ describe('presets', () => {
   }
 
   it('is reproducible from a seed, and draws from defaultRng without one', () => {
-    expect(stateHash(preset('conv1d', { seed: 3 }).net)).toBe(stateHash(preset('conv1d', { seed: 3 }).net));
-    expect(stateHash(preset('conv1d', { seed: 3 }).net)).not.toBe(stateHash(preset('conv1d', { seed: 4 }).net));
+    expect(stateHash(preset('conv1d', { seed: 3 }).net)).toBe(
+      stateHash(preset('conv1d', { seed: 3 }).net),
+    );
+    expect(stateHash(preset('conv1d', { seed: 3 }).net)).not.toBe(
+      stateHash(preset('conv1d', { seed: 4 }).net),
+    );
     expect(stateHash(preset('mlp').net)).not.toBe(stateHash(preset('mlp').net));
   });
 
   it('rejects unknown names and bad seeds', () => {
-    expectError(() => preset('resnet' as never), 'BAD_ARGUMENT', /^preset: expected one of conv1d, .*lenet, got "resnet"$/);
-    expectError(() => preset('mlp', { seed: 1.5 }), 'BAD_ARGUMENT', /^preset: expected seed to be an integer, got 1.5$/);
+    expectError(
+      () => preset('resnet' as never),
+      'BAD_ARGUMENT',
+      /^preset: expected one of conv1d, .*lenet, got "resnet"$/,
+    );
+    expectError(
+      () => preset('mlp', { seed: 1.5 }),
+      'BAD_ARGUMENT',
+      /^preset: expected seed to be an integer, got 1.5$/,
+    );
   });
 
   it('views data as samples without copying', () => {
-    const x = Tensor.from(Float32Array.from({ length: 2 * 64 }, (_, i) => i), [2, 64]);
+    const x = Tensor.from(
+      Float32Array.from({ length: 2 * 64 }, (_, i) => i),
+      [2, 64],
+    );
     const seq = asSequence(x);
     expect(seq.shape).toEqual([2, 64, 1]);
     expect(seq.ptr).toBe(x.ptr);
     const img = asSamples(x, [8, 8, 1]);
     expect(img.shape).toEqual([2, 8, 8, 1]);
     expect(img.ptr).toBe(x.ptr);
-    expectError(() => asSamples(x, [28, 28, 1]), 'SHAPE_MISMATCH', /^asSamples: expected x \[n, \.\.\.\] with 784 elements per sample for \[28, 28, 1\], got \[2, 64\]$/);
-    expectError(() => asSequence(img), 'SHAPE_MISMATCH', /^asSequence: expected x \[n, length\], got \[2, 8, 8, 1\]$/);
+    expectError(
+      () => asSamples(x, [28, 28, 1]),
+      'SHAPE_MISMATCH',
+      /^asSamples: expected x \[n, \.\.\.\] with 784 elements per sample for \[28, 28, 1\], got \[2, 64\]$/,
+    );
+    expectError(
+      () => asSequence(img),
+      'SHAPE_MISMATCH',
+      /^asSequence: expected x \[n, length\], got \[2, 8, 8, 1\]$/,
+    );
   });
 
   it("trains the report's conv net to >= 0.97 test accuracy on the digits (15 epochs at 0.1, 5 at 0.01)", () => {

@@ -8,8 +8,21 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  Conv1D, Flatten, Linear, LogSoftmaxCrossEntropy, MaxPool1D, Module, Optim, ReLU, Rng, Sequential, TanH, Tensor,
-  type Call, init, memory,
+  Conv1D,
+  Flatten,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  MaxPool1D,
+  Module,
+  Optim,
+  ReLU,
+  Rng,
+  Sequential,
+  TanH,
+  Tensor,
+  type Call,
+  init,
+  memory,
 } from '../ts/index.js';
 import { assertClose } from './compare.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
@@ -17,7 +30,12 @@ import { type VecCase, readVectors } from './vectors.js';
 
 await init();
 
-const cases = new Map(readVectors(readFileSync(new URL('./fixtures/sharing.txt', import.meta.url), 'utf8')).map((c) => [c.name, c]));
+const cases = new Map(
+  readVectors(readFileSync(new URL('./fixtures/sharing.txt', import.meta.url), 'utf8')).map((c) => [
+    c.name,
+    c,
+  ]),
+);
 
 function t(c: VecCase, name: string): Tensor {
   const v = c.tensors.get(name);
@@ -37,7 +55,8 @@ function loadParams(net: Module, c: VecCase): void {
 }
 
 function checkGrads(net: Module, c: VecCase, atol = 2e-6): void {
-  for (const p of net.parameters()) assertClose(p.grad.data, values(c, `grad.${p.name}`), 1e-5, atol, `${c.name} grad.${p.name}`);
+  for (const p of net.parameters())
+    assertClose(p.grad.data, values(c, `grad.${p.name}`), 1e-5, atol, `${c.name} grad.${p.name}`);
 }
 
 const fixtureNets: Record<string, () => Module> = {
@@ -97,11 +116,17 @@ describe('a module used at several positions matches PyTorch', () => {
     net.updateParameters(0.1);
     const w = values(c, 'param.0.weight');
     const g = values(c, 'grad.0.weight');
-    assertClose(net.parameters()[0]!.value.data, w.map((v, i) => v - 0.1 * g[i]!), 1e-5, 2e-6, 'stepped once');
+    assertClose(
+      net.parameters()[0]!.value.data,
+      w.map((v, i) => v - 0.1 * g[i]!),
+      1e-5,
+      2e-6,
+      'stepped once',
+    );
     net.dispose();
   });
 
-  it('a shared encoder in two networks accumulates both networks\' gradients', () => {
+  it("a shared encoder in two networks accumulates both networks' gradients", () => {
     const c = cases.get('shared_encoder')!;
     const encLinear = new Linear(6, 4);
     const enc = new Sequential(encLinear, new TanH());
@@ -126,17 +151,35 @@ describe('a module used at several positions matches PyTorch', () => {
     head2.zeroGrad();
     assertClose(net1.backward(t(c, 'delta1')).data, values(c, 'dx1'), 1e-5, 2e-6, 'dx1');
     assertClose(net2.backward(t(c, 'delta2')).data, values(c, 'dx2'), 1e-5, 2e-6, 'dx2');
-    assertClose(encLinear.gradWeight.data, values(c, 'grad.enc.weight'), 1e-5, 2e-6, 'grad.enc.weight');
+    assertClose(
+      encLinear.gradWeight.data,
+      values(c, 'grad.enc.weight'),
+      1e-5,
+      2e-6,
+      'grad.enc.weight',
+    );
     assertClose(encLinear.gradBias.data, values(c, 'grad.enc.bias'), 1e-5, 2e-6, 'grad.enc.bias');
-    assertClose(head1.gradWeight.data, values(c, 'grad.head1.weight'), 1e-5, 2e-6, 'grad.head1.weight');
-    assertClose(head2.gradWeight.data, values(c, 'grad.head2.weight'), 1e-5, 2e-6, 'grad.head2.weight');
+    assertClose(
+      head1.gradWeight.data,
+      values(c, 'grad.head1.weight'),
+      1e-5,
+      2e-6,
+      'grad.head1.weight',
+    );
+    assertClose(
+      head2.gradWeight.data,
+      values(c, 'grad.head2.weight'),
+      1e-5,
+      2e-6,
+      'grad.head2.weight',
+    );
     net1.dispose();
     head2.dispose();
   });
 });
 
 describe('nothing stale is read', () => {
-  it('a direct forward of a layer between a network\'s forward and backward changes nothing in it', () => {
+  it("a direct forward of a layer between a network's forward and backward changes nothing in it", () => {
     const make = (): { net: Sequential; conv: Conv1D } => {
       const conv = new Conv1D(1, 1, 1, 1, { rng: new Rng(6) });
       const lin = new Linear(32, 2, { rng: new Rng(5) });
@@ -162,24 +205,37 @@ describe('nothing stale is read', () => {
     b.net.dispose();
   });
 
-  it('a backward on another input than the last forward\'s throws STALE and changes nothing', () => {
+  it("a backward on another input than the last forward's throws STALE and changes nothing", () => {
     const net = new Sequential(new Linear(4, 3), new TanH());
     const x = randTensor([2, 4], 1);
     net.forward(x);
-    const [other, d, small, fresh] = [randTensor([2, 4], 2), randTensor([2, 3], 3), randTensor([1, 2], 1), new Linear(2, 2)];
+    const [other, d, small, fresh] = [
+      randTensor([2, 4], 2),
+      randTensor([2, 3], 3),
+      randTensor([1, 2], 1),
+      new Linear(2, 2),
+    ];
     const relu = new ReLU();
     const hash = stateHash(net);
     const live = memory().liveBytes;
-    expectError(() => net.backwardUpdateGradient(other, d), 'STALE', /^Sequential\.backwardUpdateGradient: expected the input of this module's last forward, got another tensor/);
+    expectError(
+      () => net.backwardUpdateGradient(other, d),
+      'STALE',
+      /^Sequential\.backwardUpdateGradient: expected the input of this module's last forward, got another tensor/,
+    );
     expectError(() => net.backwardDelta(other, d), 'STALE', /call forward\(input\) first/);
     expectError(() => fresh.backwardDelta(small, small), 'STALE', /got no forward yet/);
-    expectError(() => relu.backward(small), 'STALE', /^ReLU\.backward: expected a forward pass first/);
+    expectError(
+      () => relu.backward(small),
+      'STALE',
+      /^ReLU\.backward: expected a forward pass first/,
+    );
     expect(stateHash(net)).toBe(hash);
     expect(memory().liveBytes).toBe(live);
     net.dispose();
   });
 
-  it('a forward\'s output that the next forward overwrote throws OVERWRITTEN when read; clone() keeps it', () => {
+  it("a forward's output that the next forward overwrote throws OVERWRITTEN when read; clone() keeps it", () => {
     const net = new Sequential(new Linear(3, 2));
     const a = randTensor([2, 3], 1);
     const b = randTensor([2, 3], 2);
@@ -187,7 +243,11 @@ describe('nothing stale is read', () => {
     const kept = ya.clone();
     const yb = net.forward(b);
     expect(ya).not.toBe(yb);
-    expectError(() => ya.data, 'OVERWRITTEN', /a later Linear\.forward overwrote; copy results you keep with clone\(\) or toArray\(\)/);
+    expectError(
+      () => ya.data,
+      'OVERWRITTEN',
+      /a later Linear\.forward overwrote; copy results you keep with clone\(\) or toArray\(\)/,
+    );
     expectError(() => ya.toArray(), 'OVERWRITTEN', /clone\(\)/);
     expectError(() => net.forward(ya), 'OVERWRITTEN', /^Sequential\.forward: input: /);
     expect(yb.data.length).toBe(4);
@@ -227,7 +287,10 @@ describe('a layer written by a user', () => {
     readonly gradGain: Tensor;
     constructor(readonly features: number) {
       super();
-      this.gain = Tensor.from(Array.from({ length: features }, (_, i) => 1 + i / 10), [features]);
+      this.gain = Tensor.from(
+        Array.from({ length: features }, (_, i) => 1 + i / 10),
+        [features],
+      );
       this.gradGain = Tensor.zeros([features]);
     }
     override parameters() {

@@ -6,9 +6,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  AutoEncoder, Conv1D, Conv2D, Flatten, Linear, MaxPool1D, MaxPool2D, type Module, ReLU, Reshape, Rng, Sequential, Sigmoid, Softmax, TanH,
-  Upsample1D, Upsample2D,
-  defaultRng, deserialize, deserializeModel, init, load, loadModel, memory, save, serialize,
+  AutoEncoder,
+  Conv1D,
+  Conv2D,
+  Flatten,
+  Linear,
+  MaxPool1D,
+  MaxPool2D,
+  type Module,
+  ReLU,
+  Reshape,
+  Rng,
+  Sequential,
+  Sigmoid,
+  Softmax,
+  TanH,
+  Upsample1D,
+  Upsample2D,
+  defaultRng,
+  deserialize,
+  deserializeModel,
+  init,
+  load,
+  loadModel,
+  memory,
+  save,
+  serialize,
 } from '../ts/index.js';
 import { expectError, randTensor } from './helpers.js';
 
@@ -17,15 +40,72 @@ await init();
 function nets(): Array<[string, () => Module, number[]]> {
   const rng = new Rng(3);
   return [
-    ['mlp', () => new Sequential(new Linear(64, 20, { rng }), new ReLU(), new Linear(20, 10, { rng }), new Softmax()), [5, 64]],
-    ['conv1d', () => new Sequential(new Conv1D(3, 1, 4, 1, { rng }), new MaxPool1D(2, 2), new Flatten(), new Linear(124, 10, { rng }), new TanH()), [3, 64, 1]],
-    ['conv2d', () => new Sequential(new Conv2D(3, 3, 1, 2, 1, { rng }), new ReLU(), new MaxPool2D(2, 2, 2), new Flatten(), new Linear(18, 3, { rng })), [2, 8, 8, 1]],
-    ['autoencoder', () => new AutoEncoder(new Sequential(new Linear(64, 8, { rng }), new TanH()), new Sequential(new Linear(8, 64, { rng }), new Sigmoid())), [4, 64]],
-    ['conv autoencoder', () => new AutoEncoder(
-      new Sequential(new Conv2D(3, 3, 1, 2, 1, { rng }), new ReLU(), new Flatten(), new Linear(72, 8, { rng })),
-      new Sequential(new Linear(8, 32, { rng }), new Reshape(4, 4, 2), new Upsample2D(2, 2), new Conv2D(1, 1, 2, 1, 1, { rng }),
-        new Reshape(8, 8), new Upsample1D(1), new Sigmoid()),
-    ), [2, 8, 8, 1]],
+    [
+      'mlp',
+      () =>
+        new Sequential(
+          new Linear(64, 20, { rng }),
+          new ReLU(),
+          new Linear(20, 10, { rng }),
+          new Softmax(),
+        ),
+      [5, 64],
+    ],
+    [
+      'conv1d',
+      () =>
+        new Sequential(
+          new Conv1D(3, 1, 4, 1, { rng }),
+          new MaxPool1D(2, 2),
+          new Flatten(),
+          new Linear(124, 10, { rng }),
+          new TanH(),
+        ),
+      [3, 64, 1],
+    ],
+    [
+      'conv2d',
+      () =>
+        new Sequential(
+          new Conv2D(3, 3, 1, 2, 1, { rng }),
+          new ReLU(),
+          new MaxPool2D(2, 2, 2),
+          new Flatten(),
+          new Linear(18, 3, { rng }),
+        ),
+      [2, 8, 8, 1],
+    ],
+    [
+      'autoencoder',
+      () =>
+        new AutoEncoder(
+          new Sequential(new Linear(64, 8, { rng }), new TanH()),
+          new Sequential(new Linear(8, 64, { rng }), new Sigmoid()),
+        ),
+      [4, 64],
+    ],
+    [
+      'conv autoencoder',
+      () =>
+        new AutoEncoder(
+          new Sequential(
+            new Conv2D(3, 3, 1, 2, 1, { rng }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(72, 8, { rng }),
+          ),
+          new Sequential(
+            new Linear(8, 32, { rng }),
+            new Reshape(4, 4, 2),
+            new Upsample2D(2, 2),
+            new Conv2D(1, 1, 2, 1, 1, { rng }),
+            new Reshape(8, 8),
+            new Upsample1D(1),
+            new Sigmoid(),
+          ),
+        ),
+      [2, 8, 8, 1],
+    ],
   ];
 }
 
@@ -48,7 +128,9 @@ describe('save / load', () => {
       expect(copy.type).toBe(net.type);
       expect(String(copy)).toBe(String(net));
       expect(bits(copy.forward(x))).toEqual(before);
-      copy.parameters().forEach((p, i) => expect(bits(p.value)).toEqual(bits(net.parameters()[i]!.value)));
+      copy
+        .parameters()
+        .forEach((p, i) => expect(bits(p.value)).toEqual(bits(net.parameters()[i]!.value)));
     });
   }
 
@@ -67,9 +149,14 @@ describe('save / load', () => {
     expect(header['0.weight']).toEqual({ dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
     expect(header['0.bias']).toEqual({ dtype: 'F32', shape: [3], data_offsets: [24, 36] });
     expect(header.__metadata__['torchlet.format']).toBe('1');
-    expect(JSON.parse(header.__metadata__['torchlet.architecture'])).toEqual({ type: 'Sequential', children: [{ type: 'Linear', args: { nIn: 2, nOut: 3 } }] });
+    expect(JSON.parse(header.__metadata__['torchlet.architecture'])).toEqual({
+      type: 'Sequential',
+      children: [{ type: 'Linear', args: { nIn: 2, nOut: 3 } }],
+    });
     expect(bytes.length).toBe(8 + n + 36);
-    expect(Array.from(new Float32Array(bytes.slice(8 + n, 8 + n + 24).buffer))).toEqual(Array.from(net.parameters()[0]!.value.data));
+    expect(Array.from(new Float32Array(bytes.slice(8 + n, 8 + n + 24).buffer))).toEqual(
+      Array.from(net.parameters()[0]!.value.data),
+    );
   });
 
   it('does not advance the shared generator when loading', () => {
@@ -81,12 +168,21 @@ describe('save / load', () => {
 
   it('refuses modules that are not registered', () => {
     class Custom extends ReLU {}
-    expectError(() => serialize(new Sequential(new Linear(2, 2), new Custom())), 'BAD_ARGUMENT', /serialize: expected registered module types .*register\(YourLayer\) adds one\), got Custom \(type ReLU\) at Sequential\[1\]/);
+    expectError(
+      () => serialize(new Sequential(new Linear(2, 2), new Custom())),
+      'BAD_ARGUMENT',
+      /serialize: expected registered module types .*register\(YourLayer\) adds one\), got Custom \(type ReLU\) at Sequential\[1\]/,
+    );
   });
 });
 
 /** Re-encodes a file with a modified header (recomputing nothing, so a checksum may break). */
-function withHeader(bytes: ArrayBuffer, edit: (h: Record<string, any>) => void, fixCrc = true): Uint8Array {
+function withHeader(
+  bytes: ArrayBuffer,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed header, edited freely by each case
+  edit: (h: Record<string, any>) => void,
+  fixCrc = true,
+): Uint8Array {
   const b = new Uint8Array(bytes);
   const n = Number(new DataView(b.buffer).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n)));
@@ -107,31 +203,172 @@ function withHeader(bytes: ArrayBuffer, edit: (h: Record<string, any>) => void, 
     let c = 0xffffffff;
     for (const byte of out) c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
     const hex = ((c ^ 0xffffffff) >>> 0).toString(16).padStart(8, '0');
-    const text = new TextDecoder().decode(hb).replace('"torchlet.crc32":"00000000"', `"torchlet.crc32":"${hex}"`);
+    const text = new TextDecoder()
+      .decode(hb)
+      .replace('"torchlet.crc32":"00000000"', `"torchlet.crc32":"${hex}"`);
     out.set(new TextEncoder().encode(text), 8);
   }
   return out;
 }
 
 describe('load rejects bad files and allocates nothing', () => {
-  const good = serialize(new Sequential(new Linear(4, 3, { rng: new Rng(2) }), new ReLU(), new Linear(3, 2, { rng: new Rng(3) })));
+  const good = serialize(
+    new Sequential(
+      new Linear(4, 3, { rng: new Rng(2) }),
+      new ReLU(),
+      new Linear(3, 2, { rng: new Rng(3) }),
+    ),
+  );
 
   const cases: Array<[string, () => Uint8Array, string, RegExp]> = [
-    ['empty', () => new Uint8Array(3), 'BAD_FILE', /deserialize: expected at least 8 bytes .* truncated/],
-    ['truncated data', () => new Uint8Array(good).slice(0, good.byteLength - 5), 'BAD_FILE', /expected 92 data bytes after the header, got 87; the file is truncated/],
-    ['truncated header', () => new Uint8Array(good).slice(0, 40), 'BAD_FILE', /-byte header, got 32 bytes after the length; the file is truncated/],
-    ['huge header length', () => { const b = new Uint8Array(good).slice(); new DataView(b.buffer).setBigUint64(0, 2n ** 62n, true); return b; }, 'BAD_FILE', /expected a header of at most 16777216 bytes, got 4611686018427387904/],
-    ['flipped data bit', () => { const b = new Uint8Array(good).slice(); b[b.length - 3]! ^= 0x10; return b; }, 'BAD_FILE', /expected checksum [0-9a-f]{8}, got [0-9a-f]{8}; the file is corrupted/],
-    ['extra bytes', () => { const b = new Uint8Array(good.byteLength + 4); b.set(new Uint8Array(good)); return b; }, 'BAD_FILE', /followed by extra bytes/],
-    ['wrong version', () => withHeader(good, (h) => { h.__metadata__['torchlet.format'] = '2'; }), 'UNSUPPORTED_VERSION', /expected format version 1, got "2"/],
-    ['not torchlet', () => withHeader(good, (h) => { delete h.__metadata__; }, false), 'BAD_FILE', /expected __metadata__ with torchlet.format, got none; not a torchlet file/],
-    ['unknown type', () => withHeader(good, (h) => { h.__metadata__['torchlet.architecture'] = JSON.stringify({ type: 'Sequential', children: [{ type: 'Eval', args: {} }] }); }), 'BAD_FILE', /expected a registered module type .*got "Eval" at root\[0\]/],
-    ['__proto__ key', () => withHeader(good, (h) => { Object.defineProperty(h, '__proto__', { value: { dtype: 'F32', shape: [0], data_offsets: [0, 0] }, enumerable: true }); }), 'BAD_FILE', /got the reserved key "__proto__"/],
-    ['overlapping offsets', () => withHeader(good, (h) => { h['0.bias'].data_offsets = [0, 12]; }), 'BAD_FILE', /"0\.weight" to start at byte 12 \(tensors contiguous, no overlap or hole\), got 0/],
-    ['shape/offset mismatch', () => withHeader(good, (h) => { h['0.weight'].shape = [4, 4]; }), 'BAD_FILE', /of shape \[4,4\] to span 64 bytes, got 48/],
-    ['bad dtype', () => withHeader(good, (h) => { h['0.weight'].dtype = 'F64'; }), 'BAD_FILE', /expected dtype F32 for "0.weight", got "F64"/],
-    ['architecture too big for the data', () => withHeader(good, (h) => { h.__metadata__['torchlet.architecture'] = JSON.stringify({ type: 'Linear', args: { nIn: 100000, nOut: 100000 } }); }), 'BAD_FILE', /expected 10000100000 weights for the architecture, got 23 in the tensors/],
-    ['swapped shapes', () => withHeader(good, (h) => { h.__metadata__['torchlet.architecture'] = JSON.stringify({ type: 'Sequential', children: [{ type: 'Linear', args: { nIn: 3, nOut: 4 } }, { type: 'Linear', args: { nIn: 6, nOut: 1 } }] }); }), 'BAD_FILE', /expected 0\.weight of shape \[3,4\], got \[4,3\]/],
+    [
+      'empty',
+      () => new Uint8Array(3),
+      'BAD_FILE',
+      /deserialize: expected at least 8 bytes .* truncated/,
+    ],
+    [
+      'truncated data',
+      () => new Uint8Array(good).slice(0, good.byteLength - 5),
+      'BAD_FILE',
+      /expected 92 data bytes after the header, got 87; the file is truncated/,
+    ],
+    [
+      'truncated header',
+      () => new Uint8Array(good).slice(0, 40),
+      'BAD_FILE',
+      /-byte header, got 32 bytes after the length; the file is truncated/,
+    ],
+    [
+      'huge header length',
+      () => {
+        const b = new Uint8Array(good).slice();
+        new DataView(b.buffer).setBigUint64(0, 2n ** 62n, true);
+        return b;
+      },
+      'BAD_FILE',
+      /expected a header of at most 16777216 bytes, got 4611686018427387904/,
+    ],
+    [
+      'flipped data bit',
+      () => {
+        const b = new Uint8Array(good).slice();
+        b[b.length - 3]! ^= 0x10;
+        return b;
+      },
+      'BAD_FILE',
+      /expected checksum [0-9a-f]{8}, got [0-9a-f]{8}; the file is corrupted/,
+    ],
+    [
+      'extra bytes',
+      () => {
+        const b = new Uint8Array(good.byteLength + 4);
+        b.set(new Uint8Array(good));
+        return b;
+      },
+      'BAD_FILE',
+      /followed by extra bytes/,
+    ],
+    [
+      'wrong version',
+      () =>
+        withHeader(good, (h) => {
+          h.__metadata__['torchlet.format'] = '2';
+        }),
+      'UNSUPPORTED_VERSION',
+      /expected format version 1, got "2"/,
+    ],
+    [
+      'not torchlet',
+      () =>
+        withHeader(
+          good,
+          (h) => {
+            delete h.__metadata__;
+          },
+          false,
+        ),
+      'BAD_FILE',
+      /expected __metadata__ with torchlet.format, got none; not a torchlet file/,
+    ],
+    [
+      'unknown type',
+      () =>
+        withHeader(good, (h) => {
+          h.__metadata__['torchlet.architecture'] = JSON.stringify({
+            type: 'Sequential',
+            children: [{ type: 'Eval', args: {} }],
+          });
+        }),
+      'BAD_FILE',
+      /expected a registered module type .*got "Eval" at root\[0\]/,
+    ],
+    [
+      '__proto__ key',
+      () =>
+        withHeader(good, (h) => {
+          Object.defineProperty(h, '__proto__', {
+            value: { dtype: 'F32', shape: [0], data_offsets: [0, 0] },
+            enumerable: true,
+          });
+        }),
+      'BAD_FILE',
+      /got the reserved key "__proto__"/,
+    ],
+    [
+      'overlapping offsets',
+      () =>
+        withHeader(good, (h) => {
+          h['0.bias'].data_offsets = [0, 12];
+        }),
+      'BAD_FILE',
+      /"0\.weight" to start at byte 12 \(tensors contiguous, no overlap or hole\), got 0/,
+    ],
+    [
+      'shape/offset mismatch',
+      () =>
+        withHeader(good, (h) => {
+          h['0.weight'].shape = [4, 4];
+        }),
+      'BAD_FILE',
+      /of shape \[4,4\] to span 64 bytes, got 48/,
+    ],
+    [
+      'bad dtype',
+      () =>
+        withHeader(good, (h) => {
+          h['0.weight'].dtype = 'F64';
+        }),
+      'BAD_FILE',
+      /expected dtype F32 for "0.weight", got "F64"/,
+    ],
+    [
+      'architecture too big for the data',
+      () =>
+        withHeader(good, (h) => {
+          h.__metadata__['torchlet.architecture'] = JSON.stringify({
+            type: 'Linear',
+            args: { nIn: 100000, nOut: 100000 },
+          });
+        }),
+      'BAD_FILE',
+      /expected 10000100000 weights for the architecture, got 23 in the tensors/,
+    ],
+    [
+      'swapped shapes',
+      () =>
+        withHeader(good, (h) => {
+          h.__metadata__['torchlet.architecture'] = JSON.stringify({
+            type: 'Sequential',
+            children: [
+              { type: 'Linear', args: { nIn: 3, nOut: 4 } },
+              { type: 'Linear', args: { nIn: 6, nOut: 1 } },
+            ],
+          });
+        }),
+      'BAD_FILE',
+      /expected 0\.weight of shape \[3,4\], got \[4,3\]/,
+    ],
   ];
   for (const [name, make, code, re] of cases) {
     it(`rejects ${name}`, () => {
@@ -143,7 +380,11 @@ describe('load rejects bad files and allocates nothing', () => {
   }
 
   it('load names a missing file', () => {
-    expectError(() => load('/nonexistent/model.safetensors'), 'BAD_FILE', /^load: expected a readable model file at \/nonexistent\/model\.safetensors/);
+    expectError(
+      () => load('/nonexistent/model.safetensors'),
+      'BAD_FILE',
+      /^load: expected a readable model file at \/nonexistent\/model\.safetensors/,
+    );
   });
 
   it('a good file still loads (the cases above are not vacuous)', () => {

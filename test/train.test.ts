@@ -2,8 +2,22 @@
 // convergence threshold stops early, bad data is named, and the digits MLP reaches >= 0.95.
 import { describe, expect, it } from 'vitest';
 import {
-  Dropout, Linear, LogSoftmaxCrossEntropy, MSELoss, Optim, ReLU, Rng, Sequential, Tensor, accuracy, evaluateLoss, init, loadDigits,
-  memory, predict, sgd,
+  Dropout,
+  Linear,
+  LogSoftmaxCrossEntropy,
+  MSELoss,
+  Optim,
+  ReLU,
+  Rng,
+  Sequential,
+  Tensor,
+  accuracy,
+  evaluateLoss,
+  init,
+  loadDigits,
+  memory,
+  predict,
+  sgd,
 } from '../ts/index.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
@@ -33,9 +47,15 @@ describe('Optim', () => {
     const hash = stateHash(net);
     const opt = new Optim(net, new MSELoss(), 0.1);
     // Output and target are finite float32, but their squared distance overflows.
-    expectError(() => opt.step(Tensor.from([3e38, 3e38], [1, 2]), Tensor.from([-3e38, -3e38], [1, 2])), 'NON_FINITE', /Optim\.step: expected a finite loss, got Infinity/);
+    expectError(
+      () => opt.step(Tensor.from([3e38, 3e38], [1, 2]), Tensor.from([-3e38, -3e38], [1, 2])),
+      'NON_FINITE',
+      /Optim\.step: expected a finite loss, got Infinity/,
+    );
     expect(stateHash(net)).toBe(hash);
-    expect(() => new Optim(net, new MSELoss(), -1)).toThrow(/expected eps \(the gradient step\) to be a positive finite number, got -1/);
+    expect(() => new Optim(net, new MSELoss(), -1)).toThrow(
+      /expected eps \(the gradient step\) to be a positive finite number, got -1/,
+    );
   });
 });
 
@@ -44,7 +64,12 @@ describe('sgd on the digits', () => {
 
   it('reaches >= 0.95 test accuracy with Linear(64,100) -> ReLU -> Linear(100,10)', () => {
     const net = mlp(1);
-    const history = sgd(net, train, new LogSoftmaxCrossEntropy(), { batchSize: 32, epochs: 20, step: 0.05, seed: 1 });
+    const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+      batchSize: 32,
+      epochs: 20,
+      step: 0.05,
+      seed: 1,
+    });
     expect(history.loss).toHaveLength(20);
     expect(history.loss[19]!).toBeLessThan(history.loss[0]! / 5);
     expect(accuracy(net, test)).toBeGreaterThanOrEqual(0.95);
@@ -63,7 +88,11 @@ describe('sgd on the digits', () => {
   it('stops when the epoch loss changes by less than eps, and calls onEpoch', () => {
     const seen: number[] = [];
     const history = sgd(mlp(2), train, new LogSoftmaxCrossEntropy(), {
-      epochs: 100, step: 0.05, eps: 0.05, seed: 1, onEpoch: (e) => seen.push(e),
+      epochs: 100,
+      step: 0.05,
+      eps: 0.05,
+      seed: 1,
+      onEpoch: (e) => seen.push(e),
     });
     expect(history.converged).toBe(true);
     expect(history.loss.length).toBeLessThan(100);
@@ -83,10 +112,22 @@ describe('sgd on the digits', () => {
   it('names bad data and bad options', () => {
     const net = mlp(4);
     const hash = stateHash(net);
-    expectError(() => sgd(net, { x: train.x, y: test.y }, new LogSoftmaxCrossEntropy()), 'SHAPE_MISMATCH', /sgd: expected data\.y with 1438 rows like data\.x, got 359/);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { batchSize: 0 }), 'BAD_ARGUMENT', /sgd: expected batchSize to be a positive integer, got 0/);
+    expectError(
+      () => sgd(net, { x: train.x, y: test.y }, new LogSoftmaxCrossEntropy()),
+      'SHAPE_MISMATCH',
+      /sgd: expected data\.y with 1438 rows like data\.x, got 359/,
+    );
+    expectError(
+      () => sgd(net, train, new LogSoftmaxCrossEntropy(), { batchSize: 0 }),
+      'BAD_ARGUMENT',
+      /sgd: expected batchSize to be a positive integer, got 0/,
+    );
     const bad = Tensor.from(train.y.toArray().map((v, i) => (i === 5 ? 12 : v)));
-    expectError(() => sgd(net, { x: train.x, y: bad }, new LogSoftmaxCrossEntropy(), { shuffle: false }), 'LABEL_OUT_OF_RANGE', /^sgd: label 12 out of range \[0, 10\) at data\.y\[5\]$/);
+    expectError(
+      () => sgd(net, { x: train.x, y: bad }, new LogSoftmaxCrossEntropy(), { shuffle: false }),
+      'LABEL_OUT_OF_RANGE',
+      /^sgd: label 12 out of range \[0, 10\) at data\.y\[5\]$/,
+    );
     expect(stateHash(net)).toBe(hash);
   });
 });
@@ -98,12 +139,27 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
     const batches: string[] = [];
     const infos: number[] = [];
     const history = sgd(mlp(5), train, new LogSoftmaxCrossEntropy(), {
-      epochs: 3, batchSize: 500, step: 0.5, seed: 1, validation: test, metric: 'accuracy',
+      epochs: 3,
+      batchSize: 500,
+      step: 0.5,
+      seed: 1,
+      validation: test,
+      metric: 'accuracy',
       onBatch: (b) => batches.push(`${b.epoch}.${b.batch}/${b.batches}:${b.size}`),
       onEpoch: (_e, _l, info) => infos.push(info.valMetric!),
     });
     // 1438 rows in batches of 500: 500, 500, 438.
-    expect(batches).toEqual(['0.0/3:500', '0.1/3:500', '0.2/3:438', '1.0/3:500', '1.1/3:500', '1.2/3:438', '2.0/3:500', '2.1/3:500', '2.2/3:438']);
+    expect(batches).toEqual([
+      '0.0/3:500',
+      '0.1/3:500',
+      '0.2/3:438',
+      '1.0/3:500',
+      '1.1/3:500',
+      '1.2/3:438',
+      '2.0/3:500',
+      '2.1/3:500',
+      '2.2/3:438',
+    ]);
     expect(history.valLoss).toHaveLength(3);
     expect(history.valMetric).toEqual(infos);
     expect(history.metric).toBe('accuracy');
@@ -117,9 +173,15 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
     let i = 0;
     let bestWeights = '';
     let weightsAfterLastEpoch = '';
-    const weights = (m: Sequential): string => JSON.stringify(m.parameters().map((p) => Array.from(p.value.data)));
+    const weights = (m: Sequential): string =>
+      JSON.stringify(m.parameters().map((p) => Array.from(p.value.data)));
     const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
-      epochs: 6, step: 0.05, seed: 1, validation: test, patience: 2, monitor: 'metric',
+      epochs: 6,
+      step: 0.05,
+      seed: 1,
+      validation: test,
+      patience: 2,
+      monitor: 'metric',
       metric: { name: 'scripted', higherIsBetter: true, compute: () => scores[i++]! },
       onEpoch: (_e, _l, info) => {
         if (info.best) bestWeights = weights(net);
@@ -135,16 +197,30 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
 
   it('restored weights reproduce the best validation loss exactly', () => {
     const net = mlp(7);
-    const history = sgd(net, { x: train.x.rows(0, 40), y: train.y.rows(0, 40) }, new LogSoftmaxCrossEntropy(), {
-      epochs: 40, step: 0.5, batchSize: 8, seed: 2, validation: test, patience: 3,
-    });
+    const history = sgd(
+      net,
+      { x: train.x.rows(0, 40), y: train.y.rows(0, 40) },
+      new LogSoftmaxCrossEntropy(),
+      {
+        epochs: 40,
+        step: 0.5,
+        batchSize: 8,
+        seed: 2,
+        validation: test,
+        patience: 3,
+      },
+    );
     const best = history.valLoss[history.bestEpoch]!;
     expect(Math.min(...history.valLoss)).toBe(best);
     expect(evaluateLoss(net, test, new LogSoftmaxCrossEntropy())).toBe(best);
   });
 
   it('onEpoch returning false stops training', () => {
-    const history = sgd(mlp(8), train, new LogSoftmaxCrossEntropy(), { epochs: 10, seed: 1, onEpoch: (e) => e < 1 });
+    const history = sgd(mlp(8), train, new LogSoftmaxCrossEntropy(), {
+      epochs: 10,
+      seed: 1,
+      onEpoch: (e) => e < 1,
+    });
     expect(history.loss).toHaveLength(2);
   });
 
@@ -153,24 +229,45 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
     const net = new Sequential(new Linear(1, 1));
     net.parameters()[0]!.value.data.set([1e-38]);
     net.parameters()[1]!.value.data.set([0]);
-    return { net, data: { x: Tensor.from([1, 2, 3e38, 4], [4, 1]), y: Tensor.from([0, 0, 0, 0], [4, 1]) } };
+    return {
+      net,
+      data: { x: Tensor.from([1, 2, 3e38, 4], [4, 1]), y: Tensor.from([0, 0, 0, 0], [4, 1]) },
+    };
   }
 
   it('throws on a non-finite gradient naming epoch and batch, before any weight moves', () => {
     const { net, data } = overflowData();
-    expectError(() => sgd(net, data, new MSELoss(), { batchSize: 1, shuffle: false, step: 0.1 }), 'NON_FINITE', /^sgd \(epoch 0, batch 2\): Optim\.step: expected a finite gradient of 0\.weight, got Infinity/);
+    expectError(
+      () => sgd(net, data, new MSELoss(), { batchSize: 1, shuffle: false, step: 0.1 }),
+      'NON_FINITE',
+      /^sgd \(epoch 0, batch 2\): Optim\.step: expected a finite gradient of 0\.weight, got Infinity/,
+    );
     // Batches 0 and 1 trained before the bad one; on the bad sample alone nothing moves.
     const fresh = overflowData();
     const hashValues = JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)));
-    expectError(() => sgd(fresh.net, { x: fresh.data.x.rows(2, 1), y: fresh.data.y.rows(2, 1) }, new MSELoss(), { step: 0.1 }), 'NON_FINITE', /epoch 0, batch 0/);
-    expect(JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)))).toBe(hashValues);
+    expectError(
+      () =>
+        sgd(fresh.net, { x: fresh.data.x.rows(2, 1), y: fresh.data.y.rows(2, 1) }, new MSELoss(), {
+          step: 0.1,
+        }),
+      'NON_FINITE',
+      /epoch 0, batch 0/,
+    );
+    expect(JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)))).toBe(
+      hashValues,
+    );
   });
 
   it("nonFinite: 'skip' skips the bad batch and trains on the others", () => {
     const { net, data } = overflowData();
     const skipped: boolean[] = [];
     const history = sgd(net, data, new MSELoss(), {
-      batchSize: 1, shuffle: false, step: 0.01, epochs: 2, nonFinite: 'skip', onBatch: (b) => skipped.push(b.skipped),
+      batchSize: 1,
+      shuffle: false,
+      step: 0.01,
+      epochs: 2,
+      nonFinite: 'skip',
+      onBatch: (b) => skipped.push(b.skipped),
     });
     expect(skipped).toEqual([false, false, true, false, false, false, true, false]);
     expect(history.skippedBatches).toBe(2);
@@ -181,11 +278,33 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
   it('rejects toolkit options before anything moves', () => {
     const net = mlp(9);
     const hash = stateHash(net);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { patience: 2 }), 'BAD_ARGUMENT', /^sgd: expected validation data with patience/);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: test, metric: 'f1' as never }), 'BAD_ARGUMENT', /sgd: expected metric to be one of accuracy, mse/);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { nonFinite: 'ignore' as never }), 'BAD_ARGUMENT', /expected nonFinite 'throw' or 'skip', got ignore/);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { optimizer: 'adam', betas: [2, 0.9] }), 'BAD_ARGUMENT', /Optim: expected betas\[0\] to be in \[0, 1\), got 2/);
-    expectError(() => sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: { x: test.x, y: train.y } }), 'SHAPE_MISMATCH', /sgd: expected validation\.y with 359 rows like validation\.x, got 1438/);
+    expectError(
+      () => sgd(net, train, new LogSoftmaxCrossEntropy(), { patience: 2 }),
+      'BAD_ARGUMENT',
+      /^sgd: expected validation data with patience/,
+    );
+    expectError(
+      () =>
+        sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: test, metric: 'f1' as never }),
+      'BAD_ARGUMENT',
+      /sgd: expected metric to be one of accuracy, mse/,
+    );
+    expectError(
+      () => sgd(net, train, new LogSoftmaxCrossEntropy(), { nonFinite: 'ignore' as never }),
+      'BAD_ARGUMENT',
+      /expected nonFinite 'throw' or 'skip', got ignore/,
+    );
+    expectError(
+      () => sgd(net, train, new LogSoftmaxCrossEntropy(), { optimizer: 'adam', betas: [2, 0.9] }),
+      'BAD_ARGUMENT',
+      /Optim: expected betas\[0\] to be in \[0, 1\), got 2/,
+    );
+    expectError(
+      () =>
+        sgd(net, train, new LogSoftmaxCrossEntropy(), { validation: { x: test.x, y: train.y } }),
+      'SHAPE_MISMATCH',
+      /sgd: expected validation\.y with 359 rows like validation\.x, got 1438/,
+    );
     expect(stateHash(net)).toBe(hash);
   });
 });
@@ -195,11 +314,20 @@ describe('training and evaluation modes', () => {
     const { train, test } = loadDigits();
     const rng = new Rng(3);
     const drop = new Dropout(0.5, { rng: new Rng(4) });
-    const net = new Sequential(new Linear(64, 32, { rng }), new ReLU(), drop, new Linear(32, 10, { rng }));
+    const net = new Sequential(
+      new Linear(64, 32, { rng }),
+      new ReLU(),
+      drop,
+      new Linear(32, 10, { rng }),
+    );
     drop.eval(); // a mode the caller chose: sgd must give it back
     const seen: boolean[] = [];
     const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
-      epochs: 3, step: 0.05, seed: 1, validation: test, metric: 'accuracy',
+      epochs: 3,
+      step: 0.05,
+      seed: 1,
+      validation: test,
+      metric: 'accuracy',
       onBatch: () => seen.push(drop.training),
     });
     expect(new Set(seen)).toEqual(new Set([true]));
@@ -209,7 +337,9 @@ describe('training and evaluation modes', () => {
     drop.train();
     expect(Array.from(predict(net, test.x))).toEqual(Array.from(predict(net, test.x)));
     expect(drop.training).toBe(true);
-    expect(evaluateLoss(net, test, new LogSoftmaxCrossEntropy())).toBe(evaluateLoss(net, test, new LogSoftmaxCrossEntropy()));
+    expect(evaluateLoss(net, test, new LogSoftmaxCrossEntropy())).toBe(
+      evaluateLoss(net, test, new LogSoftmaxCrossEntropy()),
+    );
     net.dispose();
   });
 });

@@ -4,7 +4,19 @@
 // exact, so forward values are compared with toEqual.
 import { describe, expect, it } from 'vitest';
 import {
-  Conv2D, Flatten, Linear, Reshape, Rng, Sequential, Sigmoid, Tensor, Upsample1D, Upsample2D, gradCheck, init, memory,
+  Conv2D,
+  Flatten,
+  Linear,
+  Reshape,
+  Rng,
+  Sequential,
+  Sigmoid,
+  Tensor,
+  Upsample1D,
+  Upsample2D,
+  gradCheck,
+  init,
+  memory,
 } from '../ts/index.js';
 import { expectError, expectGradOk, randTensor } from './helpers.js';
 
@@ -28,17 +40,34 @@ describe('Upsample1D', () => {
   });
 
   it('passes gradCheck for channel counts around the SIMD width', () => {
-    for (const c of [1, 3, 4, 5, 17]) expectGradOk(gradCheck(new Upsample1D(2), randTensor([2, 3, c], c)));
+    for (const c of [1, 3, 4, 5, 17])
+      expectGradOk(gradCheck(new Upsample1D(2), randTensor([2, 3, c], c)));
   });
 
   it('rejects bad factors and shapes, changing nothing', () => {
-    expectError(() => new Upsample1D(0), 'BAD_ARGUMENT', /^Upsample1D: expected scale to be a positive integer, got 0$/);
-    expectError(() => new Upsample1D(1.5), 'BAD_ARGUMENT', /^Upsample1D: expected scale to be a positive integer, got 1.5$/);
+    expectError(
+      () => new Upsample1D(0),
+      'BAD_ARGUMENT',
+      /^Upsample1D: expected scale to be a positive integer, got 0$/,
+    );
+    expectError(
+      () => new Upsample1D(1.5),
+      'BAD_ARGUMENT',
+      /^Upsample1D: expected scale to be a positive integer, got 1.5$/,
+    );
     const up = new Upsample1D(2);
     const x = randTensor([2, 3, 1], 1);
     const y = up.forward(x).toArray();
-    expectError(() => up.forward(randTensor([2, 3], 1)), 'SHAPE_MISMATCH', /^Upsample1D\.forward: expected input \[batch, length, chan\], got \[2, 3\]$/);
-    expectError(() => up.backwardDelta(x, randTensor([2, 5, 1], 2)), 'SHAPE_MISMATCH', /^Upsample1D\.backwardDelta: expected delta \[2, 6, 1\], got \[2, 5, 1\]$/);
+    expectError(
+      () => up.forward(randTensor([2, 3], 1)),
+      'SHAPE_MISMATCH',
+      /^Upsample1D\.forward: expected input \[batch, length, chan\], got \[2, 3\]$/,
+    );
+    expectError(
+      () => up.backwardDelta(x, randTensor([2, 5, 1], 2)),
+      'SHAPE_MISMATCH',
+      /^Upsample1D\.backwardDelta: expected delta \[2, 6, 1\], got \[2, 5, 1\]$/,
+    );
     expect(up.output!.toArray()).toEqual(y);
   });
 });
@@ -54,14 +83,20 @@ describe('Upsample2D', () => {
   it('turns each pixel into a block and sums each block of delta', () => {
     const up = new Upsample2D(2);
     const x = Tensor.from([1, 2, 3, 4], [1, 2, 2, 1]);
-    expect(Array.from(up.forward(x).data)).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
-    const delta = Tensor.from(Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]);
+    expect(Array.from(up.forward(x).data)).toEqual([
+      1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4,
+    ]);
+    const delta = Tensor.from(
+      Array.from({ length: 16 }, (_, i) => i),
+      [1, 4, 4, 1],
+    );
     // Block (0, 0) holds 0, 1, 4, 5; block (0, 1) 2, 3, 6, 7; and so on.
     expect(Array.from(up.backwardDelta(x, delta).data)).toEqual([10, 18, 42, 50]);
   });
 
   it('passes gradCheck with unequal factors and channel counts around the SIMD width', () => {
-    for (const c of [1, 4, 5, 16]) expectGradOk(gradCheck(new Upsample2D(2, 3), randTensor([2, 3, 2, c], c)));
+    for (const c of [1, 4, 5, 16])
+      expectGradOk(gradCheck(new Upsample2D(2, 3), randTensor([2, 3, 2, c], c)));
   });
 
   it('reuses its buffers across steps of the same shape', () => {
@@ -78,7 +113,11 @@ describe('Upsample2D', () => {
   });
 
   it('rejects a 3-D input', () => {
-    expectError(() => new Upsample2D(2).forward(randTensor([2, 3, 4], 1)), 'SHAPE_MISMATCH', /^Upsample2D\.forward: expected input \[batch, height, width, chan\], got \[2, 3, 4\]$/);
+    expectError(
+      () => new Upsample2D(2).forward(randTensor([2, 3, 4], 1)),
+      'SHAPE_MISMATCH',
+      /^Upsample2D\.forward: expected input \[batch, height, width, chan\], got \[2, 3, 4\]$/,
+    );
   });
 });
 
@@ -97,8 +136,16 @@ describe('Reshape', () => {
   });
 
   it('rejects a sample of the wrong size and bad sizes', () => {
-    expectError(() => new Reshape(2, 3).forward(randTensor([4, 5], 1)), 'SHAPE_MISMATCH', /^Reshape\.forward: expected input \[batch, \.\.\.\] with 6 elements per sample for \[2, 3\], got \[4, 5\]$/);
-    expectError(() => new Reshape(2, 0), 'BAD_ARGUMENT', /^Reshape: expected shape\[1\] to be a positive integer, got 0$/);
+    expectError(
+      () => new Reshape(2, 3).forward(randTensor([4, 5], 1)),
+      'SHAPE_MISMATCH',
+      /^Reshape\.forward: expected input \[batch, \.\.\.\] with 6 elements per sample for \[2, 3\], got \[4, 5\]$/,
+    );
+    expectError(
+      () => new Reshape(2, 0),
+      'BAD_ARGUMENT',
+      /^Reshape: expected shape\[1\] to be a positive integer, got 0$/,
+    );
   });
 });
 
@@ -106,8 +153,12 @@ describe('a convolutional decoder', () => {
   it('Linear -> Reshape -> Upsample2D -> Conv2D -> Sigmoid -> Flatten passes gradCheck', () => {
     const rng = new Rng(3);
     const dec = new Sequential(
-      new Linear(3, 2 * 2 * 4, { rng }), new Reshape(2, 2, 4), new Upsample2D(2),
-      new Conv2D(2, 2, 4, 1, 1, { rng }), new Sigmoid(), new Flatten(),
+      new Linear(3, 2 * 2 * 4, { rng }),
+      new Reshape(2, 2, 4),
+      new Upsample2D(2),
+      new Conv2D(2, 2, 4, 1, 1, { rng }),
+      new Sigmoid(),
+      new Flatten(),
     );
     expect(dec.outputShape([5, 3])).toEqual([5, 9]);
     expectGradOk(gradCheck(dec, randTensor([2, 3], 4)));

@@ -39,7 +39,9 @@ export function readVectors(text = readFileSync(VECTORS_PATH, 'utf8')): VecCase[
     const [head, ...rest] = line.split(' ');
     if (head === 'case') {
       const [name, type, ...kv] = rest;
-      const args = Object.fromEntries(kv.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+      const args = Object.fromEntries(
+        kv.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+      );
       cur = { name: name!, type: type!, args, tensors: new Map() };
     } else if (head === 'end') {
       cases.push(cur!);
@@ -48,7 +50,8 @@ export function readVectors(text = readFileSync(VECTORS_PATH, 'utf8')): VecCase[
       const [dims, ...vals] = rest;
       const shape = dims === '-' ? [] : dims!.split(',').map(Number);
       const values = Float32Array.from(vals, parseValue);
-      if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`vectors.txt: ${cur?.name}.${head}: size mismatch`);
+      if (values.length !== shape.reduce((a, b) => a * b, 1))
+        throw new Error(`vectors.txt: ${cur?.name}.${head}: size mismatch`);
       cur!.tensors.set(head!, { shape, values });
     }
   }
@@ -81,7 +84,7 @@ function layer(text: string, c?: VecCase): Module {
   const values = m[2] === '' ? [] : m[2]!.split(',').map(Number);
   const args: Record<string, ArgValue> = {};
   cls.spec.args.forEach((a, i) => {
-    const v = a.kind === 'ints' ? values.slice(i) : values[i] ?? c?.args[a.name] ?? a.default;
+    const v = a.kind === 'ints' ? values.slice(i) : (values[i] ?? c?.args[a.name] ?? a.default);
     if (v === undefined) throw new Error(`${text}: no value for ${a.name}`);
     args[a.name] = v;
   });

@@ -41,12 +41,15 @@ describe('init errors (fresh module state)', () => {
   });
 
   it('names a missing file, where it looked, and the fixes', async () => {
-    await expect(freshInit(new URL('./no-such.wasm', import.meta.url)))
-      .rejects.toThrow(/^init: expected torchlet\.wasm at file:\/\/.*\/no-such\.wasm, got ENOENT.*npm run build:wasm.*init\(\{ wasm \}\)/);
+    await expect(freshInit(new URL('./no-such.wasm', import.meta.url))).rejects.toThrow(
+      /^init: expected torchlet\.wasm at file:\/\/.*\/no-such\.wasm, got ENOENT.*npm run build:wasm.*init\(\{ wasm \}\)/,
+    );
   });
 
   it('rejects bytes that are not WebAssembly', async () => {
-    await expect(freshInit(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).rejects.toThrow(/expected WebAssembly bytes/);
+    await expect(freshInit(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).rejects.toThrow(
+      /expected WebAssembly bytes/,
+    );
   });
 
   it('rejects a module of the wrong ABI', async () => {
@@ -113,11 +116,13 @@ describe('Tensor', () => {
   });
 
   it('from() checks the value count against the shape', () => {
-    expect(() => Tensor.from([1, 2, 3], [2, 2])).toThrow(/expected 4 values for shape \[2, 2\], got 3/);
+    expect(() => Tensor.from([1, 2, 3], [2, 2])).toThrow(
+      /expected 4 values for shape \[2, 2\], got 3/,
+    );
   });
 
   it('an impossible allocation throws OUT_OF_MEMORY and the next one works', () => {
-    expect(() => Tensor.zeros([5 * 2 ** 30 / 4])).toThrow(/below 4 GiB/);
+    expect(() => Tensor.zeros([(5 * 2 ** 30) / 4])).toThrow(/below 4 GiB/);
     // Passes the TS size check but cannot fit beside what is already allocated: tl_alloc says 0.
     let message = '';
     try {

@@ -1,12 +1,27 @@
 // torchlet's public API: everything a user imports comes from here, grouped as the folders are.
 
 // ---- core: the WASM core, tensors, the module contract, layers, containers, losses, model files
-export { init, memory, compiledModule, isInitialized, type WasmSource, type MemoryInfo } from './core/wasm.js';
+export {
+  init,
+  memory,
+  compiledModule,
+  isInitialized,
+  type WasmSource,
+  type MemoryInfo,
+} from './core/wasm.js';
 export { TorchletError, type ErrorCode } from './core/errors.js';
 export { Tensor } from './core/tensor.js';
 export { Rng, manualSeed, defaultRng } from './core/rng.js';
 export {
-  Module, Frame, type Parameter, type Call, type LayerSpec, type LayerClass, type ArgSpec, type Args, type ArgValue,
+  Module,
+  Frame,
+  type Parameter,
+  type Call,
+  type LayerSpec,
+  type LayerClass,
+  type ArgSpec,
+  type Args,
+  type ArgValue,
 } from './core/module.js';
 export { Linear, type LinearOptions } from './core/linear.js';
 export { Conv1D, Conv2D, type ConvOptions, type ConvPadding } from './core/conv.js';
@@ -16,32 +31,114 @@ export { Flatten, Reshape } from './core/view.js';
 export { Upsample1D, Upsample2D } from './core/upsample.js';
 export { Container, Sequential, AutoEncoder } from './core/container.js';
 export { Loss, MSELoss, BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy } from './core/loss.js';
-export { gradCheck, gradCheckLoss, type GradCheckOptions, type GradCheckResult } from './core/gradcheck.js';
+export {
+  gradCheck,
+  gradCheckLoss,
+  type GradCheckOptions,
+  type GradCheckResult,
+} from './core/gradcheck.js';
 export { register, registeredTypes, MODULE_TYPES } from './core/registry.js';
 export {
-  save, load, loadModel, serialize, deserialize, deserializeModel, describeArchitecture, fromArchitecture, FORMAT_VERSION,
-  type ArchitectureNode, type ArgValueJson, type SavedModel, type SaveOptions,
+  save,
+  load,
+  loadModel,
+  serialize,
+  deserialize,
+  deserializeModel,
+  describeArchitecture,
+  fromArchitecture,
+  FORMAT_VERSION,
+  type ArchitectureNode,
+  type ArgValueJson,
+  type SavedModel,
+  type SaveOptions,
 } from './core/serialize.js';
 
 // ---- train: update rules, the training loop, metrics, grid search
-export { Optim, OPTIMIZERS, type OptimizerName, type OptimOptions, type GradientReport } from './train/optim.js';
 export {
-  sgd, predict, accuracy, evaluateLoss, labelsOf, type Dataset, type SgdOptions, type History, type EpochInfo, type BatchInfo,
+  Optim,
+  OPTIMIZERS,
+  type OptimizerName,
+  type OptimOptions,
+  type GradientReport,
+} from './train/optim.js';
+export {
+  sgd,
+  predict,
+  accuracy,
+  evaluateLoss,
+  labelsOf,
+  type Dataset,
+  type SgdOptions,
+  type History,
+  type EpochInfo,
+  type BatchInfo,
 } from './train/train.js';
 export {
-  evaluate, confusionMatrix, meanSquaredError, metricOf, METRICS, type Metric, type MetricName, type ConfusionMatrix,
+  evaluate,
+  confusionMatrix,
+  meanSquaredError,
+  metricOf,
+  METRICS,
+  type Metric,
+  type MetricName,
+  type ConfusionMatrix,
   type EvaluateOptions,
 } from './train/metrics.js';
 export { gridSearch, type GridSearchOptions } from './train/gridsearch.js';
-export { kFold, gridCombinations, paramsLabel, type GridRow, type GridParams, type ParamGrid, type GridValue, type LossName, type GridMetric, type GridTrainOptions, type FoldCurves, type Fold } from './train/grid.js';
+export {
+  kFold,
+  gridCombinations,
+  paramsLabel,
+  type GridRow,
+  type GridParams,
+  type ParamGrid,
+  type GridValue,
+  type LossName,
+  type GridMetric,
+  type GridTrainOptions,
+  type FoldCurves,
+  type Fold,
+} from './train/grid.js';
 export { type BuildNet, type Torchlet } from './train/gridpool.js';
 
 // ---- tools: data sets, the report's presets, plots, clustering (the CLI is tools/cli.ts)
 export {
-  loadDigits, fetchDigits, parseDigitsCsv, DIGITS_COUNT, DIGITS_TRAIN_COUNT, type DigitsSplit, type LoadDigitsOptions,
+  loadDigits,
+  fetchDigits,
+  parseDigitsCsv,
+  DIGITS_COUNT,
+  DIGITS_TRAIN_COUNT,
+  type DigitsSplit,
+  type LoadDigitsOptions,
   type FetchDigitsOptions,
 } from './tools/data/digits.js';
 export { loadMnist, MNIST_COUNT, type LoadMnistOptions } from './tools/data/mnist.js';
-export { preset, PRESETS, asSamples, asSequence, type PresetName, type PresetInfo, type Preset, type PresetOptions } from './tools/presets.js';
-export { lossCurvesSvg, imageGridSvg, imageGridPng, type LossRun, type LossPlotOptions, type ImageGridOptions } from './tools/plot.js';
-export { kMeans, purity, adjustedRandIndex, pca, type Points, type KMeansOptions, type KMeansResult, type PcaResult } from './tools/cluster.js';
+export {
+  preset,
+  PRESETS,
+  asSamples,
+  asSequence,
+  type PresetName,
+  type PresetInfo,
+  type Preset,
+  type PresetOptions,
+} from './tools/presets.js';
+export {
+  lossCurvesSvg,
+  imageGridSvg,
+  imageGridPng,
+  type LossRun,
+  type LossPlotOptions,
+  type ImageGridOptions,
+} from './tools/plot.js';
+export {
+  kMeans,
+  purity,
+  adjustedRandIndex,
+  pca,
+  type Points,
+  type KMeansOptions,
+  type KMeansResult,
+  type PcaResult,
+} from './tools/cluster.js';

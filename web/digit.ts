@@ -3,11 +3,16 @@
 // (aspect kept, centred), thresholded, thickened, and counted the same way, then scaled to [0, 1].
 
 /** Ink alpha (0..255, row-major width x height) -> 64 values in [0, 1]; all zeros for a blank drawing. */
-export function toDigitPixels(alpha: ArrayLike<number>, width: number, height: number): Float32Array {
+export function toDigitPixels(
+  alpha: ArrayLike<number>,
+  width: number,
+  height: number,
+): Float32Array {
   let [x0, y0, x1, y1] = [width, height, -1, -1];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (alpha[y * width + x]! > 32) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+      if (alpha[y * width + x]! > 32)
+        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
     }
   }
   const out = new Float32Array(64);

@@ -23,9 +23,15 @@ worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
     case 'epoch':
       losses[m.model].push(m.loss);
       epochLog.push({ model: m.model, epoch: m.epoch, at: performance.now() });
-      drawCurve($('loss-' + m.model), losses[m.model], m.epochs, m.model === 'classifier' ? '#3b6fd8' : '#e0672a');
+      drawCurve(
+        $('loss-' + m.model),
+        losses[m.model],
+        m.epochs,
+        m.model === 'classifier' ? '#3b6fd8' : '#e0672a',
+      );
       if (m.accuracy !== undefined) showAccuracy(m.accuracy, m.epoch);
-      $('status').textContent = `${m.model}: epoch ${m.epoch + 1} / ${m.epochs}, loss ${m.loss.toFixed(4)}`;
+      $('status').textContent =
+        `${m.model}: epoch ${m.epoch + 1} / ${m.epochs}, loss ${m.loss.toFixed(4)}`;
       break;
     case 'reconstructions':
       drawReconstructions(m.inputs, m.outputs, m.count);
@@ -35,7 +41,8 @@ worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
       break;
     case 'done':
       document.body.dataset.state = 'done';
-      $('status').textContent = `done: ${losses.classifier.length} conv-net epochs and ${losses.autoencoder.length} autoencoder epochs, all in the worker`;
+      $('status').textContent =
+        `done: ${losses.classifier.length} conv-net epochs and ${losses.autoencoder.length} autoencoder epochs, all in the worker`;
       break;
     case 'error':
       fail(m.message);
@@ -60,12 +67,18 @@ function showAccuracy(value: number, epoch: number): void {
   if (value >= 0.9 && document.body.dataset.timeTo90 === undefined) {
     const seconds = performance.now() / 1000;
     document.body.dataset.timeTo90 = seconds.toFixed(2);
-    $('time-to-90').textContent = `(reached 0.9 at epoch ${epoch + 1}, ${seconds.toFixed(1)} s after the page started loading)`;
+    $('time-to-90').textContent =
+      `(reached 0.9 at epoch ${epoch + 1}, ${seconds.toFixed(1)} s after the page started loading)`;
   }
 }
 
 /** A loss curve: epochs on x (0..epochs), loss on y from 0 to the largest value so far. */
-function drawCurve(canvas: HTMLCanvasElement, values: number[], epochs: number, color: string): void {
+function drawCurve(
+  canvas: HTMLCanvasElement,
+  values: number[],
+  epochs: number,
+  color: string,
+): void {
   const ctx = canvas.getContext('2d')!;
   const { width: w, height: h } = canvas;
   const pad = { left: 44, right: 10, top: 10, bottom: 22 };
@@ -94,7 +107,13 @@ function drawCurve(canvas: HTMLCanvasElement, values: number[], epochs: number, 
 }
 
 /** An 8x8 image with values in [0, 1] (1 = ink) at (left, top), `scale` canvas pixels per pixel. */
-function drawDigit(ctx: CanvasRenderingContext2D, pixels: ArrayLike<number>, left: number, top: number, scale: number): void {
+function drawDigit(
+  ctx: CanvasRenderingContext2D,
+  pixels: ArrayLike<number>,
+  left: number,
+  top: number,
+  scale: number,
+): void {
   for (let i = 0; i < 64; i++) {
     const shade = Math.round(255 * (1 - Math.min(1, Math.max(0, pixels[i]!))));
     ctx.fillStyle = `rgb(${shade}, ${shade}, ${shade})`;
@@ -117,19 +136,22 @@ function drawReconstructions(inputs: number[], outputs: number[], count: number)
 
 function showPrediction(probabilities: number[]): void {
   const best = probabilities.indexOf(Math.max(...probabilities));
-  $('probs').replaceChildren(...probabilities.map((p, k) => {
-    const row = document.createElement('div');
-    row.className = k === best ? 'bar top' : 'bar';
-    const label = document.createElement('span');
-    label.textContent = `${k}`;
-    const bar = document.createElement('span');
-    bar.style.width = `${Math.max(1, p * 160)}px`;
-    const value = document.createElement('span');
-    value.textContent = `${(100 * p).toFixed(1)} %`;
-    row.append(label, bar, value);
-    return row;
-  }));
-  $('prediction').textContent = `prediction: ${best} (${(100 * probabilities[best]!).toFixed(1)} %)`;
+  $('probs').replaceChildren(
+    ...probabilities.map((p, k) => {
+      const row = document.createElement('div');
+      row.className = k === best ? 'bar top' : 'bar';
+      const label = document.createElement('span');
+      label.textContent = `${k}`;
+      const bar = document.createElement('span');
+      bar.style.width = `${Math.max(1, p * 160)}px`;
+      const value = document.createElement('span');
+      value.textContent = `${(100 * p).toFixed(1)} %`;
+      row.append(label, bar, value);
+      return row;
+    }),
+  );
+  $('prediction').textContent =
+    `prediction: ${best} (${(100 * probabilities[best]!).toFixed(1)} %)`;
   $('prediction').dataset.digit = String(best);
   $('prediction').dataset.request = String(requestId);
 }
@@ -145,7 +167,10 @@ let drawing = false;
 
 function at(e: PointerEvent): [number, number] {
   const r = pad.getBoundingClientRect();
-  return [((e.clientX - r.left) * pad.width) / r.width, ((e.clientY - r.top) * pad.height) / r.height];
+  return [
+    ((e.clientX - r.left) * pad.width) / r.width,
+    ((e.clientY - r.top) * pad.height) / r.height,
+  ];
 }
 
 pad.addEventListener('pointerdown', (e) => {

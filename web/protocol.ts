@@ -11,7 +11,14 @@ export interface PredictRequest {
 export type FromWorker =
   | { type: 'status'; text: string }
   /** One epoch of the classifier (with test accuracy) or of the autoencoder. */
-  | { type: 'epoch'; model: 'classifier' | 'autoencoder'; epoch: number; epochs: number; loss: number; accuracy?: number }
+  | {
+      type: 'epoch';
+      model: 'classifier' | 'autoencoder';
+      epoch: number;
+      epochs: number;
+      loss: number;
+      accuracy?: number;
+    }
   /** Test digits and their reconstructions, `count` rows of 64 pixels each. */
   | { type: 'reconstructions'; count: number; inputs: number[]; outputs: number[]; epoch: number }
   | { type: 'prediction'; id: number; probabilities: number[] }

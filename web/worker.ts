@@ -2,7 +2,16 @@
 // autoencoder, posting every epoch, and classifies drawings. All the numeric work is here, so
 // the page's main thread only draws. Between epochs it yields, so predictions are answered live.
 import {
-  BCELoss, LogSoftmaxCrossEntropy, type Preset, Tensor, accuracy, asSamples, fetchDigits, init, preset, sgd,
+  BCELoss,
+  LogSoftmaxCrossEntropy,
+  type Preset,
+  Tensor,
+  accuracy,
+  asSamples,
+  fetchDigits,
+  init,
+  preset,
+  sgd,
 } from 'torchlet';
 import type { FromWorker, PredictRequest } from './protocol.js';
 
@@ -48,8 +57,19 @@ async function main(): Promise<void> {
   const crossEntropy = new LogSoftmaxCrossEntropy();
   post({ type: 'status', text: `training ${conv.description}` });
   for (let epoch = 0; epoch < CLASSIFIER.epochs; epoch++) {
-    const { loss } = sgd(conv.net, trainSet, crossEntropy, { ...CLASSIFIER, epochs: 1, seed: epoch });
-    post({ type: 'epoch', model: 'classifier', epoch, epochs: CLASSIFIER.epochs, loss: loss[0]!, accuracy: accuracy(conv.net, testSet) });
+    const { loss } = sgd(conv.net, trainSet, crossEntropy, {
+      ...CLASSIFIER,
+      epochs: 1,
+      seed: epoch,
+    });
+    post({
+      type: 'epoch',
+      model: 'classifier',
+      epoch,
+      epochs: CLASSIFIER.epochs,
+      loss: loss[0]!,
+      accuracy: accuracy(conv.net, testSet),
+    });
     classifier = conv;
     answerPredictions(conv);
     await yieldToMessages();
@@ -60,15 +80,33 @@ async function main(): Promise<void> {
   const bce = new BCELoss();
   post({ type: 'status', text: `training ${ae.description}` });
   for (let epoch = 0; epoch < AUTOENCODER.epochs; epoch++) {
-    const { loss } = sgd(ae.net, { x: train.x, y: train.x }, bce, { ...AUTOENCODER, epochs: 1, seed: epoch });
-    post({ type: 'epoch', model: 'autoencoder', epoch, epochs: AUTOENCODER.epochs, loss: loss[0]! });
+    const { loss } = sgd(ae.net, { x: train.x, y: train.x }, bce, {
+      ...AUTOENCODER,
+      epochs: 1,
+      seed: epoch,
+    });
+    post({
+      type: 'epoch',
+      model: 'autoencoder',
+      epoch,
+      epochs: AUTOENCODER.epochs,
+      loss: loss[0]!,
+    });
     if (epoch % 5 === 4 || epoch === AUTOENCODER.epochs - 1) {
       const outputs = Array.from(ae.net.forward(shown).data);
-      post({ type: 'reconstructions', count: SHOWN, inputs: Array.from(shown.data), outputs, epoch });
+      post({
+        type: 'reconstructions',
+        count: SHOWN,
+        inputs: Array.from(shown.data),
+        outputs,
+        epoch,
+      });
     }
     await yieldToMessages();
   }
   post({ type: 'done' });
 }
 
-main().catch((e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+main().catch((e: unknown) =>
+  post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+);

@@ -2,14 +2,40 @@
 // (any widths) and the convolutional ones for 8x8 digits and 28x28 MNIST. Every decoder ends in
 // Sigmoid -> Flatten, so the output is [batch, pixels] like the flat data it reconstructs.
 import {
-  AutoEncoder, Conv2D, Flatten, Linear, ReLU, Reshape, type Rng, Sequential, Sigmoid, TanH, Upsample2D,
+  AutoEncoder,
+  Conv2D,
+  Flatten,
+  Linear,
+  ReLU,
+  Reshape,
+  type Rng,
+  Sequential,
+  Sigmoid,
+  TanH,
+  Upsample2D,
 } from '../../ts/index.js';
 
 /** Linear(p,enc)->TanH->Linear(enc,L)->TanH / Linear(L,dec)->TanH->Linear(dec,p)->Sigmoid. */
-export function linearAE(pixels: number, enc: number, latent: number, dec: number, rng: Rng): AutoEncoder {
+export function linearAE(
+  pixels: number,
+  enc: number,
+  latent: number,
+  dec: number,
+  rng: Rng,
+): AutoEncoder {
   return new AutoEncoder(
-    new Sequential(new Linear(pixels, enc, { rng }), new TanH(), new Linear(enc, latent, { rng }), new TanH()),
-    new Sequential(new Linear(latent, dec, { rng }), new TanH(), new Linear(dec, pixels, { rng }), new Sigmoid()),
+    new Sequential(
+      new Linear(pixels, enc, { rng }),
+      new TanH(),
+      new Linear(enc, latent, { rng }),
+      new TanH(),
+    ),
+    new Sequential(
+      new Linear(latent, dec, { rng }),
+      new TanH(),
+      new Linear(dec, pixels, { rng }),
+      new Sigmoid(),
+    ),
   );
 }
 
@@ -26,18 +52,31 @@ export function linearAEText(pixels: number, enc: number, latent: number, dec: n
 export function convAEDigits(latent: number, rng: Rng): AutoEncoder {
   return new AutoEncoder(
     new Sequential(
-      new Conv2D(3, 3, 1, 16, 1, { rng }), new ReLU(), new Conv2D(3, 3, 16, 32, 1, { rng }), new ReLU(),
-      new Flatten(), new Linear(512, latent, { rng }), new TanH(),
+      new Conv2D(3, 3, 1, 16, 1, { rng }),
+      new ReLU(),
+      new Conv2D(3, 3, 16, 32, 1, { rng }),
+      new ReLU(),
+      new Flatten(),
+      new Linear(512, latent, { rng }),
+      new TanH(),
     ),
     new Sequential(
-      new Linear(latent, 800, { rng }), new ReLU(), new Reshape(5, 5, 32), new Upsample2D(2),
-      new Conv2D(3, 3, 32, 16, 1, { rng }), new ReLU(), new Conv2D(1, 1, 16, 1, 1, { rng }), new Sigmoid(), new Flatten(),
+      new Linear(latent, 800, { rng }),
+      new ReLU(),
+      new Reshape(5, 5, 32),
+      new Upsample2D(2),
+      new Conv2D(3, 3, 32, 16, 1, { rng }),
+      new ReLU(),
+      new Conv2D(1, 1, 16, 1, 1, { rng }),
+      new Sigmoid(),
+      new Flatten(),
     ),
   );
 }
 
-export const CONV_AE_DIGITS_TEXT = 'Conv2D(3,3,1,16) -> ReLU -> Conv2D(3,3,16,32) -> ReLU -> Flatten -> Linear(512,L) -> TanH / '
-  + 'Linear(L,800) -> ReLU -> Reshape(5,5,32) -> Upsample2D(2) -> Conv2D(3,3,32,16) -> ReLU -> Conv2D(1,1,16,1) -> Sigmoid -> Flatten';
+export const CONV_AE_DIGITS_TEXT =
+  'Conv2D(3,3,1,16) -> ReLU -> Conv2D(3,3,16,32) -> ReLU -> Flatten -> Linear(512,L) -> TanH / ' +
+  'Linear(L,800) -> ReLU -> Reshape(5,5,32) -> Upsample2D(2) -> Conv2D(3,3,32,16) -> ReLU -> Conv2D(1,1,16,1) -> Sigmoid -> Flatten';
 
 /**
  * 28x28 MNIST, input [batch, 28, 28, 1]: strided convolutions to [6, 6, 16], a Linear to the code;
@@ -47,15 +86,29 @@ export const CONV_AE_DIGITS_TEXT = 'Conv2D(3,3,1,16) -> ReLU -> Conv2D(3,3,16,32
 export function convAEMnist(latent: number, rng: Rng): AutoEncoder {
   return new AutoEncoder(
     new Sequential(
-      new Conv2D(4, 4, 1, 8, 2, { rng }), new ReLU(), new Conv2D(3, 3, 8, 16, 2, { rng }), new ReLU(),
-      new Flatten(), new Linear(576, latent, { rng }), new TanH(),
+      new Conv2D(4, 4, 1, 8, 2, { rng }),
+      new ReLU(),
+      new Conv2D(3, 3, 8, 16, 2, { rng }),
+      new ReLU(),
+      new Flatten(),
+      new Linear(576, latent, { rng }),
+      new TanH(),
     ),
     new Sequential(
-      new Linear(latent, 1296, { rng }), new ReLU(), new Reshape(9, 9, 16), new Upsample2D(2),
-      new Conv2D(3, 3, 16, 8, 1, { rng }), new ReLU(), new Upsample2D(2), new Conv2D(5, 5, 8, 1, 1, { rng }), new Sigmoid(), new Flatten(),
+      new Linear(latent, 1296, { rng }),
+      new ReLU(),
+      new Reshape(9, 9, 16),
+      new Upsample2D(2),
+      new Conv2D(3, 3, 16, 8, 1, { rng }),
+      new ReLU(),
+      new Upsample2D(2),
+      new Conv2D(5, 5, 8, 1, 1, { rng }),
+      new Sigmoid(),
+      new Flatten(),
     ),
   );
 }
 
-export const CONV_AE_MNIST_TEXT = 'Conv2D(4,4,1,8,stride 2) -> ReLU -> Conv2D(3,3,8,16,stride 2) -> ReLU -> Flatten -> Linear(576,L) -> TanH / '
-  + 'Linear(L,1296) -> ReLU -> Reshape(9,9,16) -> Upsample2D(2) -> Conv2D(3,3,16,8) -> ReLU -> Upsample2D(2) -> Conv2D(5,5,8,1) -> Sigmoid -> Flatten';
+export const CONV_AE_MNIST_TEXT =
+  'Conv2D(4,4,1,8,stride 2) -> ReLU -> Conv2D(3,3,8,16,stride 2) -> ReLU -> Flatten -> Linear(576,L) -> TanH / ' +
+  'Linear(L,1296) -> ReLU -> Reshape(9,9,16) -> Upsample2D(2) -> Conv2D(3,3,16,8) -> ReLU -> Upsample2D(2) -> Conv2D(5,5,8,1) -> Sigmoid -> Flatten';

@@ -22,17 +22,25 @@ if (existsSync(notesFile)) {
 }
 
 const order = (s: string): number[] => s.split('.').map(Number);
-const sections: SectionResult[] = readdirSync(resDir).filter((f) => f.endsWith('.json'))
+const sections: SectionResult[] = readdirSync(resDir)
+  .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(resDir, f), 'utf8')) as SectionResult)
   .sort((a, b) => {
     const [x, y] = [order(a.section), order(b.section)];
-    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
+    for (let i = 0; i < Math.max(x.length, y.length); i++)
+      if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
     return 0;
   });
 
 const f = (v: number, d = 4): string => v.toFixed(d);
-const pm = (s: { mean: number; std: number }, d = 4): string => (s.std === 0 ? f(s.mean, d) : `${f(s.mean, d)} ± ${f(s.std, d)}`);
-const epochsText = (e: SectionResult['epochs']): string => (typeof e === 'number' ? `${e}` : Object.entries(e).map(([k, v]) => `${v} (${k})`).join(', '));
+const pm = (s: { mean: number; std: number }, d = 4): string =>
+  s.std === 0 ? f(s.mean, d) : `${f(s.mean, d)} ± ${f(s.std, d)}`;
+const epochsText = (e: SectionResult['epochs']): string =>
+  typeof e === 'number'
+    ? `${e}`
+    : Object.entries(e)
+        .map(([k, v]) => `${v} (${k})`)
+        .join(', ');
 
 function table(configs: Config[]): string[] {
   if (configs.length === 0) return [];
@@ -42,26 +50,64 @@ function table(configs: Config[]): string[] {
     `|---|---|---|---|${acc ? '---|' : ''}---|`,
   ];
   for (const c of configs) {
-    rows.push(`| ${c.name} | ${pm(c.final.trainLoss)} | ${pm(c.final.testLoss)} | ${pm(c.best.testLoss)} (${c.best.epoch}) |${acc ? ` ${c.final.testAcc ? pm(c.final.testAcc, 3) : '–'} |` : ''} ${c.seeds.length} |`);
+    rows.push(
+      `| ${c.name} | ${pm(c.final.trainLoss)} | ${pm(c.final.testLoss)} | ${pm(c.best.testLoss)} (${c.best.epoch}) |${acc ? ` ${c.final.testAcc ? pm(c.final.testAcc, 3) : '–'} |` : ''} ${c.seeds.length} |`,
+    );
   }
-  rows.push('', '<details><summary>Architectures</summary>', '', ...configs.map((c) => `- **${c.name}**: \`${c.description}\``), '', '</details>');
+  rows.push(
+    '',
+    '<details><summary>Architectures</summary>',
+    '',
+    ...configs.map((c) => `- **${c.name}**: \`${c.description}\``),
+    '',
+    '</details>',
+  );
   return rows;
 }
 
 function clusteringTable(extra: Record<string, unknown>): string[] {
-  const scores = extra['scores'] as Record<string, Record<'train' | 'test', { purity: { mean: number; std: number }; ari: { mean: number; std: number } }>> | undefined;
+  const scores = extra['scores'] as
+    | Record<
+        string,
+        Record<
+          'train' | 'test',
+          { purity: { mean: number; std: number }; ari: { mean: number; std: number } }
+        >
+      >
+    | undefined;
   if (scores === undefined) return [];
-  const rows = ['| space | purity (train) | ARI (train) | purity (test) | ARI (test) |', '|---|---|---|---|---|'];
-  for (const [name, s] of Object.entries(scores)) rows.push(`| ${name} | ${pm(s.train.purity, 3)} | ${pm(s.train.ari, 3)} | ${pm(s.test.purity, 3)} | ${pm(s.test.ari, 3)} |`);
-  const recon = extra['reconstruction'] as Record<string, { bce: number; squaredError: number }> | undefined;
-  if (recon) rows.push('', `Test reconstruction of those autoencoders: ${Object.entries(recon).map(([k, v]) => `${k.replace(/ latent.*/, '')} BCE ${f(v.bce, 3)}, squared error ${f(v.squaredError, 3)}`).join('; ')}.`);
+  const rows = [
+    '| space | purity (train) | ARI (train) | purity (test) | ARI (test) |',
+    '|---|---|---|---|---|',
+  ];
+  for (const [name, s] of Object.entries(scores))
+    rows.push(
+      `| ${name} | ${pm(s.train.purity, 3)} | ${pm(s.train.ari, 3)} | ${pm(s.test.purity, 3)} | ${pm(s.test.ari, 3)} |`,
+    );
+  const recon = extra['reconstruction'] as
+    Record<string, { bce: number; squaredError: number }> | undefined;
+  if (recon)
+    rows.push(
+      '',
+      `Test reconstruction of those autoencoders: ${Object.entries(recon)
+        .map(
+          ([k, v]) =>
+            `${k.replace(/ latent.*/, '')} BCE ${f(v.bce, 3)}, squared error ${f(v.squaredError, 3)}`,
+        )
+        .join('; ')}.`,
+    );
   return rows;
 }
 
 function squaredErrors(extra: Record<string, unknown>): string[] {
   const se = (extra['testSquaredError'] ?? extra['testMse']) as Record<string, number> | undefined;
   if (se === undefined) return [];
-  return ['', `Test squared error per image (sum over pixels): ${Object.entries(se).map(([k, v]) => `${k} ${f(v, 3)}`).join('; ')}.`];
+  return [
+    '',
+    `Test squared error per image (sum over pixels): ${Object.entries(se)
+      .map(([k, v]) => `${k} ${f(v, 3)}`)
+      .join('; ')}.`,
+  ];
 }
 
 const out: string[] = [
@@ -75,16 +121,24 @@ const out: string[] = [
   '',
   '| section | claim | verdict |',
   '|---|---|---|',
-  ...sections.map((s) => `| [${s.section} ${s.title}](#${anchor(s)}) | ${s.claim} | **${s.verdict}** |`),
+  ...sections.map(
+    (s) => `| [${s.section} ${s.title}](#${anchor(s)}) | ${s.claim} | **${s.verdict}** |`,
+  ),
   '',
 ];
 function anchor(s: SectionResult): string {
-  return `${s.section} ${s.title}`.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-');
+  return `${s.section} ${s.title}`
+    .toLowerCase()
+    .replace(/[^a-z0-9 -]/g, '')
+    .replace(/ /g, '-');
 }
 for (const s of sections) {
   out.push(`## ${s.section} ${s.title}`, '');
   out.push(`**The report:** ${s.claim}`, '');
-  out.push(`**Setup:** ${s.setup}; ${epochsText(s.epochs)} epochs (${s.mode} mode, ${f(s.wallSeconds, 0)} s).`, '');
+  out.push(
+    `**Setup:** ${s.setup}; ${epochsText(s.epochs)} epochs (${s.mode} mode, ${f(s.wallSeconds, 0)} s).`,
+    '',
+  );
   for (const fig of s.figures) out.push(`![${fig.caption}](${link(fig.file)})`, '');
   out.push(...table(s.configs));
   if (s.extra) out.push(...clusteringTable(s.extra), ...squaredErrors(s.extra));

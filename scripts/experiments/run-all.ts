@@ -19,7 +19,9 @@ const mode = args.includes('--full') ? ['--full'] : [];
 const order = ['s3-3-2', 's4-', 's3-3-1', 's3-1-1'];
 const scripts = readdirSync(here)
   .filter((f) => /^s[0-9].*\.ts$/.test(f))
-  .filter((f) => only === undefined || only.some((s) => f.startsWith(`s${s.replaceAll('.', '-')}-`)))
+  .filter(
+    (f) => only === undefined || only.some((s) => f.startsWith(`s${s.replaceAll('.', '-')}-`)),
+  )
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 function rank(f: string): number {
   const i = order.findIndex((p) => f.startsWith(p));
@@ -29,11 +31,15 @@ function rank(f: string): number {
 function run(script: string): Promise<number> {
   return new Promise((resolve) => {
     const t = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...mode], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => {
-      process.stdout.write(`--- ${script} (${((performance.now() - t) / 1000).toFixed(0)} s)\n${out}`);
+      process.stdout.write(
+        `--- ${script} (${((performance.now() - t) / 1000).toFixed(0)} s)\n${out}`,
+      );
       resolve(code ?? 1);
     });
   });
@@ -42,9 +48,14 @@ function run(script: string): Promise<number> {
 const t0 = performance.now();
 const queue = [...scripts];
 let failed = 0;
-await Promise.all(Array.from({ length: Math.max(1, jobs) }, async () => {
-  for (let s = queue.shift(); s !== undefined; s = queue.shift()) if ((await run(s)) !== 0) failed += 1;
-}));
+await Promise.all(
+  Array.from({ length: Math.max(1, jobs) }, async () => {
+    for (let s = queue.shift(); s !== undefined; s = queue.shift())
+      if ((await run(s)) !== 0) failed += 1;
+  }),
+);
 failed += await run('report.ts');
-console.log(`experiments: ${scripts.length} sections in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`);
+console.log(
+  `experiments: ${scripts.length} sections in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`,
+);
 process.exit(failed ? 1 : 0);

@@ -7,7 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  type Dataset, type Loss, type Module, type SgdOptions, init, lossCurvesSvg, sgd, imageGridSvg,
+  type Dataset,
+  type Loss,
+  type Module,
+  type SgdOptions,
+  init,
+  lossCurvesSvg,
+  sgd,
+  imageGridSvg,
 } from '../../ts/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,7 +45,9 @@ export async function context(): Promise<Ctx> {
   mkdirSync(resDir, { recursive: true });
   await init();
   return {
-    full, figDir, resDir,
+    full,
+    figDir,
+    resDir,
     figLink: (name) => `${full ? 'full/' : ''}figures/${name}`,
     seeds: full ? [1, 2, 3, 4, 5] : [1, 2, 3],
     pick: (quick, fullValue) => (full ? fullValue : quick),
@@ -67,13 +76,26 @@ export interface TrainOptions extends SgdOptions {
  * Trains `net` on `train` with sgd, scoring `test` after every epoch (loss, and accuracy).
  * Plain SGD unless `optimizer` says otherwise; the shuffling seed is `seed`.
  */
-export function train(net: Module, data: { train: Dataset; test: Dataset }, loss: Loss, options: TrainOptions): Curves {
+export function train(
+  net: Module,
+  data: { train: Dataset; test: Dataset },
+  loss: Loss,
+  options: TrainOptions,
+): Curves {
   const t0 = performance.now();
   const scoreAcc = options.accuracy ?? true;
   const h = sgd(net, data.train, loss, {
-    batchSize: 32, ...options, validation: data.test, ...(scoreAcc ? { metric: 'accuracy' as const } : {}),
+    batchSize: 32,
+    ...options,
+    validation: data.test,
+    ...(scoreAcc ? { metric: 'accuracy' as const } : {}),
   });
-  return { trainLoss: h.loss, testLoss: h.valLoss, testAcc: h.valMetric, seconds: (performance.now() - t0) / 1000 };
+  return {
+    trainLoss: h.loss,
+    testLoss: h.valLoss,
+    testAcc: h.valMetric,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /** Mean and (sample) standard deviation. */
@@ -107,11 +129,19 @@ export interface Config {
 
 function meanCurve(curves: number[][]): number[] {
   const len = Math.min(...curves.map((c) => c.length));
-  return Array.from({ length: len }, (_, i) => curves.reduce((s, c) => s + c[i]!, 0) / curves.length);
+  return Array.from(
+    { length: len },
+    (_, i) => curves.reduce((s, c) => s + c[i]!, 0) / curves.length,
+  );
 }
 
 /** Runs `run(seed)` for each seed and summarises. */
-export function multiSeed(name: string, description: string, seeds: number[], run: (seed: number) => Curves): Config {
+export function multiSeed(
+  name: string,
+  description: string,
+  seeds: number[],
+  run: (seed: number) => Curves,
+): Config {
   const runs = seeds.map((s) => run(s));
   const curves = {
     trainLoss: meanCurve(runs.map((r) => r.trainLoss)),
@@ -121,7 +151,10 @@ export function multiSeed(name: string, description: string, seeds: number[], ru
   const last = <T>(xs: T[]): T => xs[xs.length - 1]!;
   const bestEpoch = curves.testLoss.indexOf(Math.min(...curves.testLoss));
   const summary: Config = {
-    name, description, seeds, curves,
+    name,
+    description,
+    seeds,
+    curves,
     final: {
       trainLoss: stat(runs.map((r) => last(r.trainLoss))),
       testLoss: stat(runs.map((r) => last(r.testLoss))),
@@ -130,7 +163,9 @@ export function multiSeed(name: string, description: string, seeds: number[], ru
     best: { testLoss: stat(runs.map((r) => Math.min(...r.testLoss))), epoch: bestEpoch + 1 },
     seconds: runs.reduce((s, r) => s + r.seconds, 0),
   };
-  console.log(`  ${name}: test loss ${fmtStat(summary.final.testLoss)}${summary.final.testAcc ? `, test acc ${fmtStat(summary.final.testAcc, 3)}` : ''} (${summary.seconds.toFixed(1)} s)`);
+  console.log(
+    `  ${name}: test loss ${fmtStat(summary.final.testLoss)}${summary.final.testAcc ? `, test acc ${fmtStat(summary.final.testAcc, 3)}` : ''} (${summary.seconds.toFixed(1)} s)`,
+  );
   return summary;
 }
 
@@ -172,49 +207,115 @@ export interface SectionResult {
 }
 
 /** Writes `docs/[full/]figures/<name>` and returns the entry for `figures`. */
-export function figure(ctx: Ctx, name: string, svg: string, caption: string): { file: string; caption: string } {
+export function figure(
+  ctx: Ctx,
+  name: string,
+  svg: string,
+  caption: string,
+): { file: string; caption: string } {
   writeFileSync(join(ctx.figDir, name), svg);
   return { file: ctx.figLink(name), caption };
 }
 
 /** Loss curves (train solid, test dashed) of the mean curves of each config. */
-export function lossFigure(ctx: Ctx, name: string, configs: Config[], title: string, logScale = false): { file: string; caption: string } {
-  const svg = lossCurvesSvg(configs.map((c) => ({ name: c.name, train: c.curves.trainLoss, validation: c.curves.testLoss })), { title, logScale });
-  return figure(ctx, name, svg.replace('(train solid, validation dashed)', '(train solid, test dashed)').replaceAll('(train solid, validation dashed)', '(train solid, test dashed)'), `${title}: training loss (solid) and test loss (dashed) per epoch, mean over seeds`);
+export function lossFigure(
+  ctx: Ctx,
+  name: string,
+  configs: Config[],
+  title: string,
+  logScale = false,
+): { file: string; caption: string } {
+  const svg = lossCurvesSvg(
+    configs.map((c) => ({
+      name: c.name,
+      train: c.curves.trainLoss,
+      validation: c.curves.testLoss,
+    })),
+    { title, logScale },
+  );
+  return figure(
+    ctx,
+    name,
+    svg
+      .replace('(train solid, validation dashed)', '(train solid, test dashed)')
+      .replaceAll('(train solid, validation dashed)', '(train solid, test dashed)'),
+    `${title}: training loss (solid) and test loss (dashed) per epoch, mean over seeds`,
+  );
 }
 
 /** Test accuracy curves of each config (the loss plot, relabelled). */
-export function accuracyFigure(ctx: Ctx, name: string, configs: Config[], title: string): { file: string; caption: string } {
-  const svg = lossCurvesSvg(configs.map((c) => ({ name: c.name, train: c.curves.testAcc })), { title })
-    .replace(/>loss<\/text>/, '>test accuracy</text>');
+export function accuracyFigure(
+  ctx: Ctx,
+  name: string,
+  configs: Config[],
+  title: string,
+): { file: string; caption: string } {
+  const svg = lossCurvesSvg(
+    configs.map((c) => ({ name: c.name, train: c.curves.testAcc })),
+    { title },
+  ).replace(/>loss<\/text>/, '>test accuracy</text>');
   return figure(ctx, name, svg, `${title}: test accuracy per epoch, mean over seeds`);
 }
 
 /** Rows of images: originals on top, then one row per reconstruction, labelled on the left. */
 export function reconstructionFigure(
-  ctx: Ctx, name: string, rows: { label: string; images: ArrayLike<number> }[], count: number, imageShape: [number, number], title: string,
+  ctx: Ctx,
+  name: string,
+  rows: { label: string; images: ArrayLike<number> }[],
+  count: number,
+  imageShape: [number, number],
+  title: string,
 ): { file: string; caption: string } {
   const all = new Float32Array(rows.length * count * imageShape[0] * imageShape[1]);
-  rows.forEach((r, i) => all.set(Array.from(r.images).slice(0, count * imageShape[0] * imageShape[1]), i * count * imageShape[0] * imageShape[1]));
-  const labels = rows.flatMap((r) => Array.from({ length: count }, (_, j) => (j === 0 ? r.label : '')));
+  rows.forEach((r, i) =>
+    all.set(
+      Array.from(r.images).slice(0, count * imageShape[0] * imageShape[1]),
+      i * count * imageShape[0] * imageShape[1],
+    ),
+  );
+  const labels = rows.flatMap((r) =>
+    Array.from({ length: count }, (_, j) => (j === 0 ? r.label : '')),
+  );
   const svg = imageGridSvg(all, rows.length * count, {
-    imageShape, columns: count, scale: imageShape[0] <= 8 ? 6 : 2, labels, title,
+    imageShape,
+    columns: count,
+    scale: imageShape[0] <= 8 ? 6 : 2,
+    labels,
+    title,
   });
   return figure(ctx, name, svg, `${title}: ${rows.map((r) => r.label).join(', ')} (one row each)`);
 }
 
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const COLOURS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 /** A 2-D scatter plot of points [n, 2] coloured by integer label, with a legend. */
-export function scatterSvg(points: ArrayLike<number>, labels: ArrayLike<number>, title: string, size = 420): string {
+export function scatterSvg(
+  points: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  title: string,
+  size = 420,
+): string {
   const n = labels.length;
   const xs = Array.from({ length: n }, (_, i) => points[2 * i]!);
   const ys = Array.from({ length: n }, (_, i) => points[2 * i + 1]!);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const pad = 24;
   const top = 30;
-  const px = (v: number): string => (pad + ((v - x0) / (x1 - x0 || 1)) * (size - 2 * pad)).toFixed(1);
-  const py = (v: number): string => (top + (1 - (v - y0) / (y1 - y0 || 1)) * (size - top - pad)).toFixed(1);
+  const px = (v: number): string =>
+    (pad + ((v - x0) / (x1 - x0 || 1)) * (size - 2 * pad)).toFixed(1);
+  const py = (v: number): string =>
+    (top + (1 - (v - y0) / (y1 - y0 || 1)) * (size - top - pad)).toFixed(1);
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 60}" height="${size}" viewBox="0 0 ${size + 60} ${size}" font-family="sans-serif" font-size="11">`,
     `<rect width="${size + 60}" height="${size}" fill="#ffffff"/>`,
@@ -222,10 +323,14 @@ export function scatterSvg(points: ArrayLike<number>, labels: ArrayLike<number>,
     `<rect x="${pad}" y="${top}" width="${size - 2 * pad}" height="${size - top - pad}" fill="none" stroke="#cccccc"/>`,
   ];
   for (let i = 0; i < n; i++) {
-    out.push(`<circle cx="${px(xs[i]!)}" cy="${py(ys[i]!)}" r="2.2" fill="${COLOURS[labels[i]! % 10]}" fill-opacity="0.75"/>`);
+    out.push(
+      `<circle cx="${px(xs[i]!)}" cy="${py(ys[i]!)}" r="2.2" fill="${COLOURS[labels[i]! % 10]}" fill-opacity="0.75"/>`,
+    );
   }
   for (let c = 0; c < 10; c++) {
-    out.push(`<circle cx="${size + 8}" cy="${top + 10 + 18 * c}" r="5" fill="${COLOURS[c]}"/><text x="${size + 18}" y="${top + 14 + 18 * c}">${c}</text>`);
+    out.push(
+      `<circle cx="${size + 8}" cy="${top + 10 + 18 * c}" r="5" fill="${COLOURS[c]}"/><text x="${size + 18}" y="${top + 14 + 18 * c}">${c}</text>`,
+    );
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
@@ -238,16 +343,29 @@ export function verdictOf(checks: Check[]): SectionResult['verdict'] {
 }
 
 /** Writes docs/[full/]results/<file>.json and prints the verdict. */
-export function writeSection(ctx: Ctx, file: string, result: Omit<SectionResult, 'verdict' | 'mode'>): void {
-  const full: SectionResult = { ...result, mode: ctx.full ? 'full' : 'quick', verdict: verdictOf(result.checks) };
+export function writeSection(
+  ctx: Ctx,
+  file: string,
+  result: Omit<SectionResult, 'verdict' | 'mode'>,
+): void {
+  const full: SectionResult = {
+    ...result,
+    mode: ctx.full ? 'full' : 'quick',
+    verdict: verdictOf(result.checks),
+  };
   writeFileSync(join(ctx.resDir, `${file}.json`), JSON.stringify(full, roundReplacer, 1) + '\n');
-  console.log(`${result.section} ${result.title}: ${full.verdict} (${result.wallSeconds.toFixed(0)} s)`);
-  for (const c of result.checks) console.log(`  [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
+  console.log(
+    `${result.section} ${result.title}: ${full.verdict} (${result.wallSeconds.toFixed(0)} s)`,
+  );
+  for (const c of result.checks)
+    console.log(`  [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
 }
 
 /** Keeps the JSON small and stable: 5 significant digits. */
 function roundReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(5)) : value;
+  return typeof value === 'number' && !Number.isInteger(value)
+    ? Number(value.toPrecision(5))
+    : value;
 }
 
 /** Seconds since `t0` (from performance.now()). */
@@ -256,11 +374,14 @@ export function since(t0: number): number {
 }
 
 /** The 8x8 digits as rows [n, 64] (`flat`), sequences [n, 64, 1] (`seq`, Conv1D) and images [n, 8, 8, 1]. */
-export async function digits(): Promise<Record<'flat' | 'seq' | 'image', { train: Dataset; test: Dataset }>> {
+export async function digits(): Promise<
+  Record<'flat' | 'seq' | 'image', { train: Dataset; test: Dataset }>
+> {
   const { loadDigits, asSamples } = await import('../../ts/index.js');
   const { train, test } = loadDigits();
   const view = (shape: number[]): { train: Dataset; test: Dataset } => ({
-    train: { x: asSamples(train.x, shape), y: train.y }, test: { x: asSamples(test.x, shape), y: test.y },
+    train: { x: asSamples(train.x, shape), y: train.y },
+    test: { x: asSamples(test.x, shape), y: test.y },
   });
   return { flat: { train, test }, seq: view([64, 1]), image: view([8, 8, 1]) };
 }

@@ -1,8 +1,25 @@
 // 3.1.3 Depth: Linear(64,10); Linear(64,100)->ReLU->Linear(100,10); and the deeper net, read as
 // Linear(64,100)->ReLU->Linear(100,100)->ReLU->Linear(100,200)->ReLU->Linear(200,10) (the
 // report's Linear(100,10)->ReLU->Linear(100,200) does not chain; we keep its widths, 100 not 10).
-import { LogSoftmaxCrossEntropy, Linear, ReLU, Rng, Sequential, type Module } from '../../ts/index.js';
-import { accuracyFigure, context, digits, fmtStat, lossFigure, multiSeed, since, train, writeSection } from './runner.js';
+import {
+  LogSoftmaxCrossEntropy,
+  Linear,
+  ReLU,
+  Rng,
+  Sequential,
+  type Module,
+} from '../../ts/index.js';
+import {
+  accuracyFigure,
+  context,
+  digits,
+  fmtStat,
+  lossFigure,
+  multiSeed,
+  since,
+  train,
+  writeSection,
+} from './runner.js';
 
 const t0 = performance.now();
 const ctx = await context();
@@ -12,18 +29,39 @@ const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const nets: [string, string, (rng: Rng) => Module][] = [
   ['1 layer', 'Linear(64,10)', (rng) => new Linear(64, 10, { rng })],
-  ['2 layers', 'Linear(64,100) -> ReLU -> Linear(100,10)', (rng) => new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng }))],
-  ['4 layers', 'Linear(64,100) -> ReLU -> Linear(100,100) -> ReLU -> Linear(100,200) -> ReLU -> Linear(200,10)', (rng) => new Sequential(
-    new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 100, { rng }), new ReLU(), new Linear(100, 200, { rng }), new ReLU(), new Linear(200, 10, { rng }),
-  )],
+  [
+    '2 layers',
+    'Linear(64,100) -> ReLU -> Linear(100,10)',
+    (rng) => new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng })),
+  ],
+  [
+    '4 layers',
+    'Linear(64,100) -> ReLU -> Linear(100,100) -> ReLU -> Linear(100,200) -> ReLU -> Linear(200,10)',
+    (rng) =>
+      new Sequential(
+        new Linear(64, 100, { rng }),
+        new ReLU(),
+        new Linear(100, 100, { rng }),
+        new ReLU(),
+        new Linear(100, 200, { rng }),
+        new ReLU(),
+        new Linear(200, 10, { rng }),
+      ),
+  ],
 ];
-const configs = nets.map(([name, desc, build]) => multiSeed(name, desc, ctx.seeds, (seed) => train(build(new Rng(seed)), data.flat, loss, { epochs, step, seed })));
+const configs = nets.map(([name, desc, build]) =>
+  multiSeed(name, desc, ctx.seeds, (seed) =>
+    train(build(new Rng(seed)), data.flat, loss, { epochs, step, seed }),
+  ),
+);
 const train1 = configs.map((c) => c.final.trainLoss.mean);
 const test1 = configs.map((c) => c.best.testLoss.mean);
 writeSection(ctx, '3.1.3-depth', {
-  section: '3.1.3', title: 'Depth',
+  section: '3.1.3',
+  title: 'Depth',
   claim: 'More layers give a better loss.',
-  epochs, setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}`,
+  epochs,
+  setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}`,
   configs,
   checks: [
     {
@@ -34,7 +72,9 @@ writeSection(ctx, '3.1.3-depth', {
     {
       claim: 'the best test loss falls with every added depth',
       holds: test1[0]! > test1[1]! && test1[1]! > test1[2]!,
-      evidence: configs.map((c) => `${c.name} ${fmtStat(c.best.testLoss)} (final ${fmtStat(c.final.testLoss)})`).join(', '),
+      evidence: configs
+        .map((c) => `${c.name} ${fmtStat(c.best.testLoss)} (final ${fmtStat(c.final.testLoss)})`)
+        .join(', '),
     },
   ],
   figures: [

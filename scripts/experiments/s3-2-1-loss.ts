@@ -2,30 +2,70 @@
 // MSE, BCE and CrossEntropy need probabilities, so their network ends in Softmax (one-hot targets);
 // LogSoftmaxCrossEntropy takes the logits. Scored by test accuracy (losses are not comparable).
 import {
-  BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, Linear, MSELoss, ReLU, Rng, Sequential, Softmax, type Loss, type Module,
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  Linear,
+  MSELoss,
+  ReLU,
+  Rng,
+  Sequential,
+  Softmax,
+  type Loss,
+  type Module,
 } from '../../ts/index.js';
-import { accuracyFigure, context, digits, fmtStat, lossFigure, multiSeed, since, train, writeSection } from './runner.js';
+import {
+  accuracyFigure,
+  context,
+  digits,
+  fmtStat,
+  lossFigure,
+  multiSeed,
+  since,
+  train,
+  writeSection,
+} from './runner.js';
 
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
 const epochs = ctx.pick(60, 200);
 const step = 0.05;
-const body = (rng: Rng): Module[] => [new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng })];
-const losses: [string, () => Loss, boolean][] = [
-  ['MSE', () => new MSELoss(), true], ['BCE', () => new BCELoss(), true],
-  ['CrossEntropy', () => new CrossEntropyLoss(), true], ['LogSoftmaxCE', () => new LogSoftmaxCrossEntropy(), false],
+const body = (rng: Rng): Module[] => [
+  new Linear(64, 100, { rng }),
+  new ReLU(),
+  new Linear(100, 10, { rng }),
 ];
-const configs = losses.map(([name, loss, softmax]) => multiSeed(name, `Linear(64,100) -> ReLU -> Linear(100,10)${softmax ? ' -> Softmax' : ''}, ${name}`, ctx.seeds, (seed) => {
-  const rng = new Rng(seed);
-  return train(new Sequential(...body(rng), ...(softmax ? [new Softmax()] : [])), data.flat, loss(), { epochs, step, seed });
-}));
+const losses: [string, () => Loss, boolean][] = [
+  ['MSE', () => new MSELoss(), true],
+  ['BCE', () => new BCELoss(), true],
+  ['CrossEntropy', () => new CrossEntropyLoss(), true],
+  ['LogSoftmaxCE', () => new LogSoftmaxCrossEntropy(), false],
+];
+const configs = losses.map(([name, loss, softmax]) =>
+  multiSeed(
+    name,
+    `Linear(64,100) -> ReLU -> Linear(100,10)${softmax ? ' -> Softmax' : ''}, ${name}`,
+    ctx.seeds,
+    (seed) => {
+      const rng = new Rng(seed);
+      return train(
+        new Sequential(...body(rng), ...(softmax ? [new Softmax()] : [])),
+        data.flat,
+        loss(),
+        { epochs, step, seed },
+      );
+    },
+  ),
+);
 const acc = Object.fromEntries(configs.map((c) => [c.name, c.final.testAcc!.mean]));
 const others = configs.filter((c) => c.name !== 'BCE');
 writeSection(ctx, '3.2.1-loss', {
-  section: '3.2.1', title: 'Loss functions',
+  section: '3.2.1',
+  title: 'Loss functions',
   claim: 'BCE is not suited to this task.',
-  epochs, setup: `plain SGD, step ${step}, batch 32, seeds ${ctx.seeds.join(', ')}; Softmax head for MSE, BCE and CrossEntropy`,
+  epochs,
+  setup: `plain SGD, step ${step}, batch 32, seeds ${ctx.seeds.join(', ')}; Softmax head for MSE, BCE and CrossEntropy`,
   configs,
   checks: [
     {

@@ -1,7 +1,17 @@
 // 3.2.5 Feature maps 3, 10, 32 in Conv1D(3,1,c)->MaxPool1D(2,2)->Flatten->Linear(31c,10) (presets
 // conv1d-c3/c10/c32), 400 epochs in --full.
 import { LogSoftmaxCrossEntropy, preset } from '../../ts/index.js';
-import { accuracyFigure, context, digits, fmtStat, lossFigure, multiSeed, since, train, writeSection } from './runner.js';
+import {
+  accuracyFigure,
+  context,
+  digits,
+  fmtStat,
+  lossFigure,
+  multiSeed,
+  since,
+  train,
+  writeSection,
+} from './runner.js';
 
 const t0 = performance.now();
 const ctx = await context();
@@ -10,12 +20,18 @@ const epochs = ctx.pick(60, 400);
 const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const names = ['conv1d-c3', 'conv1d-c10', 'conv1d-c32'] as const;
-const configs = names.map((name) => multiSeed(`c = ${name.slice(8)}`, preset(name, { seed: 0 }).description, ctx.seeds, (seed) => train(preset(name, { seed }).net, data.seq, loss, { epochs, step, seed })));
-const [c3, c10, c32] = configs as [typeof configs[0], typeof configs[0], typeof configs[0]];
+const configs = names.map((name) =>
+  multiSeed(`c = ${name.slice(8)}`, preset(name, { seed: 0 }).description, ctx.seeds, (seed) =>
+    train(preset(name, { seed }).net, data.seq, loss, { epochs, step, seed }),
+  ),
+);
+const [c3, c10, c32] = configs as [(typeof configs)[0], (typeof configs)[0], (typeof configs)[0]];
 writeSection(ctx, '3.2.5-feature-maps', {
-  section: '3.2.5', title: 'Feature maps',
+  section: '3.2.5',
+  title: 'Feature maps',
   claim: '3 feature maps are not viable; 32 give the lowest test loss after 400 epochs.',
-  epochs, setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}`,
+  epochs,
+  setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}`,
   configs,
   checks: [
     {
@@ -25,7 +41,9 @@ writeSection(ctx, '3.2.5-feature-maps', {
     },
     {
       claim: '32 maps give the lowest final test loss',
-      holds: c32.final.testLoss.mean < c10.final.testLoss.mean && c32.final.testLoss.mean < c3.final.testLoss.mean,
+      holds:
+        c32.final.testLoss.mean < c10.final.testLoss.mean &&
+        c32.final.testLoss.mean < c3.final.testLoss.mean,
       evidence: configs.map((c) => `${c.name} ${fmtStat(c.final.testLoss)}`).join(', '),
     },
   ],

@@ -9,17 +9,32 @@ import { type BrowserContext, chromium } from 'playwright-core';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** A headless Chromium with a fresh profile; `close()` removes the profile. */
-export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export async function launchChromium(): Promise<{
+  context: BrowserContext;
+  close(): Promise<void>;
+}> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`browser tests: expected Chromium at ${CHROMIUM}, got no file; install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
+    throw new Error(
+      `browser tests: expected Chromium at ${CHROMIUM}, got no file; install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`,
+    );
   }
   const profile = mkdtempSync(join(tmpdir(), 'torchlet-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+  });
   return {
     context,
     close: async () => {

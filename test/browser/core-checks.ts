@@ -32,16 +32,22 @@ export interface CoreResults {
 function rand(tl: T, shape: number[], seed: number, scale = 1, gap = 0): Torchlet.Tensor {
   const rng = new tl.Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tl.Tensor.from(Float32Array.from({ length: n }, () => {
-    const v = rng.uniform(-scale, scale);
-    return Math.abs(v) < gap ? v + Math.sign(v || 1) * gap : v;
-  }), shape);
+  return tl.Tensor.from(
+    Float32Array.from({ length: n }, () => {
+      const v = rng.uniform(-scale, scale);
+      return Math.abs(v) < gap ? v + Math.sign(v || 1) * gap : v;
+    }),
+    shape,
+  );
 }
 
 /** Values in [0.05, 0.95): probabilities for BCE / cross-entropy inputs. */
 function probs(tl: T, shape: number[], seed: number): Torchlet.Tensor {
   const rng = new tl.Rng(seed);
-  return tl.Tensor.from(Float32Array.from({ length: shape[0]! * shape[1]! }, () => rng.uniform(0.05, 0.95)), shape);
+  return tl.Tensor.from(
+    Float32Array.from({ length: shape[0]! * shape[1]! }, () => rng.uniform(0.05, 0.95)),
+    shape,
+  );
 }
 
 function oneHot(tl: T, labels: number[], cols: number): Torchlet.Tensor {
@@ -72,16 +78,41 @@ export async function runCoreChecks(tl: T): Promise<CoreResults> {
   });
 
   const labels = [2, 0, 3];
-  record('MSELoss', tl.gradCheckLoss(new tl.MSELoss(), rand(tl, [3, 4], 13), rand(tl, [3, 4], 14)), 'MSELoss');
-  record('BCELoss', tl.gradCheckLoss(new tl.BCELoss(), probs(tl, [3, 4], 15), probs(tl, [3, 4], 16)), 'BCELoss');
-  record('CrossEntropyLoss', tl.gradCheckLoss(new tl.CrossEntropyLoss(), oneHot(tl, labels, 4), probs(tl, [3, 4], 17)), 'CrossEntropyLoss');
-  record('LogSoftmaxCrossEntropy', tl.gradCheckLoss(new tl.LogSoftmaxCrossEntropy(), oneHot(tl, labels, 4), rand(tl, [3, 4], 18, 4)), 'LogSoftmaxCrossEntropy');
+  record(
+    'MSELoss',
+    tl.gradCheckLoss(new tl.MSELoss(), rand(tl, [3, 4], 13), rand(tl, [3, 4], 14)),
+    'MSELoss',
+  );
+  record(
+    'BCELoss',
+    tl.gradCheckLoss(new tl.BCELoss(), probs(tl, [3, 4], 15), probs(tl, [3, 4], 16)),
+    'BCELoss',
+  );
+  record(
+    'CrossEntropyLoss',
+    tl.gradCheckLoss(new tl.CrossEntropyLoss(), oneHot(tl, labels, 4), probs(tl, [3, 4], 17)),
+    'CrossEntropyLoss',
+  );
+  record(
+    'LogSoftmaxCrossEntropy',
+    tl.gradCheckLoss(
+      new tl.LogSoftmaxCrossEntropy(),
+      oneHot(tl, labels, 4),
+      rand(tl, [3, 4], 18, 4),
+    ),
+    'LogSoftmaxCrossEntropy',
+  );
 
   // Abstract bases (Container) have no description of their own and nothing to run.
   const exported = Object.entries(tl)
-    .filter(([, v]) => typeof v === 'function' && (Object.hasOwn(v, 'spec') || v.prototype instanceof tl.Loss))
+    .filter(
+      ([, v]) =>
+        typeof v === 'function' && (Object.hasOwn(v, 'spec') || v.prototype instanceof tl.Loss),
+    )
     .map(([name]) => name);
-  const uncovered = [...new Set([...tl.MODULE_TYPES, ...exported])].filter((name) => !covered.has(name));
+  const uncovered = [...new Set([...tl.MODULE_TYPES, ...exported])].filter(
+    (name) => !covered.has(name),
+  );
 
   // fetchDigits, not loadDigits: browsers have no file to read.
   const training = trainConv(tl, await tl.fetchDigits());
@@ -92,7 +123,12 @@ export async function runCoreChecks(tl: T): Promise<CoreResults> {
 function trainConv(tl: T, { train, test }: Torchlet.DigitsSplit): CoreResults['training'] {
   const { net, inputShape } = tl.preset('conv1d', { seed: 1 });
   const trainSet = { x: tl.asSamples(train.x, inputShape), y: train.y };
-  const history = tl.sgd(net, trainSet, new tl.LogSoftmaxCrossEntropy(), { batchSize: 32, epochs: 5, step: 0.05, seed: 1 });
+  const history = tl.sgd(net, trainSet, new tl.LogSoftmaxCrossEntropy(), {
+    batchSize: 32,
+    epochs: 5,
+    step: 0.05,
+    seed: 1,
+  });
   const accuracy = tl.accuracy(net, { x: tl.asSamples(test.x, inputShape), y: test.y });
   const weights = weightFingerprint(net);
   net.dispose();

@@ -5,10 +5,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function newest(dir: string): number {
-  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => {
-    const p = join(dir, e.name);
-    return e.isDirectory() ? newest(p) : statSync(p).mtimeMs;
-  }));
+  return Math.max(
+    0,
+    ...readdirSync(dir, { withFileTypes: true }).map((e) => {
+      const p = join(dir, e.name);
+      return e.isDirectory() ? newest(p) : statSync(p).mtimeMs;
+    }),
+  );
 }
 
 /** Throws unless dist/ exists; warns when a file under ts/ or wasm/ is newer. */
@@ -18,6 +21,8 @@ export function expectFreshDist(): void {
   }
   const built = statSync('dist/index.js').mtimeMs;
   if (newest('ts') > built || newest('wasm') > built) {
-    console.warn('warning: dist/ is older than ts/ or wasm/, so these tests run an old build: run `npm run build` (npm test does)');
+    console.warn(
+      'warning: dist/ is older than ts/ or wasm/, so these tests run an old build: run `npm run build` (npm test does)',
+    );
   }
 }

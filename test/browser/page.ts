@@ -19,12 +19,21 @@ async function main(): Promise<object> {
 async function gridInWorkers(): Promise<object> {
   const { train } = await tl.fetchDigits();
   const build = (p: tl.GridParams, t: tl.Torchlet) =>
-    new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10));
+    new t.Sequential(
+      new t.Linear(64, p.hidden as number),
+      new t.ReLU(),
+      new t.Linear(p.hidden as number, 10),
+    );
   try {
     const rows = await tl.gridSearch(build, { step: [0.1], hidden: [20, 40] }, train.x, train.y, {
-      cv: 2, workers: 2, seed: 1, train: { epochs: 4, batchSize: 32 },
+      cv: 2,
+      workers: 2,
+      seed: 1,
+      train: { epochs: 4, batchSize: 32 },
     });
-    return { rows: rows.map((r) => ({ mean: r.mean, error: r.error ?? null, workers: r.workers })) };
+    return {
+      rows: rows.map((r) => ({ mean: r.mean, error: r.error ?? null, workers: r.workers })),
+    };
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
@@ -33,4 +42,6 @@ async function gridInWorkers(): Promise<object> {
 const report = (value: object): void => {
   (window as unknown as { __result: object }).__result = value;
 };
-main().then(report, (e: unknown) => report({ error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }));
+main().then(report, (e: unknown) =>
+  report({ error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }),
+);

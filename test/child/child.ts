@@ -5,7 +5,19 @@
 //   load-train-hash <file>                 loads <file>, trains on (shuffle seed 2), prints the hash
 //   save-loop <file> <seedA> <seedB> <n>   prints "ready", then saves net A, net B, A, … to <file> until killed
 import { readFileSync } from 'node:fs';
-import { Linear, LogSoftmaxCrossEntropy, type Module, ReLU, Rng, Sequential, init, load, loadDigits, save, sgd } from '../../ts/index.js';
+import {
+  Linear,
+  LogSoftmaxCrossEntropy,
+  type Module,
+  ReLU,
+  Rng,
+  Sequential,
+  init,
+  load,
+  loadDigits,
+  save,
+  sgd,
+} from '../../ts/index.js';
 import { weightHash } from './hash.js';
 
 const [mode, wasm, digits, ...args] = process.argv.slice(2);
@@ -13,12 +25,21 @@ await init(readFileSync(wasm!));
 
 function mlp(seed: number, hidden = 32): Sequential {
   const rng = new Rng(seed);
-  return new Sequential(new Linear(64, hidden, { rng }), new ReLU(), new Linear(hidden, 10, { rng }));
+  return new Sequential(
+    new Linear(64, hidden, { rng }),
+    new ReLU(),
+    new Linear(hidden, 10, { rng }),
+  );
 }
 
 function train(net: Module, shuffleSeed: number): void {
   const { train } = loadDigits({ path: digits! });
-  sgd(net, train, new LogSoftmaxCrossEntropy(), { epochs: 2, batchSize: 32, step: 0.05, seed: shuffleSeed });
+  sgd(net, train, new LogSoftmaxCrossEntropy(), {
+    epochs: 2,
+    batchSize: 32,
+    step: 0.05,
+    seed: shuffleSeed,
+  });
 }
 
 if (mode === 'train-hash') {

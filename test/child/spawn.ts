@@ -18,8 +18,13 @@ export function childScript(): string {
   if (bundled === null) {
     const out = join(mkdtempSync(join(tmpdir(), 'torchlet-child-')), 'child.mjs');
     buildSync({
-      entryPoints: [root('test/child/child.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20',
-      outfile: out, logLevel: 'error',
+      entryPoints: [root('test/child/child.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: out,
+      logLevel: 'error',
     });
     bundled = out;
   }
@@ -29,12 +34,25 @@ export function childScript(): string {
 /** Runs the child to completion; resolves with its stdout, rejects on a non-zero exit. */
 export function runChild(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [childScript(), ...args.slice(0, 1), ...CHILD_FILES, ...args.slice(1)]);
+    const p = spawn(process.execPath, [
+      childScript(),
+      ...args.slice(0, 1),
+      ...CHILD_FILES,
+      ...args.slice(1),
+    ]);
     let out = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`child ${args.join(' ')} exited ${code}: ${err}`))));
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.on('close', (code) =>
+      code === 0
+        ? resolve(out.trim())
+        : reject(new Error(`child ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -44,12 +62,23 @@ export function runChild(...args: string[]): Promise<string> {
  */
 export function killChildAfterReady(delayMs: number, ...args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [childScript(), ...args.slice(0, 1), ...CHILD_FILES, ...args.slice(1)]);
+    const p = spawn(process.execPath, [
+      childScript(),
+      ...args.slice(0, 1),
+      ...CHILD_FILES,
+      ...args.slice(1),
+    ]);
     let err = '';
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.stdout.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) setTimeout(() => p.kill('SIGKILL'), delayMs);
     });
-    p.on('close', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without being killed: ${err}`))));
+    p.on('close', (_code, signal) =>
+      signal === 'SIGKILL'
+        ? resolve()
+        : reject(new Error(`child exited without being killed: ${err}`)),
+    );
   });
 }

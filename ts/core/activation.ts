@@ -54,9 +54,15 @@ function plain<M extends Module>(type: string, make: () => M): LayerSpec<M> {
 export class TanH extends Elementwise {
   static readonly spec = plain('TanH', () => new TanH());
   protected readonly backwardFromOutput = true;
-  protected forwardKernel(k: Kernels): ElementwiseKernel { return k.tanh_forward; }
-  protected backwardKernel(k: Kernels): ElementwiseBackward { return k.tanh_backward_delta; }
-  protected f(x: number): number { return Math.tanh(x); }
+  protected forwardKernel(k: Kernels): ElementwiseKernel {
+    return k.tanh_forward;
+  }
+  protected backwardKernel(k: Kernels): ElementwiseBackward {
+    return k.tanh_backward_delta;
+  }
+  protected f(x: number): number {
+    return Math.tanh(x);
+  }
 }
 
 /**
@@ -66,9 +72,15 @@ export class TanH extends Elementwise {
 export class Sigmoid extends Elementwise {
   static readonly spec = plain('Sigmoid', () => new Sigmoid());
   protected readonly backwardFromOutput = true;
-  protected forwardKernel(k: Kernels): ElementwiseKernel { return k.sigmoid_forward; }
-  protected backwardKernel(k: Kernels): ElementwiseBackward { return k.sigmoid_backward_delta; }
-  protected f(x: number): number { return 1 / (1 + Math.exp(-x)); }
+  protected forwardKernel(k: Kernels): ElementwiseKernel {
+    return k.sigmoid_forward;
+  }
+  protected backwardKernel(k: Kernels): ElementwiseBackward {
+    return k.sigmoid_backward_delta;
+  }
+  protected f(x: number): number {
+    return 1 / (1 + Math.exp(-x));
+  }
 }
 
 /**
@@ -78,9 +90,15 @@ export class Sigmoid extends Elementwise {
 export class ReLU extends Elementwise {
   static readonly spec = plain('ReLU', () => new ReLU());
   protected readonly backwardFromOutput = false;
-  protected forwardKernel(k: Kernels): ElementwiseKernel { return k.relu_forward; }
-  protected backwardKernel(k: Kernels): ElementwiseBackward { return k.relu_backward_delta; }
-  protected f(x: number): number { return x > 0 ? x : 0; }
+  protected forwardKernel(k: Kernels): ElementwiseKernel {
+    return k.relu_forward;
+  }
+  protected backwardKernel(k: Kernels): ElementwiseBackward {
+    return k.relu_backward_delta;
+  }
+  protected f(x: number): number {
+    return x > 0 ? x : 0;
+  }
 }
 
 /**
@@ -91,7 +109,8 @@ export class Softmax extends Module {
   static readonly spec = plain('Softmax', () => new Softmax());
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
-    if (s.length < 2 || s[s.length - 1] === 0) throw shapeError(`Softmax.${method}`, 'input [batch, ..., classes] with classes > 0', s);
+    if (s.length < 2 || s[s.length - 1] === 0)
+      throw shapeError(`Softmax.${method}`, 'input [batch, ..., classes] with classes > 0', s);
     return [...s];
   }
 
@@ -152,7 +171,11 @@ export class Dropout extends Module {
       throw new TorchletError('BAD_ARGUMENT', `Dropout: expected p in [0, 1), got ${show(p)}`);
     }
     const rng = options.rng ?? defaultRng;
-    if (!(rng instanceof Rng)) throw new TorchletError('BAD_ARGUMENT', `Dropout: expected options.rng to be an Rng, got ${typeof rng}`);
+    if (!(rng instanceof Rng))
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Dropout: expected options.rng to be an Rng, got ${typeof rng}`,
+      );
     this.p = p;
     this.rng = rng;
   }
@@ -182,7 +205,12 @@ export class Dropout extends Module {
   }
 
   /** The last forward's mask applied in float64 (gradCheck differentiates that same function). */
-  override referenceForward(x: Float64Array, _s: readonly number[], _p: Float64Array[], frame: Frame): Float64Array {
+  override referenceForward(
+    x: Float64Array,
+    _s: readonly number[],
+    _p: Float64Array[],
+    frame: Frame,
+  ): Float64Array {
     const mask = frame.saved?.data;
     return mask === undefined ? x.slice() : x.map((v, i) => v * mask[i]!);
   }

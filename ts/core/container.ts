@@ -21,7 +21,10 @@ export abstract class Container extends Module {
     super();
     modules.forEach((m, i) => {
       if (!(m instanceof Module)) {
-        throw new TorchletError('BAD_ARGUMENT', `${type}: expected a Module at position ${i}, got ${m === null ? 'null' : typeof m}`);
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `${type}: expected a Module at position ${i}, got ${m === null ? 'null' : typeof m}`,
+        );
       }
     });
     this.modules = Object.freeze([...modules]);
@@ -60,21 +63,37 @@ export abstract class Container extends Module {
 
   // A container's forward and backward are its children's (runForward / runBackward): no hook runs.
   protected updateOutput(_call: Call): void {
-    throw new TorchletError('BAD_ARGUMENT', `${this.type}: a container runs its children, not updateOutput`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${this.type}: a container runs its children, not updateOutput`,
+    );
   }
 
   protected updateGradInput(_call: Call, _delta: Tensor, _gradInput: Tensor): void {
-    throw new TorchletError('BAD_ARGUMENT', `${this.type}: a container runs its children, not updateGradInput`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${this.type}: a container runs its children, not updateGradInput`,
+    );
   }
 
   /** The children's float64 references chained (null when a child has none). */
-  override referenceForward(x: Float64Array, shape: readonly number[], params: Float64Array[], frame: Frame): Float64Array | null {
+  override referenceForward(
+    x: Float64Array,
+    shape: readonly number[],
+    params: Float64Array[],
+    frame: Frame,
+  ): Float64Array | null {
     const byTensor = new Map(this.parameters().map((p, i) => [p.value, params[i]!]));
     let h: Float64Array | null = x;
     let s: readonly number[] = shape;
     for (let i = 0; i < this.modules.length && h !== null; i++) {
       const m = this.modules[i]!;
-      h = m.referenceForward(h, s, m.parameters().map((p) => byTensor.get(p.value)!), frame.children[i]!);
+      h = m.referenceForward(
+        h,
+        s,
+        m.parameters().map((p) => byTensor.get(p.value)!),
+        frame.children[i]!,
+      );
       s = m.outputShape(s);
     }
     return h;
@@ -89,7 +108,10 @@ export abstract class Container extends Module {
   /** The error `e` of the child at position i, prefixed `Type[i] (ChildType).`. */
   protected rethrow(e: unknown, i: number): unknown {
     if (!(e instanceof TorchletError)) return e;
-    return new TorchletError(e.code, `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`);
+    return new TorchletError(
+      e.code,
+      `${this.type}[${i}] (${this.modules[i]!.type}).${e.message.replace(/^[A-Za-z0-9]+\./, '')}`,
+    );
   }
 }
 
@@ -102,7 +124,10 @@ export abstract class Container extends Module {
  */
 export class Sequential extends Container {
   static readonly spec: LayerSpec<Sequential> = {
-    type: 'Sequential', args: [], children: 'index', build: (_a, children) => new Sequential(...children),
+    type: 'Sequential',
+    args: [],
+    children: 'index',
+    build: (_a, children) => new Sequential(...children),
   };
 
   constructor(...modules: Module[]) {
@@ -111,7 +136,8 @@ export class Sequential extends Container {
 
   // The last input shape that validated and the shapes after each layer for it: a training loop
   // asks for the same batch shape every step, and the layers are fixed, so it is reused as is.
-  private shapeCache: { input: readonly number[]; shapes: readonly (readonly number[])[] } | null = null;
+  private shapeCache: { input: readonly number[]; shapes: readonly (readonly number[])[] } | null =
+    null;
 
   /** The shapes after each layer for an input shape, validating every step. */
   shapes(inputShape: readonly number[], method = 'forward'): number[][] {
@@ -119,7 +145,10 @@ export class Sequential extends Container {
   }
 
   /** `shapes` without the copies (cached, frozen). */
-  private layerShapes(inputShape: readonly number[], method = 'forward'): readonly (readonly number[])[] {
+  private layerShapes(
+    inputShape: readonly number[],
+    method = 'forward',
+  ): readonly (readonly number[])[] {
     const cached = this.shapeCache;
     if (cached !== null && sameShape(cached.input, inputShape)) return cached.shapes;
     const shapes: (readonly number[])[] = [];
@@ -145,14 +174,19 @@ export class Sequential extends Container {
     this.checkLive('forward');
     checkTensor(x, `${this.type}.forward`, 'input');
     const shapes = this.layerShapes(x.shape, 'forward');
-    return this.runForward(this.frame, x, shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!);
+    return this.runForward(
+      this.frame,
+      x,
+      shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!,
+    );
   }
 
   /** @internal Each child forwards in its own position's frame. */
   override runForward(frame: Frame, x: Tensor, _outShape: readonly number[]): Tensor {
     const shapes = this.layerShapes(x.shape);
     let h = x;
-    for (let i = 0; i < this.modules.length; i++) h = this.modules[i]!.runForward(frame.children[i]!, h, shapes[i]!);
+    for (let i = 0; i < this.modules.length; i++)
+      h = this.modules[i]!.runForward(frame.children[i]!, h, shapes[i]!);
     frame.record(x, h);
     return h;
   }
@@ -163,7 +197,12 @@ export class Sequential extends Container {
   }
 
   /** @internal Back through the positions in reverse; the first layer's delta only when asked. */
-  override runBackward(frame: Frame, delta: Tensor, beta: 0 | 1 | null, wantDelta: boolean): Tensor | null {
+  override runBackward(
+    frame: Frame,
+    delta: Tensor,
+    beta: 0 | 1 | null,
+    wantDelta: boolean,
+  ): Tensor | null {
     let d: Tensor | null = delta;
     for (let i = this.modules.length - 1; i >= 0 && d !== null; i--) {
       d = this.modules[i]!.runBackward(frame.children[i]!, d, beta, i > 0 || wantDelta);
@@ -188,7 +227,10 @@ export class Sequential extends Container {
  */
 export class AutoEncoder extends Sequential {
   static override readonly spec: LayerSpec<Sequential> = {
-    type: 'AutoEncoder', args: [], children: ['encoder', 'decoder'], build: (_a, c) => new AutoEncoder(c[0]!, c[1]!),
+    type: 'AutoEncoder',
+    args: [],
+    children: ['encoder', 'decoder'],
+    build: (_a, c) => new AutoEncoder(c[0]!, c[1]!),
   };
 
   /** First half: input to code. */
@@ -205,9 +247,15 @@ export class AutoEncoder extends Sequential {
   }
 
   private static check(encoder: unknown, decoder: unknown): [Module, Module] {
-    for (const [name, m] of [['encoder', encoder], ['decoder', decoder]] as const) {
+    for (const [name, m] of [
+      ['encoder', encoder],
+      ['decoder', decoder],
+    ] as const) {
       if (!(m instanceof Module)) {
-        throw new TorchletError('BAD_ARGUMENT', `AutoEncoder: expected ${name} to be a Module, got ${m === null ? 'null' : typeof m}`);
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `AutoEncoder: expected ${name} to be a Module, got ${m === null ? 'null' : typeof m}`,
+        );
       }
     }
     return [encoder as Module, decoder as Module];
@@ -240,7 +288,8 @@ export class AutoEncoder extends Sequential {
 
   /** `AutoEncoder(<encoder layers>, <decoder layers>)`, Sequential halves as `A -> B -> …`. */
   override toString(): string {
-    const half = (m: Module): string => (m instanceof Sequential ? m.modules.map(String).join(' -> ') : String(m));
+    const half = (m: Module): string =>
+      m instanceof Sequential ? m.modules.map(String).join(' -> ') : String(m);
     return `AutoEncoder(${half(this.encoder)}, ${half(this.decoder)})`;
   }
 }

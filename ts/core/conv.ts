@@ -8,7 +8,15 @@
 // pad_forward / pad_backward_delta.
 
 import { TorchletError } from './errors.js';
-import { type Call, type LayerSpec, Module, type Parameter, checkPositiveInt, shapeError, show } from './module.js';
+import {
+  type Call,
+  type LayerSpec,
+  Module,
+  type Parameter,
+  checkPositiveInt,
+  shapeError,
+  show,
+} from './module.js';
 import { Rng, defaultRng } from './rng.js';
 import { Slot, Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
@@ -23,8 +31,17 @@ function outLen(n: number, k: number, stride: number): number {
  * gradCheck.
  */
 function referenceConv(
-  x: Float64Array, w: Float64Array, b: Float64Array,
-  batch: number, h: number, wd: number, cIn: number, cOut: number, kh: number, kw: number, s: number,
+  x: Float64Array,
+  w: Float64Array,
+  b: Float64Array,
+  batch: number,
+  h: number,
+  wd: number,
+  cIn: number,
+  cOut: number,
+  kh: number,
+  kw: number,
+  s: number,
 ): Float64Array {
   const oh = outLen(h, kh, s);
   const ow = outLen(wd, kw, s);
@@ -101,11 +118,19 @@ abstract class Conv extends Module {
   protected abstract readonly oneD: boolean;
 
   protected constructor(
-    type: string, sizes: Record<string, number>, chanIn: number, chanOut: number, stride: number, options: ConvOptions,
+    type: string,
+    sizes: Record<string, number>,
+    chanIn: number,
+    chanOut: number,
+    stride: number,
+    options: ConvOptions,
   ) {
     super();
     if (typeof options !== 'object' || options === null) {
-      throw new TorchletError('BAD_ARGUMENT', `${type}: expected options to be an object, got ${String(options)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${type}: expected options to be an object, got ${String(options)}`,
+      );
     }
     const window = Object.entries(sizes).map(([name, k]) => checkPositiveInt(k, type, name));
     this.chanIn = checkPositiveInt(chanIn, type, 'chanIn');
@@ -113,10 +138,16 @@ abstract class Conv extends Module {
     this.stride = checkPositiveInt(stride, type, 'stride');
     const padding = options.padding ?? 'valid';
     if (!PADDINGS.includes(padding)) {
-      throw new TorchletError('BAD_ARGUMENT', `${type}: expected padding 'valid' or 'same', got ${show(padding)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${type}: expected padding 'valid' or 'same', got ${show(padding)}`,
+      );
     }
     if (padding === 'same' && stride !== 1) {
-      throw new TorchletError('BAD_ARGUMENT', `${type}: expected stride 1 with padding 'same' (as PyTorch), got stride ${stride}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${type}: expected stride 1 with padding 'same' (as PyTorch), got stride ${stride}`,
+      );
     }
     this.padding = padding;
     const rng = options.rng ?? defaultRng;
@@ -169,24 +200,82 @@ abstract class Conv extends Module {
     const g = this.geometry(input.shape);
     const k = kernels();
     if (saved !== null) {
-      k.pad_forward(input.ptr, saved.ptr, g.batch, g.h, g.w, this.chanIn, g.top, g.bottom, g.left, g.right);
+      k.pad_forward(
+        input.ptr,
+        saved.ptr,
+        g.batch,
+        g.h,
+        g.w,
+        this.chanIn,
+        g.top,
+        g.bottom,
+        g.left,
+        g.right,
+      );
     }
     const [kh, kw] = this.window;
     const x = this.source(call).ptr;
     const [cIn, cOut, s] = [this.chanIn, this.chanOut, this.stride];
     // 1-D has its own kernels: the 2-D ones with height 1 would work but pay for the extra loop.
-    if (this.oneD) k.conv1d_forward(x, output.ptr, this.weight.ptr, this.bias.ptr, g.batch, g.pw, cIn, cOut, kw, s);
-    else k.conv2d_forward(x, output.ptr, this.weight.ptr, this.bias.ptr, g.batch, g.ph, g.pw, cIn, cOut, kh, kw, s);
+    if (this.oneD)
+      k.conv1d_forward(
+        x,
+        output.ptr,
+        this.weight.ptr,
+        this.bias.ptr,
+        g.batch,
+        g.pw,
+        cIn,
+        cOut,
+        kw,
+        s,
+      );
+    else
+      k.conv2d_forward(
+        x,
+        output.ptr,
+        this.weight.ptr,
+        this.bias.ptr,
+        g.batch,
+        g.ph,
+        g.pw,
+        cIn,
+        cOut,
+        kh,
+        kw,
+        s,
+      );
   }
 
   protected override accGradParameters(call: Call, delta: Tensor, beta: 0 | 1): void {
     const g = this.geometry(call.input.shape);
     const [kh, kw] = this.window;
-    const [x, d, gw, gb] = [this.source(call).ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr];
+    const [x, d, gw, gb] = [
+      this.source(call).ptr,
+      delta.ptr,
+      this.gradWeight.ptr,
+      this.gradBias.ptr,
+    ];
     const [cIn, cOut, s] = [this.chanIn, this.chanOut, this.stride];
     const k = kernels();
-    if (this.oneD) k.conv1d_backward_update_gradient(x, d, gw, gb, g.batch, g.pw, cIn, cOut, kw, s, beta);
-    else k.conv2d_backward_update_gradient(x, d, gw, gb, g.batch, g.ph, g.pw, cIn, cOut, kh, kw, s, beta);
+    if (this.oneD)
+      k.conv1d_backward_update_gradient(x, d, gw, gb, g.batch, g.pw, cIn, cOut, kw, s, beta);
+    else
+      k.conv2d_backward_update_gradient(
+        x,
+        d,
+        gw,
+        gb,
+        g.batch,
+        g.ph,
+        g.pw,
+        cIn,
+        cOut,
+        kh,
+        kw,
+        s,
+        beta,
+      );
   }
 
   protected updateGradInput(call: Call, delta: Tensor, gradInput: Tensor): void {
@@ -199,25 +288,78 @@ abstract class Conv extends Module {
       : k.conv2d_workspace_len(g.ph, g.pw, cIn, cOut, kh, kw, s);
     const work = this.workSlot.get([Math.max(floats, 1)]);
     const padded = call.saved === null ? gradInput : this.padSlot.get([g.batch, g.ph, g.pw, cIn]);
-    if (this.oneD) k.conv1d_backward_delta(delta.ptr, padded.ptr, this.weight.ptr, work.ptr, g.batch, g.pw, cIn, cOut, kw, s);
-    else k.conv2d_backward_delta(delta.ptr, padded.ptr, this.weight.ptr, work.ptr, g.batch, g.ph, g.pw, cIn, cOut, kh, kw, s);
+    if (this.oneD)
+      k.conv1d_backward_delta(
+        delta.ptr,
+        padded.ptr,
+        this.weight.ptr,
+        work.ptr,
+        g.batch,
+        g.pw,
+        cIn,
+        cOut,
+        kw,
+        s,
+      );
+    else
+      k.conv2d_backward_delta(
+        delta.ptr,
+        padded.ptr,
+        this.weight.ptr,
+        work.ptr,
+        g.batch,
+        g.ph,
+        g.pw,
+        cIn,
+        cOut,
+        kh,
+        kw,
+        s,
+      );
     if (call.saved !== null) {
-      k.pad_backward_delta(padded.ptr, gradInput.ptr, g.batch, g.h, g.w, this.chanIn, g.top, g.bottom, g.left, g.right);
+      k.pad_backward_delta(
+        padded.ptr,
+        gradInput.ptr,
+        g.batch,
+        g.h,
+        g.w,
+        this.chanIn,
+        g.top,
+        g.bottom,
+        g.left,
+        g.right,
+      );
     }
   }
 
-  override referenceForward(x: Float64Array, shape: readonly number[], [w, b]: Float64Array[]): Float64Array {
+  override referenceForward(
+    x: Float64Array,
+    shape: readonly number[],
+    [w, b]: Float64Array[],
+  ): Float64Array {
     const g = this.geometry(shape);
     const [kh, kw] = this.window;
     const xp = new Float64Array(g.batch * g.ph * g.pw * this.chanIn);
     for (let n = 0; n < g.batch; n++) {
       for (let i = 0; i < g.h; i++) {
-        const src = ((n * g.h + i) * g.w) * this.chanIn;
+        const src = (n * g.h + i) * g.w * this.chanIn;
         const dst = ((n * g.ph + i + g.top) * g.pw + g.left) * this.chanIn;
         xp.set(x.subarray(src, src + g.w * this.chanIn), dst);
       }
     }
-    return referenceConv(xp, w!, b!, g.batch, g.ph, g.pw, this.chanIn, this.chanOut, kh, kw, this.stride);
+    return referenceConv(
+      xp,
+      w!,
+      b!,
+      g.batch,
+      g.ph,
+      g.pw,
+      this.chanIn,
+      this.chanOut,
+      kh,
+      kw,
+      this.stride,
+    );
   }
 
   override dispose(): void {
@@ -229,8 +371,10 @@ abstract class Conv extends Module {
 
 /** `args` and `params` of both convolutions' descriptions (the window arguments come first). */
 const convArgs = [
-  { name: 'chanIn', kind: 'int' }, { name: 'chanOut', kind: 'int' },
-  { name: 'stride', kind: 'int', default: 1 }, { name: 'padding', kind: PADDINGS, default: 'valid' },
+  { name: 'chanIn', kind: 'int' },
+  { name: 'chanOut', kind: 'int' },
+  { name: 'stride', kind: 'int', default: 1 },
+  { name: 'padding', kind: PADDINGS, default: 'valid' },
 ] as const;
 
 /**
@@ -249,8 +393,15 @@ export class Conv1D extends Conv {
   static readonly spec: LayerSpec<Conv1D> = {
     type: 'Conv1D',
     args: [{ name: 'kSize', kind: 'int' }, ...convArgs],
-    params: (a) => ({ weight: [a.kSize as number, a.chanIn as number, a.chanOut as number], bias: [a.chanOut as number] }),
-    build: (a, _c, rng) => new Conv1D(a.kSize as number, a.chanIn as number, a.chanOut as number, a.stride as number, { rng, padding: a.padding as ConvPadding }),
+    params: (a) => ({
+      weight: [a.kSize as number, a.chanIn as number, a.chanOut as number],
+      bias: [a.chanOut as number],
+    }),
+    build: (a, _c, rng) =>
+      new Conv1D(a.kSize as number, a.chanIn as number, a.chanOut as number, a.stride as number, {
+        rng,
+        padding: a.padding as ConvPadding,
+      }),
   };
 
   /** Window length. */
@@ -258,7 +409,13 @@ export class Conv1D extends Conv {
   protected readonly window: readonly [number, number];
   protected readonly oneD = true;
 
-  constructor(kSize: number, chanIn: number, chanOut: number, stride = 1, options: ConvOptions = {}) {
+  constructor(
+    kSize: number,
+    chanIn: number,
+    chanOut: number,
+    stride = 1,
+    options: ConvOptions = {},
+  ) {
     super('Conv1D', { kSize }, chanIn, chanOut, stride, options);
     this.kSize = kSize;
     this.window = [1, kSize];
@@ -267,14 +424,28 @@ export class Conv1D extends Conv {
   outputShape(s: readonly number[], method = 'forward'): number[] {
     const [l0, l1] = this.pads(this.kSize);
     if (s.length !== 3 || s[1]! + l0 + l1 < this.kSize || s[2] !== this.chanIn) {
-      throw shapeError(`Conv1D.${method}`, `input [batch, length >= ${this.kSize - l0 - l1}, ${this.chanIn}]`, s);
+      throw shapeError(
+        `Conv1D.${method}`,
+        `input [batch, length >= ${this.kSize - l0 - l1}, ${this.chanIn}]`,
+        s,
+      );
     }
     return [s[0]!, Conv.outLen(s[1]! + l0 + l1, this.kSize, this.stride), this.chanOut];
   }
 
   protected geometry(s: readonly number[]): Geometry {
     const [left, right] = this.pads(this.kSize);
-    return { batch: s[0]!, h: 1, w: s[1]!, ph: 1, pw: s[1]! + left + right, top: 0, bottom: 0, left, right };
+    return {
+      batch: s[0]!,
+      h: 1,
+      w: s[1]!,
+      ph: 1,
+      pw: s[1]! + left + right,
+      top: 0,
+      bottom: 0,
+      left,
+      right,
+    };
   }
 }
 
@@ -294,12 +465,18 @@ export class Conv2D extends Conv {
     type: 'Conv2D',
     args: [{ name: 'kH', kind: 'int' }, { name: 'kW', kind: 'int' }, ...convArgs],
     params: (a) => ({
-      weight: [a.kH as number, a.kW as number, a.chanIn as number, a.chanOut as number], bias: [a.chanOut as number],
+      weight: [a.kH as number, a.kW as number, a.chanIn as number, a.chanOut as number],
+      bias: [a.chanOut as number],
     }),
-    build: (a, _c, rng) => new Conv2D(
-      a.kH as number, a.kW as number, a.chanIn as number, a.chanOut as number, a.stride as number,
-      { rng, padding: a.padding as ConvPadding },
-    ),
+    build: (a, _c, rng) =>
+      new Conv2D(
+        a.kH as number,
+        a.kW as number,
+        a.chanIn as number,
+        a.chanOut as number,
+        a.stride as number,
+        { rng, padding: a.padding as ConvPadding },
+      ),
   };
 
   /** Window height. */
@@ -309,7 +486,14 @@ export class Conv2D extends Conv {
   protected readonly window: readonly [number, number];
   protected readonly oneD = false;
 
-  constructor(kH: number, kW: number, chanIn: number, chanOut: number, stride = 1, options: ConvOptions = {}) {
+  constructor(
+    kH: number,
+    kW: number,
+    chanIn: number,
+    chanOut: number,
+    stride = 1,
+    options: ConvOptions = {},
+  ) {
     super('Conv2D', { kH, kW }, chanIn, chanOut, stride, options);
     this.kH = kH;
     this.kW = kW;
@@ -319,15 +503,39 @@ export class Conv2D extends Conv {
   outputShape(s: readonly number[], method = 'forward'): number[] {
     const [t, b] = this.pads(this.kH);
     const [l, r] = this.pads(this.kW);
-    if (s.length !== 4 || s[1]! + t + b < this.kH || s[2]! + l + r < this.kW || s[3] !== this.chanIn) {
-      throw shapeError(`Conv2D.${method}`, `input [batch, height >= ${this.kH - t - b}, width >= ${this.kW - l - r}, ${this.chanIn}]`, s);
+    if (
+      s.length !== 4 ||
+      s[1]! + t + b < this.kH ||
+      s[2]! + l + r < this.kW ||
+      s[3] !== this.chanIn
+    ) {
+      throw shapeError(
+        `Conv2D.${method}`,
+        `input [batch, height >= ${this.kH - t - b}, width >= ${this.kW - l - r}, ${this.chanIn}]`,
+        s,
+      );
     }
-    return [s[0]!, Conv.outLen(s[1]! + t + b, this.kH, this.stride), Conv.outLen(s[2]! + l + r, this.kW, this.stride), this.chanOut];
+    return [
+      s[0]!,
+      Conv.outLen(s[1]! + t + b, this.kH, this.stride),
+      Conv.outLen(s[2]! + l + r, this.kW, this.stride),
+      this.chanOut,
+    ];
   }
 
   protected geometry(s: readonly number[]): Geometry {
     const [top, bottom] = this.pads(this.kH);
     const [left, right] = this.pads(this.kW);
-    return { batch: s[0]!, h: s[1]!, w: s[2]!, ph: s[1]! + top + bottom, pw: s[2]! + left + right, top, bottom, left, right };
+    return {
+      batch: s[0]!,
+      h: s[1]!,
+      w: s[2]!,
+      ph: s[1]! + top + bottom,
+      pw: s[2]! + left + right,
+      top,
+      bottom,
+      left,
+      right,
+    };
   }
 }

@@ -14,6 +14,7 @@ const TABLE = (() => {
 /** The CRC-32 of the concatenation of `parts`, as an unsigned 32-bit integer. */
 export function crc32(parts: readonly Uint8Array[]): number {
   let c = 0xffffffff;
-  for (const bytes of parts) for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (const bytes of parts)
+    for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

@@ -32,25 +32,40 @@ export interface GradCheckResult {
 }
 
 /** Worst |got - want| / (atol + rtol |want|) and its index. */
-function worst(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): [number, number] {
+function worst(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): [number, number] {
   let ratio = 0;
   let at = -1;
   for (let i = 0; i < want.length; i++) {
     const g = got[i]!;
     const w = want[i]!;
     // NaN must fail, never compare equal: (NaN <= x) is false, so treat it as infinitely wrong.
-    const r = Number.isNaN(g) || Number.isNaN(w) ? Infinity : Math.abs(g - w) / (atol + rtol * Math.abs(w));
+    const r =
+      Number.isNaN(g) || Number.isNaN(w) ? Infinity : Math.abs(g - w) / (atol + rtol * Math.abs(w));
     if (r > ratio) [ratio, at] = [r, i];
   }
   return [ratio, at];
 }
 
-function record(result: GradCheckResult, name: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): void {
+function record(
+  result: GradCheckResult,
+  name: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): void {
   const [ratio, at] = worst(got, want, atol, rtol);
   result.ratios[name] = ratio;
   if (!(ratio <= 1)) {
     result.ok = false;
-    result.failures.push(`${name}: element ${at}: got ${got[at]}, want ${want[at]} (atol ${atol}, rtol ${rtol})`);
+    result.failures.push(
+      `${name}: element ${at}: got ${got[at]}, want ${want[at]} (atol ${atol}, rtol ${rtol})`,
+    );
   }
 }
 
@@ -86,7 +101,11 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * const r = gradCheck(new Linear(5, 3), Tensor.from(values, [4, 5]));
  * if (!r.ok) console.log(r.failures);
  */
-export function gradCheck(module: Module, input: Tensor, options: GradCheckOptions = {}): GradCheckResult {
+export function gradCheck(
+  module: Module,
+  input: Tensor,
+  options: GradCheckOptions = {},
+): GradCheckResult {
   const result: GradCheckResult = { ok: true, failures: [], ratios: {} };
   checkTensor(input, 'gradCheck', 'input');
   const outShape = module.outputShape(input.shape, 'forward');
@@ -95,9 +114,15 @@ export function gradCheck(module: Module, input: Tensor, options: GradCheckOptio
   const frame = module.frame;
   const x64 = Float64Array.from(input.data);
   const p64 = params.map((p) => Float64Array.from(p.value.data));
-  const reference = (): Float64Array | null => module.referenceForward(x64, input.shape, p64, frame);
+  const reference = (): Float64Array | null =>
+    module.referenceForward(x64, input.shape, p64, frame);
   const exact = reference() !== null;
-  const { h = exact ? 1e-6 : 1e-2, atol = exact ? 1e-4 : 1e-2, rtol = exact ? 1e-3 : 1e-2, seed = 0 } = options;
+  const {
+    h = exact ? 1e-6 : 1e-2,
+    atol = exact ? 1e-4 : 1e-2,
+    rtol = exact ? 1e-3 : 1e-2,
+    seed = 0,
+  } = options;
   const rng = new Rng(seed);
   const outSize = outShape.reduce((a, b) => a * b, 1);
   // Output weights are float32-representable so WASM and float64 see the same numbers.
@@ -117,7 +142,16 @@ export function gradCheck(module: Module, input: Tensor, options: GradCheckOptio
       record(result, `${p.name} (accumulated twice)`, p.grad.data, twice, 1e-6, 1e-6);
     });
     module.zeroGrad();
-    params.forEach((p) => record(result, `${p.name} (after zeroGrad)`, p.grad.data, new Float64Array(p.grad.size), 0, 0));
+    params.forEach((p) =>
+      record(
+        result,
+        `${p.name} (after zeroGrad)`,
+        p.grad.data,
+        new Float64Array(p.grad.size),
+        0,
+        0,
+      ),
+    );
 
     // The scalar Σ r ⊙ f: the float64 reference on x64/p64, or the float32 forward with x64/p64
     // written into the probe input and the parameters (restored below).
@@ -129,7 +163,9 @@ export function gradCheck(module: Module, input: Tensor, options: GradCheckOptio
           return dot(r, module.forward(probe).data);
         };
     record(result, 'input', dx, numericGradient(x64, h, scalar), atol, rtol);
-    params.forEach((p, i) => record(result, p.name, first[i]!, numericGradient(p64[i]!, h, scalar), atol, rtol));
+    params.forEach((p, i) =>
+      record(result, p.name, first[i]!, numericGradient(p64[i]!, h, scalar), atol, rtol),
+    );
   } finally {
     if (!exact) {
       params.forEach((p, i) => p.value.data.set(p64[i]!));
@@ -145,7 +181,12 @@ export function gradCheck(module: Module, input: Tensor, options: GradCheckOptio
  * Checks a loss's forward and backward against float64 central differences of its reference.
  * @param y Dense target shaped like yhat (one-hot for class losses).
  */
-export function gradCheckLoss(loss: Loss, y: Tensor, yhat: Tensor, options: GradCheckOptions = {}): GradCheckResult {
+export function gradCheckLoss(
+  loss: Loss,
+  y: Tensor,
+  yhat: Tensor,
+  options: GradCheckOptions = {},
+): GradCheckResult {
   const { h = 1e-6, atol = 1e-4, rtol = 1e-3 } = options;
   const result: GradCheckResult = { ok: true, failures: [], ratios: {} };
   checkTensor(y, 'gradCheckLoss', 'y');

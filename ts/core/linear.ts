@@ -2,7 +2,14 @@
 // and b [out]. Input [batch, in], output [batch, out]. Backward: dx = delta Wᵀ,
 // dW = β·dW + xᵀ delta, db = β·db + Σ_batch delta. Kernels: linear_* in crates/kernels/src/gemm.rs.
 
-import { type Call, type LayerSpec, Module, type Parameter, checkPositiveInt, shapeError } from './module.js';
+import {
+  type Call,
+  type LayerSpec,
+  Module,
+  type Parameter,
+  checkPositiveInt,
+  shapeError,
+} from './module.js';
 import { Rng, defaultRng } from './rng.js';
 import { Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
@@ -24,7 +31,10 @@ export interface LinearOptions {
 export class Linear extends Module {
   static readonly spec: LayerSpec<Linear> = {
     type: 'Linear',
-    args: [{ name: 'nIn', kind: 'int' }, { name: 'nOut', kind: 'int' }],
+    args: [
+      { name: 'nIn', kind: 'int' },
+      { name: 'nOut', kind: 'int' },
+    ],
     params: (a) => ({ weight: [a.nIn as number, a.nOut as number], bias: [a.nOut as number] }),
     build: (a, _children, rng) => new Linear(a.nIn as number, a.nOut as number, { rng }),
   };
@@ -64,25 +74,52 @@ export class Linear extends Module {
   }
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
-    if (s.length !== 2 || s[1] !== this.nIn) throw shapeError(`Linear.${method}`, `input [batch, ${this.nIn}]`, s);
+    if (s.length !== 2 || s[1] !== this.nIn)
+      throw shapeError(`Linear.${method}`, `input [batch, ${this.nIn}]`, s);
     return [s[0]!, this.nOut];
   }
 
   protected updateOutput({ input, output }: Call): void {
-    kernels().linear_forward(input.ptr, output.ptr, this.weight.ptr, this.bias.ptr, input.shape[0]!, this.nIn, this.nOut);
+    kernels().linear_forward(
+      input.ptr,
+      output.ptr,
+      this.weight.ptr,
+      this.bias.ptr,
+      input.shape[0]!,
+      this.nIn,
+      this.nOut,
+    );
   }
 
   protected override accGradParameters({ input }: Call, delta: Tensor, beta: 0 | 1): void {
     kernels().linear_backward_update_gradient(
-      input.ptr, delta.ptr, this.gradWeight.ptr, this.gradBias.ptr, input.shape[0]!, this.nIn, this.nOut, beta,
+      input.ptr,
+      delta.ptr,
+      this.gradWeight.ptr,
+      this.gradBias.ptr,
+      input.shape[0]!,
+      this.nIn,
+      this.nOut,
+      beta,
     );
   }
 
   protected updateGradInput({ input }: Call, delta: Tensor, gradInput: Tensor): void {
-    kernels().linear_backward_delta(delta.ptr, gradInput.ptr, this.weight.ptr, input.shape[0]!, this.nIn, this.nOut);
+    kernels().linear_backward_delta(
+      delta.ptr,
+      gradInput.ptr,
+      this.weight.ptr,
+      input.shape[0]!,
+      this.nIn,
+      this.nOut,
+    );
   }
 
-  override referenceForward(x: Float64Array, shape: readonly number[], [w, b]: Float64Array[]): Float64Array {
+  override referenceForward(
+    x: Float64Array,
+    shape: readonly number[],
+    [w, b]: Float64Array[],
+  ): Float64Array {
     const batch = shape[0]!;
     const y = new Float64Array(batch * this.nOut);
     for (let r = 0; r < batch; r++) {

@@ -61,7 +61,12 @@ export abstract class Loss {
   }
 
   /** Float64 reference of `forward` on a dense target, for gradCheck. */
-  abstract referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number;
+  abstract referenceForward(
+    y: Float64Array,
+    yhat: Float64Array,
+    rows: number,
+    cols: number,
+  ): number;
 
   /** Frees the loss's buffers. */
   dispose(): void {
@@ -83,13 +88,19 @@ export abstract class Loss {
     this.checkPrediction(yhat, where);
     if (sameShape(y.shape, yhat.shape)) return [y, rows, cols];
     if (y.shape.length !== 1 || y.shape[0] !== rows || yhat.shape.length !== 2) {
-      throw new TorchletError('SHAPE_MISMATCH', `${where}: expected y [${rows}] (class indices) or ${fmtShape(yhat.shape)} (like yhat), got ${fmtShape(y.shape)}`);
+      throw new TorchletError(
+        'SHAPE_MISMATCH',
+        `${where}: expected y [${rows}] (class indices) or ${fmtShape(yhat.shape)} (like yhat), got ${fmtShape(y.shape)}`,
+      );
     }
     const labels = y.data;
     for (let i = 0; i < rows; i++) {
       const label = labels[i]!;
       if (!Number.isInteger(label) || label < 0 || label >= cols) {
-        throw new TorchletError('LABEL_OUT_OF_RANGE', `${where}: label ${label} out of range [0, ${cols}) at y[${i}]`);
+        throw new TorchletError(
+          'LABEL_OUT_OF_RANGE',
+          `${where}: label ${label} out of range [0, ${cols}) at y[${i}]`,
+        );
       }
     }
     const target = this.targetSlot.get(yhat.shape);
@@ -103,7 +114,10 @@ function checkRange(x: Tensor, lo: number, hi: number, where: string, what: stri
   if (kernels().count_outside(x.ptr, x.size, lo, hi) === 0) return;
   const data = x.data;
   const i = data.findIndex((v) => !(v >= lo && v <= hi));
-  throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${what} in [${lo}, ${hi}], got ${data[i]} at flat index ${i}`);
+  throw new TorchletError(
+    'BAD_ARGUMENT',
+    `${where}: expected ${what} in [${lo}, ${hi}], got ${data[i]} at flat index ${i}`,
+  );
 }
 
 /**
@@ -112,8 +126,12 @@ function checkRange(x: Tensor, lo: number, hi: number, where: string, what: stri
  */
 export class MSELoss extends Loss {
   readonly type = 'MSELoss';
-  protected forwardKernel(k: Kernels): ForwardKernel { return k.mse_loss_forward; }
-  protected backwardKernel(k: Kernels): BackwardKernel { return k.mse_loss_backward; }
+  protected forwardKernel(k: Kernels): ForwardKernel {
+    return k.mse_loss_forward;
+  }
+  protected backwardKernel(k: Kernels): BackwardKernel {
+    return k.mse_loss_backward;
+  }
   referenceForward(y: Float64Array, yhat: Float64Array, rows: number): number {
     let s = 0;
     for (let i = 0; i < y.length; i++) s += (yhat[i]! - y[i]!) ** 2;
@@ -127,15 +145,21 @@ export class MSELoss extends Loss {
  */
 export class BCELoss extends Loss {
   readonly type = 'BCELoss';
-  protected forwardKernel(k: Kernels): ForwardKernel { return k.bce_loss_forward; }
-  protected backwardKernel(k: Kernels): BackwardKernel { return k.bce_loss_backward; }
+  protected forwardKernel(k: Kernels): ForwardKernel {
+    return k.bce_loss_forward;
+  }
+  protected backwardKernel(k: Kernels): BackwardKernel {
+    return k.bce_loss_backward;
+  }
   protected override checkPrediction(yhat: Tensor, where: string): void {
     checkRange(yhat, 0, 1, where, 'yhat (probabilities)');
   }
   referenceForward(y: Float64Array, yhat: Float64Array, rows: number): number {
     let s = 0;
     for (let i = 0; i < y.length; i++) {
-      s -= y[i]! * Math.max(Math.log(yhat[i]!), -100) + (1 - y[i]!) * Math.max(Math.log(1 - yhat[i]!), -100);
+      s -=
+        y[i]! * Math.max(Math.log(yhat[i]!), -100) +
+        (1 - y[i]!) * Math.max(Math.log(1 - yhat[i]!), -100);
     }
     return s / rows;
   }
@@ -147,8 +171,12 @@ export class BCELoss extends Loss {
  */
 export class CrossEntropyLoss extends Loss {
   readonly type = 'CrossEntropyLoss';
-  protected forwardKernel(k: Kernels): ForwardKernel { return k.cross_entropy_loss_forward; }
-  protected backwardKernel(k: Kernels): BackwardKernel { return k.cross_entropy_loss_backward; }
+  protected forwardKernel(k: Kernels): ForwardKernel {
+    return k.cross_entropy_loss_forward;
+  }
+  protected backwardKernel(k: Kernels): BackwardKernel {
+    return k.cross_entropy_loss_backward;
+  }
   protected override checkPrediction(yhat: Tensor, where: string): void {
     checkRange(yhat, 0, 1, where, 'yhat (probabilities)');
   }
@@ -165,8 +193,12 @@ export class CrossEntropyLoss extends Loss {
  */
 export class LogSoftmaxCrossEntropy extends Loss {
   readonly type = 'LogSoftmaxCrossEntropy';
-  protected forwardKernel(k: Kernels): ForwardKernel { return k.log_softmax_cross_entropy_forward; }
-  protected backwardKernel(k: Kernels): BackwardKernel { return k.log_softmax_cross_entropy_backward; }
+  protected forwardKernel(k: Kernels): ForwardKernel {
+    return k.log_softmax_cross_entropy_forward;
+  }
+  protected backwardKernel(k: Kernels): BackwardKernel {
+    return k.log_softmax_cross_entropy_backward;
+  }
   referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number {
     let s = 0;
     for (let r = 0; r < rows; r++) {

@@ -98,13 +98,21 @@ export class Frame implements Call {
 
   /** The input of the last forward here. @throws `STALE` before any forward. */
   get input(): Tensor {
-    if (this.inputValue === null) throw new TorchletError('STALE', `${this.owner.type}: expected a forward pass first, got none`);
+    if (this.inputValue === null)
+      throw new TorchletError(
+        'STALE',
+        `${this.owner.type}: expected a forward pass first, got none`,
+      );
     return this.inputValue;
   }
 
   /** The output of the last forward here. @throws `STALE` before any forward. */
   get output(): Tensor {
-    if (this.outputValue === null) throw new TorchletError('STALE', `${this.owner.type}: expected a forward pass first, got none`);
+    if (this.outputValue === null)
+      throw new TorchletError(
+        'STALE',
+        `${this.owner.type}: expected a forward pass first, got none`,
+      );
     return this.outputValue;
   }
 
@@ -143,41 +151,65 @@ export class Frame implements Call {
 }
 
 /** Throws `DISPOSED`/`OVERWRITTEN`/`BAD_ARGUMENT`/`EMPTY_BATCH`/`NON_FINITE` for a bad tensor argument. */
-export function checkTensor(x: unknown, where: string, what: string, opts: { finite?: boolean; batch?: boolean } = {}): asserts x is Tensor {
+export function checkTensor(
+  x: unknown,
+  where: string,
+  what: string,
+  opts: { finite?: boolean; batch?: boolean } = {},
+): asserts x is Tensor {
   if (!(x instanceof Tensor)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${what} to be a Tensor, got ${describe(x)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${what} to be a Tensor, got ${describe(x)}`,
+    );
   }
   if (x.overwritten) {
     // Re-throw the tensor's own message (it names what overwrote it), prefixed with where.
     try {
       void x.ptr;
     } catch (e) {
-      throw new TorchletError('OVERWRITTEN', `${where}: ${what}: ${(e as Error).message.replace(/^Tensor: /, '')}`);
+      throw new TorchletError(
+        'OVERWRITTEN',
+        `${where}: ${what}: ${(e as Error).message.replace(/^Tensor: /, '')}`,
+      );
     }
   }
   if (x.disposed) {
-    throw new TorchletError('DISPOSED', `${where}: expected ${what} to be a live tensor, got a disposed one of shape ${fmtShape(x.shape)}`);
+    throw new TorchletError(
+      'DISPOSED',
+      `${where}: expected ${what} to be a live tensor, got a disposed one of shape ${fmtShape(x.shape)}`,
+    );
   }
   if ((opts.batch ?? true) && (x.shape.length === 0 || x.shape[0] === 0)) {
-    throw new TorchletError('EMPTY_BATCH', `${where}: expected ${what} with at least one sample, got shape ${fmtShape(x.shape)}`);
+    throw new TorchletError(
+      'EMPTY_BATCH',
+      `${where}: expected ${what} with at least one sample, got shape ${fmtShape(x.shape)}`,
+    );
   }
   if ((opts.finite ?? true) && kernels().non_finite_count(x.ptr, x.size) > 0) {
     const data = x.data;
     const i = data.findIndex((v) => !Number.isFinite(v));
-    throw new TorchletError('NON_FINITE', `${where}: expected finite ${what}, got ${data[i]} at flat index ${i}`);
+    throw new TorchletError(
+      'NON_FINITE',
+      `${where}: expected finite ${what}, got ${data[i]} at flat index ${i}`,
+    );
   }
 }
 
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an Array (wrap it with Tensor.from(values, shape))';
-  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name} (wrap it with Tensor.from(values, shape))`;
+  if (ArrayBuffer.isView(x))
+    return `a ${x.constructor.name} (wrap it with Tensor.from(values, shape))`;
   return typeof x === 'object' ? `a ${(x as object).constructor?.name ?? 'object'}` : typeof x;
 }
 
 /** Throws `SHAPE_MISMATCH` in the standard format. */
 export function shapeError(where: string, expected: string, got: readonly number[]): TorchletError {
-  return new TorchletError('SHAPE_MISMATCH', `${where}: expected ${expected}, got ${fmtShape(got)}`);
+  return new TorchletError(
+    'SHAPE_MISMATCH',
+    `${where}: expected ${expected}, got ${fmtShape(got)}`,
+  );
 }
 
 /** A value as a message shows it: strings quoted, so `'4'` does not read as the number 4. */
@@ -188,7 +220,10 @@ export function show(value: unknown): string {
 /** Checks a positive integer constructor argument. */
 export function checkPositiveInt(value: unknown, where: string, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${name} to be a positive integer, got ${show(value)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${name} to be a positive integer, got ${show(value)}`,
+    );
   }
   return value;
 }
@@ -247,10 +282,12 @@ export abstract class Module {
     const spec = this.spec;
     if (spec === undefined) return {};
     const fields = this as unknown as Record<string, ArgValue>;
-    return Object.fromEntries(spec.args.map((a) => {
-      const v = fields[a.name]!;
-      return [a.name, Array.isArray(v) ? [...(v as number[])] : v];
-    }));
+    return Object.fromEntries(
+      spec.args.map((a) => {
+        const v = fields[a.name]!;
+        return [a.name, Array.isArray(v) ? [...(v as number[])] : v];
+      }),
+    );
   }
 
   /** Sets `training` on this module and its children (Dropout drops only in training). Returns this. */
@@ -295,7 +332,12 @@ export abstract class Module {
    * state, e.g. Dropout's mask). Optional: null means none, and gradCheck then differentiates the
    * float32 forward itself with looser default tolerances.
    */
-  referenceForward(_x: Float64Array, _shape: readonly number[], _params: Float64Array[], _frame: Frame): Float64Array | null {
+  referenceForward(
+    _x: Float64Array,
+    _shape: readonly number[],
+    _params: Float64Array[],
+    _frame: Frame,
+  ): Float64Array | null {
     return null;
   }
 
@@ -329,7 +371,10 @@ export abstract class Module {
    */
   backwardUpdateGradient(input: Tensor, delta: Tensor, beta: 0 | 1 = 1): void {
     if (beta !== 0 && beta !== 1) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.backwardUpdateGradient: expected beta 0 (overwrite) or 1 (add), got ${String(beta)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${this.type}.backwardUpdateGradient: expected beta 0 (overwrite) or 1 (add), got ${String(beta)}`,
+      );
     }
     this.checkBackward(input, delta, 'backwardUpdateGradient');
     backwardPass += 1;
@@ -355,7 +400,10 @@ export abstract class Module {
     this.checkLive('backward');
     const input = this.frameValue?.lastInput;
     if (input === null || input === undefined) {
-      throw new TorchletError('STALE', `${this.type}.backward: expected a forward pass first, got none`);
+      throw new TorchletError(
+        'STALE',
+        `${this.type}.backward: expected a forward pass first, got none`,
+      );
     }
     this.checkBackward(input, delta, 'backward');
     backwardPass += 1;
@@ -377,7 +425,10 @@ export abstract class Module {
   updateParameters(gradientStep = 1e-3): void {
     const lr = gradientStep;
     if (typeof lr !== 'number' || !Number.isFinite(lr)) {
-      throw new TorchletError('BAD_ARGUMENT', `${this.type}.updateParameters: expected a finite gradientStep, got ${String(lr)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${this.type}.updateParameters: expected a finite gradientStep, got ${String(lr)}`,
+      );
     }
     this.checkLive('updateParameters');
     const k = kernels();
@@ -391,8 +442,14 @@ export abstract class Module {
     const config = this.config();
     const values = spec.args.map((a) => config[a.name]!);
     let n = values.length;
-    while (n > 0 && spec.args[n - 1]!.default !== undefined && sameArg(values[n - 1]!, spec.args[n - 1]!.default!)) n--;
-    const fmt = (v: ArgValue): string => (typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.join(', ')}]` : String(v));
+    while (
+      n > 0 &&
+      spec.args[n - 1]!.default !== undefined &&
+      sameArg(values[n - 1]!, spec.args[n - 1]!.default!)
+    )
+      n--;
+    const fmt = (v: ArgValue): string =>
+      typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
     return `${this.type}(${values.slice(0, n).map(fmt).join(', ')})`;
   }
 
@@ -468,7 +525,10 @@ export abstract class Module {
   /** Throws `DISPOSED` naming this module when it (or a module inside it) was disposed. */
   protected checkLive(method: string): void {
     if (this.disposed) {
-      throw new TorchletError('DISPOSED', `${this.type}.${method}: expected a live module, got a disposed one (dispose() freed it or a module inside it)`);
+      throw new TorchletError(
+        'DISPOSED',
+        `${this.type}.${method}: expected a live module, got a disposed one (dispose() freed it or a module inside it)`,
+      );
     }
   }
 
@@ -479,15 +539,22 @@ export abstract class Module {
     checkTensor(input, where, 'input', { finite: false });
     checkTensor(delta, where, 'delta');
     const outShape = this.outputShape(input.shape, method);
-    if (!sameShape(delta.shape, outShape)) throw shapeError(where, `delta ${fmtShape(outShape)}`, delta.shape);
+    if (!sameShape(delta.shape, outShape))
+      throw shapeError(where, `delta ${fmtShape(outShape)}`, delta.shape);
     const last = this.frameValue?.lastInput ?? null;
     if (last !== input) {
       const got = last === null ? 'no forward yet' : 'another tensor (a later forward replaced it)';
-      throw new TorchletError('STALE', `${where}: expected the input of this module's last forward, got ${got}; call forward(input) first`);
+      throw new TorchletError(
+        'STALE',
+        `${where}: expected the input of this module's last forward, got ${got}; call forward(input) first`,
+      );
     }
     const out = this.frameValue!.lastOutput!;
     if (out.overwritten || out.disposed) {
-      throw new TorchletError('STALE', `${where}: expected the output of the last forward intact, got one that was overwritten or freed; call forward(input) again`);
+      throw new TorchletError(
+        'STALE',
+        `${where}: expected the output of the last forward intact, got one that was overwritten or freed; call forward(input) again`,
+      );
     }
   }
 }

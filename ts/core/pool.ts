@@ -19,7 +19,12 @@ function outLen(n: number, k: number, stride: number): number {
 type Dims = [batch: number, h: number, w: number, c: number, kh: number, kw: number];
 
 /** Float64 pooling (max or mean over each window), for gradCheck; max ties keep the first, as the kernel. */
-function referencePool(x: Float64Array, [batch, h, w, c, kh, kw]: Dims, s: number, mean: boolean): Float64Array {
+function referencePool(
+  x: Float64Array,
+  [batch, h, w, c, kh, kw]: Dims,
+  s: number,
+  mean: boolean,
+): Float64Array {
   const oh = outLen(h, kh, s);
   const ow = outLen(w, kw, s);
   const y = new Float64Array(batch * oh * ow * c);
@@ -61,7 +66,8 @@ abstract class Pool extends Module {
     const [kh, kw] = this.window;
     const where = `${this.type}.${method}`;
     if (this.is1d()) {
-      if (s.length !== 3 || s[1]! < kw) throw shapeError(where, `input [batch, length >= ${kw}, chan]`, s);
+      if (s.length !== 3 || s[1]! < kw)
+        throw shapeError(where, `input [batch, length >= ${kw}, chan]`, s);
       return [s[0]!, outLen(s[1]!, kw, this.stride), s[2]!];
     }
     if (s.length !== 4 || s[1]! < kh || s[2]! < kw) {
@@ -95,8 +101,10 @@ abstract class MaxPool extends Pool {
     const [batch, h, w, c, kh, kw] = this.dims(input.shape);
     const k = kernels();
     // The saved floats hold u32 indices: same size, and kernels see only the address.
-    if (this.is1d()) k.maxpool1d_forward(input.ptr, output.ptr, saved!.ptr, batch, w, c, kw, this.stride);
-    else k.maxpool2d_forward(input.ptr, output.ptr, saved!.ptr, batch, h, w, c, kh, kw, this.stride);
+    if (this.is1d())
+      k.maxpool1d_forward(input.ptr, output.ptr, saved!.ptr, batch, w, c, kw, this.stride);
+    else
+      k.maxpool2d_forward(input.ptr, output.ptr, saved!.ptr, batch, h, w, c, kh, kw, this.stride);
   }
 
   protected updateGradInput({ input, saved }: Call, delta: Tensor, gradInput: Tensor): void {
@@ -113,12 +121,24 @@ abstract class AvgPool extends Pool {
   }
 
   protected updateGradInput({ input }: Call, delta: Tensor, gradInput: Tensor): void {
-    kernels().avgpool_backward_delta(delta.ptr, gradInput.ptr, ...this.dims(input.shape), this.stride);
+    kernels().avgpool_backward_delta(
+      delta.ptr,
+      gradInput.ptr,
+      ...this.dims(input.shape),
+      this.stride,
+    );
   }
 }
 
-const args1d = [{ name: 'kSize', kind: 'int' }, { name: 'stride', kind: 'int' }] as const;
-const args2d = [{ name: 'kH', kind: 'int' }, { name: 'kW', kind: 'int' }, { name: 'stride', kind: 'int' }] as const;
+const args1d = [
+  { name: 'kSize', kind: 'int' },
+  { name: 'stride', kind: 'int' },
+] as const;
+const args2d = [
+  { name: 'kH', kind: 'int' },
+  { name: 'kW', kind: 'int' },
+  { name: 'stride', kind: 'int' },
+] as const;
 
 /**
  * Max over windows of `kSize` positions, per channel, on [batch, length, chan]. The gradient goes
@@ -131,7 +151,9 @@ const args2d = [{ name: 'kH', kind: 'int' }, { name: 'kW', kind: 'int' }, { name
  */
 export class MaxPool1D extends MaxPool {
   static readonly spec: LayerSpec<MaxPool1D> = {
-    type: 'MaxPool1D', args: args1d, build: (a) => new MaxPool1D(a.kSize as number, a.stride as number),
+    type: 'MaxPool1D',
+    args: args1d,
+    build: (a) => new MaxPool1D(a.kSize as number, a.stride as number),
   };
   /** Window length. */
   readonly kSize: number;
@@ -141,7 +163,9 @@ export class MaxPool1D extends MaxPool {
     this.kSize = kSize;
   }
 
-  protected is1d(): boolean { return true; }
+  protected is1d(): boolean {
+    return true;
+  }
 }
 
 /**
@@ -156,7 +180,9 @@ export class MaxPool1D extends MaxPool {
  */
 export class MaxPool2D extends MaxPool {
   static readonly spec: LayerSpec<MaxPool2D> = {
-    type: 'MaxPool2D', args: args2d, build: (a) => new MaxPool2D(a.kH as number, a.kW as number, a.stride as number),
+    type: 'MaxPool2D',
+    args: args2d,
+    build: (a) => new MaxPool2D(a.kH as number, a.kW as number, a.stride as number),
   };
   /** Window height. */
   readonly kH: number;
@@ -169,7 +195,9 @@ export class MaxPool2D extends MaxPool {
     this.kW = kW;
   }
 
-  protected is1d(): boolean { return false; }
+  protected is1d(): boolean {
+    return false;
+  }
 }
 
 /**
@@ -183,7 +211,9 @@ export class MaxPool2D extends MaxPool {
  */
 export class AvgPool1D extends AvgPool {
   static readonly spec: LayerSpec<AvgPool1D> = {
-    type: 'AvgPool1D', args: args1d, build: (a) => new AvgPool1D(a.kSize as number, a.stride as number),
+    type: 'AvgPool1D',
+    args: args1d,
+    build: (a) => new AvgPool1D(a.kSize as number, a.stride as number),
   };
   /** Window length. */
   readonly kSize: number;
@@ -193,7 +223,9 @@ export class AvgPool1D extends AvgPool {
     this.kSize = kSize;
   }
 
-  protected is1d(): boolean { return true; }
+  protected is1d(): boolean {
+    return true;
+  }
 }
 
 /**
@@ -207,7 +239,9 @@ export class AvgPool1D extends AvgPool {
  */
 export class AvgPool2D extends AvgPool {
   static readonly spec: LayerSpec<AvgPool2D> = {
-    type: 'AvgPool2D', args: args2d, build: (a) => new AvgPool2D(a.kH as number, a.kW as number, a.stride as number),
+    type: 'AvgPool2D',
+    args: args2d,
+    build: (a) => new AvgPool2D(a.kH as number, a.kW as number, a.stride as number),
   };
   /** Window height. */
   readonly kH: number;
@@ -220,5 +254,7 @@ export class AvgPool2D extends AvgPool {
     this.kW = kW;
   }
 
-  protected is1d(): boolean { return false; }
+  protected is1d(): boolean {
+    return false;
+  }
 }

@@ -20,16 +20,27 @@ function isLayerClass(x: unknown): x is LayerClass {
 }
 
 function checkSpec(spec: unknown, where: string): asserts spec is LayerSpec {
-  const bad = (m: string): TorchletError => new TorchletError('BAD_ARGUMENT', `${where}: expected a static spec ${m}`);
-  if (typeof spec !== 'object' || spec === null) throw bad(`{ type, args, build }, got ${String(spec)}`);
+  const bad = (m: string): TorchletError =>
+    new TorchletError('BAD_ARGUMENT', `${where}: expected a static spec ${m}`);
+  if (typeof spec !== 'object' || spec === null)
+    throw bad(`{ type, args, build }, got ${String(spec)}`);
   const s = spec as Partial<LayerSpec>;
-  if (typeof s.type !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(s.type)) throw bad(`with a type name of letters and digits, got ${JSON.stringify(s.type)}`);
+  if (typeof s.type !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(s.type))
+    throw bad(`with a type name of letters and digits, got ${JSON.stringify(s.type)}`);
   if (!Array.isArray(s.args)) throw bad(`with args as an array, got ${JSON.stringify(s.args)}`);
   for (const a of s.args as ArgSpec[]) {
-    const kindOk = a.kind === 'int' || a.kind === 'ints' || a.kind === 'fraction' || (Array.isArray(a.kind) && a.kind.every((v) => typeof v === 'string'));
-    if (typeof a.name !== 'string' || !kindOk) throw bad(`with args { name, kind: 'int' | 'ints' | 'fraction' | string[] }, got ${JSON.stringify(a)}`);
+    const kindOk =
+      a.kind === 'int' ||
+      a.kind === 'ints' ||
+      a.kind === 'fraction' ||
+      (Array.isArray(a.kind) && a.kind.every((v) => typeof v === 'string'));
+    if (typeof a.name !== 'string' || !kindOk)
+      throw bad(
+        `with args { name, kind: 'int' | 'ints' | 'fraction' | string[] }, got ${JSON.stringify(a)}`,
+      );
   }
-  if (typeof s.build !== 'function') throw bad(`with a build(args, children, rng) function, got ${typeof s.build}`);
+  if (typeof s.build !== 'function')
+    throw bad(`with a build(args, children, rng) function, got ${typeof s.build}`);
 }
 
 /**
@@ -43,17 +54,26 @@ function checkSpec(spec: unknown, where: string): asserts spec is LayerSpec {
 export function register<M extends Module>(cls: LayerClass<M>): void {
   const given: unknown = cls;
   if (typeof given !== 'function' || !(given.prototype instanceof Module)) {
-    throw new TorchletError('BAD_ARGUMENT', `register: expected a Module subclass, got ${given === null ? 'null' : typeof given}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `register: expected a Module subclass, got ${given === null ? 'null' : typeof given}`,
+    );
   }
   const layer = cls as unknown as LayerClass;
   if (!Object.hasOwn(given, 'spec')) {
     const from = (Object.getPrototypeOf(given) as { name?: string }).name;
-    throw new TorchletError('BAD_ARGUMENT', `register(${given.name}): expected a static spec of its own, got none (it inherits ${from}'s); declare static readonly spec = { type: '${given.name}', … }`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `register(${given.name}): expected a static spec of its own, got none (it inherits ${from}'s); declare static readonly spec = { type: '${given.name}', … }`,
+    );
   }
   checkSpec(layer.spec, `register(${given.name})`);
   const held = registry.get(layer.spec.type);
   if (held !== undefined && held !== layer) {
-    throw new TorchletError('BAD_ARGUMENT', `register: expected a free type name, got ${JSON.stringify(layer.spec.type)}, held by another class`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `register: expected a free type name, got ${JSON.stringify(layer.spec.type)}, held by another class`,
+    );
   }
   registry.set(layer.spec.type, layer);
 }

@@ -58,22 +58,39 @@ function fail(code: ErrorCode, where: string, message: string): TorchletError {
  * @throws TorchletError `BAD_ARGUMENT` naming the first module that is not registered, or one
  *   used at two positions (files store trees: no shared modules).
  */
-export function describeArchitecture(net: Module, where = 'describeArchitecture'): ArchitectureNode {
-  if (!(net instanceof Module)) throw fail('BAD_ARGUMENT', where, `expected a Module, got ${net === null ? 'null' : typeof net}`);
+export function describeArchitecture(
+  net: Module,
+  where = 'describeArchitecture',
+): ArchitectureNode {
+  if (!(net instanceof Module))
+    throw fail(
+      'BAD_ARGUMENT',
+      where,
+      `expected a Module, got ${net === null ? 'null' : typeof net}`,
+    );
   const seen = new Map<Module, string>();
   const walk = (m: Module, path: string): ArchitectureNode => {
     const spec = m.spec;
     if (spec === undefined || (layerClass(spec.type) as unknown) !== m.constructor) {
-      throw fail('BAD_ARGUMENT', where, `expected registered module types (${registeredTypes().join(', ')}; register(YourLayer) adds one), got ${m.constructor.name} (type ${m.type}) at ${path}`);
+      throw fail(
+        'BAD_ARGUMENT',
+        where,
+        `expected registered module types (${registeredTypes().join(', ')}; register(YourLayer) adds one), got ${m.constructor.name} (type ${m.type}) at ${path}`,
+      );
     }
     const first = seen.get(m);
     if (first !== undefined) {
-      throw fail('BAD_ARGUMENT', where, `expected each module once (model files store trees), got the same ${m.type} at ${first} and ${path}`);
+      throw fail(
+        'BAD_ARGUMENT',
+        where,
+        `expected each module once (model files store trees), got the same ${m.type} at ${first} and ${path}`,
+      );
     }
     seen.set(m, path);
     const node: ArchitectureNode = { type: spec.type };
     if (spec.args.length > 0) node.args = m.config() as Record<string, ArgValueJson>;
-    if (spec.children !== undefined) node.children = m.children().map((c, i) => walk(c, `${path}[${i}]`));
+    if (spec.children !== undefined)
+      node.children = m.children().map((c, i) => walk(c, `${path}[${i}]`));
     return node;
   };
   const node = walk(net, net.type);
@@ -113,12 +130,17 @@ function crcPosition(header: Uint8Array, hex: string): number {
  */
 export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
   const where = 'serialize';
-  if (!(net instanceof Module)) throw fail('BAD_ARGUMENT', where, `expected a Module, got ${typeof net}`);
+  if (!(net instanceof Module))
+    throw fail('BAD_ARGUMENT', where, `expected a Module, got ${typeof net}`);
   const architecture = describeArchitecture(net, where);
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(options.metadata ?? {})) {
     if (typeof v !== 'string' || k.startsWith('torchlet.') || k === '__proto__') {
-      throw fail('BAD_ARGUMENT', where, `expected metadata of string values with keys outside torchlet.*, got ${JSON.stringify(k)}: ${typeof v}`);
+      throw fail(
+        'BAD_ARGUMENT',
+        where,
+        `expected metadata of string values with keys outside torchlet.*, got ${JSON.stringify(k)}: ${typeof v}`,
+      );
     }
     metadata[k] = v;
   }
@@ -135,7 +157,11 @@ export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
   let offset = 0;
   for (const p of params) {
     const bytes = p.value.size * 4;
-    header[p.name] = { dtype: 'F32', shape: [...p.value.shape], data_offsets: [offset, offset + bytes] };
+    header[p.name] = {
+      dtype: 'F32',
+      shape: [...p.value.shape],
+      data_offsets: [offset, offset + bytes],
+    };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -157,7 +183,12 @@ export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
 
 function nodeFs(where: string): typeof import('node:fs') {
   const fs = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:fs');
-  if (!fs) throw fail('BAD_ARGUMENT', where, 'expected Node >= 20.16 for file access, got none; in a browser use serialize/deserialize');
+  if (!fs)
+    throw fail(
+      'BAD_ARGUMENT',
+      where,
+      'expected Node >= 20.16 for file access, got none; in a browser use serialize/deserialize',
+    );
   return fs;
 }
 
@@ -176,7 +207,8 @@ export function save(net: Module, path: string | URL, options: SaveOptions = {})
   try {
     fd = fs.openSync(tmp, 'wx');
     let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+    while (written < bytes.length)
+      written += fs.writeSync(fd, bytes, written, bytes.length - written);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
@@ -220,56 +252,92 @@ export function deserialize(bytes: ArrayBuffer | ArrayBufferView): Module {
 }
 
 /** As `deserialize`, also returning the metadata and the architecture. */
-export function deserializeModel(bytes: ArrayBuffer | ArrayBufferView, where = 'deserialize'): SavedModel {
+export function deserializeModel(
+  bytes: ArrayBuffer | ArrayBufferView,
+  where = 'deserialize',
+): SavedModel {
   try {
     return readModel(bytes, where);
   } catch (e) {
     if (e instanceof TorchletError) throw e;
     // A hostile header can break even an error message: JSON.stringify of a value nested 10^5
     // deep (which JSON.parse accepts) overflows the stack. Nothing is allocated by then.
-    throw fail('BAD_FILE', where, `expected a well-formed header, got one that could not be read (${(e as Error).message})`);
+    throw fail(
+      'BAD_FILE',
+      where,
+      `expected a well-formed header, got one that could not be read (${(e as Error).message})`,
+    );
   }
 }
 
 function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedModel {
   let buf: Uint8Array;
   if (bytes instanceof ArrayBuffer) buf = new Uint8Array(bytes);
-  else if (ArrayBuffer.isView(bytes)) buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  else throw fail('BAD_ARGUMENT', where, `expected an ArrayBuffer or a typed array, got ${typeof bytes}`);
+  else if (ArrayBuffer.isView(bytes))
+    buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else
+    throw fail(
+      'BAD_ARGUMENT',
+      where,
+      `expected an ArrayBuffer or a typed array, got ${typeof bytes}`,
+    );
   const bad = (message: string): TorchletError => fail('BAD_FILE', where, message);
-  if (buf.length < 8) throw bad(`expected at least 8 bytes (the header length), got ${buf.length}; the file is truncated`);
+  if (buf.length < 8)
+    throw bad(
+      `expected at least 8 bytes (the header length), got ${buf.length}; the file is truncated`,
+    );
   const n = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_BYTES)) throw bad(`expected a header of at most ${MAX_HEADER_BYTES} bytes, got ${n}; not a torchlet file, or corrupted`);
+  if (n > BigInt(MAX_HEADER_BYTES))
+    throw bad(
+      `expected a header of at most ${MAX_HEADER_BYTES} bytes, got ${n}; not a torchlet file, or corrupted`,
+    );
   const headerLen = Number(n);
-  if (8 + headerLen > buf.length) throw bad(`expected a ${headerLen}-byte header, got ${buf.length - 8} bytes after the length; the file is truncated`);
+  if (8 + headerLen > buf.length)
+    throw bad(
+      `expected a ${headerLen}-byte header, got ${buf.length - 8} bytes after the length; the file is truncated`,
+    );
   const headerBytes = buf.subarray(8, 8 + headerLen);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
-    throw bad(`expected a UTF-8 JSON header, got one that does not parse (${(e as Error).message})`);
+    throw bad(
+      `expected a UTF-8 JSON header, got one that does not parse (${(e as Error).message})`,
+    );
   }
   if (!isRecord(header)) throw bad('expected a JSON object header, got another JSON value');
   const meta = header['__metadata__'];
-  if (!isRecord(meta)) throw bad('expected __metadata__ with torchlet.format, got none; not a torchlet file');
+  if (!isRecord(meta))
+    throw bad('expected __metadata__ with torchlet.format, got none; not a torchlet file');
   const metadata = new Map<string, string>();
   for (const [k, v] of Object.entries(meta)) {
-    if (FORBIDDEN_KEYS.has(k) || typeof v !== 'string') throw bad(`expected string metadata, got ${JSON.stringify(k)}: ${typeof v}`);
+    if (FORBIDDEN_KEYS.has(k) || typeof v !== 'string')
+      throw bad(`expected string metadata, got ${JSON.stringify(k)}: ${typeof v}`);
     metadata.set(k, v);
   }
   const format = metadata.get('torchlet.format');
-  if (format === undefined) throw bad('expected torchlet.format in __metadata__, got none; not a torchlet file');
+  if (format === undefined)
+    throw bad('expected torchlet.format in __metadata__, got none; not a torchlet file');
   if (format !== FORMAT_VERSION) {
-    throw fail('UNSUPPORTED_VERSION', where, `expected format version ${FORMAT_VERSION}, got ${JSON.stringify(format)}; this file needs another torchlet version`);
+    throw fail(
+      'UNSUPPORTED_VERSION',
+      where,
+      `expected format version ${FORMAT_VERSION}, got ${JSON.stringify(format)}; this file needs another torchlet version`,
+    );
   }
   const crc = metadata.get(CRC_KEY) ?? '';
   const crcAt = /^[0-9a-f]{8}$/.test(crc) ? crcPosition(headerBytes, crc) : -1;
-  if (crcAt < 0) throw bad(`expected a ${CRC_KEY} checksum of 8 hex digits in the header, got ${JSON.stringify(crc)}`);
+  if (crcAt < 0)
+    throw bad(
+      `expected a ${CRC_KEY} checksum of 8 hex digits in the header, got ${JSON.stringify(crc)}`,
+    );
   const entries = tensorEntries(header, bad);
   const dataLen = buf.length - 8 - headerLen;
   const end = entries.length === 0 ? 0 : entries[entries.length - 1]!.end;
   if (end !== dataLen) {
-    throw bad(`expected ${end} data bytes after the header, got ${dataLen}; the file is ${end > dataLen ? 'truncated' : 'followed by extra bytes'}`);
+    throw bad(
+      `expected ${end} data bytes after the header, got ${dataLen}; the file is ${end > dataLen ? 'truncated' : 'followed by extra bytes'}`,
+    );
   }
   const zeroed = headerBytes.slice();
   zeroed.set(new TextEncoder().encode(CRC_ZERO), crcAt);
@@ -284,15 +352,19 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
   const expected = checkArchitecture(architecture, bad);
   const floats = expected.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const total = entries.reduce((s, e) => s + (e.end - e.begin) / 4, 0);
-  if (floats !== total) throw bad(`expected ${floats} weights for the architecture, got ${total} in the tensors`);
+  if (floats !== total)
+    throw bad(`expected ${floats} weights for the architecture, got ${total} in the tensors`);
   // Names and shapes before building anything, so a mismatch allocates nothing.
   const byName = new Map(entries.map((e) => [e.name, e]));
-  if (expected.length !== entries.length) throw bad(`expected ${expected.length} tensors for the architecture, got ${entries.length}`);
+  if (expected.length !== entries.length)
+    throw bad(`expected ${expected.length} tensors for the architecture, got ${entries.length}`);
   for (const t of expected) {
     const e = byName.get(t.name);
     if (e === undefined) throw bad(`expected a tensor named ${JSON.stringify(t.name)}, got none`);
     if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
-      throw bad(`expected ${t.name} of shape ${JSON.stringify(t.shape)}, got ${JSON.stringify(e.shape)}`);
+      throw bad(
+        `expected ${t.name} of shape ${JSON.stringify(t.shape)}, got ${JSON.stringify(e.shape)}`,
+      );
     }
   }
   const net = build(architecture as ArchitectureNode, bad);
@@ -308,32 +380,61 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
 }
 
 /** The tensor entries, sorted by offset, checked contiguous from 0 with sizes matching shapes. */
-function tensorEntries(header: Record<string, unknown>, bad: (m: string) => TorchletError): TensorEntry[] {
+function tensorEntries(
+  header: Record<string, unknown>,
+  bad: (m: string) => TorchletError,
+): TensorEntry[] {
   const entries: TensorEntry[] = [];
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (FORBIDDEN_KEYS.has(name)) throw bad(`expected tensor names, got the reserved key ${JSON.stringify(name)}`);
-    if (!isRecord(v)) throw bad(`expected tensor ${JSON.stringify(name)} to be { dtype, shape, data_offsets }, got ${JSON.stringify(v)}`);
-    if (v['dtype'] !== 'F32') throw bad(`expected dtype F32 for ${JSON.stringify(name)}, got ${JSON.stringify(v['dtype'])}`);
+    if (FORBIDDEN_KEYS.has(name))
+      throw bad(`expected tensor names, got the reserved key ${JSON.stringify(name)}`);
+    if (!isRecord(v))
+      throw bad(
+        `expected tensor ${JSON.stringify(name)} to be { dtype, shape, data_offsets }, got ${JSON.stringify(v)}`,
+      );
+    if (v['dtype'] !== 'F32')
+      throw bad(
+        `expected dtype F32 for ${JSON.stringify(name)}, got ${JSON.stringify(v['dtype'])}`,
+      );
     const shape = v['shape'];
     const offsets = v['data_offsets'];
-    const isInt = (d: unknown): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0;
-    if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => isInt(d) && d <= MAX_DIM)) {
-      throw bad(`expected the shape of ${JSON.stringify(name)} to be at most 8 non-negative integers, got ${JSON.stringify(shape)}`);
+    const isInt = (d: unknown): d is number =>
+      typeof d === 'number' && Number.isSafeInteger(d) && d >= 0;
+    if (
+      !Array.isArray(shape) ||
+      shape.length > 8 ||
+      !shape.every((d) => isInt(d) && d <= MAX_DIM)
+    ) {
+      throw bad(
+        `expected the shape of ${JSON.stringify(name)} to be at most 8 non-negative integers, got ${JSON.stringify(shape)}`,
+      );
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isInt) || offsets[0] > offsets[1]) {
-      throw bad(`expected data_offsets [begin, end] with 0 <= begin <= end for ${JSON.stringify(name)}, got ${JSON.stringify(offsets)}`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every(isInt) ||
+      offsets[0] > offsets[1]
+    ) {
+      throw bad(
+        `expected data_offsets [begin, end] with 0 <= begin <= end for ${JSON.stringify(name)}, got ${JSON.stringify(offsets)}`,
+      );
     }
     const size = (shape as number[]).reduce((a, b) => a * b, 1);
     if (!Number.isSafeInteger(size * 4) || size * 4 !== offsets[1] - offsets[0]) {
-      throw bad(`expected ${JSON.stringify(name)} of shape ${JSON.stringify(shape)} to span ${size * 4} bytes, got ${offsets[1] - offsets[0]}`);
+      throw bad(
+        `expected ${JSON.stringify(name)} of shape ${JSON.stringify(shape)} to span ${size * 4} bytes, got ${offsets[1] - offsets[0]}`,
+      );
     }
     entries.push({ name, shape: shape as number[], begin: offsets[0], end: offsets[1] });
   }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
   for (const e of entries) {
-    if (e.begin !== at) throw bad(`expected ${JSON.stringify(e.name)} to start at byte ${at} (tensors contiguous, no overlap or hole), got ${e.begin}`);
+    if (e.begin !== at)
+      throw bad(
+        `expected ${JSON.stringify(e.name)} to start at byte ${at} (tensors contiguous, no overlap or hole), got ${e.begin}`,
+      );
     at = e.end;
   }
   return entries;
@@ -341,14 +442,21 @@ function tensorEntries(header: Record<string, unknown>, bad: (m: string) => Torc
 
 /** A node's (validated) arguments with the absent ones set to their defaults. */
 function withDefaults(spec: LayerSpec, args: Readonly<Record<string, unknown>>): Args {
-  return Object.fromEntries(spec.args.map((a) => [a.name, (Object.hasOwn(args, a.name) ? args[a.name] : a.default) as ArgValue]));
+  return Object.fromEntries(
+    spec.args.map((a) => [
+      a.name,
+      (Object.hasOwn(args, a.name) ? args[a.name] : a.default) as ArgValue,
+    ]),
+  );
 }
 
 /** Whether `v` is a valid value of argument `a` (kinds: see ArgSpec). */
 function argOk(a: ArgSpec, v: unknown): boolean {
-  const positive = (d: unknown): boolean => typeof d === 'number' && Number.isInteger(d) && d >= 1 && d <= MAX_DIM;
+  const positive = (d: unknown): boolean =>
+    typeof d === 'number' && Number.isInteger(d) && d >= 1 && d <= MAX_DIM;
   if (a.kind === 'int') return positive(v);
-  if (a.kind === 'ints') return Array.isArray(v) && v.length >= 1 && v.length <= 8 && v.every(positive);
+  if (a.kind === 'ints')
+    return Array.isArray(v) && v.length >= 1 && v.length <= 8 && v.every(positive);
   if (a.kind === 'fraction') return typeof v === 'number' && v >= 0 && v < 1;
   return typeof v === 'string' && a.kind.includes(v);
 }
@@ -363,7 +471,10 @@ function kindText(a: ArgSpec): string {
 /** The spec of a registered type named by a node, or a BAD_FILE-style error. */
 function specOf(type: unknown, path: string, bad: (m: string) => TorchletError): LayerSpec {
   const cls = typeof type === 'string' ? layerClass(type) : undefined;
-  if (cls === undefined) throw bad(`expected a registered module type (${registeredTypes().join(', ')}), got ${JSON.stringify(type)} at ${path}`);
+  if (cls === undefined)
+    throw bad(
+      `expected a registered module type (${registeredTypes().join(', ')}), got ${JSON.stringify(type)} at ${path}`,
+    );
   return cls.spec;
 }
 
@@ -371,40 +482,72 @@ function specOf(type: unknown, path: string, bad: (m: string) => TorchletError):
  * Validates the architecture tree without building it; returns the tensors it holds (name and
  * shape, in `parameters()` order), so a file's tensors can be checked before anything is built.
  */
-function checkArchitecture(root: unknown, bad: (m: string) => TorchletError): { name: string; shape: number[] }[] {
+function checkArchitecture(
+  root: unknown,
+  bad: (m: string) => TorchletError,
+): { name: string; shape: number[] }[] {
   let count = 0;
   const tensors: { name: string; shape: number[] }[] = [];
   const walk = (node: unknown, path: string, prefix: string, depth: number): void => {
-    if (depth > MAX_DEPTH || ++count > MAX_MODULES) throw bad(`expected an architecture at most ${MAX_DEPTH} deep and ${MAX_MODULES} modules, got more at ${path}`);
-    if (!isRecord(node) || typeof node['type'] !== 'string') throw bad(`expected a module { type, args?, children? } at ${path}, got ${JSON.stringify(node)}`);
+    if (depth > MAX_DEPTH || ++count > MAX_MODULES)
+      throw bad(
+        `expected an architecture at most ${MAX_DEPTH} deep and ${MAX_MODULES} modules, got more at ${path}`,
+      );
+    if (!isRecord(node) || typeof node['type'] !== 'string')
+      throw bad(
+        `expected a module { type, args?, children? } at ${path}, got ${JSON.stringify(node)}`,
+      );
     for (const k of Object.keys(node)) {
-      if (k !== 'type' && k !== 'args' && k !== 'children') throw bad(`expected only type, args and children at ${path}, got ${JSON.stringify(k)}`);
+      if (k !== 'type' && k !== 'args' && k !== 'children')
+        throw bad(`expected only type, args and children at ${path}, got ${JSON.stringify(k)}`);
     }
     const type = node['type'];
     const spec = specOf(type, path, bad);
     const args = node['args'] ?? {};
-    if (!isRecord(args)) throw bad(`expected args of ${type} at ${path} to be an object, got ${JSON.stringify(args)}`);
+    if (!isRecord(args))
+      throw bad(`expected args of ${type} at ${path} to be an object, got ${JSON.stringify(args)}`);
     const names = Object.keys(args);
     const wanted: string[] = spec.args.map((a) => a.name);
     // Arguments with a default may be absent: files written before the argument existed still load.
-    const missing = spec.args.filter((a) => a.default === undefined && !Object.hasOwn(args, a.name));
+    const missing = spec.args.filter(
+      (a) => a.default === undefined && !Object.hasOwn(args, a.name),
+    );
     if (missing.length > 0 || names.some((n) => !wanted.includes(n))) {
-      throw bad(`expected args ${JSON.stringify(wanted)} for ${type} at ${path}, got ${JSON.stringify(names)}`);
+      throw bad(
+        `expected args ${JSON.stringify(wanted)} for ${type} at ${path}, got ${JSON.stringify(names)}`,
+      );
     }
     for (const a of spec.args) {
       if (Object.hasOwn(args, a.name) && !argOk(a, args[a.name])) {
-        throw bad(`expected ${type}.${a.name} at ${path} to be ${kindText(a)}, got ${JSON.stringify(args[a.name])}`);
+        throw bad(
+          `expected ${type}.${a.name} at ${path} to be ${kindText(a)}, got ${JSON.stringify(args[a.name])}`,
+        );
       }
     }
     const children = node['children'] ?? [];
-    if (!Array.isArray(children)) throw bad(`expected children of ${type} at ${path} to be an array, got ${JSON.stringify(children)}`);
-    const childNames = spec.children === undefined ? [] : spec.children === 'index' ? children.map((_, i) => String(i)) : spec.children;
+    if (!Array.isArray(children))
+      throw bad(
+        `expected children of ${type} at ${path} to be an array, got ${JSON.stringify(children)}`,
+      );
+    const childNames =
+      spec.children === undefined
+        ? []
+        : spec.children === 'index'
+          ? children.map((_, i) => String(i))
+          : spec.children;
     if (children.length !== childNames.length) {
-      throw bad(`expected ${spec.children === undefined ? 'no' : childNames.length} children for ${type} at ${path}, got ${children.length}`);
+      throw bad(
+        `expected ${spec.children === undefined ? 'no' : childNames.length} children for ${type} at ${path}, got ${children.length}`,
+      );
     }
     for (const [name, shape] of Object.entries(spec.params?.(withDefaults(spec, args)) ?? {})) {
-      if (!shape.every((d) => Number.isSafeInteger(d)) || !Number.isSafeInteger(shape.reduce((x, y) => x * y, 4))) {
-        throw bad(`expected ${type} at ${path} to hold tensors of a safe size, got ${name} of shape ${JSON.stringify(shape)}`);
+      if (
+        !shape.every((d) => Number.isSafeInteger(d)) ||
+        !Number.isSafeInteger(shape.reduce((x, y) => x * y, 4))
+      ) {
+        throw bad(
+          `expected ${type} at ${path} to hold tensors of a safe size, got ${name} of shape ${JSON.stringify(shape)}`,
+        );
       }
       tensors.push({ name: `${prefix}${name}`, shape: [...shape] });
     }
@@ -425,15 +568,23 @@ function build(root: ArchitectureNode, bad: (m: string) => TorchletError): Modul
 }
 
 /** Copies each tensor into the parameter of the same name, after checking names and shapes. */
-function fill(net: Module, entries: TensorEntry[], data: Uint8Array, bad: (m: string) => TorchletError): void {
+function fill(
+  net: Module,
+  entries: TensorEntry[],
+  data: Uint8Array,
+  bad: (m: string) => TorchletError,
+): void {
   const byName = new Map(entries.map((e) => [e.name, e]));
   const params = net.parameters();
-  if (params.length !== entries.length) throw bad(`expected ${params.length} tensors for the architecture, got ${entries.length}`);
+  if (params.length !== entries.length)
+    throw bad(`expected ${params.length} tensors for the architecture, got ${entries.length}`);
   for (const p of params) {
     const e = byName.get(p.name);
     if (e === undefined) throw bad(`expected a tensor named ${JSON.stringify(p.name)}, got none`);
     if (e.shape.length !== p.value.shape.length || e.shape.some((d, i) => d !== p.value.shape[i])) {
-      throw bad(`expected ${p.name} of shape ${JSON.stringify(p.value.shape)}, got ${JSON.stringify(e.shape)}`);
+      throw bad(
+        `expected ${p.name} of shape ${JSON.stringify(p.value.shape)}, got ${JSON.stringify(e.shape)}`,
+      );
     }
   }
   for (const p of params) {
@@ -459,7 +610,11 @@ export function loadModel(path: string | URL): SavedModel {
   try {
     bytes = fs.readFileSync(path);
   } catch (e) {
-    throw fail('BAD_FILE', 'load', `expected a readable model file at ${String(path)}, got ${(e as Error).message}`);
+    throw fail(
+      'BAD_FILE',
+      'load',
+      `expected a readable model file at ${String(path)}, got ${(e as Error).message}`,
+    );
   }
   return deserializeModel(bytes, 'load');
 }

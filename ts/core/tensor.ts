@@ -29,7 +29,10 @@ function product(shape: readonly number[]): number {
 
 function checkShape(shape: readonly number[], where: string): void {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected a shape of non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected a shape of non-negative integers, got ${JSON.stringify(shape)}`,
+    );
   }
 }
 
@@ -79,7 +82,11 @@ export class Tensor {
   static zeros(shape: readonly number[]): Tensor {
     checkShape(shape, 'Tensor.zeros');
     const size = product(shape);
-    const storage: Storage = { ptr: alloc(size * 4, `Tensor.zeros(${fmtShape(shape)})`), bytes: size * 4, freed: false };
+    const storage: Storage = {
+      ptr: alloc(size * 4, `Tensor.zeros(${fmtShape(shape)})`),
+      bytes: size * 4,
+      freed: false,
+    };
     const t = new Tensor(storage, 0, shape, true, null);
     registry.register(t, storage, storage);
     kernels().fill_zero(storage.ptr, size);
@@ -92,11 +99,17 @@ export class Tensor {
    */
   static from(values: ArrayLike<number>, shape: readonly number[] = [values.length]): Tensor {
     if (!Array.isArray(values) && !(ArrayBuffer.isView(values) && !(values instanceof DataView))) {
-      throw new TorchletError('BAD_ARGUMENT', `Tensor.from: expected values as an Array or a typed array, got ${values === null ? 'null' : typeof values}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Tensor.from: expected values as an Array or a typed array, got ${values === null ? 'null' : typeof values}`,
+      );
     }
     checkShape(shape, 'Tensor.from');
     if (product(shape) !== values.length) {
-      throw new TorchletError('SHAPE_MISMATCH', `Tensor.from: expected ${product(shape)} values for shape ${fmtShape(shape)}, got ${values.length}`);
+      throw new TorchletError(
+        'SHAPE_MISMATCH',
+        `Tensor.from: expected ${product(shape)} values for shape ${fmtShape(shape)}, got ${values.length}`,
+      );
     }
     const t = Tensor.zeros(shape);
     t.data.set(values);
@@ -130,10 +143,16 @@ export class Tensor {
     // Overwritten first: a slot that grew also freed the memory its old outputs pointed to.
     const by = this.overwriter();
     if (by !== null) {
-      throw new TorchletError('OVERWRITTEN', `Tensor: expected a tensor holding its values, got one of shape ${fmtShape(this.shape)} that a later ${by} overwrote; copy results you keep with clone() or toArray()`);
+      throw new TorchletError(
+        'OVERWRITTEN',
+        `Tensor: expected a tensor holding its values, got one of shape ${fmtShape(this.shape)} that a later ${by} overwrote; copy results you keep with clone() or toArray()`,
+      );
     }
     if (this.disposed) {
-      throw new TorchletError('DISPOSED', `Tensor: expected a live tensor, got a disposed one of shape ${fmtShape(this.shape)}`);
+      throw new TorchletError(
+        'DISPOSED',
+        `Tensor: expected a live tensor, got a disposed one of shape ${fmtShape(this.shape)}`,
+      );
     }
     return (this.storage.ptr + this.offset * 4) as Ptr;
   }
@@ -172,7 +191,10 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     checkShape(shape, 'Tensor.reshape');
     if (product(shape) !== this.size) {
-      throw new TorchletError('SHAPE_MISMATCH', `Tensor.reshape: expected a shape of ${this.size} elements, got ${fmtShape(shape)}`);
+      throw new TorchletError(
+        'SHAPE_MISMATCH',
+        `Tensor.reshape: expected a shape of ${this.size} elements, got ${fmtShape(shape)}`,
+      );
     }
     return this.viewOf(this.offset, shape);
   }
@@ -180,8 +202,17 @@ export class Tensor {
   /** Rows `[start, start + count)` along the first dimension, as a view (no copy). */
   rows(start: number, count: number): Tensor {
     const rows = this.shape[0] ?? 0;
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
-      throw new TorchletError('BAD_ARGUMENT', `Tensor.rows: expected a range inside [0, ${rows}), got start ${start}, count ${count}`);
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(count) ||
+      start < 0 ||
+      count < 0 ||
+      start + count > rows
+    ) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Tensor.rows: expected a range inside [0, ${rows}), got start ${start}, count ${count}`,
+      );
     }
     const rowSize = rows === 0 ? 0 : this.size / rows;
     return this.viewOf(this.offset + start * rowSize, [count, ...this.shape.slice(1)]);
@@ -229,7 +260,8 @@ export class Slot {
   /** A tensor of `shape` over this slot's memory (contents unspecified). */
   get(shape: readonly number[]): Tensor {
     const cur = this.current;
-    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape)) return cur;
+    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape))
+      return cur;
     return this.next(shape, 'write');
   }
 
@@ -297,7 +329,8 @@ export class U32Buffer {
   }
 
   private checkLive(): void {
-    if (this.capacity === 0) throw new TorchletError('DISPOSED', 'U32Buffer: expected a live buffer, got a disposed one');
+    if (this.capacity === 0)
+      throw new TorchletError('DISPOSED', 'U32Buffer: expected a live buffer, got a disposed one');
   }
 
   /** A Uint32Array over the `length` valid elements. */

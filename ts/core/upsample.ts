@@ -9,7 +9,13 @@ import { kernels } from './wasm.js';
 
 /** Float64 nearest-neighbour upsampling (1-D is height = sh = 1), for gradCheck. */
 function referenceUpsample(
-  x: Float64Array, batch: number, h: number, w: number, c: number, sh: number, sw: number,
+  x: Float64Array,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  sh: number,
+  sw: number,
 ): Float64Array {
   const oh = h * sh;
   const ow = w * sw;
@@ -18,7 +24,8 @@ function referenceUpsample(
     for (let i = 0; i < oh; i++) {
       for (let j = 0; j < ow; j++) {
         for (let ch = 0; ch < c; ch++) {
-          y[((b * oh + i) * ow + j) * c + ch] = x[((b * h + Math.floor(i / sh)) * w + Math.floor(j / sw)) * c + ch]!;
+          y[((b * oh + i) * ow + j) * c + ch] =
+            x[((b * h + Math.floor(i / sh)) * w + Math.floor(j / sw)) * c + ch]!;
         }
       }
     }
@@ -29,7 +36,9 @@ function referenceUpsample(
 /** The shared passes: every input is seen as [batch, height, width, c]. */
 abstract class Upsample extends Module {
   /** The input as [batch, height, width, c] and the factors [sh, sw]. */
-  protected abstract dims(shape: readonly number[]): [number, number, number, number, number, number];
+  protected abstract dims(
+    shape: readonly number[],
+  ): [number, number, number, number, number, number];
 
   protected updateOutput({ input, output }: Call): void {
     kernels().upsample_forward(input.ptr, output.ptr, ...this.dims(input.shape));
@@ -54,7 +63,9 @@ abstract class Upsample extends Module {
  */
 export class Upsample1D extends Upsample {
   static readonly spec: LayerSpec<Upsample1D> = {
-    type: 'Upsample1D', args: [{ name: 'scale', kind: 'int' }], build: (a) => new Upsample1D(a.scale as number),
+    type: 'Upsample1D',
+    args: [{ name: 'scale', kind: 'int' }],
+    build: (a) => new Upsample1D(a.scale as number),
   };
   /** Factor along the length. */
   readonly scale: number;
@@ -72,7 +83,6 @@ export class Upsample1D extends Upsample {
   protected dims(s: readonly number[]): [number, number, number, number, number, number] {
     return [s[0]!, 1, s[1]!, s[2]!, 1, this.scale];
   }
-
 }
 
 /**
@@ -87,7 +97,10 @@ export class Upsample1D extends Upsample {
 export class Upsample2D extends Upsample {
   static readonly spec: LayerSpec<Upsample2D> = {
     type: 'Upsample2D',
-    args: [{ name: 'sH', kind: 'int' }, { name: 'sW', kind: 'int' }],
+    args: [
+      { name: 'sH', kind: 'int' },
+      { name: 'sW', kind: 'int' },
+    ],
     build: (a) => new Upsample2D(a.sH as number, a.sW as number),
   };
   /** Factor along the height. */
@@ -102,12 +115,12 @@ export class Upsample2D extends Upsample {
   }
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
-    if (s.length !== 4) throw shapeError(`Upsample2D.${method}`, 'input [batch, height, width, chan]', s);
+    if (s.length !== 4)
+      throw shapeError(`Upsample2D.${method}`, 'input [batch, height, width, chan]', s);
     return [s[0]!, s[1]! * this.sH, s[2]! * this.sW, s[3]!];
   }
 
   protected dims(s: readonly number[]): [number, number, number, number, number, number] {
     return [s[0]!, s[1]!, s[2]!, s[3]!, this.sH, this.sW];
   }
-
 }

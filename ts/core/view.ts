@@ -4,7 +4,14 @@
 // Reshape(4, 4, 16)`). Backward views delta with the input's shape. No kernel.
 
 import { fmtShape } from './errors.js';
-import { type Call, type Frame, type LayerSpec, Module, checkPositiveInt, shapeError } from './module.js';
+import {
+  type Call,
+  type Frame,
+  type LayerSpec,
+  Module,
+  checkPositiveInt,
+  shapeError,
+} from './module.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -20,7 +27,12 @@ abstract class ViewLayer extends Module {
   }
 
   /** @internal dL/d(input) is delta viewed with the input's shape. */
-  override runBackward(frame: Frame, delta: Tensor, _beta: 0 | 1 | null, wantDelta: boolean): Tensor | null {
+  override runBackward(
+    frame: Frame,
+    delta: Tensor,
+    _beta: 0 | 1 | null,
+    wantDelta: boolean,
+  ): Tensor | null {
     return wantDelta ? delta.reshape(frame.input.shape) : null;
   }
 
@@ -45,10 +57,15 @@ abstract class ViewLayer extends Module {
  * const net = new Sequential(new Conv1D(3, 1, 32), new MaxPool1D(2), new Flatten(), new Linear(992, 10));
  */
 export class Flatten extends ViewLayer {
-  static readonly spec: LayerSpec<Flatten> = { type: 'Flatten', args: [], build: () => new Flatten() };
+  static readonly spec: LayerSpec<Flatten> = {
+    type: 'Flatten',
+    args: [],
+    build: () => new Flatten(),
+  };
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
-    if (s.length < 2) throw shapeError(`Flatten.${method}`, 'input [batch, ...] with at least 2 dimensions', s);
+    if (s.length < 2)
+      throw shapeError(`Flatten.${method}`, 'input [batch, ...] with at least 2 dimensions', s);
     return [s[0]!, s.slice(1).reduce((a, b) => a * b, 1)];
   }
 }
@@ -63,7 +80,9 @@ export class Flatten extends ViewLayer {
  */
 export class Reshape extends ViewLayer {
   static readonly spec: LayerSpec<Reshape> = {
-    type: 'Reshape', args: [{ name: 'shape', kind: 'ints' }], build: (a) => new Reshape(...(a.shape as number[])),
+    type: 'Reshape',
+    args: [{ name: 'shape', kind: 'ints' }],
+    build: (a) => new Reshape(...(a.shape as number[])),
   };
 
   /** Per-sample output shape. */
@@ -80,7 +99,11 @@ export class Reshape extends ViewLayer {
   outputShape(s: readonly number[], method = 'forward'): number[] {
     const per = s.slice(1).reduce((a, b) => a * b, 1);
     if (s.length < 2 || per !== this.count) {
-      throw shapeError(`Reshape.${method}`, `input [batch, ...] with ${this.count} elements per sample for ${fmtShape(this.shape)}`, s);
+      throw shapeError(
+        `Reshape.${method}`,
+        `input [batch, ...] with ${this.count} elements per sample for ${fmtShape(this.shape)}`,
+        s,
+      );
     }
     return [s[0]!, ...this.shape];
   }

@@ -26,13 +26,36 @@ export interface Kernels {
   one_hot(labels: Ptr, out: Ptr, rows: number, cols: number): void;
   fill_zero(x: Ptr, n: number): void;
   gemm(
-    a: Ptr, b: Ptr, c: Ptr, m: number, k: number, n: number,
-    rsa: number, csa: number, rsb: number, csb: number, beta: number,
+    a: Ptr,
+    b: Ptr,
+    c: Ptr,
+    m: number,
+    k: number,
+    n: number,
+    rsa: number,
+    csa: number,
+    rsb: number,
+    csb: number,
+    beta: number,
   ): void;
   linear_forward(x: Ptr, y: Ptr, w: Ptr, b: Ptr, batch: number, nIn: number, nOut: number): void;
-  linear_backward_delta(delta: Ptr, dx: Ptr, w: Ptr, batch: number, nIn: number, nOut: number): void;
+  linear_backward_delta(
+    delta: Ptr,
+    dx: Ptr,
+    w: Ptr,
+    batch: number,
+    nIn: number,
+    nOut: number,
+  ): void;
   linear_backward_update_gradient(
-    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, nIn: number, nOut: number, beta: number,
+    x: Ptr,
+    delta: Ptr,
+    gw: Ptr,
+    gb: Ptr,
+    batch: number,
+    nIn: number,
+    nOut: number,
+    beta: number,
   ): void;
   tanh_forward(x: Ptr, y: Ptr, n: number): void;
   tanh_backward_delta(y: Ptr, delta: Ptr, dx: Ptr, n: number): void;
@@ -49,74 +72,224 @@ export interface Kernels {
   cross_entropy_loss_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
   cross_entropy_loss_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
   log_softmax_cross_entropy_forward(y: Ptr, yhat: Ptr, rows: number, cols: number): number;
-  log_softmax_cross_entropy_backward(y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number): void;
-  conv1d_workspace_len(length: number, cIn: number, cOut: number, k: number, stride: number): number;
+  log_softmax_cross_entropy_backward(
+    y: Ptr,
+    yhat: Ptr,
+    grad: Ptr,
+    rows: number,
+    cols: number,
+  ): void;
+  conv1d_workspace_len(
+    length: number,
+    cIn: number,
+    cOut: number,
+    k: number,
+    stride: number,
+  ): number;
   conv1d_forward(
-    x: Ptr, y: Ptr, w: Ptr, b: Ptr,
-    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+    x: Ptr,
+    y: Ptr,
+    w: Ptr,
+    b: Ptr,
+    batch: number,
+    length: number,
+    cIn: number,
+    cOut: number,
+    k: number,
+    stride: number,
   ): void;
   conv1d_backward_delta(
-    delta: Ptr, dx: Ptr, w: Ptr, work: Ptr,
-    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number,
+    delta: Ptr,
+    dx: Ptr,
+    w: Ptr,
+    work: Ptr,
+    batch: number,
+    length: number,
+    cIn: number,
+    cOut: number,
+    k: number,
+    stride: number,
   ): void;
   conv1d_backward_update_gradient(
-    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr,
-    batch: number, length: number, cIn: number, cOut: number, k: number, stride: number, beta: number,
+    x: Ptr,
+    delta: Ptr,
+    gw: Ptr,
+    gb: Ptr,
+    batch: number,
+    length: number,
+    cIn: number,
+    cOut: number,
+    k: number,
+    stride: number,
+    beta: number,
   ): void;
   conv2d_workspace_len(
-    height: number, width: number, cIn: number, cOut: number, kh: number, kw: number, stride: number,
+    height: number,
+    width: number,
+    cIn: number,
+    cOut: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): number;
   conv2d_forward(
-    x: Ptr, y: Ptr, w: Ptr, b: Ptr, batch: number, height: number, width: number,
-    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+    x: Ptr,
+    y: Ptr,
+    w: Ptr,
+    b: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    cIn: number,
+    cOut: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): void;
   conv2d_backward_delta(
-    delta: Ptr, dx: Ptr, w: Ptr, work: Ptr, batch: number, height: number, width: number,
-    cIn: number, cOut: number, kh: number, kw: number, stride: number,
+    delta: Ptr,
+    dx: Ptr,
+    w: Ptr,
+    work: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    cIn: number,
+    cOut: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): void;
   conv2d_backward_update_gradient(
-    x: Ptr, delta: Ptr, gw: Ptr, gb: Ptr, batch: number, height: number, width: number,
-    cIn: number, cOut: number, kh: number, kw: number, stride: number, beta: number,
+    x: Ptr,
+    delta: Ptr,
+    gw: Ptr,
+    gb: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    cIn: number,
+    cOut: number,
+    kh: number,
+    kw: number,
+    stride: number,
+    beta: number,
   ): void;
   maxpool1d_forward(
-    x: Ptr, y: Ptr, argmax: Ptr, batch: number, length: number, c: number, k: number, stride: number,
+    x: Ptr,
+    y: Ptr,
+    argmax: Ptr,
+    batch: number,
+    length: number,
+    c: number,
+    k: number,
+    stride: number,
   ): void;
   maxpool2d_forward(
-    x: Ptr, y: Ptr, argmax: Ptr, batch: number, height: number, width: number, c: number,
-    kh: number, kw: number, stride: number,
+    x: Ptr,
+    y: Ptr,
+    argmax: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): void;
   maxpool_backward_delta(delta: Ptr, argmax: Ptr, dx: Ptr, nOut: number, nIn: number): void;
   avgpool_forward(
-    x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number,
-    kh: number, kw: number, stride: number,
+    x: Ptr,
+    y: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): void;
   avgpool_backward_delta(
-    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number,
-    kh: number, kw: number, stride: number,
+    delta: Ptr,
+    dx: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    kh: number,
+    kw: number,
+    stride: number,
   ): void;
   pad_forward(
-    x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number,
-    top: number, bottom: number, left: number, right: number,
+    x: Ptr,
+    y: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
   ): void;
   pad_backward_delta(
-    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number,
-    top: number, bottom: number, left: number, right: number,
+    delta: Ptr,
+    dx: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
   ): void;
   dropout_forward(x: Ptr, mask: Ptr, y: Ptr, n: number): void;
   dropout_backward_delta(delta: Ptr, mask: Ptr, dx: Ptr, n: number): void;
-  upsample_forward(x: Ptr, y: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number): void;
+  upsample_forward(
+    x: Ptr,
+    y: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    sh: number,
+    sw: number,
+  ): void;
   upsample_backward_delta(
-    delta: Ptr, dx: Ptr, batch: number, height: number, width: number, c: number, sh: number, sw: number,
+    delta: Ptr,
+    dx: Ptr,
+    batch: number,
+    height: number,
+    width: number,
+    c: number,
+    sh: number,
+    sw: number,
   ): void;
   sgd_update(grad: Ptr, param: Ptr, n: number, step: number): void;
   sgd_decay_update(grad: Ptr, param: Ptr, n: number, step: number, weightDecay: number): void;
   momentum_update(
-    grad: Ptr, param: Ptr, velocity: Ptr, n: number, step: number, momentum: number, weightDecay: number,
+    grad: Ptr,
+    param: Ptr,
+    velocity: Ptr,
+    n: number,
+    step: number,
+    momentum: number,
+    weightDecay: number,
     nesterov: number,
   ): void;
   adam_update(
-    grad: Ptr, param: Ptr, m: Ptr, v: Ptr, n: number, stepSize: number, beta1: number, beta2: number,
-    epsilon: number, weightDecay: number, invSqrtBias2: number,
+    grad: Ptr,
+    param: Ptr,
+    m: Ptr,
+    v: Ptr,
+    n: number,
+    stepSize: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+    weightDecay: number,
+    invSqrtBias2: number,
   ): void;
 }
 
@@ -195,12 +368,7 @@ function kernelMismatch(exports: Record<string, unknown>): string | null {
 /** What `init` accepts: nothing (load the bundled file), the bytes, where to fetch them, or a
  * compiled module. `{ wasm }` is the same as passing the value itself. */
 export type WasmSource =
-  | URL
-  | string
-  | ArrayBuffer
-  | ArrayBufferView
-  | Response
-  | WebAssembly.Module;
+  URL | string | ArrayBuffer | ArrayBufferView | Response | WebAssembly.Module;
 
 interface Instance {
   module: WebAssembly.Module;
@@ -245,22 +413,37 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
   const inst = await WebAssembly.instantiate(module, {});
   const exp = inst.exports as unknown as Kernels & { memory: WebAssembly.Memory };
   if (typeof exp.abi_version !== 'function' || !(exp.memory instanceof WebAssembly.Memory)) {
-    throw new TorchletError('BAD_WASM', `init: expected the torchlet kernels module, got a module without abi_version/memory; ${REBUILD_HINT}`);
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: expected the torchlet kernels module, got a module without abi_version/memory; ${REBUILD_HINT}`,
+    );
   }
   if (exp.abi_version() !== ABI_VERSION) {
-    throw new TorchletError('BAD_WASM', `init: expected WASM ABI version ${ABI_VERSION}, got ${exp.abi_version()}; the .wasm is stale, ${REBUILD_HINT}`);
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: expected WASM ABI version ${ABI_VERSION}, got ${exp.abi_version()}; the .wasm is stale, ${REBUILD_HINT}`,
+    );
   }
   const mismatch = kernelMismatch(inst.exports);
   if (mismatch !== null) {
-    throw new TorchletError('BAD_WASM', `init: expected the kernels of ABI version ${ABI_VERSION}, got a module with ${mismatch}; the .wasm is stale or built from other sources, ${REBUILD_HINT}`);
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: expected the kernels of ABI version ${ABI_VERSION}, got a module with ${mismatch}; the .wasm is stale or built from other sources, ${REBUILD_HINT}`,
+    );
   }
   instance = { module, memory: exp.memory, kernels: exp };
 }
 
 function isWasmWrapper(x: unknown): x is { wasm?: WasmSource } {
-  return typeof x === 'object' && x !== null && !(x instanceof URL) && !(x instanceof ArrayBuffer)
-    && !ArrayBuffer.isView(x) && !(x instanceof WebAssembly.Module)
-    && !(typeof Response !== 'undefined' && x instanceof Response);
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    !(x instanceof URL) &&
+    !(x instanceof ArrayBuffer) &&
+    !ArrayBuffer.isView(x) &&
+    !(x instanceof WebAssembly.Module) &&
+    !(typeof Response !== 'undefined' && x instanceof Response)
+  );
 }
 
 async function compile(source: WasmSource | undefined): Promise<WebAssembly.Module> {
@@ -270,15 +453,22 @@ async function compile(source: WasmSource | undefined): Promise<WebAssembly.Modu
   if (source === undefined || source instanceof URL || typeof source === 'string') {
     // The literal `new URL('…', import.meta.url)` form lets rollup (our build), Vite and webpack
     // see the file and copy it next to the bundle; the build rewrites it to './torchlet.wasm'.
-    const url = source === undefined ? new URL('../../wasm/torchlet.wasm', import.meta.url) : new URL(source, baseUrl());
+    const url =
+      source === undefined
+        ? new URL('../../wasm/torchlet.wasm', import.meta.url)
+        : new URL(source, baseUrl());
     from = url.href;
     try {
       bytes = await readBytes(url);
     } catch (e) {
-      throw new TorchletError('BAD_WASM', `init: expected torchlet.wasm at ${url.href}, got ${(e as Error).message}; serve or ship torchlet.wasm next to the module (in a checkout, ${REBUILD_HINT}), or pass init({ wasm })`);
+      throw new TorchletError(
+        'BAD_WASM',
+        `init: expected torchlet.wasm at ${url.href}, got ${(e as Error).message}; serve or ship torchlet.wasm next to the module (in a checkout, ${REBUILD_HINT}), or pass init({ wasm })`,
+      );
     }
   } else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
-  else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  else if (ArrayBuffer.isView(source))
+    bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
   else {
     from = source.url || 'the Response given to init';
     bytes = new Uint8Array(await source.arrayBuffer());
@@ -287,7 +477,10 @@ async function compile(source: WasmSource | undefined): Promise<WebAssembly.Modu
   try {
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
-    throw new TorchletError('BAD_WASM', `init: could not compile torchlet.wasm (${(e as Error).message}); it needs WebAssembly SIMD128 (Node >= 16.4, Chrome >= 91, Firefox >= 89, Safari >= 16.4), or ${REBUILD_HINT}`);
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: could not compile torchlet.wasm (${(e as Error).message}); it needs WebAssembly SIMD128 (Node >= 16.4, Chrome >= 91, Firefox >= 89, Safari >= 16.4), or ${REBUILD_HINT}`,
+    );
   }
 }
 
@@ -296,18 +489,32 @@ function baseUrl(): string {
 }
 
 function checkMagic(bytes: Uint8Array, from: string): void {
-  const isWasm = bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  const isWasm =
+    bytes.length >= 8 &&
+    bytes[0] === 0x00 &&
+    bytes[1] === 0x61 &&
+    bytes[2] === 0x73 &&
+    bytes[3] === 0x6d;
   if (isWasm) return;
   const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
   if (head.startsWith('<')) {
-    throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes from ${from}, got an HTML page: the server answered the .wasm request with HTML (a dev server's fallback or 404 page). Serve node_modules/torchlet/dist/torchlet.wasm as a static file next to the bundle (with the Vite dev server add \`optimizeDeps: { exclude: ['torchlet'] }\`), or pass init({ wasm: url }) with a URL it serves, e.g. from \`import url from 'torchlet/torchlet.wasm?url'\``);
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: expected WebAssembly bytes from ${from}, got an HTML page: the server answered the .wasm request with HTML (a dev server's fallback or 404 page). Serve node_modules/torchlet/dist/torchlet.wasm as a static file next to the bundle (with the Vite dev server add \`optimizeDeps: { exclude: ['torchlet'] }\`), or pass init({ wasm: url }) with a URL it serves, e.g. from \`import url from 'torchlet/torchlet.wasm?url'\``,
+    );
   }
-  throw new TorchletError('BAD_WASM', `init: expected WebAssembly bytes (\\0asm) from ${from}, got ${bytes.length} bytes starting ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}; ${REBUILD_HINT}`);
+  throw new TorchletError(
+    'BAD_WASM',
+    `init: expected WebAssembly bytes (\\0asm) from ${from}, got ${bytes.length} bytes starting ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}; ${REBUILD_HINT}`,
+  );
 }
 
 function ready(): Instance {
   if (!instance) {
-    throw new TorchletError('NOT_INITIALIZED', 'torchlet: expected `await init()` before use, got no loaded WASM module');
+    throw new TorchletError(
+      'NOT_INITIALIZED',
+      'torchlet: expected `await init()` before use, got no loaded WASM module',
+    );
   }
   return instance;
 }
@@ -338,11 +545,17 @@ const MAX_ALLOC = 2 ** 32 - 2 ** 16;
 export function alloc(bytes: number, what: string): Ptr {
   const size = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (!Number.isFinite(bytes) || bytes < 0 || size > MAX_ALLOC) {
-    throw new TorchletError('OUT_OF_MEMORY', `${what}: expected an allocation below 4 GiB, got ${bytes} bytes`);
+    throw new TorchletError(
+      'OUT_OF_MEMORY',
+      `${what}: expected an allocation below 4 GiB, got ${bytes} bytes`,
+    );
   }
   const ptr = ready().kernels.tl_alloc(size);
   if (ptr === 0) {
-    throw new TorchletError('OUT_OF_MEMORY', `${what}: could not allocate ${size} bytes (WASM memory is ${ready().memory.buffer.byteLength} bytes and cannot grow further)`);
+    throw new TorchletError(
+      'OUT_OF_MEMORY',
+      `${what}: could not allocate ${size} bytes (WASM memory is ${ready().memory.buffer.byteLength} bytes and cannot grow further)`,
+    );
   }
   liveBytes += size;
   return ptr;

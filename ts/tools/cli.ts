@@ -20,14 +20,18 @@ const DEFAULT_SEED = 1;
 function int(name: string, min: number): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected ${name} to be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(
+        `expected ${name} to be an integer >= ${min}, got ${JSON.stringify(v)}`,
+      );
     return n;
   };
 }
 
 function positive(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -42,7 +46,9 @@ function loadData(name: string, inputShape: readonly number[]): Data {
     try {
       return { x: t.asSamples(d.x, inputShape), y: d.y };
     } catch (e) {
-      throw new UsageError(`the network's input shape ${JSON.stringify(inputShape)} does not fit --data ${name} (${d.x.shape[1]} values per sample): ${(e as Error).message}`);
+      throw new UsageError(
+        `the network's input shape ${JSON.stringify(inputShape)} does not fit --data ${name} (${d.x.shape[1]} values per sample): ${(e as Error).message}`,
+      );
     }
   };
   return { train: view(raw.train), test: view(raw.test) };
@@ -61,33 +67,60 @@ function chooseNet(opts: { preset?: string; spec?: string; seed: number }): NetC
     try {
       spec = JSON.parse(fs.readFileSync(opts.spec, 'utf8')) as typeof spec;
     } catch (e) {
-      throw new UsageError(`expected --spec to be a readable JSON file, got ${opts.spec} (${(e as Error).message})`);
+      throw new UsageError(
+        `expected --spec to be a readable JSON file, got ${opts.spec} (${(e as Error).message})`,
+      );
     }
-    if (!Array.isArray(spec.inputShape) || !spec.inputShape.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new UsageError(`expected the spec's inputShape to be an array of positive integers, got ${JSON.stringify(spec.inputShape)}`);
+    if (
+      !Array.isArray(spec.inputShape) ||
+      !spec.inputShape.every((d) => Number.isInteger(d) && d > 0)
+    ) {
+      throw new UsageError(
+        `expected the spec's inputShape to be an array of positive integers, got ${JSON.stringify(spec.inputShape)}`,
+      );
     }
     try {
       const net = t.fromArchitecture(spec.net, new t.Rng(opts.seed));
-      return { net, inputShape: spec.inputShape as number[], label: `spec ${path.basename(opts.spec)}`, task: spec.task === 'reconstruct' ? 'reconstruct' : 'classify' };
+      return {
+        net,
+        inputShape: spec.inputShape as number[],
+        label: `spec ${path.basename(opts.spec)}`,
+        task: spec.task === 'reconstruct' ? 'reconstruct' : 'classify',
+      };
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
   }
   const name = opts.preset ?? 'conv1d';
   if (!t.PRESETS.some((p) => p.name === name)) {
-    throw new UsageError(`expected --preset to be one of ${t.PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`);
+    throw new UsageError(
+      `expected --preset to be one of ${t.PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`,
+    );
   }
   const p = t.preset(name as t.PresetName, { seed: opts.seed });
-  return { net: p.net, inputShape: [...p.inputShape], label: `${p.name}: ${p.description}`, task: p.task };
+  return {
+    net: p.net,
+    inputShape: [...p.inputShape],
+    label: `${p.name}: ${p.description}`,
+    task: p.task,
+  };
 }
 
 /** Per-batch progress: a live bar on a terminal, nothing per batch otherwise. */
-function progress(epochs: number): { batch: (b: t.BatchInfo) => void; epochDone: (line: string) => void } {
+function progress(epochs: number): {
+  batch: (b: t.BatchInfo) => void;
+  epochDone: (line: string) => void;
+} {
   if (!process.stdout.isTTY) return { batch: () => {}, epochDone: (line) => console.log(line) };
-  const bar = new cliProgress.SingleBar({
-    format: 'epoch {epoch}/{epochs} |{bar}| batch {value}/{total}  loss {loss}  {speed} samples/s',
-    hideCursor: true, clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        'epoch {epoch}/{epochs} |{bar}| batch {value}/{total}  loss {loss}  {speed} samples/s',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let started = 0;
   let samples = 0;
   let running = false;
@@ -131,26 +164,54 @@ function train(opts: TrainOpts, autoencode = false): void {
   const testSet = reconstruct ? { x: data.test.x, y: data.test.x } : data.test;
   const loss = reconstruct ? new t.BCELoss() : new t.LogSoftmaxCrossEntropy();
   fs.mkdirSync(opts.out, { recursive: true });
-  console.log(`torchlet: ${choice.label} on ${opts.data} (${trainSet.x.shape[0]} train / ${testSet.x.shape[0]} test), ${opts.optimizer} lr ${opts.lr}`);
+  console.log(
+    `torchlet: ${choice.label} on ${opts.data} (${trainSet.x.shape[0]} train / ${testSet.x.shape[0]} test), ${opts.optimizer} lr ${opts.lr}`,
+  );
   const bar = progress(opts.epochs);
   const started = performance.now();
   const history = t.sgd(choice.net, trainSet, loss, {
-    epochs: opts.epochs, batchSize: opts.batchSize, step: opts.lr, optimizer: opts.optimizer, seed: opts.seed,
-    validation: testSet, metric: reconstruct ? 'mse' : 'accuracy',
+    epochs: opts.epochs,
+    batchSize: opts.batchSize,
+    step: opts.lr,
+    optimizer: opts.optimizer,
+    seed: opts.seed,
+    validation: testSet,
+    metric: reconstruct ? 'mse' : 'accuracy',
     onBatch: bar.batch,
     onEpoch: (e, value, info) => {
-      const score = reconstruct ? `test mse ${info.valMetric!.toFixed(4)}` : `test accuracy ${info.valMetric!.toFixed(4)}`;
-      bar.epochDone(`epoch ${String(e + 1).padStart(3)}  loss ${value.toFixed(4)}  test loss ${info.valLoss!.toFixed(4)}  ${score}`);
+      const score = reconstruct
+        ? `test mse ${info.valMetric!.toFixed(4)}`
+        : `test accuracy ${info.valMetric!.toFixed(4)}`;
+      bar.epochDone(
+        `epoch ${String(e + 1).padStart(3)}  loss ${value.toFixed(4)}  test loss ${info.valLoss!.toFixed(4)}  ${score}`,
+      );
     },
   });
   const seconds = (performance.now() - started) / 1000;
   const modelPath = path.join(opts.out, 'model.safetensors');
-  t.save(choice.net, modelPath, { metadata: { inputShape: JSON.stringify(choice.inputShape), task: choice.task, data: opts.data } });
-  fs.writeFileSync(path.join(opts.out, 'loss.svg'), t.lossCurvesSvg([{ name: choice.label.split(':')[0]!, train: history.loss, validation: history.valLoss }], { title: `${choice.label.split(':')[0]} on ${opts.data}` }));
+  t.save(choice.net, modelPath, {
+    metadata: { inputShape: JSON.stringify(choice.inputShape), task: choice.task, data: opts.data },
+  });
+  fs.writeFileSync(
+    path.join(opts.out, 'loss.svg'),
+    t.lossCurvesSvg(
+      [{ name: choice.label.split(':')[0]!, train: history.loss, validation: history.valLoss }],
+      { title: `${choice.label.split(':')[0]} on ${opts.data}` },
+    ),
+  );
   const summary: Record<string, unknown> = {
-    network: choice.label, data: opts.data, inputShape: choice.inputShape, optimizer: opts.optimizer, lr: opts.lr,
-    epochs: history.loss.length, batchSize: opts.batchSize, seed: opts.seed, seconds,
-    loss: history.loss, testLoss: history.valLoss, [reconstruct ? 'testMse' : 'testAccuracy']: history.valMetric,
+    network: choice.label,
+    data: opts.data,
+    inputShape: choice.inputShape,
+    optimizer: opts.optimizer,
+    lr: opts.lr,
+    epochs: history.loss.length,
+    batchSize: opts.batchSize,
+    seed: opts.seed,
+    seconds,
+    loss: history.loss,
+    testLoss: history.valLoss,
+    [reconstruct ? 'testMse' : 'testAccuracy']: history.valMetric,
     files: { model: 'model.safetensors', lossCurves: 'loss.svg' },
   };
   if (reconstruct) {
@@ -162,12 +223,25 @@ function train(opts: TrainOpts, autoencode = false): void {
     both.set(originals);
     both.set(recon, originals.length);
     const side = Math.round(Math.sqrt(choice.inputShape.reduce((a, b) => a * b, 1)));
-    fs.writeFileSync(path.join(opts.out, 'reconstructions.svg'), t.imageGridSvg(both, count * 2, { imageShape: [side, side], columns: count, scale: 6, title: 'originals (top) vs reconstructions (bottom)' }));
-    fs.writeFileSync(path.join(opts.out, 'reconstructions.png'), t.imageGridPng(both, count * 2, { imageShape: [side, side], columns: count, scale: 6 }));
+    fs.writeFileSync(
+      path.join(opts.out, 'reconstructions.svg'),
+      t.imageGridSvg(both, count * 2, {
+        imageShape: [side, side],
+        columns: count,
+        scale: 6,
+        title: 'originals (top) vs reconstructions (bottom)',
+      }),
+    );
+    fs.writeFileSync(
+      path.join(opts.out, 'reconstructions.png'),
+      t.imageGridPng(both, count * 2, { imageShape: [side, side], columns: count, scale: 6 }),
+    );
     (summary['files'] as Record<string, string>)['reconstructions'] = 'reconstructions.svg';
   }
   fs.writeFileSync(path.join(opts.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`wrote ${modelPath}, loss.svg, summary.json${reconstruct ? ', reconstructions.svg' : ''} to ${opts.out} (${seconds.toFixed(2)} s)`);
+  console.log(
+    `wrote ${modelPath}, loss.svg, summary.json${reconstruct ? ', reconstructions.svg' : ''} to ${opts.out} (${seconds.toFixed(2)} s)`,
+  );
 }
 
 function evaluate(model: string, opts: { data: string; json?: boolean }): void {
@@ -177,7 +251,9 @@ function evaluate(model: string, opts: { data: string; json?: boolean }): void {
     inputShape = JSON.parse(metadata['inputShape'] ?? 'null') as number[];
     if (!Array.isArray(inputShape)) throw new Error('missing');
   } catch {
-    throw new UsageError(`expected ${model} to record its inputShape (saved by torchlet train), got none`);
+    throw new UsageError(
+      `expected ${model} to record its inputShape (saved by torchlet train), got none`,
+    );
   }
   const { test } = loadData(opts.data, inputShape);
   const acc = t.accuracy(net, test);
@@ -188,49 +264,91 @@ function evaluate(model: string, opts: { data: string; json?: boolean }): void {
   }
   console.log(`test accuracy ${acc.toFixed(4)} on ${test.x.shape[0]} ${opts.data} samples`);
   console.log('confusion matrix (rows: label, columns: predicted)');
-  console.log('     ' + Array.from({ length: cm.classes }, (_, j) => String(j).padStart(5)).join(''));
-  cm.matrix.forEach((row, i) => console.log(String(i).padStart(5) + row.map((v) => String(v).padStart(5)).join('')));
+  console.log(
+    '     ' + Array.from({ length: cm.classes }, (_, j) => String(j).padStart(5)).join(''),
+  );
+  cm.matrix.forEach((row, i) =>
+    console.log(String(i).padStart(5) + row.map((v) => String(v).padStart(5)).join('')),
+  );
 }
 
-async function gridSearchCmd(opts: { grid: string; preset: string; data: string; cv: number; workers?: number; seed: number; epochs: number; out?: string; plots?: boolean }): Promise<void> {
+async function gridSearchCmd(opts: {
+  grid: string;
+  preset: string;
+  data: string;
+  cv: number;
+  workers?: number;
+  seed: number;
+  epochs: number;
+  out?: string;
+  plots?: boolean;
+}): Promise<void> {
   let grid: t.ParamGrid;
   try {
     const text = fs.existsSync(opts.grid) ? fs.readFileSync(opts.grid, 'utf8') : opts.grid;
     grid = JSON.parse(text) as t.ParamGrid;
   } catch (e) {
-    throw new UsageError(`expected --grid to be a JSON file or JSON text, got ${JSON.stringify(opts.grid)} (${(e as Error).message})`);
+    throw new UsageError(
+      `expected --grid to be a JSON file or JSON text, got ${JSON.stringify(opts.grid)} (${(e as Error).message})`,
+    );
   }
   if (opts.plots && opts.out === undefined) throw new UsageError('expected --out DIR with --plots');
   const info = t.PRESETS.find((p) => p.name === opts.preset);
-  if (info === undefined) throw new UsageError(`expected --preset to be one of ${t.PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(opts.preset)}`);
+  if (info === undefined)
+    throw new UsageError(
+      `expected --preset to be one of ${t.PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(opts.preset)}`,
+    );
   const data = loadData(opts.data, info.inputShape);
   // With `hidden` in the grid the network is Linear(in, hidden) -> ReLU -> Linear(hidden, 10);
   // otherwise the preset. Self-contained: it runs in the workers.
   const build = (p: GridParams, tl: Torchlet): Module => {
     const inputs = p['inputs'] as number;
     const hidden = p['hidden'];
-    if (typeof hidden === 'number') return new tl.Sequential(new tl.Linear(inputs, hidden), new tl.ReLU(), new tl.Linear(hidden, 10));
+    if (typeof hidden === 'number')
+      return new tl.Sequential(
+        new tl.Linear(inputs, hidden),
+        new tl.ReLU(),
+        new tl.Linear(hidden, 10),
+      );
     return tl.preset(p['preset'] as t.PresetName).net;
   };
   const inputs = info.inputShape.reduce((a, b) => a * b, 1);
   const full: t.ParamGrid = { ...grid, preset: [opts.preset], inputs: [inputs] };
-  const x = typeof grid['hidden'] === 'object' ? data.train.x.reshape([data.train.x.shape[0]!, inputs]) : data.train.x;
+  const x =
+    typeof grid['hidden'] === 'object'
+      ? data.train.x.reshape([data.train.x.shape[0]!, inputs])
+      : data.train.x;
   const started = performance.now();
   const rows = await t.gridSearch(build, full, x, data.train.y, {
-    cv: opts.cv, seed: opts.seed, workers: opts.workers, train: { epochs: opts.epochs },
-    saveLossGraphs: opts.plots ?? false, outDir: opts.out,
-    onResult: (r) => console.log(`done: ${t.paramsLabel(shown(r.params))}${r.error ? `  FAILED ${r.error}` : `  ${r.mean.toFixed(4)}`}`),
+    cv: opts.cv,
+    seed: opts.seed,
+    workers: opts.workers,
+    train: { epochs: opts.epochs },
+    saveLossGraphs: opts.plots ?? false,
+    outDir: opts.out,
+    onResult: (r) =>
+      console.log(
+        `done: ${t.paramsLabel(shown(r.params))}${r.error ? `  FAILED ${r.error}` : `  ${r.mean.toFixed(4)}`}`,
+      ),
   });
   const seconds = (performance.now() - started) / 1000;
   console.log(`\nrank  mean accuracy ± std   params (cv ${opts.cv}, ${seconds.toFixed(1)} s)`);
   for (const r of rows) {
-    const score = r.error === undefined ? `${r.mean.toFixed(4)} ± ${r.std.toFixed(4)}` : 'failed         ';
-    console.log(`${String(r.rank).padStart(4)}  ${score.padEnd(20)} ${t.paramsLabel(shown(r.params))}${r.error ? `  (${r.error})` : ''}`);
+    const score =
+      r.error === undefined ? `${r.mean.toFixed(4)} ± ${r.std.toFixed(4)}` : 'failed         ';
+    console.log(
+      `${String(r.rank).padStart(4)}  ${score.padEnd(20)} ${t.paramsLabel(shown(r.params))}${r.error ? `  (${r.error})` : ''}`,
+    );
   }
   if (opts.out !== undefined) {
     fs.mkdirSync(opts.out, { recursive: true });
-    fs.writeFileSync(path.join(opts.out, 'grid.json'), JSON.stringify({ seconds, rows }, null, 2) + '\n');
-    console.log(`wrote ${path.join(opts.out, 'grid.json')}${opts.plots ? ' and one loss-curve SVG per combination' : ''}`);
+    fs.writeFileSync(
+      path.join(opts.out, 'grid.json'),
+      JSON.stringify({ seconds, rows }, null, 2) + '\n',
+    );
+    console.log(
+      `wrote ${path.join(opts.out, 'grid.json')}${opts.plots ? ' and one loss-curve SVG per combination' : ''}`,
+    );
   }
 }
 
@@ -246,13 +364,20 @@ function dataOption(): Option {
   return new Option('--data <name>', 'data set').choices(['digits', 'mnist']).default('digits');
 }
 
-function trainOptions(cmd: Command, defaults: { epochs: number; lr: number; optimizer: string; out: string }): Command {
+function trainOptions(
+  cmd: Command,
+  defaults: { epochs: number; lr: number; optimizer: string; out: string },
+): Command {
   return cmd
     .addOption(dataOption())
     .option('--epochs <n>', 'epochs', int('--epochs', 1), defaults.epochs)
     .option('--batch-size <n>', 'samples per batch', int('--batch-size', 1), 32)
     .option('--lr <x>', "learning rate (sgd's step)", positive, defaults.lr)
-    .addOption(new Option('--optimizer <name>', 'update rule').choices([...t.OPTIMIZERS]).default(defaults.optimizer))
+    .addOption(
+      new Option('--optimizer <name>', 'update rule')
+        .choices([...t.OPTIMIZERS])
+        .default(defaults.optimizer),
+    )
     .option('--seed <n>', 'seed of the weights and the shuffling', int('--seed', 0), DEFAULT_SEED)
     .option('--out <dir>', 'output folder', defaults.out);
 }
@@ -265,17 +390,26 @@ export function program(): Command {
     .configureOutput({ outputError: () => {} })
     .showHelpAfterError(false);
   trainOptions(
-    cli.command('train').description('train a preset of the report (default conv1d) or a JSON architecture spec')
+    cli
+      .command('train')
+      .description('train a preset of the report (default conv1d) or a JSON architecture spec')
       .option('--preset <name>', `one of ${t.PRESETS.map((p) => p.name).join(', ')}`)
-      .option('--spec <file>', 'JSON { "inputShape": [...], "net": { "type": "Sequential", "children": [...] } }'),
+      .option(
+        '--spec <file>',
+        'JSON { "inputShape": [...], "net": { "type": "Sequential", "children": [...] } }',
+      ),
     { epochs: 10, lr: 0.05, optimizer: 'sgd', out: 'out/train' },
   ).action((o: TrainOpts) => train(o));
-  cli.command('evaluate').description('accuracy and confusion matrix of a model file on the test split')
+  cli
+    .command('evaluate')
+    .description('accuracy and confusion matrix of a model file on the test split')
     .argument('<model>', 'model file written by train')
     .addOption(dataOption())
     .option('--json', 'print JSON')
     .action((model: string, o: { data: string; json?: boolean }) => evaluate(model, o));
-  cli.command('grid-search').description('k-fold grid search; the grid is JSON, e.g. {"step":[0.01,0.1],"hidden":[50,100]}')
+  cli
+    .command('grid-search')
+    .description('k-fold grid search; the grid is JSON, e.g. {"step":[0.01,0.1],"hidden":[50,100]}')
     .requiredOption('--grid <json>', 'grid as a JSON file or JSON text')
     .option('--preset <name>', 'network when the grid has no "hidden"', 'mlp')
     .addOption(dataOption())
@@ -287,7 +421,9 @@ export function program(): Command {
     .option('--plots', 'write one loss-curve SVG per combination (needs --out)')
     .action((o: Parameters<typeof gridSearchCmd>[0]) => gridSearchCmd(o));
   trainOptions(
-    cli.command('autoencode').description("train the report's autoencoder; writes originals vs reconstructions"),
+    cli
+      .command('autoencode')
+      .description("train the report's autoencoder; writes originals vs reconstructions"),
     { epochs: 20, lr: 3e-3, optimizer: 'adam', out: 'out/autoencode' },
   ).action((o: TrainOpts) => train(o, true));
   return cli;
@@ -302,13 +438,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.exitCode === 0
+      )
+        return 0;
       const sub = cli.commands.find((c) => c.name() === argv[0]);
       console.error(`torchlet: ${e.message.replace(/^error: /, '')}`);
       console.error(`usage: torchlet ${sub ? `${sub.name()} ${sub.usage()}` : cli.usage()}`);
       return 2;
     }
-    if (e instanceof UsageError || (e instanceof t.TorchletError && (e.code === 'BAD_ARGUMENT' || e.code === 'BAD_FILE' || e.code === 'UNSUPPORTED_VERSION'))) {
+    if (
+      e instanceof UsageError ||
+      (e instanceof t.TorchletError &&
+        (e.code === 'BAD_ARGUMENT' || e.code === 'BAD_FILE' || e.code === 'UNSUPPORTED_VERSION'))
+    ) {
       const sub = cli.commands.find((c) => c.name() === argv[0]);
       console.error(`torchlet: ${e.message}`);
       console.error(`usage: torchlet ${sub ? `${sub.name()} ${sub.usage()}` : cli.usage()}`);
@@ -319,5 +464,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const invoked = process.argv[1] !== undefined && import.meta.url === process.getBuiltinModule('node:url').pathToFileURL(fs.realpathSync(process.argv[1])).href;
+const invoked =
+  process.argv[1] !== undefined &&
+  import.meta.url ===
+    process.getBuiltinModule('node:url').pathToFileURL(fs.realpathSync(process.argv[1])).href;
 if (invoked) process.exitCode = await main(process.argv.slice(2));

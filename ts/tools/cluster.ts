@@ -37,14 +37,23 @@ function isArrayLike(x: unknown): x is ArrayLike<number> {
 
 function checkPoints(points: Points, n: number, d: number, where: string): void {
   if (!isArrayLike(points)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected points as an array of numbers, got ${points === null ? 'null' : typeof points}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected points as an array of numbers, got ${points === null ? 'null' : typeof points}`,
+    );
   }
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1 || points.length !== n * d) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${n} x ${d} = ${n * d} values (n, d positive integers), got ${points.length}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${n} x ${d} = ${n * d} values (n, d positive integers), got ${points.length}`,
+    );
   }
   for (let i = 0; i < points.length; i++) {
     if (!Number.isFinite(points[i])) {
-      throw new TorchletError('NON_FINITE', `${where}: expected finite points, got ${points[i]} at flat index ${i}`);
+      throw new TorchletError(
+        'NON_FINITE',
+        `${where}: expected finite points, got ${points[i]} at flat index ${i}`,
+      );
     }
   }
 }
@@ -86,7 +95,14 @@ function seedCentres(points: Points, n: number, d: number, k: number, rng: Rng):
   return c;
 }
 
-function lloyd(points: Points, n: number, d: number, k: number, c: Float64Array, maxIter: number): KMeansResult {
+function lloyd(
+  points: Points,
+  n: number,
+  d: number,
+  k: number,
+  c: Float64Array,
+  maxIter: number,
+): KMeansResult {
   const labels = new Int32Array(n).fill(-1);
   let inertia = 0;
   let it = 0;
@@ -115,7 +131,8 @@ function lloyd(points: Points, n: number, d: number, k: number, c: Float64Array,
       for (let t = 0; t < d; t++) sums[labels[i]! * d + t] += points[i * d + t]!;
     }
     // An emptied cluster keeps its old centre (it may win points back next round).
-    for (let j = 0; j < k; j++) if (counts[j]! > 0) for (let t = 0; t < d; t++) c[j * d + t] = sums[j * d + t]! / counts[j]!;
+    for (let j = 0; j < k; j++)
+      if (counts[j]! > 0) for (let t = 0; t < d; t++) c[j * d + t] = sums[j * d + t]! / counts[j]!;
   }
   return { labels, centroids: c, inertia, iterations: it };
 }
@@ -126,32 +143,55 @@ function lloyd(points: Points, n: number, d: number, k: number, c: Float64Array,
  * @throws TorchletError `BAD_ARGUMENT` for sizes that do not match or a bad k.
  * @example const { labels } = kMeans(latent.data, 359, 10, 10, { seed: 1 });
  */
-export function kMeans(points: Points, n: number, d: number, k: number, options: KMeansOptions = {}): KMeansResult {
+export function kMeans(
+  points: Points,
+  n: number,
+  d: number,
+  k: number,
+  options: KMeansOptions = {},
+): KMeansResult {
   checkPoints(points, n, d, 'kMeans');
-  if (!Number.isInteger(k) || k < 1 || k > n) throw new TorchletError('BAD_ARGUMENT', `kMeans: expected k an integer in [1, ${n}], got ${String(k)}`);
+  if (!Number.isInteger(k) || k < 1 || k > n)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `kMeans: expected k an integer in [1, ${n}], got ${String(k)}`,
+    );
   const rng = new Rng(options.seed ?? 0);
   let best: KMeansResult | null = null;
   for (let r = 0; r < (options.restarts ?? 4); r++) {
     const run = lloyd(points, n, d, k, seedCentres(points, n, d, k, rng), options.maxIter ?? 100);
     if (best === null || run.inertia < best.inertia) best = run;
   }
-  if (best === null) throw new TorchletError('BAD_ARGUMENT', 'kMeans: expected restarts >= 1, got 0');
+  if (best === null)
+    throw new TorchletError('BAD_ARGUMENT', 'kMeans: expected restarts >= 1, got 0');
   return best;
 }
 
 /** The contingency table `table[cluster][label]` and both label counts. */
-function contingency(clusters: ArrayLike<number>, labels: ArrayLike<number>, where: string): number[][] {
+function contingency(
+  clusters: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  where: string,
+): number[][] {
   if (!isArrayLike(clusters) || !isArrayLike(labels)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected two label arrays, got ${clusters === null ? 'null' : typeof clusters} and ${labels === null ? 'null' : typeof labels}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected two label arrays, got ${clusters === null ? 'null' : typeof clusters} and ${labels === null ? 'null' : typeof labels}`,
+    );
   }
   if (clusters.length !== labels.length || clusters.length === 0) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected two non-empty label arrays of the same length, got ${clusters.length} and ${labels.length}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected two non-empty label arrays of the same length, got ${clusters.length} and ${labels.length}`,
+    );
   }
-  const index = (xs: ArrayLike<number>): Map<number, number> => new Map([...new Set(Array.from(xs))].map((v, i) => [v, i]));
+  const index = (xs: ArrayLike<number>): Map<number, number> =>
+    new Map([...new Set(Array.from(xs))].map((v, i) => [v, i]));
   const ci = index(clusters);
   const li = index(labels);
   const table = Array.from({ length: ci.size }, () => new Array<number>(li.size).fill(0));
-  for (let i = 0; i < clusters.length; i++) table[ci.get(clusters[i]!)!]![li.get(labels[i]!)!]! += 1;
+  for (let i = 0; i < clusters.length; i++)
+    table[ci.get(clusters[i]!)!]![li.get(labels[i]!)!]! += 1;
   return table;
 }
 
@@ -173,7 +213,9 @@ export function adjustedRandIndex(clusters: ArrayLike<number>, labels: ArrayLike
   const pairs = (m: number): number => (m * (m - 1)) / 2;
   const sumCells = table.flat().reduce((s, v) => s + pairs(v), 0);
   const sumRows = table.reduce((s, row) => s + pairs(row.reduce((a, b) => a + b, 0)), 0);
-  const sumCols = table[0]!.map((_, j) => table.reduce((a, row) => a + row[j]!, 0)).reduce((s, v) => s + pairs(v), 0);
+  const sumCols = table[0]!
+    .map((_, j) => table.reduce((a, row) => a + row[j]!, 0))
+    .reduce((s, v) => s + pairs(v), 0);
   const expected = (sumRows * sumCols) / pairs(clusters.length);
   const max = (sumRows + sumCols) / 2;
   return max === expected ? 1 : (sumCells - expected) / (max - expected);
@@ -200,7 +242,10 @@ export interface PcaResult {
 export function pca(points: Points, n: number, d: number, components = 2, seed = 0): PcaResult {
   checkPoints(points, n, d, 'pca');
   if (!Number.isInteger(components) || components < 1 || components > d) {
-    throw new TorchletError('BAD_ARGUMENT', `pca: expected components an integer in [1, ${d}], got ${String(components)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `pca: expected components an integer in [1, ${d}], got ${String(components)}`,
+    );
   }
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += points[i * d + t]! / n;
@@ -208,7 +253,8 @@ export function pca(points: Points, n: number, d: number, components = 2, seed =
   const row = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     for (let t = 0; t < d; t++) row[t] = points[i * d + t]! - mean[t]!;
-    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] += (row[a]! * row[b]!) / n;
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) cov[a * d + b] += (row[a]! * row[b]!) / n;
   }
   let total = 0;
   for (let t = 0; t < d; t++) total += cov[t * d + t]!;
@@ -231,7 +277,8 @@ export function pca(points: Points, n: number, d: number, components = 2, seed =
     }
     dirs.set(v, c * d);
     variance.push(lambda);
-    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] -= lambda * v[a]! * v[b]!;
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) cov[a * d + b] -= lambda * v[a]! * v[b]!;
   }
   const projected = new Float64Array(n * components);
   for (let i = 0; i < n; i++) {
@@ -241,5 +288,10 @@ export function pca(points: Points, n: number, d: number, components = 2, seed =
       projected[i * components + c] = s;
     }
   }
-  return { projected, components: dirs, variance, explained: variance.map((v) => (total > 0 ? v / total : 0)) };
+  return {
+    projected,
+    components: dirs,
+    variance,
+    explained: variance.map((v) => (total > 0 ? v / total : 0)),
+  };
 }

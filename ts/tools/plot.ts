@@ -28,7 +28,16 @@ export interface LossPlotOptions {
   logScale?: boolean;
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+];
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -39,7 +48,9 @@ function fmt(v: number): string {
 }
 
 function tick(v: number): string {
-  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
+  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+    ? v.toExponential(1)
+    : Number(v.toPrecision(3)).toString();
 }
 
 /**
@@ -49,15 +60,32 @@ function tick(v: number): string {
  * @example fs.writeFileSync('loss.svg', lossCurvesSvg([{ name: 'mlp', train: h.loss, validation: h.valLoss }]));
  */
 export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions = {}): string {
-  if (!Array.isArray(runs) || runs.length === 0) throw new TorchletError('BAD_ARGUMENT', 'lossCurvesSvg: expected at least one run, got none');
-  const bad = runs.findIndex((r) => typeof r !== 'object' || r === null || !Array.isArray(r.train) || !(r.validation === undefined || Array.isArray(r.validation)));
-  if (bad >= 0) throw new TorchletError('BAD_ARGUMENT', `lossCurvesSvg: expected runs[${bad}] to be { train: number[], validation?: number[] }, got ${JSON.stringify(runs[bad])}`);
+  if (!Array.isArray(runs) || runs.length === 0)
+    throw new TorchletError('BAD_ARGUMENT', 'lossCurvesSvg: expected at least one run, got none');
+  const bad = runs.findIndex(
+    (r) =>
+      typeof r !== 'object' ||
+      r === null ||
+      !Array.isArray(r.train) ||
+      !(r.validation === undefined || Array.isArray(r.validation)),
+  );
+  if (bad >= 0)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `lossCurvesSvg: expected runs[${bad}] to be { train: number[], validation?: number[] }, got ${JSON.stringify(runs[bad])}`,
+    );
   const width = options.width ?? 640;
   const height = options.height ?? 400;
   const log = options.logScale ?? false;
   const tf = (v: number): number => (log ? Math.log10(v) : v);
-  const values = runs.flatMap((r) => [...r.train, ...(r.validation ?? [])]).filter((v) => Number.isFinite(v) && (!log || v > 0));
-  if (values.length === 0) throw new TorchletError('BAD_ARGUMENT', 'lossCurvesSvg: expected finite values to plot, got none');
+  const values = runs
+    .flatMap((r) => [...r.train, ...(r.validation ?? [])])
+    .filter((v) => Number.isFinite(v) && (!log || v > 0));
+  if (values.length === 0)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'lossCurvesSvg: expected finite values to plot, got none',
+    );
   const epochs = Math.max(...runs.map((r) => Math.max(r.train.length, r.validation?.length ?? 0)));
   let lo = Math.min(...values.map(tf));
   let hi = Math.max(...values.map(tf));
@@ -78,13 +106,20 @@ export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
   ];
-  if (options.title !== undefined) out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="14">${esc(options.title)}</text>`);
-  out.push(`<g class="axes" stroke="#444444" fill="none"><path d="M${left} ${top}V${top + ph}H${left + pw}"/></g>`);
+  if (options.title !== undefined)
+    out.push(
+      `<text x="${width / 2}" y="22" text-anchor="middle" font-size="14">${esc(options.title)}</text>`,
+    );
+  out.push(
+    `<g class="axes" stroke="#444444" fill="none"><path d="M${left} ${top}V${top + ph}H${left + pw}"/></g>`,
+  );
   const ticks: string[] = [];
   for (let t = 0; t <= 4; t++) {
     const v = lo + ((hi - lo) * t) / 4;
     const ty = fmt(top + ph - (ph * t) / 4);
-    ticks.push(`<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444444"/><text x="${left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle">${tick(log ? 10 ** v : v)}</text>`);
+    ticks.push(
+      `<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444444"/><text x="${left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle">${tick(log ? 10 ** v : v)}</text>`,
+    );
   }
   const step = Math.max(1, Math.ceil(epochs / 10));
   for (let e = 0; e < epochs; e += step) {
@@ -92,7 +127,9 @@ export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions
   }
   out.push(`<g class="ticks">${ticks.join('')}</g>`);
   out.push(`<text x="${left + pw / 2}" y="${top + ph + 32}" text-anchor="middle">epoch</text>`);
-  out.push(`<text x="14" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 ${top + ph / 2})">loss${log ? ' (log)' : ''}</text>`);
+  out.push(
+    `<text x="14" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 ${top + ph / 2})">loss${log ? ' (log)' : ''}</text>`,
+  );
   const path = (vs: readonly number[]): string => {
     let d = '';
     let pen = false;
@@ -108,12 +145,18 @@ export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions
   };
   runs.forEach((r, i) => {
     const color = PALETTE[i % PALETTE.length]!;
-    out.push(`<path class="train" data-run="${esc(r.name)}" d="${path(r.train)}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    out.push(
+      `<path class="train" data-run="${esc(r.name)}" d="${path(r.train)}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
     if (r.validation !== undefined && r.validation.length > 0) {
-      out.push(`<path class="validation" data-run="${esc(r.name)}" d="${path(r.validation)}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`);
+      out.push(
+        `<path class="validation" data-run="${esc(r.name)}" d="${path(r.validation)}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`,
+      );
     }
     const ly = height - legendH + 18 * i + 8;
-    out.push(`<g class="legend"><line x1="${left}" y1="${ly}" x2="${left + 24}" y2="${ly}" stroke="${color}" stroke-width="2"/><text x="${left + 30}" y="${ly}" dominant-baseline="middle">${esc(r.name)}${r.validation?.length ? ' (train solid, validation dashed)' : ''}</text></g>`);
+    out.push(
+      `<g class="legend"><line x1="${left}" y1="${ly}" x2="${left + 24}" y2="${ly}" stroke="${color}" stroke-width="2"/><text x="${left + 30}" y="${ly}" dominant-baseline="middle">${esc(r.name)}${r.validation?.length ? ' (train solid, validation dashed)' : ''}</text></g>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
@@ -144,21 +187,39 @@ interface Grid {
   gray(image: number, pixel: number): number;
 }
 
-function grid(images: ArrayLike<number>, count: number, options: ImageGridOptions, where: string): Grid {
+function grid(
+  images: ArrayLike<number>,
+  count: number,
+  options: ImageGridOptions,
+  where: string,
+): Grid {
   const [h, w] = options.imageShape ?? [0, 0];
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected imageShape [height, width] of positive integers, got ${JSON.stringify(options.imageShape)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected imageShape [height, width] of positive integers, got ${JSON.stringify(options.imageShape)}`,
+    );
   }
   if (images === null || typeof images !== 'object' || typeof images.length !== 'number') {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected images as an array of numbers, got ${images === null ? 'null' : typeof images}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected images as an array of numbers, got ${images === null ? 'null' : typeof images}`,
+    );
   }
   if (!Number.isInteger(count) || count < 1 || images.length !== count * h * w) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${count} images of ${h}x${w} (${count * h * w} values), got ${images.length}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${count} images of ${h}x${w} (${count * h * w} values), got ${images.length}`,
+    );
   }
   const cols = options.columns ?? Math.min(count, 10);
   const [lo, hi] = options.range ?? [0, 1];
   return {
-    rows: Math.ceil(count / cols), cols, h, w, scale: options.scale ?? 4,
+    rows: Math.ceil(count / cols),
+    cols,
+    h,
+    w,
+    scale: options.scale ?? 4,
     gray: (i, p) => {
       const v = (images[i * h * w + p]! - lo) / (hi - lo);
       return Math.round(255 * Math.min(1, Math.max(0, Number.isFinite(v) ? v : 0)));
@@ -171,7 +232,11 @@ function grid(images: ArrayLike<number>, count: number, options: ImageGridOption
  * @param images `count * height * width` values. @param count Number of images.
  * @example imageGridSvg(x.toArray(), 20, { imageShape: [8, 8], columns: 10, range: [0, 1] })
  */
-export function imageGridSvg(images: ArrayLike<number>, count: number, options: ImageGridOptions): string {
+export function imageGridSvg(
+  images: ArrayLike<number>,
+  count: number,
+  options: ImageGridOptions,
+): string {
   const g = grid(images, count, options, 'imageGridSvg');
   const gap = 4;
   const labelH = options.labels === undefined ? 0 : 14;
@@ -184,21 +249,31 @@ export function imageGridSvg(images: ArrayLike<number>, count: number, options: 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="10" shape-rendering="crispEdges">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
   ];
-  if (options.title !== undefined) out.push(`<text x="${width / 2}" y="16" text-anchor="middle" font-size="12">${esc(options.title)}</text>`);
+  if (options.title !== undefined)
+    out.push(
+      `<text x="${width / 2}" y="16" text-anchor="middle" font-size="12">${esc(options.title)}</text>`,
+    );
   for (let i = 0; i < count; i++) {
     const ox = gap + (i % g.cols) * cellW;
     const oy = top + Math.floor(i / g.cols) * cellH;
     // One black square per image, then only the lit pixels: MNIST grids shrink about 5x.
-    const px: string[] = [`<rect x="${ox}" y="${oy}" width="${g.w * g.scale}" height="${g.h * g.scale}" fill="#000000"/>`];
+    const px: string[] = [
+      `<rect x="${ox}" y="${oy}" width="${g.w * g.scale}" height="${g.h * g.scale}" fill="#000000"/>`,
+    ];
     for (let p = 0; p < g.h * g.w; p++) {
       const gray = g.gray(i, p);
       if (gray === 0) continue;
       const v = gray.toString(16).padStart(2, '0');
-      px.push(`<rect x="${ox + (p % g.w) * g.scale}" y="${oy + Math.floor(p / g.w) * g.scale}" width="${g.scale}" height="${g.scale}" fill="#${v}${v}${v}"/>`);
+      px.push(
+        `<rect x="${ox + (p % g.w) * g.scale}" y="${oy + Math.floor(p / g.w) * g.scale}" width="${g.scale}" height="${g.scale}" fill="#${v}${v}${v}"/>`,
+      );
     }
     out.push(`<g class="image">${px.join('')}</g>`);
     const label = options.labels?.[i];
-    if (label !== undefined) out.push(`<text x="${ox + (g.w * g.scale) / 2}" y="${oy + g.h * g.scale + 11}" text-anchor="middle">${esc(label)}</text>`);
+    if (label !== undefined)
+      out.push(
+        `<text x="${ox + (g.w * g.scale) / 2}" y="${oy + g.h * g.scale + 11}" text-anchor="middle">${esc(label)}</text>`,
+      );
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
@@ -209,10 +284,18 @@ export function imageGridSvg(images: ArrayLike<number>, count: number, options: 
  * it compresses with node:zlib.
  * @throws TorchletError `BAD_ARGUMENT` outside Node or for bad images.
  */
-export function imageGridPng(images: ArrayLike<number>, count: number, options: ImageGridOptions): Uint8Array {
+export function imageGridPng(
+  images: ArrayLike<number>,
+  count: number,
+  options: ImageGridOptions,
+): Uint8Array {
   const g = grid(images, count, options, 'imageGridPng');
   const zlib = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:zlib');
-  if (!zlib) throw new TorchletError('BAD_ARGUMENT', 'imageGridPng: expected Node >= 20.16 (node:zlib), got none; use imageGridSvg in browsers');
+  if (!zlib)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'imageGridPng: expected Node >= 20.16 (node:zlib), got none; use imageGridSvg in browsers',
+    );
   const gap = 4;
   const width = g.cols * (g.w * g.scale + gap) + gap;
   const height = g.rows * (g.h * g.scale + gap) + gap;
@@ -235,7 +318,11 @@ export function imageGridPng(images: ArrayLike<number>, count: number, options: 
   dv.setUint32(0, width);
   dv.setUint32(4, height);
   ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit grayscale, deflate, no interlace
-  const chunks = [pngChunk('IHDR', ihdr), pngChunk('IDAT', new Uint8Array(zlib.deflateSync(raw))), pngChunk('IEND', new Uint8Array(0))];
+  const chunks = [
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', new Uint8Array(zlib.deflateSync(raw))),
+    pngChunk('IEND', new Uint8Array(0)),
+  ];
   const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   const out = new Uint8Array(8 + chunks.reduce((s, c) => s + c.length, 0));
   out.set(signature, 0);

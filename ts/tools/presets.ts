@@ -59,19 +59,32 @@ function pooledWidth(k: number, c: number): number {
 }
 
 function convDigits(k: number, c: number, rng: Rng): Module {
-  return new Sequential(new Conv1D(k, 1, c, 1, { rng }), new MaxPool1D(2, 2), new Flatten(), new Linear(pooledWidth(k, c), 10, { rng }));
+  return new Sequential(
+    new Conv1D(k, 1, c, 1, { rng }),
+    new MaxPool1D(2, 2),
+    new Flatten(),
+    new Linear(pooledWidth(k, c), 10, { rng }),
+  );
 }
 
 const BUILDERS: Record<PresetName, [Omit<PresetInfo, 'name'>, (rng: Rng) => Module]> = {
   conv1d: [
     {
-      description: 'Conv1D(3, 1, 32) -> MaxPool1D(2, 2) -> Flatten -> Linear(992, 100) -> ReLU -> Linear(100, 10)',
-      inputShape: [64, 1], data: 'digits', task: 'classify',
+      description:
+        'Conv1D(3, 1, 32) -> MaxPool1D(2, 2) -> Flatten -> Linear(992, 100) -> ReLU -> Linear(100, 10)',
+      inputShape: [64, 1],
+      data: 'digits',
+      task: 'classify',
     },
-    (rng) => new Sequential(
-      new Conv1D(3, 1, 32, 1, { rng }), new MaxPool1D(2, 2), new Flatten(),
-      new Linear(992, 100, { rng }), new ReLU(), new Linear(100, 10, { rng }),
-    ),
+    (rng) =>
+      new Sequential(
+        new Conv1D(3, 1, 32, 1, { rng }),
+        new MaxPool1D(2, 2),
+        new Flatten(),
+        new Linear(992, 100, { rng }),
+        new ReLU(),
+        new Linear(100, 10, { rng }),
+      ),
   ],
   'conv1d-k1': kernelVariant(1),
   'conv1d-k5': kernelVariant(5),
@@ -80,31 +93,59 @@ const BUILDERS: Record<PresetName, [Omit<PresetInfo, 'name'>, (rng: Rng) => Modu
   'conv1d-c10': channelVariant(10),
   'conv1d-c32': channelVariant(32),
   mlp: [
-    { description: 'Linear(64, 100) -> ReLU -> Linear(100, 10)', inputShape: [64], data: 'digits', task: 'classify' },
+    {
+      description: 'Linear(64, 100) -> ReLU -> Linear(100, 10)',
+      inputShape: [64],
+      data: 'digits',
+      task: 'classify',
+    },
     (rng) => new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng })),
   ],
   autoencoder: [
     {
-      description: 'AutoEncoder(Linear(64, 200) -> TanH -> Linear(200, 50) -> TanH, '
-        + 'Linear(50, 200) -> TanH -> Linear(200, 64) -> Sigmoid)',
-      inputShape: [64], data: 'digits', task: 'reconstruct',
+      description:
+        'AutoEncoder(Linear(64, 200) -> TanH -> Linear(200, 50) -> TanH, ' +
+        'Linear(50, 200) -> TanH -> Linear(200, 64) -> Sigmoid)',
+      inputShape: [64],
+      data: 'digits',
+      task: 'reconstruct',
     },
-    (rng) => new AutoEncoder(
-      new Sequential(new Linear(64, 200, { rng }), new TanH(), new Linear(200, 50, { rng }), new TanH()),
-      new Sequential(new Linear(50, 200, { rng }), new TanH(), new Linear(200, 64, { rng }), new Sigmoid()),
-    ),
+    (rng) =>
+      new AutoEncoder(
+        new Sequential(
+          new Linear(64, 200, { rng }),
+          new TanH(),
+          new Linear(200, 50, { rng }),
+          new TanH(),
+        ),
+        new Sequential(
+          new Linear(50, 200, { rng }),
+          new TanH(),
+          new Linear(200, 64, { rng }),
+          new Sigmoid(),
+        ),
+      ),
   ],
   lenet: [
     {
-      description: 'Conv2D(5, 5, 1, 8) -> ReLU -> MaxPool2D(2, 2, 2) -> Conv2D(5, 5, 8, 16) -> ReLU -> '
-        + 'MaxPool2D(2, 2, 2) -> Flatten -> Linear(256, 10)',
-      inputShape: [28, 28, 1], data: 'mnist', task: 'classify',
+      description:
+        'Conv2D(5, 5, 1, 8) -> ReLU -> MaxPool2D(2, 2, 2) -> Conv2D(5, 5, 8, 16) -> ReLU -> ' +
+        'MaxPool2D(2, 2, 2) -> Flatten -> Linear(256, 10)',
+      inputShape: [28, 28, 1],
+      data: 'mnist',
+      task: 'classify',
     },
-    (rng) => new Sequential(
-      new Conv2D(5, 5, 1, 8, 1, { rng }), new ReLU(), new MaxPool2D(2, 2, 2),
-      new Conv2D(5, 5, 8, 16, 1, { rng }), new ReLU(), new MaxPool2D(2, 2, 2),
-      new Flatten(), new Linear(256, 10, { rng }),
-    ),
+    (rng) =>
+      new Sequential(
+        new Conv2D(5, 5, 1, 8, 1, { rng }),
+        new ReLU(),
+        new MaxPool2D(2, 2, 2),
+        new Conv2D(5, 5, 8, 16, 1, { rng }),
+        new ReLU(),
+        new MaxPool2D(2, 2, 2),
+        new Flatten(),
+        new Linear(256, 10, { rng }),
+      ),
   ],
 };
 
@@ -112,7 +153,9 @@ function kernelVariant(k: number): [Omit<PresetInfo, 'name'>, (rng: Rng) => Modu
   return [
     {
       description: `Conv1D(${k}, 1, 10) -> MaxPool1D(2, 2) -> Flatten -> Linear(${pooledWidth(k, 10)}, 10)`,
-      inputShape: [64, 1], data: 'digits', task: 'classify',
+      inputShape: [64, 1],
+      data: 'digits',
+      task: 'classify',
     },
     (rng) => convDigits(k, 10, rng),
   ];
@@ -122,7 +165,9 @@ function channelVariant(c: number): [Omit<PresetInfo, 'name'>, (rng: Rng) => Mod
   return [
     {
       description: `Conv1D(3, 1, ${c}) -> MaxPool1D(2, 2) -> Flatten -> Linear(${pooledWidth(3, c)}, 10)`,
-      inputShape: [64, 1], data: 'digits', task: 'classify',
+      inputShape: [64, 1],
+      data: 'digits',
+      task: 'classify',
     },
     (rng) => convDigits(3, c, rng),
   ];
@@ -130,7 +175,9 @@ function channelVariant(c: number): [Omit<PresetInfo, 'name'>, (rng: Rng) => Mod
 
 /** Every preset, in report order, with its description and input shape. */
 export const PRESETS: readonly PresetInfo[] = Object.freeze(
-  (Object.keys(BUILDERS) as PresetName[]).map((name) => Object.freeze({ name, ...BUILDERS[name][0] })),
+  (Object.keys(BUILDERS) as PresetName[]).map((name) =>
+    Object.freeze({ name, ...BUILDERS[name][0] }),
+  ),
 );
 
 /**
@@ -145,11 +192,17 @@ export const PRESETS: readonly PresetInfo[] = Object.freeze(
 export function preset(name: PresetName, options: PresetOptions = {}): Preset {
   const entry = Object.hasOwn(BUILDERS, name) ? BUILDERS[name] : undefined;
   if (entry === undefined) {
-    throw new TorchletError('BAD_ARGUMENT', `preset: expected one of ${PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `preset: expected one of ${PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`,
+    );
   }
   const { seed } = options;
   if (seed !== undefined && !Number.isInteger(seed)) {
-    throw new TorchletError('BAD_ARGUMENT', `preset: expected seed to be an integer, got ${String(seed)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `preset: expected seed to be an integer, got ${String(seed)}`,
+    );
   }
   const rng = seed === undefined ? defaultRng : new Rng(seed);
   return { name, ...entry[0], net: entry[1](rng) };
@@ -165,7 +218,10 @@ export function asSamples(x: Tensor, sampleShape: readonly number[]): Tensor {
   const n = x.shape[0] ?? 0;
   const want = sampleShape.reduce((a, b) => a * b, 1);
   if (x.shape.length < 1 || n * want !== x.size) {
-    throw new TorchletError('SHAPE_MISMATCH', `asSamples: expected x [n, ...] with ${want} elements per sample for ${fmtShape(sampleShape)}, got ${fmtShape(x.shape)}`);
+    throw new TorchletError(
+      'SHAPE_MISMATCH',
+      `asSamples: expected x [n, ...] with ${want} elements per sample for ${fmtShape(sampleShape)}, got ${fmtShape(x.shape)}`,
+    );
   }
   return x.reshape([n, ...sampleShape]);
 }
@@ -178,7 +234,10 @@ export function asSamples(x: Tensor, sampleShape: readonly number[]): Tensor {
 export function asSequence(x: Tensor): Tensor {
   checkTensor(x, 'asSequence', 'x', { finite: false, batch: false });
   if (x.shape.length !== 2) {
-    throw new TorchletError('SHAPE_MISMATCH', `asSequence: expected x [n, length], got ${fmtShape(x.shape)}`);
+    throw new TorchletError(
+      'SHAPE_MISMATCH',
+      `asSequence: expected x [n, length], got ${fmtShape(x.shape)}`,
+    );
   }
   return x.reshape([x.shape[0]!, x.shape[1]!, 1]);
 }

@@ -14,7 +14,12 @@ export type ParamGrid = Record<string, readonly GridValue[]>;
 export type GridParams = Record<string, GridValue>;
 
 /** Losses a grid search can train with, by class name (in the order errors list them). */
-export const LOSS_NAMES = ['LogSoftmaxCrossEntropy', 'MSELoss', 'BCELoss', 'CrossEntropyLoss'] as const;
+export const LOSS_NAMES = [
+  'LogSoftmaxCrossEntropy',
+  'MSELoss',
+  'BCELoss',
+  'CrossEntropyLoss',
+] as const;
 /** Losses `gridSearch` can train with, by class name. */
 export type LossName = (typeof LOSS_NAMES)[number];
 /** Metrics `gridSearch` can rank by: the built-ins, or the validation `'loss'`. */
@@ -22,7 +27,13 @@ export type GridMetric = 'accuracy' | 'mse' | 'loss';
 
 /** Grid keys that set training options rather than (only) the network. */
 export const TRAIN_KEYS = [
-  'batchSize', 'epochs', 'step', 'optimizer', 'momentum', 'weightDecay', 'epsilon',
+  'batchSize',
+  'epochs',
+  'step',
+  'optimizer',
+  'momentum',
+  'weightDecay',
+  'epsilon',
 ] as const;
 
 /** Training options a grid search may fix for every trial (grid keys of the same name win). */
@@ -91,7 +102,10 @@ export function kFold(n: number, k: number, seed = 0): Fold[] {
 export function gridCombinations(grid: ParamGrid): GridParams[] {
   if (typeof grid !== 'object' || grid === null || Array.isArray(grid)) {
     const got = JSON.stringify(grid);
-    throw new TorchletError('BAD_ARGUMENT', `gridSearch: expected paramGrid to be an object of arrays, got ${got}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected paramGrid to be an object of arrays, got ${got}`,
+    );
   }
   const isValue = (v: unknown): boolean => ['number', 'string', 'boolean'].includes(typeof v);
   let combos: GridParams[] = [{}];
@@ -100,7 +114,10 @@ export function gridCombinations(grid: ParamGrid): GridParams[] {
     if (!ok || key === '__proto__') {
       const what = 'a non-empty array of numbers, strings or booleans';
       const got = JSON.stringify(values);
-      throw new TorchletError('BAD_ARGUMENT', `gridSearch: expected paramGrid.${key} to be ${what}, got ${got}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `gridSearch: expected paramGrid.${key} to be ${what}, got ${got}`,
+      );
     }
     combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
   }
@@ -110,9 +127,14 @@ export function gridCombinations(grid: ParamGrid): GridParams[] {
 /** A file-name-safe label of a combination. */
 export function paramsLabel(params: GridParams): string {
   if (typeof params !== 'object' || params === null) {
-    throw new TorchletError('BAD_ARGUMENT', `paramsLabel: expected a combination object, got ${String(params)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `paramsLabel: expected a combination object, got ${String(params)}`,
+    );
   }
-  return Object.entries(params).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', ');
 }
 
 /** Mean and population standard deviation of fold scores (NaN for none). @internal */
@@ -136,7 +158,7 @@ export function rankRows(rows: readonly GridRow[], higher: boolean): GridRow[] {
   const unscored = (r: GridRow): boolean => r.error !== undefined || Number.isNaN(r.mean);
   const better = (a: GridRow, b: GridRow): number => {
     if (a.mean === b.mean) return 0;
-    return (a.mean > b.mean) === higher ? -1 : 1;
+    return a.mean > b.mean === higher ? -1 : 1;
   };
   const ranked = [...rows.filter((r) => !unscored(r)).sort(better), ...rows.filter(unscored)];
   ranked.forEach((r, i) => {

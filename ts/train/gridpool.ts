@@ -3,13 +3,26 @@
 // memory, or all in this thread. The worker side is gridworker.ts; both sides call runTrial.
 
 import { TorchletError } from '../core/errors.js';
-import { BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy, type Loss, MSELoss } from '../core/loss.js';
+import {
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  type Loss,
+  MSELoss,
+} from '../core/loss.js';
 import type { Module } from '../core/module.js';
 import { manualSeed } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { compiledModule } from '../core/wasm.js';
 import type * as TorchletNamespace from '../index.js';
-import { type FoldCurves, type GridMetric, type GridParams, type GridTrainOptions, type LossName, TRAIN_KEYS } from './grid.js';
+import {
+  type FoldCurves,
+  type GridMetric,
+  type GridParams,
+  type GridTrainOptions,
+  type LossName,
+  TRAIN_KEYS,
+} from './grid.js';
 import { METRICS, evaluateLoss } from './metrics.js';
 import { type SgdOptions, sgd } from './train.js';
 
@@ -50,13 +63,10 @@ export type TrialResult =
 
 /** Main thread -> worker. @internal */
 export type ToWorker =
-  | { kind: 'init'; module: WebAssembly.Module; ctx: TrialContext }
-  | { kind: 'job'; job: TrialJob };
+  { kind: 'init'; module: WebAssembly.Module; ctx: TrialContext } | { kind: 'job'; job: TrialJob };
 /** Worker -> main thread. @internal */
 export type FromWorker =
-  | { kind: 'ready' }
-  | { kind: 'result'; result: TrialResult }
-  | { kind: 'fatal'; message: string };
+  { kind: 'ready' } | { kind: 'result'; result: TrialResult } | { kind: 'fatal'; message: string };
 
 const LOSSES: Readonly<Record<LossName, () => Loss>> = Object.freeze({
   LogSoftmaxCrossEntropy: () => new LogSoftmaxCrossEntropy(),
@@ -79,16 +89,27 @@ export function compileBuildNet(source: string): BuildNet {
   const f = new Function(`"use strict"; return (${source});`)() as unknown;
   if (typeof f !== 'function') {
     const got = typeof f;
-    throw new TorchletError('BAD_ARGUMENT', `gridSearch: expected buildNet to be a function expression, got ${got}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected buildNet to be a function expression, got ${got}`,
+    );
   }
   return f as BuildNet;
 }
 
 /** Runs one trial; never throws (errors are returned). @internal */
-export function runTrial(ctx: TrialContext, build: BuildNet, t: Torchlet, job: TrialJob): TrialResult {
+export function runTrial(
+  ctx: TrialContext,
+  build: BuildNet,
+  t: Torchlet,
+  job: TrialJob,
+): TrialResult {
   const made: { dispose(): void }[] = [];
   try {
-    const data = { x: rowsOf(ctx.x, ctx.xShape, job.train), y: rowsOf(ctx.y, ctx.yShape, job.train) };
+    const data = {
+      x: rowsOf(ctx.x, ctx.xShape, job.train),
+      y: rowsOf(ctx.y, ctx.yShape, job.train),
+    };
     made.push(data.x, data.y);
     const validation = {
       x: rowsOf(ctx.x, ctx.xShape, job.validation),
@@ -100,17 +121,22 @@ export function runTrial(ctx: TrialContext, build: BuildNet, t: Torchlet, job: T
     manualSeed(job.seed);
     const net = build(job.params, t);
     if (net === null || typeof net !== 'object' || typeof (net as Module).forward !== 'function') {
-      throw new TorchletError('BAD_ARGUMENT', `gridSearch: expected buildNet to return a Module, got ${typeof net}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `gridSearch: expected buildNet to return a Module, got ${typeof net}`,
+      );
     }
     made.push(net);
     const options: SgdOptions = { ...ctx.train, seed: job.seed, validation };
     for (const key of TRAIN_KEYS) {
-      if (Object.hasOwn(job.params, key)) (options as Record<string, unknown>)[key] = job.params[key];
+      if (Object.hasOwn(job.params, key))
+        (options as Record<string, unknown>)[key] = job.params[key];
     }
     const history = sgd(net, data, loss, options);
-    const score = ctx.metric === 'loss'
-      ? evaluateLoss(net, validation, loss)
-      : METRICS[ctx.metric].compute(net, validation);
+    const score =
+      ctx.metric === 'loss'
+        ? evaluateLoss(net, validation, loss)
+        : METRICS[ctx.metric].compute(net, validation);
     return { id: job.id, score, curves: { train: history.loss, validation: history.valLoss } };
   } catch (e) {
     return { id: job.id, error: e instanceof Error ? e.message : String(e) };
@@ -131,7 +157,10 @@ export function defaultWorkers(): number {
  * `workers` workers (at most one per job), or in this thread when `workers` is 0.
  */
 export async function runTrials(
-  workers: number, ctx: TrialContext, jobs: TrialJob[], onResult: (r: TrialResult, worker: number) => void,
+  workers: number,
+  ctx: TrialContext,
+  jobs: TrialJob[],
+  onResult: (r: TrialResult, worker: number) => void,
 ): Promise<void> {
   if (workers > 0) return runPool(Math.min(workers, jobs.length), ctx, jobs, onResult);
   // NOTE: buildNet's contract hands it the whole public namespace, which holds gridSearch itself,
@@ -151,7 +180,8 @@ function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => 
   // From the sources (vitest, tsx) the entry is the .ts sibling; from build/lib or dist, the .js.
   const ts = import.meta.url.endsWith('.ts');
   const url = new URL(ts ? './gridworker.ts' : './gridworker.js', import.meta.url);
-  const wt = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
+  const wt =
+    typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
   if (wt) {
     const w = ts ? new wt.Worker(tsxBootstrap(url), { eval: true }) : new wt.Worker(url);
     w.on('message', (m: FromWorker) => onMessage(m));
@@ -160,7 +190,10 @@ function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => 
     return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
   }
   if (typeof Worker === 'undefined') {
-    throw new TorchletError('BAD_ARGUMENT', 'gridSearch: expected worker_threads or Web Workers, got neither; pass workers: 0');
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'gridSearch: expected worker_threads or Web Workers, got neither; pass workers: 0',
+    );
   }
   const w = new Worker(url, { type: 'module' });
   w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
@@ -188,7 +221,10 @@ function tsxBootstrap(entry: URL): string {
 
 /** Runs the jobs on `count` workers; resolves once every job has a result. */
 function runPool(
-  count: number, ctx: TrialContext, jobs: TrialJob[], onResult: (r: TrialResult, worker: number) => void,
+  count: number,
+  ctx: TrialContext,
+  jobs: TrialJob[],
+  onResult: (r: TrialResult, worker: number) => void,
 ): Promise<void> {
   return new Promise((resolve) => {
     const queue = [...jobs];

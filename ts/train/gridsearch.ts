@@ -7,11 +7,26 @@ import { TorchletError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { lossCurvesSvg } from '../tools/plot.js';
 import {
-  type GridMetric, type GridRow, type GridTrainOptions, LOSS_NAMES, type LossName, type ParamGrid,
-  gridCombinations, higherIsBetter, kFold, meanStd, paramsLabel, rankRows,
+  type GridMetric,
+  type GridRow,
+  type GridTrainOptions,
+  LOSS_NAMES,
+  type LossName,
+  type ParamGrid,
+  gridCombinations,
+  higherIsBetter,
+  kFold,
+  meanStd,
+  paramsLabel,
+  rankRows,
 } from './grid.js';
 import {
-  type BuildNet, type TrialContext, type TrialJob, type TrialResult, compileBuildNet, defaultWorkers,
+  type BuildNet,
+  type TrialContext,
+  type TrialJob,
+  type TrialResult,
+  compileBuildNet,
+  defaultWorkers,
   runTrials,
 } from './gridpool.js';
 import { METRICS } from './metrics.js';
@@ -54,10 +69,16 @@ export interface GridSearchOptions {
  * );
  */
 export async function gridSearch(
-  buildNet: BuildNet, paramGrid: ParamGrid, x: Tensor, y: Tensor, options: GridSearchOptions = {},
+  buildNet: BuildNet,
+  paramGrid: ParamGrid,
+  x: Tensor,
+  y: Tensor,
+  options: GridSearchOptions = {},
 ): Promise<GridRow[]> {
-  const bad = (message: string): TorchletError => new TorchletError('BAD_ARGUMENT', `gridSearch: ${message}`);
-  if (typeof buildNet !== 'function') throw bad(`expected buildNet to be a function, got ${typeof buildNet}`);
+  const bad = (message: string): TorchletError =>
+    new TorchletError('BAD_ARGUMENT', `gridSearch: ${message}`);
+  if (typeof buildNet !== 'function')
+    throw bad(`expected buildNet to be a function, got ${typeof buildNet}`);
   const combos = gridCombinations(paramGrid);
   if (!(x instanceof Tensor) || !(y instanceof Tensor) || x.shape[0] !== y.shape[0]) {
     const got = `got ${x?.shape?.[0]} and ${y?.shape?.[0]}`;
@@ -68,7 +89,8 @@ export async function gridSearch(
     throw bad(`expected metric accuracy, mse or loss, got ${String(metric)}`);
   }
   const loss = options.loss ?? 'LogSoftmaxCrossEntropy';
-  if (!LOSS_NAMES.includes(loss)) throw bad(`expected loss one of ${LOSS_NAMES.join(', ')}, got ${String(loss)}`);
+  if (!LOSS_NAMES.includes(loss))
+    throw bad(`expected loss one of ${LOSS_NAMES.join(', ')}, got ${String(loss)}`);
   const cv = options.cv ?? 3;
   const seed = options.seed ?? 0;
   const workers = options.workers ?? defaultWorkers();
@@ -82,21 +104,42 @@ export async function gridSearch(
   const buildSource = buildNet.toString();
   compileBuildNet(buildSource);
   const ctx: TrialContext = {
-    x: x.toArray(), xShape: [...x.shape], y: y.toArray(), yShape: [...y.shape],
-    buildSource, loss, metric, train: { ...(options.train ?? {}) },
+    x: x.toArray(),
+    xShape: [...x.shape],
+    y: y.toArray(),
+    yShape: [...y.shape],
+    buildSource,
+    loss,
+    metric,
+    train: { ...(options.train ?? {}) },
   };
-  const jobs: TrialJob[] = combos.flatMap((params, c) => folds.map((f, k) => ({
-    id: c * cv + k, params, train: f.train, validation: f.validation, seed: seed + 1000 * c + k,
-  })));
+  const jobs: TrialJob[] = combos.flatMap((params, c) =>
+    folds.map((f, k) => ({
+      id: c * cv + k,
+      params,
+      train: f.train,
+      validation: f.validation,
+      seed: seed + 1000 * c + k,
+    })),
+  );
   const results = new Map<number, [TrialResult, number]>();
   const rows: GridRow[] = combos.map((params) => ({
-    rank: 0, params, mean: NaN, std: NaN, scores: [], curves: [], workers: [],
+    rank: 0,
+    params,
+    mean: NaN,
+    std: NaN,
+    scores: [],
+    curves: [],
+    workers: [],
   }));
   await runTrials(workers, ctx, jobs, (r, worker) => {
     results.set(r.id, [r, worker]);
     const c = Math.floor(r.id / cv);
     if (folds.every((_, k) => results.has(c * cv + k))) {
-      completeRow(rows[c]!, folds.map((_, k) => results.get(c * cv + k)!));
+      completeRow(
+        rows[c]!,
+        folds.map((_, k) => results.get(c * cv + k)!),
+      );
       options.onResult?.(rows[c]!);
     }
   });
@@ -121,11 +164,19 @@ function completeRow(row: GridRow, parts: Array<[TrialResult, number]>): void {
 function writeGraphs(rows: GridRow[], outDir: string): void {
   const fs = process.getBuiltinModule?.('node:fs');
   const path = process.getBuiltinModule?.('node:path');
-  if (!fs || !path) throw new TorchletError('BAD_ARGUMENT', 'gridSearch: expected Node >= 20.16 to write saveLossGraphs, got none');
+  if (!fs || !path)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'gridSearch: expected Node >= 20.16 to write saveLossGraphs, got none',
+    );
   fs.mkdirSync(outDir, { recursive: true });
   rows.forEach((row, c) => {
     if (row.curves.length === 0) return;
-    const runs = row.curves.map((cu, k) => ({ name: `fold ${k + 1}`, train: cu.train, validation: cu.validation }));
+    const runs = row.curves.map((cu, k) => ({
+      name: `fold ${k + 1}`,
+      train: cu.train,
+      validation: cu.validation,
+    }));
     const file = path.join(outDir, `grid-${String(c + 1).padStart(3, '0')}.svg`);
     fs.writeFileSync(file, lossCurvesSvg(runs, { title: paramsLabel(row.params) }));
     row.plot = file;

@@ -3,7 +3,14 @@
 // trial (combination x fold) per message. Runs as a Node worker_thread or a browser module Worker.
 
 import * as torchlet from '../index.js';
-import { type BuildNet, type FromWorker, type ToWorker, type TrialContext, compileBuildNet, runTrial } from './gridpool.js';
+import {
+  type BuildNet,
+  type FromWorker,
+  type ToWorker,
+  type TrialContext,
+  compileBuildNet,
+  runTrial,
+} from './gridpool.js';
 
 interface Endpoint {
   post(m: FromWorker): void;
@@ -11,11 +18,20 @@ interface Endpoint {
 }
 
 function endpoint(): Endpoint {
-  const wt = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
+  const wt =
+    typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
   const port = wt?.parentPort;
   if (port) return { post: (m) => port.postMessage(m), listen: (f) => port.on('message', f) };
-  const scope = globalThis as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
-  return { post: (m) => scope.postMessage(m), listen: (f) => { scope.onmessage = (e) => f(e.data); } };
+  const scope = globalThis as unknown as {
+    postMessage(m: FromWorker): void;
+    onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
+  };
+  return {
+    post: (m) => scope.postMessage(m),
+    listen: (f) => {
+      scope.onmessage = (e) => f(e.data);
+    },
+  };
 }
 
 const ep = endpoint();

@@ -38,20 +38,35 @@ export const METRICS: Readonly<Record<MetricName, Metric>> = Object.freeze({
 /** A metric from its name, or the metric itself. @throws `BAD_ARGUMENT` for an unknown name. */
 export function metricOf(metric: MetricName | Metric, where: string): Metric {
   if (typeof metric === 'string' && Object.hasOwn(METRICS, metric)) return METRICS[metric];
-  if (typeof metric === 'object' && metric !== null && typeof metric.compute === 'function' && typeof metric.name === 'string') return metric;
-  throw new TorchletError('BAD_ARGUMENT', `${where}: expected metric to be one of ${Object.keys(METRICS).join(', ')} or a { name, higherIsBetter, compute } object, got ${JSON.stringify(metric)}`);
+  if (
+    typeof metric === 'object' &&
+    metric !== null &&
+    typeof metric.compute === 'function' &&
+    typeof metric.name === 'string'
+  )
+    return metric;
+  throw new TorchletError(
+    'BAD_ARGUMENT',
+    `${where}: expected metric to be one of ${Object.keys(METRICS).join(', ')} or a { name, higherIsBetter, compute } object, got ${JSON.stringify(metric)}`,
+  );
 }
 
 /** Rows of a data set, checking that x and y agree. @internal */
 export function checkDataset(data: Dataset, where: string, name = 'data'): number {
   if (typeof data !== 'object' || data === null) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${name} { x, y }, got ${String(data)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${name} { x, y }, got ${String(data)}`,
+    );
   }
   checkTensor(data.x, where, `${name}.x`);
   checkTensor(data.y, where, `${name}.y`);
   const n = data.x.shape[0]!;
   if (data.y.shape[0] !== n) {
-    throw new TorchletError('SHAPE_MISMATCH', `${where}: expected ${name}.y with ${n} rows like ${name}.x, got ${data.y.shape[0]}`);
+    throw new TorchletError(
+      'SHAPE_MISMATCH',
+      `${where}: expected ${name}.y with ${n} rows like ${name}.x, got ${data.y.shape[0]}`,
+    );
   }
   return n;
 }
@@ -59,11 +74,20 @@ export function checkDataset(data: Dataset, where: string, name = 'data'): numbe
 /** Throws `BAD_ARGUMENT` unless `batchSize` is a positive integer. */
 function checkBatchSize(batchSize: number, where: string): void {
   if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected batchSize to be a positive integer, got ${String(batchSize)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected batchSize to be a positive integer, got ${String(batchSize)}`,
+    );
   }
 }
 
-function argmaxRows(data: Float32Array, rows: number, cols: number, out: Int32Array, offset: number): void {
+function argmaxRows(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  out: Int32Array,
+  offset: number,
+): void {
   for (let r = 0; r < rows; r++) {
     let best = 0;
     for (let j = 1; j < cols; j++) if (data[r * cols + j]! > data[r * cols + best]!) best = j;
@@ -127,10 +151,19 @@ export interface ConfusionMatrix {
  */
 export function confusionMatrix(net: Module, data: Dataset, classes?: number): ConfusionMatrix {
   const n = checkDataset(data, 'confusionMatrix');
-  const k = classes ?? net.outputShape([1, ...data.x.shape.slice(1)]).slice(1).reduce((a, b) => a * b, 1);
+  const k =
+    classes ??
+    net
+      .outputShape([1, ...data.x.shape.slice(1)])
+      .slice(1)
+      .reduce((a, b) => a * b, 1);
   const labels = labelsOf(data.y);
   const bad = labels.findIndex((l) => !(l >= 0 && l < k));
-  if (bad >= 0) throw new TorchletError('LABEL_OUT_OF_RANGE', `confusionMatrix: label ${labels[bad]} out of range [0, ${k}) at y[${bad}]`);
+  if (bad >= 0)
+    throw new TorchletError(
+      'LABEL_OUT_OF_RANGE',
+      `confusionMatrix: label ${labels[bad]} out of range [0, ${k}) at y[${bad}]`,
+    );
   const predicted = predict(net, data.x);
   const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < n; i++) matrix[labels[i]!]![predicted[i]!]! += 1;
@@ -148,7 +181,10 @@ export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): n
       const yhat = net.forward(data.x.rows(start, count));
       const y = data.y.rows(start, count);
       if (y.size !== yhat.size) {
-        throw new TorchletError('SHAPE_MISMATCH', `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`);
+        throw new TorchletError(
+          'SHAPE_MISMATCH',
+          `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`,
+        );
       }
       total += kernels().mse_loss_forward(y.ptr, yhat.ptr, count, yhat.size / count) * count;
     }
@@ -164,7 +200,8 @@ export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize =
   withMode(net, false, () => {
     for (let start = 0; start < n; start += batchSize) {
       const count = Math.min(batchSize, n - start);
-      total += loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
+      total +=
+        loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
     }
   });
   return total / n;
@@ -182,7 +219,11 @@ export interface EvaluateOptions {
  * Several metrics (and optionally the loss) on one data set, keyed by metric name.
  * @example evaluate(net, test, { loss, metrics: ['accuracy', 'mse'] }) // { loss: 0.12, accuracy: 0.96, mse: … }
  */
-export function evaluate(net: Module, data: Dataset, options: EvaluateOptions = {}): Record<string, number> {
+export function evaluate(
+  net: Module,
+  data: Dataset,
+  options: EvaluateOptions = {},
+): Record<string, number> {
   checkDataset(data, 'evaluate');
   const metrics = (options.metrics ?? ['accuracy']).map((m) => metricOf(m, 'evaluate'));
   const out: Record<string, number> = {};

@@ -14,7 +14,12 @@ import { kernels } from '../core/wasm.js';
 export type OptimizerName = 'sgd' | 'momentum' | 'nesterov' | 'adam';
 
 /** The names accepted for `optimizer`, in the order the docs list them. */
-export const OPTIMIZERS: readonly OptimizerName[] = Object.freeze(['sgd', 'momentum', 'nesterov', 'adam']);
+export const OPTIMIZERS: readonly OptimizerName[] = Object.freeze([
+  'sgd',
+  'momentum',
+  'nesterov',
+  'adam',
+]);
 
 /** Options for `Optim` (the fourth constructor argument). */
 export interface OptimOptions {
@@ -49,21 +54,33 @@ interface Resolved {
 
 function resolve(options: OptimOptions): Resolved {
   if (typeof options !== 'object' || options === null) {
-    throw new TorchletError('BAD_ARGUMENT', `Optim: expected options to be an object, got ${String(options)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `Optim: expected options to be an object, got ${String(options)}`,
+    );
   }
   const optimizer = options.optimizer ?? 'sgd';
   if (!OPTIMIZERS.includes(optimizer)) {
-    throw new TorchletError('BAD_ARGUMENT', `Optim: expected optimizer to be one of ${OPTIMIZERS.join(', ')}, got ${String(optimizer)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `Optim: expected optimizer to be one of ${OPTIMIZERS.join(', ')}, got ${String(optimizer)}`,
+    );
   }
   const num = (value: unknown, name: string, ok: (v: number) => boolean, rule: string): number => {
     if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
-      throw new TorchletError('BAD_ARGUMENT', `Optim: expected ${name} to be ${rule}, got ${String(value)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Optim: expected ${name} to be ${rule}, got ${String(value)}`,
+      );
     }
     return value;
   };
   const betas = options.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2) {
-    throw new TorchletError('BAD_ARGUMENT', `Optim: expected betas to be [beta1, beta2], got ${JSON.stringify(betas)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `Optim: expected betas to be [beta1, beta2], got ${JSON.stringify(betas)}`,
+    );
   }
   const unit = (v: number): boolean => v >= 0 && v < 1;
   return {
@@ -72,7 +89,12 @@ function resolve(options: OptimOptions): Resolved {
     beta1: num(betas[0], 'betas[0]', unit, 'in [0, 1)'),
     beta2: num(betas[1], 'betas[1]', unit, 'in [0, 1)'),
     epsilon: num(options.epsilon ?? 1e-8, 'epsilon', (v) => v > 0, 'a positive finite number'),
-    weightDecay: num(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a finite number >= 0'),
+    weightDecay: num(
+      options.weightDecay ?? 0,
+      'weightDecay',
+      (v) => v >= 0,
+      'a finite number >= 0',
+    ),
   };
 }
 
@@ -113,10 +135,21 @@ export class Optim {
    * @throws TorchletError `BAD_ARGUMENT` for a non-module, a bad step or a bad option.
    */
   constructor(net: Module, loss: Loss, eps = 1e-3, options: OptimOptions = {}) {
-    if (!(net instanceof Module)) throw new TorchletError('BAD_ARGUMENT', `Optim: expected net to be a Module, got ${typeof net}`);
-    if (!(loss instanceof Loss)) throw new TorchletError('BAD_ARGUMENT', `Optim: expected loss to be a Loss, got ${typeof loss}`);
+    if (!(net instanceof Module))
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Optim: expected net to be a Module, got ${typeof net}`,
+      );
+    if (!(loss instanceof Loss))
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Optim: expected loss to be a Loss, got ${typeof loss}`,
+      );
     if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
-      throw new TorchletError('BAD_ARGUMENT', `Optim: expected eps (the gradient step) to be a positive finite number, got ${String(eps)}`);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Optim: expected eps (the gradient step) to be a positive finite number, got ${String(eps)}`,
+      );
     }
     this.config = resolve(options);
     this.net = net;
@@ -156,7 +189,8 @@ export class Optim {
     this.net.backwardUpdateGradient(x, gradient, 0);
     const k = kernels();
     for (const p of this.params) {
-      if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0) return { loss, nonFinite: `gradient of ${p.name}` };
+      if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0)
+        return { loss, nonFinite: `gradient of ${p.name}` };
     }
     return { loss, nonFinite: null };
   }
@@ -177,9 +211,30 @@ export class Optim {
         if (c.weightDecay === 0) k.sgd_update(p.grad.ptr, p.value.ptr, n, this.lr);
         else k.sgd_decay_update(p.grad.ptr, p.value.ptr, n, this.lr, c.weightDecay);
       } else if (c.optimizer === 'adam') {
-        k.adam_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, s[1]!.ptr, n, this.lr / bias1, c.beta1, c.beta2, c.epsilon, c.weightDecay, invSqrtBias2);
+        k.adam_update(
+          p.grad.ptr,
+          p.value.ptr,
+          s[0]!.ptr,
+          s[1]!.ptr,
+          n,
+          this.lr / bias1,
+          c.beta1,
+          c.beta2,
+          c.epsilon,
+          c.weightDecay,
+          invSqrtBias2,
+        );
       } else {
-        k.momentum_update(p.grad.ptr, p.value.ptr, s[0]!.ptr, n, this.lr, c.momentum, c.weightDecay, c.optimizer === 'nesterov' ? 1 : 0);
+        k.momentum_update(
+          p.grad.ptr,
+          p.value.ptr,
+          s[0]!.ptr,
+          n,
+          this.lr,
+          c.momentum,
+          c.weightDecay,
+          c.optimizer === 'nesterov' ? 1 : 0,
+        );
       }
     }
   }
@@ -196,7 +251,8 @@ export class Optim {
     const buffers = this.optimizer === 'sgd' ? 0 : this.optimizer === 'adam' ? 2 : 1;
     const state: Tensor[][] = [];
     try {
-      for (const p of this.params) state.push(Array.from({ length: buffers }, () => Tensor.zeros(p.value.shape)));
+      for (const p of this.params)
+        state.push(Array.from({ length: buffers }, () => Tensor.zeros(p.value.shape)));
     } catch (e) {
       for (const s of state) for (const t of s) t.dispose();
       throw e;
@@ -215,5 +271,8 @@ export function nonFiniteError(optim: Optim, report: GradientReport, where: stri
     const i = data?.findIndex((v) => !Number.isFinite(v)) ?? -1;
     got = i < 0 ? 'a non-finite value' : `${data![i]} at flat index ${i}`;
   }
-  return new TorchletError('NON_FINITE', `${where}: expected a finite ${report.nonFinite}, got ${got}; weights were not updated (lower the step?)`);
+  return new TorchletError(
+    'NON_FINITE',
+    `${where}: expected a finite ${report.nonFinite}, got ${got}; weights were not updated (lower the step?)`,
+  );
 }

