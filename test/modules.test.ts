@@ -158,12 +158,11 @@ for (const e of table) {
       expect(y2).not.toBe(y1);
       expect(m.output).toBe(y2);
       expect(y2.shape).toEqual(shape);
-      if (e.view) {
-        // A view layer's output is its input's memory: the first output still holds x's values.
-        expect([y1.ptr, y2.ptr]).toEqual([x.ptr, x2.ptr]);
-        expect(bits(y1)).toEqual(bits(x));
-      } else {
-        expect(y2.ptr).toBe(ptr);
+      // A view layer's output is its input's memory (x2's now), yet the first view reads as
+      // overwritten too: inside a network that memory is a buffer the next forward reuses.
+      if (e.view) expect(y2.ptr).toBe(x2.ptr);
+      else expect(y2.ptr).toBe(ptr);
+      {
         const writer = esc(`${lastLeaf(m).type}.forward`);
         const shapeText = `\\[${shape.join(', ')}\\]`;
         const re = `^Tensor: expected a tensor holding its values, got one of shape ${shapeText} that a later ${writer} overwrote`;

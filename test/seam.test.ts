@@ -262,9 +262,38 @@ describe('nothing stale is read', () => {
     const y = net.forward(randTensor([2, 5, 1], 1));
     const r = y.reshape([2, 2, 4]);
     net.forward(randTensor([2, 5, 1], 2));
-    expectError(() => y.data, 'OVERWRITTEN', /Conv1D\.forward/);
-    expectError(() => r.data, 'OVERWRITTEN', /Conv1D\.forward/);
+    expectError(() => y.data, 'OVERWRITTEN', /a later Flatten\.forward overwrote/);
+    expectError(() => r.data, 'OVERWRITTEN', /a later Flatten\.forward overwrote/);
     net.dispose();
+  });
+
+  it('outputs and deltas leaving nested containers are fresh each call; those between layers are reused', () => {
+    const inner = new Sequential(new Linear(3, 4), new ReLU());
+    const net = new Sequential(inner, new Linear(4, 2), new Flatten());
+    const [a, b] = [randTensor([2, 3], 1), randTensor([2, 3], 2)];
+    const d = randTensor([2, 2], 3);
+    const ya = net.forward(a);
+    const dxa = net.backward(d);
+    const yb = net.forward(b);
+    const dxb = net.backward(d);
+    expect([ya === yb, dxa === dxb, ya.overwritten, dxa.overwritten]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
+    expectError(() => dxa.data, 'OVERWRITTEN', /a later Linear\.backward overwrote/);
+    // The same numbers as a network that never reused anything.
+    const fresh = new Sequential(
+      new Sequential(new Linear(3, 4), new ReLU()),
+      new Linear(4, 2),
+      new Flatten(),
+    );
+    fresh.parameters().forEach((p, i) => p.value.data.set(net.parameters()[i]!.value.data));
+    expect(fresh.forward(b).toArray()).toEqual(yb.toArray());
+    expect(fresh.backward(d).toArray()).toEqual(dxb.toArray());
+    net.dispose();
+    fresh.dispose();
   });
 
   it('a disposed module inside a network makes the network throw DISPOSED before any kernel runs', () => {

@@ -172,7 +172,7 @@ export class Sequential extends Container {
 
   override forward(x: Tensor): Tensor {
     this.checkLive('forward');
-    checkTensor(x, `${this.type}.forward`, 'input');
+    checkTensor(x, this.writer('forward'), 'input');
     const shapes = this.layerShapes(x.shape, 'forward');
     return this.runForward(
       this.frame,
@@ -184,9 +184,13 @@ export class Sequential extends Container {
   /** @internal Each child forwards in its own position's frame. */
   override runForward(frame: Frame, x: Tensor, _outShape: readonly number[]): Tensor {
     const shapes = this.layerShapes(x.shape);
+    const last = this.modules.length - 1;
     let h = x;
-    for (let i = 0; i < this.modules.length; i++)
-      h = this.modules[i]!.runForward(frame.children[i]!, h, shapes[i]!);
+    for (let i = 0; i <= last; i++) {
+      const child = frame.children[i]!;
+      child.outputEscapes = i === last && frame.outputEscapes;
+      h = this.modules[i]!.runForward(child, h, shapes[i]!);
+    }
     frame.record(x, h);
     return h;
   }
@@ -205,7 +209,9 @@ export class Sequential extends Container {
   ): Tensor | null {
     let d: Tensor | null = delta;
     for (let i = this.modules.length - 1; i >= 0 && d !== null; i--) {
-      d = this.modules[i]!.runBackward(frame.children[i]!, d, beta, i > 0 || wantDelta);
+      const child = frame.children[i]!;
+      child.gradInputEscapes = i === 0 && frame.gradInputEscapes;
+      d = this.modules[i]!.runBackward(child, d, beta, i > 0 || wantDelta);
     }
     return wantDelta ? d : null;
   }

@@ -17,6 +17,11 @@ export abstract class Loss {
   /** Stable type name. */
   abstract readonly type: string;
   private readonly targetSlot = new Slot();
+  private writerName: string | null = null;
+  /** `Type.backward`, built once: the name an overwritten gradient gives. */
+  private get writer(): string {
+    return (this.writerName ??= `${this.type}.backward`);
+  }
   private readonly gradSlot = new Slot();
   protected abstract forwardKernel(k: Kernels): ForwardKernel;
   protected abstract backwardKernel(k: Kernels): BackwardKernel;
@@ -38,7 +43,7 @@ export abstract class Loss {
    */
   backward(y: Tensor, yhat: Tensor): Tensor {
     const [target, rows, cols] = this.prepare(y, yhat, 'backward');
-    const grad = this.gradSlot.next(yhat.shape, `${this.type}.backward`);
+    const grad = this.gradSlot.next(yhat.shape, this.writer);
     this.backwardKernel(kernels())(target.ptr, yhat.ptr, grad.ptr, rows, cols);
     return grad;
   }
@@ -55,7 +60,7 @@ export abstract class Loss {
     const k = kernels();
     const loss = this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols);
     if (!Number.isFinite(loss)) return { loss, gradient: null };
-    const gradient = this.gradSlot.next(yhat.shape, `${this.type}.backward`);
+    const gradient = this.gradSlot.next(yhat.shape, this.writer);
     this.backwardKernel(k)(target.ptr, yhat.ptr, gradient.ptr, rows, cols);
     return { loss, gradient };
   }

@@ -91,6 +91,13 @@ export class Frame implements Call {
   readonly savedSlot = new Slot();
   /** Containers: the frames of their children, by position. */
   readonly children: Frame[] = [];
+  /**
+   * Whether the output (and the delta to the input) leave the container that owns this frame.
+   * Only those need a new Tensor per call (so a kept one reads as overwritten); a container sets
+   * them false for the outputs and deltas that pass between its own children.
+   */
+  outputEscapes = true;
+  gradInputEscapes = true;
 
   constructor(owner: Module) {
     this.owner = owner;
@@ -358,7 +365,7 @@ export abstract class Module {
    */
   forward(x: Tensor): Tensor {
     this.checkLive('forward');
-    checkTensor(x, `${this.type}.forward`, 'input');
+    checkTensor(x, this.writer('forward'), 'input');
     const shape = this.outputShape(x.shape, 'forward');
     return this.runForward(this.frame, x, shape);
   }
@@ -466,7 +473,9 @@ export abstract class Module {
 
   /** True once `dispose()` ran on this module or on a module inside it. */
   get disposed(): boolean {
-    return this.disposedFlag || this.children().some((c) => c.disposed);
+    if (this.disposedFlag) return true;
+    for (const c of this.children()) if (c.disposed) return true;
+    return false;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -488,9 +497,11 @@ export abstract class Module {
    * shape). Returns the output.
    */
   runForward(frame: Frame, x: Tensor, outShape: readonly number[]): Tensor {
-    const y = frame.outputSlot.next(outShape, `${this.type}.forward`);
+    const y = frame.outputEscapes
+      ? frame.outputSlot.next(outShape, this.writer('forward'))
+      : frame.outputSlot.get(outShape);
     const n = this.savedSize(x.shape);
-    frame.saved = n === null ? null : frame.savedSlot.next([n], `${this.type}.forward`);
+    frame.saved = n === null ? null : frame.savedSlot.get([n]);
     frame.record(x, y);
     this.updateOutput(frame);
     return y;
@@ -508,7 +519,10 @@ export abstract class Module {
       this.accGradParameters(frame, delta, b);
     }
     if (!wantDelta) return null;
-    const dx = frame.gradInputSlot.next(frame.input.shape, `${this.type}.backward`);
+    const shape = frame.input.shape;
+    const dx = frame.gradInputEscapes
+      ? frame.gradInputSlot.next(shape, this.writer('backward'))
+      : frame.gradInputSlot.get(shape);
     this.updateGradInput(frame, delta, dx);
     return dx;
   }
@@ -520,6 +534,14 @@ export abstract class Module {
   parameterList(): readonly Parameter[] {
     if (this.parameterCache === null) this.parameterCache = Object.freeze(this.parameters());
     return this.parameterCache;
+  }
+
+  private writers: { forward: string; backward: string } | null = null;
+
+  /** @internal `Type.forward` / `Type.backward`, built once (the hot path names its writes). */
+  writer(pass: 'forward' | 'backward'): string {
+    this.writers ??= { forward: `${this.type}.forward`, backward: `${this.type}.backward` };
+    return this.writers[pass];
   }
 
   /** Throws `DISPOSED` naming this module when it (or a module inside it) was disposed. */

@@ -228,6 +228,11 @@ export class Tensor {
     return new Tensor(this.storage, this.offset, shape, false, this.base ?? this, null);
   }
 
+  /** @internal The tensor this one is a view of (reshape, rows), or null. */
+  get viewed(): Tensor | null {
+    return this.parent;
+  }
+
   /** @internal Marks this tensor overwritten by `by` (a Slot handing out its memory again). */
   markOverwritten(by: string): void {
     this.overwrittenBy = by;

@@ -16,12 +16,18 @@ import type { Tensor } from './tensor.js';
 
 /**
  * Shared body of the view layers: forward and backward return the same memory seen with another
- * shape (views, which read as overwritten once what they view is); subclasses only say which shape.
+ * shape; subclasses only say which shape. A view reads as overwritten once what it views is, and
+ * an escaping view (one the caller gets) also once this call site makes the next one, since the
+ * memory under it may be a buffer its container reuses.
  */
 abstract class ViewLayer extends Module {
+  // Per frame: the last delta view handed back (the output view is the frame's own output).
+  private readonly gradViews = new WeakMap<Frame, Tensor>();
+
   /** @internal The output is a view of the input: nothing to write. */
   override runForward(frame: Frame, x: Tensor, outShape: readonly number[]): Tensor {
-    const y = x.reshape(outShape);
+    const prev = frame.lastOutput;
+    const y = reuse(prev, x, outShape, frame.outputEscapes, this.writer('forward'));
     frame.record(x, y);
     return y;
   }
@@ -33,7 +39,17 @@ abstract class ViewLayer extends Module {
     _beta: 0 | 1 | null,
     wantDelta: boolean,
   ): Tensor | null {
-    return wantDelta ? delta.reshape(frame.input.shape) : null;
+    if (!wantDelta) return null;
+    const prev = this.gradViews.get(frame) ?? null;
+    const dx = reuse(
+      prev,
+      delta,
+      frame.input.shape,
+      frame.gradInputEscapes,
+      this.writer('backward'),
+    );
+    this.gradViews.set(frame, dx);
+    return dx;
   }
 
   // The hooks as copies, for completeness: runForward / runBackward above avoid the copy.
@@ -112,4 +128,21 @@ export class Reshape extends ViewLayer {
   override toString(): string {
     return `Reshape(${this.shape.join(', ')})`;
   }
+}
+
+/**
+ * A view of `from` with `shape`: the previous one when it views the same tensor and stays inside
+ * its container (a training step passes the same buffers every time, so nothing is allocated);
+ * else a new one, marking an escaping previous one overwritten by `writer`.
+ */
+function reuse(
+  prev: Tensor | null,
+  from: Tensor,
+  shape: readonly number[],
+  escapes: boolean,
+  writer: string,
+): Tensor {
+  if (!escapes && prev !== null && prev.viewed === from && !prev.overwritten) return prev;
+  if (escapes && prev !== null && prev !== from) prev.markOverwritten(writer);
+  return from.reshape(shape);
 }
