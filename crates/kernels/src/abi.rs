@@ -10,7 +10,7 @@
 //! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::{activation, conv, dropout, gemm, loss, optim, pad, pool, upsample, util};
+use crate::{activation, conv, gemm, loss, optim, pool, upsample, util};
 
 /// Bumped whenever an export's signature or contract changes; `ts/core/wasm.ts` checks it at load.
 pub const ABI_VERSION: u32 = 2;
@@ -578,7 +578,7 @@ pub unsafe extern "C" fn avgpool_backward_delta(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Zero padding (pad.rs), for Conv1D / Conv2D padding 'same'; 1-D is height = 1, top = bottom = 0.
+// Zero padding (conv.rs), for Conv1D / Conv2D padding 'same'; 1-D is height = 1, top = bottom = 0.
 
 /// y = x placed at (top, left), zeros elsewhere.
 /// Shape: x [batch, height, width, c], y [batch, top + height + bottom, left + width + right, c].
@@ -595,7 +595,7 @@ pub unsafe extern "C" fn pad_forward(
     left: usize,
     right: usize,
 ) {
-    pad::pad_forward(x, y, batch, height, width, c, top, bottom, left, right)
+    conv::pad_forward(x, y, batch, height, width, c, top, bottom, left, right)
 }
 
 /// dx = the crop of delta at (top, left) that x was copied to. Shape: delta
@@ -613,11 +613,11 @@ pub unsafe extern "C" fn pad_backward_delta(
     left: usize,
     right: usize,
 ) {
-    pad::pad_backward_delta(delta, dx, batch, height, width, c, top, bottom, left, right)
+    conv::pad_backward_delta(delta, dx, batch, height, width, c, top, bottom, left, right)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dropout (dropout.rs): TS draws mask as 0 or 1 / (1 - p) per element.
+// Dropout (activation.rs): TS draws mask as 0 or 1 / (1 - p) per element.
 
 /// y = x ⊙ mask. Shape: x, mask, y [n].
 #[no_mangle]
@@ -627,7 +627,7 @@ pub unsafe extern "C" fn dropout_forward(
     y: *mut f32, // [out] y [n]
     n: usize,
 ) {
-    dropout::dropout_forward(x, mask, y, n)
+    activation::dropout_forward(x, mask, y, n)
 }
 
 /// dx = delta ⊙ mask. Shape: delta, mask, dx [n].
@@ -638,7 +638,7 @@ pub unsafe extern "C" fn dropout_backward_delta(
     dx: *mut f32, // [out] dx [n]
     n: usize,
 ) {
-    dropout::dropout_backward_delta(delta, mask, dx, n)
+    activation::dropout_backward_delta(delta, mask, dx, n)
 }
 
 // ---------------------------------------------------------------------------------------------

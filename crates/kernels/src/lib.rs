@@ -33,11 +33,9 @@
 pub mod abi;
 pub mod activation;
 pub mod conv;
-pub mod dropout;
 pub mod gemm;
 pub mod loss;
 pub mod optim;
-pub mod pad;
 pub mod pool;
 pub mod simd;
 pub mod upsample;
