@@ -346,6 +346,29 @@ add('register', 'a plain object with a spec', 'BAD_ARGUMENT', () =>
   register({ spec: Linear.spec, prototype: {} } as never),
 );
 
+// Constructor arguments, derived from each layer's description: for every argument of every
+// registered type, values its kind forbids, given to the description's build (what
+// fromArchitecture calls after its own checks). A new layer gets these cases with no edit here.
+const BAD_ARGS: Record<string, unknown[]> = {
+  int: [0, 2.5, '3', -1],
+  ints: [[], [0], [1.5], Array(9).fill(1)],
+  fraction: [1, -0.5, NaN, '0.5'],
+  enum: ['bogus', 3],
+};
+for (const [name, e] of entries) {
+  if (name !== e.type) continue; // base entries only: the variants share their type's arguments
+  const spec = modules[name]!.spec!;
+  const config = modules[name]!.config();
+  for (const a of spec.args) {
+    const kind = Array.isArray(a.kind) ? 'enum' : (a.kind as string);
+    for (const bad of BAD_ARGS[kind]!) {
+      add(e.type, `${a.name} = ${JSON.stringify(bad)} (from the description)`, 'BAD_ARGUMENT', () =>
+        spec.build({ ...config, [a.name]: bad } as never, [], new Rng(1)),
+      );
+    }
+  }
+}
+
 // Module methods, for every entry of the shared table
 for (const [name, m] of Object.entries(modules)) {
   if (name === 'Identity') continue; // Optim.step's overflow fixture, not a table entry

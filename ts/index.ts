@@ -23,13 +23,15 @@ export {
   type Args,
   type ArgValue,
 } from './core/module.js';
-export { Linear, type LinearOptions } from './core/linear.js';
-export { Conv1D, Conv2D, type ConvOptions, type ConvPadding } from './core/conv.js';
-export { MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D } from './core/pool.js';
-export { TanH, Sigmoid, ReLU, Softmax, Dropout, type DropoutOptions } from './core/activation.js';
-export { Flatten, Reshape } from './core/view.js';
-export { Upsample1D, Upsample2D } from './core/upsample.js';
-export { Container, Sequential, AutoEncoder } from './core/container.js';
+// Each layer family file exports only its public layers and their option types, so a layer added
+// to a family is exported (and, through its spec, registered) with no edit here.
+export * from './core/linear.js';
+export * from './core/conv.js';
+export * from './core/pool.js';
+export * from './core/activation.js';
+export * from './core/view.js';
+export * from './core/upsample.js';
+export * from './core/container.js';
 export { Loss, MSELoss, BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy } from './core/loss.js';
 export {
   gradCheck,

@@ -3,7 +3,7 @@
 // y [batch, ...shape] with the same count per sample (a decoder's `Linear(k, 4·4·16) ->
 // Reshape(4, 4, 16)`). Backward views delta with the input's shape. No kernel.
 
-import { fmtShape } from './errors.js';
+import { TorchletError, fmtShape } from './errors.js';
 import {
   type Call,
   type Frame,
@@ -107,6 +107,13 @@ export class Reshape extends ViewLayer {
 
   constructor(...shape: number[]) {
     super();
+    // The same 1 to 8 dimensions model files accept, so every Reshape saves.
+    if (shape.length < 1 || shape.length > 8) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Reshape: expected 1 to 8 dimensions, got ${shape.length}`,
+      );
+    }
     shape.forEach((d, i) => checkPositiveInt(d, 'Reshape', `shape[${i}]`));
     this.shape = Object.freeze([...shape]);
     this.count = shape.reduce((a, b) => a * b, 1);
