@@ -179,6 +179,11 @@ abstract class Conv extends Module {
     return [before, k - 1 - before];
   }
 
+  /** The pad kernels' dimensions: the unpadded input [batch, h, w, c] and the four pads. */
+  private padDims(g: Geometry): [number, number, number, number, number, number, number, number] {
+    return [g.batch, g.h, g.w, this.chanIn, g.top, g.bottom, g.left, g.right];
+  }
+
   /** The output size along an axis of padded length n (the caller checked n >= k). */
   protected static outLen(n: number, k: number, stride: number): number {
     return outLen(n, k, stride);
@@ -200,18 +205,7 @@ abstract class Conv extends Module {
     const g = this.geometry(input.shape);
     const k = kernels();
     if (saved !== null) {
-      k.pad_forward(
-        input.ptr,
-        saved.ptr,
-        g.batch,
-        g.h,
-        g.w,
-        this.chanIn,
-        g.top,
-        g.bottom,
-        g.left,
-        g.right,
-      );
+      k.pad_forward(input.ptr, saved.ptr, ...this.padDims(g));
     }
     const [kh, kw] = this.window;
     const x = this.source(call).ptr;
@@ -317,18 +311,7 @@ abstract class Conv extends Module {
         s,
       );
     if (call.saved !== null) {
-      k.pad_backward_delta(
-        padded.ptr,
-        gradInput.ptr,
-        g.batch,
-        g.h,
-        g.w,
-        this.chanIn,
-        g.top,
-        g.bottom,
-        g.left,
-        g.right,
-      );
+      k.pad_backward_delta(padded.ptr, gradInput.ptr, ...this.padDims(g));
     }
   }
 
