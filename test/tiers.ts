@@ -21,3 +21,6 @@ export function fcParams(pr: number, stress: number): Parameters<unknown> {
 
 /** Per-test timeout: generous under stress, where counts are 100x. */
 export const TIMEOUT = tier(60_000, 1_200_000);
+
+/** Command sequences of the stateful fuzzer (test/fuzz.test.ts). */
+export const FUZZ_SEQUENCES = { pr: 10_000, stress: 1_000_000 } as const;

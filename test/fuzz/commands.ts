@@ -1,0 +1,899 @@
+// The stateful fuzzer's commands (issue 12): each is one public call (or a short, fixed group of
+// them) on the World, with the model's prediction of its outcome and the checks of its result.
+// Handles and tensors are picked by index modulo the current count, so a shrunk sequence stays
+// meaningful; every value comes from a seed in the command, so a failing path replays exactly.
+import fc from 'fast-check';
+import {
+  AutoEncoder,
+  MSELoss,
+  type Module,
+  Optim,
+  Rng,
+  Sequential,
+  Tensor,
+  deserialize,
+  memory,
+  serialize,
+} from '../../ts/index.js';
+import {
+  ENTRIES,
+  type Handle,
+  SQUARE,
+  type SquareKind,
+  type UserTensor,
+  WIDTH,
+  World,
+  close,
+  drawValues,
+  fail,
+  guarded,
+  isDisposed,
+  makeSquare,
+  sameBits,
+  stats,
+  tensorBytes,
+} from './world.js';
+import { KNOWN } from './known.js';
+
+type Cmd = fc.Command<object, World>;
+
+// Float32 kernels against float64 math: forward values, and gradients against central differences.
+const FWD_ATOL = 2e-5;
+const FWD_RTOL = 2e-4;
+const GRAD_ATOL = 1e-3;
+const GRAD_RTOL = 1e-2;
+/** Numeric gradients only when inputs + parameters are at most this many floats. */
+const NUMERIC_MAX = 160;
+
+function pick<T>(list: readonly T[], i: number): T {
+  return list[i % list.length]!;
+}
+
+function name(h: Handle): string {
+  return `h${h.id}`;
+}
+
+function addHandle(
+  w: World,
+  m: Module,
+  label: string,
+  inner: readonly number[],
+  rng: Rng,
+  extra: Partial<Pick<Handle, 'draw' | 'square' | 'view' | 'children'>> = {},
+): Handle {
+  const h: Handle = {
+    id: w.newId(),
+    m,
+    label,
+    inner,
+    rng,
+    draw: extra.draw ?? { kind: 'uniform' },
+    square: extra.square ?? false,
+    view: extra.view ?? false,
+    children: extra.children ?? [],
+    disposedSelf: false,
+    lastX: null,
+    outputs: [],
+    optims: {},
+  };
+  w.handles.push(h);
+  return h;
+}
+
+/** The float64 forward of `h` on `x` with `params` (parameters() order), or null when it has none. */
+function reference(h: Handle, x: Float64Array, shape: readonly number[], params: Float64Array[]) {
+  return h.m.referenceForward(x, shape, params, h.m.frame);
+}
+
+/** Checks a forward result against the float64 reference. */
+function checkForward(h: Handle, x: Tensor, y: Float32Array, what: string): void {
+  const p64 = h.m.parameters().map((p) => Float64Array.from(p.value.toArray()));
+  const ref = reference(h, Float64Array.from(x.toArray()), x.shape, p64);
+  if (ref !== null) close(`${what}: output`, y, ref, FWD_ATOL, FWD_RTOL);
+}
+
+/**
+ * Central differences of L = sum(delta · f(x, θ)) over the float64 reference: dL/dx and dL/dθ
+ * (θ in parameters() order), or null when the module has no reference or is too large.
+ */
+function numericGrads(
+  h: Handle,
+  xVals: Float32Array,
+  shape: readonly number[],
+  delta: Float32Array,
+): { dx: Float64Array; dp: Float64Array[] } | null {
+  const params = h.m.parameters();
+  const x = Float64Array.from(xVals);
+  const p64 = params.map((p) => Float64Array.from(p.value.toArray()));
+  if (x.length + p64.reduce((a, p) => a + p.length, 0) > NUMERIC_MAX) return null;
+  const loss = (): number | null => {
+    const y = reference(h, x, shape, p64);
+    if (y === null) return null;
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s += y[i]! * delta[i]!;
+    return s;
+  };
+  if (loss() === null) return null;
+  const eps = 1e-6;
+  const diff = (v: Float64Array): Float64Array => {
+    const g = new Float64Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const keep = v[i]!;
+      v[i] = keep + eps;
+      const up = loss()!;
+      v[i] = keep - eps;
+      const down = loss()!;
+      v[i] = keep;
+      g[i] = (up - down) / (2 * eps);
+    }
+    return g;
+  };
+  return { dx: diff(x), dp: p64.map(diff) };
+}
+
+/** Values of every live parameter and gradient in the world, by tensor. */
+function snapshot(w: World): Map<Tensor, Float32Array> {
+  const s = new Map<Tensor, Float32Array>();
+  for (const p of w.params()) {
+    s.set(p.value, p.value.toArray());
+    s.set(p.grad, p.grad.toArray());
+  }
+  return s;
+}
+
+/** Every tensor in `before` not in `except` holds the same bits now. */
+function unchangedExcept(
+  w: World,
+  before: Map<Tensor, Float32Array>,
+  except: Set<Tensor>,
+  what: string,
+) {
+  for (const [t, v] of before) {
+    if (except.has(t) || t.disposed) continue;
+    if (!sameBits(t.toArray(), v)) fail(`${what}: changed a tensor of another module`);
+  }
+  void w;
+}
+
+function ownTensors(h: Handle): Set<Tensor> {
+  const s = new Set<Tensor>();
+  for (const p of h.m.parameters()) {
+    s.add(p.value);
+    s.add(p.grad);
+  }
+  return s;
+}
+
+/** After a call that may have run a direct forward (Optim.step), the model adopts its output. */
+function adoptOutput(h: Handle, x: UserTensor): void {
+  const out = h.m.output;
+  const cur = h.outputs.at(-1);
+  if (out !== null && out !== cur?.t) {
+    h.outputs.push({ t: out, vals: out.toArray() });
+    h.lastX = { t: x.t, vals: x.vals, params: null };
+  }
+}
+
+// ---- creation ---------------------------------------------------------------------------------
+
+class CreateLayer implements Cmd {
+  constructor(
+    readonly entry: number,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const e = pick(ENTRIES, this.entry);
+    const rng = new Rng(this.seed);
+    const r = guarded(w, `create ${e.name}`, 'ok', () => e.make(rng));
+    if (!r.ok) return;
+    addHandle(w, r.value, `table entry ${e.name}, seed ${this.seed}`, e.input.slice(1), rng, {
+      draw: e.draw,
+      view: e.view,
+    });
+  }
+  toString(): string {
+    return `h = ${pick(ENTRIES, this.entry).name}(rng ${this.seed})`;
+  }
+}
+
+class CreateSquare implements Cmd {
+  constructor(
+    readonly kind: SquareKind,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const rng = new Rng(this.seed);
+    const r = guarded(w, `create ${this.kind}`, 'ok', () => makeSquare(this.kind, rng));
+    if (r.ok) addHandle(w, r.value, `${this.kind} [b,${WIDTH}]`, [WIDTH], rng, { square: true });
+  }
+  toString(): string {
+    return `h = square ${this.kind}(rng ${this.seed})`;
+  }
+}
+
+/**
+ * A Sequential or AutoEncoder over square modules of the world: `picks` index the live square
+ * handles, so the same module may sit at two positions, or in two containers, or a container
+ * inside another.
+ */
+class CreateContainer implements Cmd {
+  constructor(
+    readonly type: 'Sequential' | 'AutoEncoder',
+    readonly picks: number[],
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const rng = new Rng(this.seed);
+    let pool = w.handles.filter((h) => h.square && !isDisposed(h));
+    if (pool.length === 0) {
+      const kind = pick(SQUARE, this.seed);
+      pool = [
+        addHandle(w, makeSquare(kind, rng), `${kind} [b,${WIDTH}]`, [WIDTH], rng, { square: true }),
+      ];
+    }
+    const kids = this.picks.map((i) => pick(pool, i));
+    const desc = kids.map(name).join(', ');
+    if (this.type === 'Sequential') {
+      const r = guarded(
+        w,
+        `new Sequential(${desc})`,
+        'ok',
+        () => new Sequential(...kids.map((k) => k.m)),
+      );
+      if (r.ok)
+        addHandle(w, r.value, `Sequential(${desc})`, [WIDTH], rng, {
+          square: true,
+          children: kids,
+        });
+    } else {
+      const enc = kids[0]!;
+      const dec = kids[1] ?? kids[0]!;
+      const r = guarded(
+        w,
+        `new AutoEncoder(${name(enc)}, ${name(dec)})`,
+        'ok',
+        () => new AutoEncoder(enc.m, dec.m),
+      );
+      if (r.ok)
+        addHandle(w, r.value, `AutoEncoder(${name(enc)}, ${name(dec)})`, [WIDTH], rng, {
+          square: true,
+          children: [enc, dec],
+        });
+    }
+  }
+  toString(): string {
+    return `h = ${this.type}(picks ${this.picks.join(',')})`;
+  }
+}
+
+// ---- forward ----------------------------------------------------------------------------------
+
+type ForwardMode = 'valid' | 'badDim' | 'extraDim' | 'emptyBatch' | 'nan' | 'disposedInput';
+
+class Forward implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly batch: number,
+    readonly mode: ForwardMode,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    let shape = [this.batch, ...h.inner];
+    if (this.mode === 'badDim') shape[shape.length - 1]! += 1;
+    if (this.mode === 'extraDim') shape = [...shape, 2];
+    if (this.mode === 'emptyBatch') shape[0] = 0;
+    const x = w.input(shape, h.draw, this.seed);
+    if (this.mode === 'nan' && x.t.size > 0) {
+      x.t.data[0] = NaN;
+      x.vals[0] = NaN;
+    }
+    if (this.mode === 'disposedInput') {
+      x.t.dispose();
+      x.disposed = true;
+    }
+    const what = `${name(h)}.forward(x[${shape.join(',')}]) (${h.label})`;
+    const dead = isDisposed(h);
+    const expect = dead
+      ? 'DISPOSED'
+      : this.mode === 'valid'
+        ? 'ok'
+        : this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput'
+          ? 'either'
+          : 'either';
+    const r = guarded(w, what, expect, () => h.m.forward(x.t));
+    if (!r.ok) return;
+    if (this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput')
+      fail(`${what}: mode ${this.mode} must throw, it returned`);
+    const y = r.value.toArray();
+    h.outputs.push({ t: r.value, vals: y });
+    h.lastX = { t: x.t, vals: x.vals, params: paramValues(h) };
+    checkForward(h, x.t, y, what);
+  }
+  toString(): string {
+    return `h[${this.h}].forward(batch ${this.batch}, ${this.mode}, seed ${this.seed})`;
+  }
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+
+type BackwardKind =
+  'backward' | 'delta' | 'deltaStale' | 'update0' | 'update1' | 'updateStale' | 'badDelta';
+
+class Backward implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly kind: BackwardKind,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const last = h.lastX;
+    const xShape = last?.t.disposed === false ? [...last.t.shape] : [2, ...h.inner];
+    let outShape: number[];
+    try {
+      outShape = h.m.outputShape(xShape);
+    } catch {
+      outShape = xShape;
+    }
+    if (this.kind === 'badDelta') outShape = [...outShape.slice(0, -1), outShape.at(-1)! + 1];
+    const delta = w.temp(outShape, this.seed);
+    const stale = this.kind === 'deltaStale' || this.kind === 'updateStale';
+    const x = stale || last === null ? w.input(xShape, h.draw, this.seed + 1).t : last.t;
+    const dead = isDisposed(h);
+    const inputGone = last !== null && last.t.disposed;
+    const expect = dead
+      ? 'DISPOSED'
+      : this.kind === 'badDelta'
+        ? 'either'
+        : last === null || stale
+          ? 'STALE'
+          : inputGone
+            ? 'either'
+            : 'ok';
+    const label = `${name(h)}.${this.kind}(delta[${outShape.join(',')}]) (${h.label})`;
+    const before = snapshot(w);
+    const gradsBefore = h.m.parameters().map((p) => (p.grad.disposed ? null : p.grad.toArray()));
+    const r = guarded(w, label, expect, () => {
+      switch (this.kind) {
+        case 'backward':
+          return h.m.backward(delta);
+        case 'delta':
+        case 'deltaStale':
+        case 'badDelta':
+          return h.m.backwardDelta(x, delta);
+        case 'update0':
+          h.m.backwardUpdateGradient(x, delta, 0);
+          return null;
+        default:
+          h.m.backwardUpdateGradient(x, delta, 1);
+          return null;
+      }
+    });
+    if (!r.ok) return;
+    if (this.kind === 'badDelta') fail(`${label}: a delta of the wrong shape must throw`);
+    if (inputGone) return; // it returned although its input was disposed: values are unspecified
+    const own = ownTensors(h);
+    unchangedExcept(w, before, own, label);
+    const moved =
+      last!.params === null || !paramValues(h).every((v, i) => sameBits(v, last!.params![i]!));
+    const num = moved ? null : numericGrads(h, last!.vals, last!.t.shape, delta.toArray());
+    const params = h.m.parameters();
+    if (r.value !== null) {
+      const dx = r.value.toArray();
+      if (!sameShapeArr(r.value.shape, last!.t.shape))
+        fail(
+          `${label}: dx shaped [${r.value.shape.join(',')}], the input was [${last!.t.shape.join(',')}]`,
+        );
+      if (num !== null) close(`${label}: dx`, dx, num.dx, GRAD_ATOL, GRAD_RTOL);
+    }
+    const beta = this.kind === 'update0' ? 0 : this.kind === 'delta' ? null : 1;
+    params.forEach((p, i) => {
+      const g = p.grad.toArray();
+      const g0 = gradsBefore[i]!;
+      if (beta === null) {
+        if (!sameBits(g, g0!)) fail(`${label}: backwardDelta changed the gradient of ${p.name}`);
+      } else if (num !== null) {
+        const want = num.dp[i]!.map((d, j) => (beta === 1 ? g0![j]! : 0) + d);
+        close(`${label}: gradient of ${p.name}`, g, want, GRAD_ATOL, GRAD_RTOL);
+      }
+    });
+  }
+  toString(): string {
+    return `h[${this.h}].${this.kind}(seed ${this.seed})`;
+  }
+}
+
+function paramValues(h: Handle): Float32Array[] {
+  return h.m.parameters().map((p) => p.value.toArray());
+}
+
+function sameShapeArr(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+// ---- parameters and optimisers ----------------------------------------------------------------
+
+class ZeroGrad implements Cmd {
+  constructor(readonly h: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const before = snapshot(w);
+    const label = `${name(h)}.zeroGrad() (${h.label})`;
+    const r = guarded(w, label, isDisposed(h) ? 'DISPOSED' : 'ok', () => h.m.zeroGrad());
+    if (!r.ok) return;
+    const own = new Set(h.m.parameters().map((p) => p.grad));
+    unchangedExcept(w, before, own, label);
+    for (const p of h.m.parameters())
+      if (p.grad.toArray().some((v) => v !== 0)) fail(`${label}: ${p.name}'s gradient is not zero`);
+  }
+  toString(): string {
+    return `h[${this.h}].zeroGrad()`;
+  }
+}
+
+class UpdateParameters implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly lr: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const before = snapshot(w);
+    const label = `${name(h)}.updateParameters(${this.lr}) (${h.label})`;
+    const bad = !Number.isFinite(this.lr);
+    const expect = isDisposed(h)
+      ? bad
+        ? (['DISPOSED', 'BAD_ARGUMENT'] as const).slice()
+        : 'DISPOSED'
+      : bad
+        ? 'BAD_ARGUMENT'
+        : 'ok';
+    const r = guarded(w, label, expect, () => h.m.updateParameters(this.lr));
+    if (!r.ok) return;
+    const own = new Set(h.m.parameters().map((p) => p.value));
+    unchangedExcept(w, before, own, label);
+    for (const p of h.m.parameters()) {
+      const v0 = before.get(p.value)!;
+      const g = p.grad.toArray();
+      const want = Float64Array.from(v0, (v, i) => v - this.lr * g[i]!);
+      close(`${label}: ${p.name}`, p.value.toArray(), want, 1e-6, 1e-6);
+    }
+  }
+  toString(): string {
+    return `h[${this.h}].updateParameters(${this.lr})`;
+  }
+}
+
+class OptimStep implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly kind: 'sgd' | 'adam',
+    readonly batch: number,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const label = `Optim(${name(h)}, MSELoss, ${this.kind}).step (${h.label})`;
+    const dead = isDisposed(h);
+    const x = w.input([this.batch, ...h.inner], h.draw, this.seed);
+    let optim = h.optims[this.kind];
+    if (optim === undefined) {
+      const r = guarded(
+        w,
+        `new ${label}`,
+        'ok',
+        () => new Optim(h.m, new MSELoss(), 0.05, { optimizer: this.kind }),
+      );
+      if (!r.ok) return;
+      optim = h.optims[this.kind] = r.value;
+    }
+    let outShape: number[];
+    try {
+      outShape = h.m.outputShape(x.t.shape);
+    } catch {
+      outShape = [...x.t.shape];
+    }
+    const y = w.temp(outShape, this.seed + 1);
+    const before = snapshot(w);
+    const o = optim;
+    const r = guarded(w, label, dead ? 'DISPOSED' : 'either', () => o.step(x.t, y));
+    if (!dead) adoptOutput(h, x);
+    if (!r.ok) return;
+    if (!Number.isFinite(r.value)) fail(`${label}: returned a non-finite loss ${r.value}`);
+    const own = ownTensors(h);
+    unchangedExcept(w, before, own, label);
+    if (this.kind === 'sgd') {
+      for (const p of h.m.parameters()) {
+        const v0 = before.get(p.value)!;
+        const g = p.grad.toArray();
+        const want = Float64Array.from(v0, (v, i) => v - 0.05 * g[i]!);
+        close(`${label}: ${p.name}`, p.value.toArray(), want, 1e-6, 1e-6);
+      }
+    }
+  }
+  toString(): string {
+    return `Optim(h[${this.h}], ${this.kind}).step(batch ${this.batch}, seed ${this.seed})`;
+  }
+}
+
+class Dispose implements Cmd {
+  constructor(readonly h: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const live = memory().liveBytes;
+    guarded(w, `${name(h)}.dispose()`, 'ok', () => h.m.dispose());
+    const mark = (k: Handle): void => {
+      k.disposedSelf = true;
+      k.children.forEach(mark);
+    };
+    mark(h);
+    if (memory().liveBytes > live) fail(`${name(h)}.dispose(): live bytes grew`);
+  }
+  toString(): string {
+    return `h[${this.h}].dispose()`;
+  }
+}
+
+class SetMode implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly training: boolean,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    guarded(w, `${name(h)}.train(${this.training})`, 'ok', () => h.m.train(this.training));
+  }
+  toString(): string {
+    return `h[${this.h}].train(${this.training})`;
+  }
+}
+
+// ---- outputs, tensors, memory -----------------------------------------------------------------
+
+class ReadOutput implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly k: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const hs = w.handles.filter((h) => h.outputs.length > 0);
+    if (hs.length === 0) return;
+    const h = pick(hs, this.h);
+    const i = this.k % h.outputs.length;
+    const o = h.outputs[i]!;
+    const current = i === h.outputs.length - 1;
+    const inputGone = h.lastX?.t.disposed === true;
+    const label = `${name(h)}'s output #${i} of ${h.outputs.length}.toArray() (${h.label})`;
+    // dispose() frees a module's own outputs; disposing a module inside it need not.
+    const expect = h.disposedSelf
+      ? (['DISPOSED', 'OVERWRITTEN'] as const).slice()
+      : isDisposed(h)
+        ? 'either'
+        : current
+          ? h.view && inputGone
+            ? 'DISPOSED'
+            : 'ok'
+          : h.view
+            ? 'either'
+            : 'OVERWRITTEN';
+    const r = guarded(w, label, expect, () => o.t.toArray());
+    if (r.ok && !sameBits(r.value, o.vals)) fail(`${label}: the values changed since the forward`);
+  }
+  toString(): string {
+    return `read output h[${this.h}]#${this.k}`;
+  }
+}
+
+class CreateTensor implements Cmd {
+  constructor(
+    readonly n: number,
+    readonly bad: boolean,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const live = memory().liveBytes;
+    if (this.bad) {
+      guarded(w, `Tensor.from(…, [${this.n}, NaN])`, 'BAD_ARGUMENT', () =>
+        Tensor.from(new Float32Array(this.n), [this.n, NaN]),
+      );
+      return;
+    }
+    const vals = drawValues(this.n, { kind: 'uniform', scale: 100 }, new Rng(this.seed));
+    const r = guarded(w, `Tensor.from(${this.n} values)`, 'ok', () => Tensor.from(vals, [this.n]));
+    if (!r.ok) return;
+    w.tensors.push({ t: r.value, vals, disposed: false });
+    const grew = memory().liveBytes - live;
+    if (grew !== tensorBytes(this.n))
+      fail(
+        `Tensor.from(${this.n} values): live bytes grew by ${grew}, expected ${tensorBytes(this.n)}`,
+      );
+  }
+  toString(): string {
+    return this.bad ? `Tensor.from(bad shape)` : `Tensor.from(${this.n} values, seed ${this.seed})`;
+  }
+}
+
+class DisposeTensor implements Cmd {
+  constructor(readonly i: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.tensors.length === 0) return;
+    const u = pick(w.tensors, this.i);
+    const live = memory().liveBytes;
+    guarded(w, `tensor[${u.t.shape.join(',')}].dispose()`, 'ok', () => u.t.dispose());
+    const freed = live - memory().liveBytes;
+    const want = u.disposed ? 0 : tensorBytes(u.t.size);
+    if (freed !== want) fail(`tensor.dispose(): freed ${freed} bytes, expected ${want}`);
+    u.disposed = true;
+  }
+  toString(): string {
+    return `tensors[${this.i}].dispose()`;
+  }
+}
+
+class CloneTensor implements Cmd {
+  constructor(readonly i: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.tensors.length === 0) return;
+    const u = pick(w.tensors, this.i);
+    const live = memory().liveBytes;
+    const label = `tensor[${u.t.shape.join(',')}].clone()`;
+    const r = guarded(w, label, u.disposed ? 'DISPOSED' : 'ok', () => u.t.clone());
+    if (!r.ok) return;
+    const c: UserTensor = { t: r.value, vals: u.vals.slice(), disposed: false };
+    w.tensors.push(c);
+    if (!sameBits(c.t.toArray(), u.vals)) fail(`${label}: the copy differs`);
+    const grew = memory().liveBytes - live;
+    if (grew !== tensorBytes(u.t.size))
+      fail(`${label}: live bytes grew by ${grew}, expected ${tensorBytes(u.t.size)}`);
+  }
+  toString(): string {
+    return `tensors[${this.i}].clone()`;
+  }
+}
+
+/** Allocates a large tensor (WASM memory may grow, detaching every view), writes it, frees it. */
+class MemoryGrowth implements Cmd {
+  constructor(readonly mib: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const live = memory().liveBytes;
+    const n = this.mib * 262_144;
+    const r = guarded(w, `Tensor.zeros([${n}])`, 'ok', () => Tensor.zeros([n]));
+    if (!r.ok) return;
+    const big = r.value;
+    const d = big.data;
+    d[0] = 1.5;
+    d[n - 1] = -2.5;
+    w.checkIntact(`after allocating ${this.mib} MiB`);
+    if (big.data[0] !== 1.5 || big.data[n - 1] !== -2.5) fail('the large tensor lost its writes');
+    big.dispose();
+    if (memory().liveBytes !== live)
+      fail(
+        `allocating and freeing ${this.mib} MiB moved live bytes by ${memory().liveBytes - live}`,
+      );
+  }
+  toString(): string {
+    return `allocate and free ${this.mib} MiB`;
+  }
+}
+
+class Canary implements Cmd {
+  constructor(readonly seed: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    w.canary(this.seed);
+  }
+  toString(): string {
+    return `canary(${this.seed})`;
+  }
+}
+
+/** serialize then deserialize: the same parameters, the same outputs, and no bytes kept. */
+class SaveLoad implements Cmd {
+  constructor(
+    readonly h: number,
+    readonly seed: number,
+  ) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    if (w.handles.length === 0) return;
+    const h = pick(w.handles, this.h);
+    const label = `deserialize(serialize(${name(h)})) (${h.label})`;
+    const live = memory().liveBytes;
+    const dead = isDisposed(h);
+    // Model files store trees: a module at two positions is refused (BAD_ARGUMENT), as documented.
+    const shared = repeats(h);
+    const expect = dead ? 'either' : shared ? 'BAD_ARGUMENT' : 'ok';
+    const saved = guarded(w, `serialize(${name(h)})`, expect, () => serialize(h.m));
+    if (!saved.ok) return;
+    if (dead) {
+      if (KNOWN.serializeDisposed) return; // F1 (test/fuzz/known.ts)
+      fail(`serialize(${name(h)}): saved a disposed module`);
+    }
+    const r = guarded(w, label, 'ok', () => deserialize(saved.value));
+    if (!r.ok) return;
+    const copy = r.value;
+    try {
+      const a = h.m.parameters();
+      const b = copy.parameters();
+      if (a.length !== b.length) fail(`${label}: ${b.length} parameters, expected ${a.length}`);
+      a.forEach((p, i) => {
+        const q = b[i]!;
+        if (p.name !== q.name) fail(`${label}: parameter ${i} is ${q.name}, expected ${p.name}`);
+        if (!sameBits(p.value.toArray(), q.value.toArray())) fail(`${label}: ${p.name} differs`);
+      });
+      if (h.lastX !== null && !h.lastX.t.disposed) {
+        // Same forward on both in evaluation mode (no dropout): bit-identical outputs.
+        const x = Tensor.from(h.lastX.vals, h.lastX.t.shape);
+        try {
+          copy.eval();
+          const y = copy.forward(x).toArray();
+          const p64 = h.m.parameters().map((p) => Float64Array.from(p.value.toArray()));
+          const ref = copy.referenceForward(
+            Float64Array.from(h.lastX.vals),
+            x.shape,
+            p64,
+            copy.frame,
+          );
+          if (ref !== null) close(`${label}: the copy's output`, y, ref, FWD_ATOL, FWD_RTOL);
+        } finally {
+          x.dispose();
+        }
+      }
+    } finally {
+      copy.dispose();
+    }
+    if (memory().liveBytes !== live)
+      fail(`${label}: live bytes moved by ${memory().liveBytes - live} after disposing the copy`);
+  }
+  toString(): string {
+    return `save/load h[${this.h}]`;
+  }
+}
+
+/** True when a module sits at two positions of `h`'s tree. */
+function repeats(h: Handle): boolean {
+  const seen = new Set<Handle>();
+  const walk = (k: Handle): boolean => {
+    if (seen.has(k)) return true;
+    seen.add(k);
+    return k.children.some(walk);
+  };
+  return walk(h);
+}
+
+// ---- the arbitrary ----------------------------------------------------------------------------
+
+const seed = fc.integer({ min: 0, max: 0xffff });
+const idx = fc.nat({ max: 63 });
+
+/** Every command, weighted towards the ones that build state and run passes. */
+export function commandArbitrary(maxCommands: number) {
+  const cmds: fc.Arbitrary<Cmd>[] = [
+    fc.tuple(idx, seed).map(([e, s]) => new CreateLayer(e, s)),
+    fc.tuple(fc.constantFrom(...SQUARE), seed).map(([k, s]) => new CreateSquare(k, s)),
+    fc
+      .tuple(
+        fc.constantFrom('Sequential' as const, 'AutoEncoder' as const),
+        fc.array(idx, { minLength: 1, maxLength: 4 }),
+        seed,
+      )
+      .map(([t, p, s]) => new CreateContainer(t, p, s)),
+    fc
+      .tuple(
+        idx,
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom<ForwardMode>(
+          'valid',
+          'valid',
+          'valid',
+          'badDim',
+          'extraDim',
+          'emptyBatch',
+          'nan',
+          'disposedInput',
+        ),
+        seed,
+      )
+      .map(([h, b, m, s]) => new Forward(h, b, m, s)),
+    fc
+      .tuple(
+        idx,
+        fc.constantFrom<BackwardKind>(
+          'backward',
+          'delta',
+          'deltaStale',
+          'update0',
+          'update1',
+          'updateStale',
+          'badDelta',
+        ),
+        seed,
+      )
+      .map(([h, k, s]) => new Backward(h, k, s)),
+    idx.map((h) => new ZeroGrad(h)),
+    fc
+      .tuple(idx, fc.constantFrom(0.1, -0.5, 0, NaN, Infinity))
+      .map(([h, lr]) => new UpdateParameters(h, lr)),
+    fc
+      .tuple(
+        idx,
+        fc.constantFrom('sgd' as const, 'adam' as const),
+        fc.integer({ min: 1, max: 3 }),
+        seed,
+      )
+      .map(([h, k, b, s]) => new OptimStep(h, k, b, s)),
+    idx.map((h) => new Dispose(h)),
+    fc.tuple(idx, fc.boolean()).map(([h, t]) => new SetMode(h, t)),
+    fc.tuple(idx, idx).map(([h, k]) => new ReadOutput(h, k)),
+    fc
+      .tuple(fc.integer({ min: 1, max: 64 }), fc.boolean(), seed)
+      .map(([n, b, s]) => new CreateTensor(n, b, s)),
+    idx.map((i) => new DisposeTensor(i)),
+    idx.map((i) => new CloneTensor(i)),
+    fc.integer({ min: 1, max: 8 }).map((m) => new MemoryGrowth(m)),
+    seed.map((s) => new Canary(s)),
+    fc.tuple(idx, seed).map(([h, s]) => new SaveLoad(h, s)),
+  ];
+  return fc.commands(cmds, { maxCommands });
+}
+
+/** Runs a sequence on a fresh world: every command, then the checks, then the teardown. */
+export function runSequence(cmds: Iterable<Cmd>): void {
+  // One World is both fast-check's model and the real system (the model lives beside the objects).
+  const w = new World();
+  stats.sequences += 1;
+  try {
+    fc.modelRun(() => ({ model: w as object, real: w }), wrap(cmds, w));
+  } finally {
+    w.teardown();
+  }
+}
+
+/** Each command followed by the world's invariants (canaries, user tensors, current outputs). */
+function* wrap(cmds: Iterable<Cmd>, w: World): Iterable<Cmd> {
+  for (const c of cmds) {
+    yield {
+      check: (m) => c.check(m),
+      run: (m, r) => {
+        stats.commands += 1;
+        c.run(m, r);
+        w.checkIntact(`after ${c.toString()}`);
+        checkCurrentOutputs(w, c.toString());
+      },
+      toString: () => c.toString(),
+    };
+  }
+}
+
+/** Every live module's current output still holds what its forward returned. */
+function checkCurrentOutputs(w: World, after: string): void {
+  for (const h of w.handles) {
+    const o = h.outputs.at(-1);
+    if (o === undefined || isDisposed(h) || (h.view && o.t.disposed)) continue;
+    if (!sameBits(o.t.toArray(), o.vals))
+      fail(`after ${after}: ${name(h)}'s current output changed (${h.label})`);
+  }
+}
