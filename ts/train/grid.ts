@@ -78,28 +78,58 @@ export interface GridRow {
 }
 
 /**
+ * Most trials (combinations x folds) one `gridSearch` runs, and most combinations
+ * `gridCombinations` enumerates: each is a trained network, so a larger grid is a mistake, and
+ * enumerating 10^8 combinations would exhaust the host's memory before the first trial.
+ */
+export const MAX_GRID_TRIALS = 100_000;
+
+/** Most indices `kFold` returns in all (k folds x n rows; 2^27, 512 MiB of indices). */
+export const MAX_FOLD_INDICES = 2 ** 27;
+
+/**
  * Seeded k-fold split of n rows: one shuffle, then k contiguous parts of the shuffled order (sizes
  * differ by at most one). Validation parts are disjoint and cover every row once.
- * @throws TorchletError `BAD_ARGUMENT` unless 2 <= k <= n.
+ * @throws TorchletError `BAD_ARGUMENT` unless 2 <= k <= n and k x n <= `MAX_FOLD_INDICES`.
  */
 export function kFold(n: number, k: number, seed = 0): Fold[] {
   if (!Number.isInteger(n) || !Number.isInteger(k) || k < 2 || k > n) {
     const got = `got k ${k}, n ${n}`;
     throw new TorchletError('BAD_ARGUMENT', `kFold: expected 2 <= k <= n (integers), ${got}`);
   }
-  const order = new Rng(seed).shuffle(new Uint32Array(n).map((_, i) => i));
-  return Array.from({ length: k }, (_, f) => {
-    const lo = Math.floor((f * n) / k);
-    const hi = Math.floor(((f + 1) * n) / k);
-    const train = new Uint32Array(n - (hi - lo));
-    train.set(order.subarray(0, lo), 0);
-    train.set(order.subarray(hi), lo);
-    return { train, validation: order.slice(lo, hi) };
-  });
+  if (k * n > MAX_FOLD_INDICES) {
+    const got = `got k ${k} x n ${n} = ${k * n}`;
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `kFold: expected k x n <= ${MAX_FOLD_INDICES} (MAX_FOLD_INDICES), ${got}`,
+    );
+  }
+  const order = foldOrder(n, seed);
+  return Array.from({ length: k }, (_, f) => foldAt(order, k, f));
 }
 
-/** Every combination of the grid, the first key varying slowest. */
-export function gridCombinations(grid: ParamGrid): GridParams[] {
+/** The seeded shuffled order of n rows that `kFold` cuts into folds. @internal */
+export function foldOrder(n: number, seed: number): Uint32Array {
+  return new Rng(seed).shuffle(new Uint32Array(n).map((_, i) => i));
+}
+
+/** Fold f of k of a `foldOrder` (what `kFold` returns at index f). @internal */
+export function foldAt(order: Uint32Array, k: number, f: number): Fold {
+  const n = order.length;
+  const lo = Math.floor((f * n) / k);
+  const hi = Math.floor(((f + 1) * n) / k);
+  const train = new Uint32Array(n - (hi - lo));
+  train.set(order.subarray(0, lo), 0);
+  train.set(order.subarray(hi), lo);
+  return { train, validation: order.slice(lo, hi) };
+}
+
+/**
+ * The number of combinations of a grid, checked, without enumerating them.
+ * @throws TorchletError `BAD_ARGUMENT` for a grid that is not an object of non-empty arrays of
+ *   numbers, strings or booleans.
+ */
+export function gridSize(grid: ParamGrid): number {
   if (typeof grid !== 'object' || grid === null || Array.isArray(grid)) {
     const got = JSON.stringify(grid);
     throw new TorchletError(
@@ -108,20 +138,111 @@ export function gridCombinations(grid: ParamGrid): GridParams[] {
     );
   }
   const isValue = (v: unknown): boolean => ['number', 'string', 'boolean'].includes(typeof v);
-  let combos: GridParams[] = [{}];
+  let size = 1;
   for (const [key, values] of Object.entries(grid)) {
     const ok = Array.isArray(values) && values.length > 0 && values.every(isValue);
     if (!ok || key === '__proto__') {
       const what = 'a non-empty array of numbers, strings or booleans';
-      const got = JSON.stringify(values);
+      const got = JSON.stringify(values)?.slice(0, 200);
       throw new TorchletError(
         'BAD_ARGUMENT',
         `gridSearch: expected paramGrid.${key} to be ${what}, got ${got}`,
       );
     }
+    size *= values.length;
+  }
+  return size;
+}
+
+/**
+ * Every combination of the grid, the first key varying slowest.
+ * @throws TorchletError `BAD_ARGUMENT` for a bad grid (see `gridSize`) or one of more than
+ *   `MAX_GRID_TRIALS` combinations (checked before anything is allocated).
+ */
+export function gridCombinations(grid: ParamGrid): GridParams[] {
+  const size = gridSize(grid);
+  if (size > MAX_GRID_TRIALS) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected at most ${MAX_GRID_TRIALS} combinations (MAX_GRID_TRIALS), got ${size}`,
+    );
+  }
+  let combos: GridParams[] = [{}];
+  for (const [key, values] of Object.entries(grid)) {
     combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
   }
   return combos;
+}
+
+/** How `checkKeys` names the options and suggests replacements. */
+export interface CheckKeysOptions {
+  /** What the keys are, in the message (default `'option'`): "expected option names among …". */
+  label?: string;
+  /** Known wrong names and what to suggest instead, e.g. `{ lr: 'step' }`. */
+  aliases?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Rejects an options object with a key outside `allowed` (a misspelt option would otherwise be
+ * ignored silently), suggesting the nearest allowed name (edit distance <= 2, or an alias).
+ * Shared by the functions that take an options bag; `where` starts the message ("gridSearch").
+ * @throws TorchletError `BAD_ARGUMENT` for a non-object or an unknown key:
+ *   "gridSearch: expected option names among cv, workers, …, got `worker` (did you mean `workers`?)".
+ */
+export function checkKeys(
+  options: unknown,
+  allowed: readonly string[],
+  where: string,
+  how: CheckKeysOptions = {},
+): void {
+  const label = how.label ?? 'option';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const got = Array.isArray(options) ? 'an array' : String(options);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${label}s to be an object, got ${got}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const alias = how.aliases !== undefined && Object.hasOwn(how.aliases, key);
+    const near = alias ? how.aliases![key] : nearest(key, allowed);
+    const hint = near === undefined ? '' : ` (did you mean \`${near}\`?)`;
+    const shown = JSON.stringify(key).slice(1, -1).slice(0, 100);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${label} names among ${allowed.join(', ')}, got \`${shown}\`${hint}`,
+    );
+  }
+}
+
+/** The allowed name closest to `key` (case-insensitive edit distance <= 2), if any. */
+function nearest(key: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, key.length - 1) + 1;
+  for (const name of allowed) {
+    const d = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance (short strings only: names of options). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const same = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + same));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** A file-name-safe label of a combination. */

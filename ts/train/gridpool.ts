@@ -11,7 +11,7 @@ import {
   MSELoss,
 } from '../core/loss.js';
 import type { Module } from '../core/module.js';
-import { manualSeed } from '../core/rng.js';
+import { defaultRng, manualSeed } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { compiledModule } from '../core/wasm.js';
 import type * as TorchletNamespace from '../index.js';
@@ -22,6 +22,7 @@ import {
   type GridTrainOptions,
   type LossName,
   TRAIN_KEYS,
+  foldAt,
 } from './grid.js';
 import { METRICS, evaluateLoss } from './metrics.js';
 import { type SgdOptions, sgd } from './train.js';
@@ -41,6 +42,10 @@ export interface TrialContext {
   xShape: number[];
   y: Float32Array;
   yShape: number[];
+  /** The shuffled row order the folds are cut from (`foldOrder`). */
+  order: Uint32Array;
+  /** Number of folds. */
+  folds: number;
   buildSource: string;
   loss: LossName;
   metric: GridMetric;
@@ -51,8 +56,8 @@ export interface TrialContext {
 export interface TrialJob {
   id: number;
   params: GridParams;
-  train: Uint32Array;
-  validation: Uint32Array;
+  /** Which fold of `TrialContext.order` (its rows are cut where the trial runs). */
+  fold: number;
   seed: number;
 }
 
@@ -82,18 +87,34 @@ function rowsOf(data: Float32Array, shape: number[], idx: Uint32Array): Tensor {
   return Tensor.from(out, [idx.length, ...shape.slice(1)]);
 }
 
-/** Rebuilds `buildNet` from its source text. @internal */
+/**
+ * Rebuilds `buildNet` from its source text; run in the calling thread first, so that a function
+ * whose text is not an expression (method shorthand, bound, native, class) is refused before any
+ * worker starts. @internal
+ */
 export function compileBuildNet(source: string): BuildNet {
-  // NOTE: evaluating source is the documented contract of gridSearch's buildNet (it cannot be
-  // cloned to a worker); the text comes from the caller's own function, never from a file.
-  const f = new Function(`"use strict"; return (${source});`)() as unknown;
-  if (typeof f !== 'function') {
-    const got = typeof f;
-    throw new TorchletError(
+  const refuse = (why: string): TorchletError => {
+    const text = source.length > 80 ? `${source.slice(0, 77)}...` : source;
+    return new TorchletError(
       'BAD_ARGUMENT',
-      `gridSearch: expected buildNet to be a function expression, got ${got}`,
+      'gridSearch: expected buildNet to be a self-contained function expression or arrow ' +
+        '(`(p, t) => ...` or `function (p, t) {...}`: it is rebuilt from its source text in ' +
+        `each worker), got ${why}: ${JSON.stringify(text)}`,
     );
+  };
+  if (source.includes('[native code]')) throw refuse('a bound or native function');
+  if (/^class\b/.test(source)) throw refuse('a class');
+  let f: unknown;
+  try {
+    // NOTE: evaluating source is the documented contract of gridSearch's buildNet (it cannot be
+    // cloned to a worker); the text comes from the caller's own function, never from a file.
+    // Evaluating the expression only creates the function; nothing of it runs here.
+    f = new Function(`"use strict"; return (${source}\n);`)() as unknown;
+  } catch (e) {
+    const what = e instanceof SyntaxError ? 'a method shorthand or other non-expression' : 'text';
+    throw refuse(`${what} (${e instanceof Error ? e.message : String(e)})`);
   }
+  if (typeof f !== 'function') throw refuse(`a ${typeof f}`);
   return f as BuildNet;
 }
 
@@ -106,14 +127,15 @@ export function runTrial(
 ): TrialResult {
   const made: { dispose(): void }[] = [];
   try {
+    const fold = foldAt(ctx.order, ctx.folds, job.fold);
     const data = {
-      x: rowsOf(ctx.x, ctx.xShape, job.train),
-      y: rowsOf(ctx.y, ctx.yShape, job.train),
+      x: rowsOf(ctx.x, ctx.xShape, fold.train),
+      y: rowsOf(ctx.y, ctx.yShape, fold.train),
     };
     made.push(data.x, data.y);
     const validation = {
-      x: rowsOf(ctx.x, ctx.xShape, job.validation),
-      y: rowsOf(ctx.y, ctx.yShape, job.validation),
+      x: rowsOf(ctx.x, ctx.xShape, fold.validation),
+      y: rowsOf(ctx.y, ctx.yShape, fold.validation),
     };
     made.push(validation.x, validation.y);
     const loss = LOSSES[ctx.loss]();
@@ -152,9 +174,21 @@ export function defaultWorkers(): number {
   return typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
 }
 
+/** Most worker threads one `gridSearch` starts (each holds a copy of the data). */
+export const MAX_GRID_WORKERS = 256;
+
+/** Attempts of one trial whose worker dies under it, each on a fresh worker, before it fails. */
+export const MAX_TRIAL_ATTEMPTS = 2;
+
+/** Deaths of a slot's workers with no trial in flight and none finished between, before the slot
+ * is given up (a worker that cannot start). */
+const MAX_START_FAILURES = 2;
+
 /**
  * Runs every job and reports each result with the worker that ran it (0 = this thread): on
- * `workers` workers (at most one per job), or in this thread when `workers` is 0.
+ * `workers` workers (at most one per job), or in this thread when `workers` is 0. Rejects with
+ * the error `onResult` throws, once every worker is terminated. In this thread, the shared
+ * `defaultRng` that each trial seeds is put back as it was.
  */
 export async function runTrials(
   workers: number,
@@ -168,12 +202,25 @@ export async function runTrials(
   // template). It is taken at call time, when index.ts has long finished loading.
   const t = (await import('../index.js')) as Torchlet;
   const build = compileBuildNet(ctx.buildSource);
-  for (const job of jobs) onResult(runTrial(ctx, build, t, job), 0);
+  const saved = defaultRng.state();
+  try {
+    for (const job of jobs) onResult(runTrial(ctx, build, t, job), 0);
+  } finally {
+    restoreDefaultRng(saved);
+  }
+}
+
+/** Puts back a state of `defaultRng` taken with `state()`. */
+function restoreDefaultRng(state: Uint32Array): void {
+  // NOTE: Rng has no public setter yet (asked of rng.ts' owner: `Rng.setState(state)`); its
+  // state is the private Uint32Array `s`, which `state()` copies.
+  (defaultRng as unknown as { s: Uint32Array }).s.set(state);
 }
 
 interface Port {
   post(msg: ToWorker): void;
-  terminate(): void;
+  /** Stops the worker; resolves once it is gone. */
+  terminate(): Promise<unknown>;
 }
 
 function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => void): Port {
@@ -187,7 +234,7 @@ function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => 
     w.on('message', (m: FromWorker) => onMessage(m));
     w.on('error', (e: Error) => onExit(e.message));
     w.on('exit', (code: number) => onExit(`worker exited with code ${code}`));
-    return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
+    return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
   }
   if (typeof Worker === 'undefined') {
     throw new TorchletError(
@@ -198,7 +245,10 @@ function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => 
   const w = new Worker(url, { type: 'module' });
   w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
   w.onerror = (e: ErrorEvent) => onExit(e.message);
-  return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
+  return {
+    post: (m) => w.postMessage(m),
+    terminate: () => Promise.resolve(w.terminate()),
+  };
 }
 
 /**
@@ -219,68 +269,144 @@ function tsxBootstrap(entry: URL): string {
   return `import(${apiText}).then((m) => { m.register(); return import(${entryText}); });`;
 }
 
-/** Runs the jobs on `count` workers; resolves once every job has a result. */
+/** One place in the pool: worker `id` and, after a death, its replacement. */
+interface PoolSlot {
+  id: number;
+  port: Port | null;
+  ready: boolean;
+  job: TrialJob | null;
+  /** Deaths of this slot's workers with no trial in flight since one last finished a trial. */
+  startFailures: number;
+  /** Whether this slot's first worker has become ready or died (the first dispatch waits). */
+  counted: boolean;
+}
+
+/**
+ * Runs the jobs on `count` workers; resolves once every job has a result, and rejects with the
+ * error `onResult` throws; either way only after every worker is terminated. A worker that dies
+ * is replaced; the trial it was running is retried on the replacement (a worker that dies just
+ * after a trial can take the next one with it) and fails after `MAX_TRIAL_ATTEMPTS`. A slot
+ * whose fresh workers keep dying without finishing a trial is given up; when every slot is, the
+ * trials left fail with "every worker failed".
+ */
 function runPool(
   count: number,
   ctx: TrialContext,
   jobs: TrialJob[],
   onResult: (r: TrialResult, worker: number) => void,
 ): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const queue = [...jobs];
+    const attempts = new Map<number, number>();
+    const slots: PoolSlot[] = [];
     let pending = jobs.length;
-    const ports: Port[] = [];
-    const busy = new Map<number, TrialJob | null>();
-    const ready: number[] = [];
-    let expected = count;
+    let settled = false;
+    let waiting = count;
+    let lastDeath = '';
+    const end = (error?: { e: unknown }): void => {
+      if (settled) return;
+      settled = true;
+      const ports = slots.flatMap((s) => (s.port === null ? [] : [s.port]));
+      for (const s of slots) s.port = null;
+      const gone = Promise.allSettled(ports.map((p) => p.terminate()));
+      void gone.then(() => (error === undefined ? resolve() : reject(error.e)));
+    };
     const finish = (r: TrialResult, worker: number): void => {
-      onResult(r, worker);
       pending -= 1;
-      if (pending === 0) {
-        for (const p of ports) p.terminate();
-        resolve();
+      try {
+        onResult(r, worker);
+      } catch (e) {
+        end({ e });
+        return;
+      }
+      if (pending === 0) end();
+    };
+    const post = (s: PoolSlot, m: ToWorker): void => {
+      try {
+        s.port!.post(m);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        const message = `gridSearch: expected data and options a worker can receive, got ${why}`;
+        end({ e: new TorchletError('BAD_ARGUMENT', message) });
       }
     };
-    const next = (w: number): void => {
-      const job = queue.shift();
-      busy.set(w, job ?? null);
-      if (job !== undefined) ports[w - 1]!.post({ kind: 'job', job });
+    const dispatch = (s: PoolSlot): void => {
+      if (settled || waiting > 0 || !s.ready || s.job !== null || queue.length === 0) return;
+      if (s.port === null) return;
+      s.job = queue.shift()!;
+      post(s, { kind: 'job', job: s.job });
     };
-    for (let w = 1; w <= count; w++) {
-      let dead = false;
-      const port = spawn(
-        (m) => {
-          if (m.kind === 'ready') {
-            // Dispatch once every worker is up, so a slow start does not leave one idle.
-            ready.push(w);
-            if (ready.length === expected) for (const r of ready) next(r);
-          } else if (m.kind === 'result') {
-            finish(m.result, w);
-            if (pending > 0) next(w);
-          } else failWorker(m.message);
-        },
-        (message) => failWorker(message),
+    const counted = (s: PoolSlot): void => {
+      if (s.counted) return;
+      s.counted = true;
+      waiting -= 1;
+      // Dispatch once every first worker is up (or dead), so a slow start does not leave one idle.
+      if (waiting === 0) for (const other of slots) dispatch(other);
+    };
+    const died = (s: PoolSlot, port: Port, message: string): void => {
+      if (settled || s.port !== port) return; // an event of a worker already replaced or stopped
+      void port.terminate();
+      s.port = null;
+      s.ready = false;
+      lastDeath = message;
+      const job = s.job;
+      s.job = null;
+      if (job !== null) {
+        const tries = (attempts.get(job.id) ?? 0) + 1;
+        attempts.set(job.id, tries);
+        if (tries < MAX_TRIAL_ATTEMPTS) {
+          queue.unshift(job);
+          for (const other of slots) dispatch(other);
+        } else {
+          const error = `worker ${s.id} failed: ${message} (attempt ${tries} of ${MAX_TRIAL_ATTEMPTS})`;
+          finish({ id: job.id, error }, s.id);
+          if (settled) return;
+        }
+      } else s.startFailures += 1;
+      counted(s);
+      if (s.startFailures < MAX_START_FAILURES) start(s);
+      else if (slots.every((o) => o.port === null)) {
+        while (queue.length > 0 && !settled) {
+          finish({ id: queue.shift()!.id, error: `every worker failed; last: ${lastDeath}` }, s.id);
+        }
+      }
+    };
+    const heard = (s: PoolSlot, port: Port, m: FromWorker): void => {
+      if (settled || s.port !== port) return;
+      if (m.kind === 'fatal') return died(s, port, m.message);
+      if (m.kind === 'ready') {
+        s.ready = true;
+        counted(s);
+      } else if (s.job !== null && m.result.id === s.job.id) {
+        s.job = null;
+        s.startFailures = 0;
+        finish(m.result, s.id);
+      }
+      dispatch(s);
+    };
+    const start = (s: PoolSlot): void => {
+      const port: Port = spawn(
+        (m) => heard(s, port, m),
+        (message) => died(s, port, message),
       );
-      const failWorker = (message: string): void => {
-        if (dead || pending === 0) return;
-        dead = true;
-        const job = busy.get(w);
-        busy.delete(w);
-        if (job) finish({ id: job.id, error: `worker ${w} failed: ${message}` }, w);
-        else if (!ready.includes(w)) {
-          // It died before starting: the others may all be waiting for it.
-          expected -= 1;
-          if (ready.length === expected) for (const r of ready) if (busy.get(r) === null) next(r);
-        }
-        if (busy.size === 0) {
-          while (queue.length > 0 && pending > 0) {
-            finish({ id: queue.shift()!.id, error: `every worker failed; last: ${message}` }, w);
-          }
-        }
+      s.port = port;
+      post(s, { kind: 'init', module: compiledModule(), ctx });
+    };
+    for (let id = 1; id <= count && !settled; id++) {
+      const s: PoolSlot = {
+        id,
+        port: null,
+        ready: false,
+        job: null,
+        startFailures: 0,
+        counted: false,
       };
-      ports.push(port);
-      busy.set(w, null);
-      port.post({ kind: 'init', module: compiledModule(), ctx });
+      slots.push(s);
+      try {
+        start(s);
+      } catch (e) {
+        end({ e });
+      }
     }
   });
 }

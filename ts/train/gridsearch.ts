@@ -12,16 +12,21 @@ import {
   type GridTrainOptions,
   LOSS_NAMES,
   type LossName,
+  MAX_GRID_TRIALS,
   type ParamGrid,
+  TRAIN_KEYS,
+  checkKeys,
+  foldOrder,
   gridCombinations,
+  gridSize,
   higherIsBetter,
-  kFold,
   meanStd,
   paramsLabel,
   rankRows,
 } from './grid.js';
 import {
   type BuildNet,
+  MAX_GRID_WORKERS,
   type TrialContext,
   type TrialJob,
   type TrialResult,
@@ -43,13 +48,22 @@ export interface GridSearchOptions {
   train?: GridTrainOptions;
   /** Write one SVG of the train/validation loss curves per combination (needs `outDir`; Node). */
   saveLossGraphs?: boolean;
-  /** Folder for the SVGs (created if missing). */
+  /** Folder for the SVGs (created, if missing, before the first trial). */
   outDir?: string;
-  /** Worker threads (default: the number of cores); 0 runs every trial in this thread. */
+  /**
+   * Worker threads (default: the number of cores), at most `MAX_GRID_WORKERS` (256); 0 runs every
+   * trial in this thread.
+   */
   workers?: number;
-  /** Seed of the folds, of each trial's initial weights and of its shuffling (default 0). */
+  /**
+   * Seed of the folds, of each trial's initial weights and of its shuffling (default 0): an
+   * integer from 0 to 2^32 - 1.
+   */
   seed?: number;
-  /** Called as each combination finishes (all its folds), in completion order. */
+  /**
+   * Called as each combination finishes (all its folds), in completion order. If it throws, the
+   * search stops its workers and rejects with that error.
+   */
   onResult?: (row: GridRow) => void;
 }
 
@@ -61,7 +75,14 @@ export interface GridSearchOptions {
  *   `epochs`, `optimizer`, `momentum`, `weightDecay`, `epsilon`) also set them.
  * @param x Inputs [n, ...]. @param y Targets [n] (class indices) or [n, ...].
  * @returns One row per combination, best first (by mean metric), failed combinations last.
- * @throws TorchletError `BAD_ARGUMENT` for a bad grid or option (before any worker starts).
+ *   A trial whose worker dies is retried on a fresh worker and fails its row after
+ *   `MAX_TRIAL_ATTEMPTS`; dead workers are replaced. The caller's `defaultRng` is left as it was.
+ * @throws TorchletError `BAD_ARGUMENT` before any worker starts and before anything is allocated,
+ *   for a bad grid or option: an unknown option name (with a "did you mean"), more than
+ *   `MAX_GRID_TRIALS` trials (combinations x folds), more than `MAX_GRID_WORKERS` workers, a
+ *   `train` value that is not plain data, a `buildNet` whose source is not a function expression
+ *   or arrow (method shorthand, bound), an `outDir` that cannot be created.
+ *   Rejects with the error `onResult` throws, once every worker has stopped.
  * @example
  * const rows = await gridSearch(
  *   (p, t) => new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10)),
@@ -79,11 +100,13 @@ export async function gridSearch(
     new TorchletError('BAD_ARGUMENT', `gridSearch: ${message}`);
   if (typeof buildNet !== 'function')
     throw bad(`expected buildNet to be a function, got ${typeof buildNet}`);
-  const combos = gridCombinations(paramGrid);
+  checkKeys(options, OPTION_KEYS, 'gridSearch', { aliases: OPTION_ALIASES });
+  const size = gridSize(paramGrid);
   if (!(x instanceof Tensor) || !(y instanceof Tensor) || x.shape[0] !== y.shape[0]) {
     const got = `got ${x?.shape?.[0]} and ${y?.shape?.[0]}`;
     throw bad(`expected tensors x and y with the same number of rows, ${got}`);
   }
+  const n = x.shape[0]!;
   const metric = options.metric ?? 'accuracy';
   if (metric !== 'loss' && !Object.hasOwn(METRICS, metric)) {
     throw bad(`expected metric accuracy, mse or loss, got ${String(metric)}`);
@@ -92,34 +115,58 @@ export async function gridSearch(
   if (!LOSS_NAMES.includes(loss))
     throw bad(`expected loss one of ${LOSS_NAMES.join(', ')}, got ${String(loss)}`);
   const cv = options.cv ?? 3;
-  const seed = options.seed ?? 0;
-  const workers = options.workers ?? defaultWorkers();
-  if (!Number.isInteger(workers) || workers < 0) {
-    throw bad(`expected workers to be an integer >= 0, got ${String(workers)}`);
+  if (!Number.isInteger(cv) || cv < 2 || cv > n) {
+    throw bad(`expected cv to be an integer from 2 to the ${n} rows, got ${String(cv)}`);
   }
-  if (options.saveLossGraphs && typeof options.outDir !== 'string') {
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+    throw bad(`expected seed to be an integer from 0 to 2^32 - 1, got ${String(seed)}`);
+  }
+  const workers = options.workers ?? Math.min(defaultWorkers(), MAX_GRID_WORKERS);
+  if (!Number.isInteger(workers) || workers < 0 || workers > MAX_GRID_WORKERS) {
+    const what = `an integer from 0 to ${MAX_GRID_WORKERS} (MAX_GRID_WORKERS)`;
+    throw bad(`expected workers to be ${what}, got ${String(workers)}`);
+  }
+  const train = checkTrain(options.train);
+  if (options.saveLossGraphs !== undefined && typeof options.saveLossGraphs !== 'boolean') {
+    throw bad(`expected saveLossGraphs to be a boolean, got ${String(options.saveLossGraphs)}`);
+  }
+  if (options.outDir !== undefined && typeof options.outDir !== 'string') {
+    throw bad(`expected outDir to be a string, got ${String(options.outDir)}`);
+  }
+  if (options.saveLossGraphs === true && typeof options.outDir !== 'string') {
     throw bad(`expected outDir with saveLossGraphs, got ${String(options.outDir)}`);
   }
-  const folds = kFold(x.shape[0]!, cv, seed);
+  if (options.onResult !== undefined && typeof options.onResult !== 'function') {
+    throw bad(`expected onResult to be a function, got ${typeof options.onResult}`);
+  }
+  if (size * cv > MAX_GRID_TRIALS) {
+    const got = `got ${size} combinations x ${cv} folds = ${size * cv}`;
+    throw bad(`expected at most ${MAX_GRID_TRIALS} trials (MAX_GRID_TRIALS), ${got}`);
+  }
   const buildSource = buildNet.toString();
   compileBuildNet(buildSource);
+  // Checked, now act: the folder first, so that a bad outDir fails before any trial runs.
+  if (options.saveLossGraphs === true) makeOutDir(options.outDir!);
+  const combos = gridCombinations(paramGrid);
   const ctx: TrialContext = {
     x: x.toArray(),
     xShape: [...x.shape],
     y: y.toArray(),
     yShape: [...y.shape],
+    order: foldOrder(n, seed),
+    folds: cv,
     buildSource,
     loss,
     metric,
-    train: { ...(options.train ?? {}) },
+    train,
   };
   const jobs: TrialJob[] = combos.flatMap((params, c) =>
-    folds.map((f, k) => ({
+    Array.from({ length: cv }, (_, k) => ({
       id: c * cv + k,
       params,
-      train: f.train,
-      validation: f.validation,
-      seed: seed + 1000 * c + k,
+      fold: k,
+      seed: (seed + 1000 * c + k) >>> 0,
     })),
   );
   const results = new Map<number, [TrialResult, number]>();
@@ -132,20 +179,92 @@ export async function gridSearch(
     curves: [],
     workers: [],
   }));
+  const folds = Array.from({ length: cv }, (_, k) => k);
   await runTrials(workers, ctx, jobs, (r, worker) => {
     results.set(r.id, [r, worker]);
     const c = Math.floor(r.id / cv);
-    if (folds.every((_, k) => results.has(c * cv + k))) {
+    if (folds.every((k) => results.has(c * cv + k))) {
       completeRow(
         rows[c]!,
-        folds.map((_, k) => results.get(c * cv + k)!),
+        folds.map((k) => results.get(c * cv + k)!),
       );
+      for (const k of folds) results.delete(c * cv + k);
       options.onResult?.(rows[c]!);
     }
   });
   const ranked = rankRows(rows, higherIsBetter(metric));
-  if (options.saveLossGraphs) writeGraphs(rows, options.outDir!);
+  if (options.saveLossGraphs === true) writeGraphs(rows, options.outDir!);
   return ranked;
+}
+
+/** The option names `gridSearch` takes. */
+const OPTION_KEYS = [
+  'metric',
+  'cv',
+  'loss',
+  'train',
+  'saveLossGraphs',
+  'outDir',
+  'workers',
+  'seed',
+  'onResult',
+] as const;
+
+/** Training options put at the top level, and other likely slips. */
+const OPTION_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  folds: 'cv',
+  k: 'cv',
+  threads: 'workers',
+  ...Object.fromEntries(TRAIN_KEYS.map((key) => [key, `train: { ${key} }`])),
+});
+
+/** The training options a grid search may fix: `GridTrainOptions`, all plain data. */
+const TRAIN_OPTION_KEYS = [...TRAIN_KEYS, 'betas'] as const;
+
+/**
+ * Checks `train` (its names, and plain values that can be copied to a worker) and copies it.
+ * Its values themselves are checked by `sgd` inside each trial.
+ */
+function checkTrain(train: GridTrainOptions | undefined): GridTrainOptions {
+  if (train === undefined) return {};
+  checkKeys(train, TRAIN_OPTION_KEYS, 'gridSearch', {
+    label: 'train option',
+    aliases: { lr: 'step', learningRate: 'step' },
+  });
+  const plain = (v: unknown): boolean => ['number', 'string', 'boolean'].includes(typeof v);
+  for (const [key, value] of Object.entries(train)) {
+    const ok = value === undefined || plain(value) || (Array.isArray(value) && value.every(plain));
+    if (!ok) {
+      const what = 'a number, string, boolean or array of them (it is sent to the workers)';
+      const got = typeof value === 'function' ? 'a function' : String(value);
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `gridSearch: expected train.${key} to be ${what}, got ${got}`,
+      );
+    }
+  }
+  return { ...train };
+}
+
+/** Creates `outDir` (and its parents) and checks it is a writable folder. */
+function makeOutDir(outDir: string): void {
+  const fs = process.getBuiltinModule?.('node:fs');
+  if (!fs)
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      'gridSearch: expected Node >= 20.16 to write saveLossGraphs, got none',
+    );
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    if (!fs.statSync(outDir).isDirectory()) throw new Error('not a folder');
+    fs.accessSync(outDir, fs.constants.W_OK);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected outDir to be a writable folder or one that can be created, got ${JSON.stringify(outDir)} (${why})`,
+    );
+  }
 }
 
 function completeRow(row: GridRow, parts: Array<[TrialResult, number]>): void {
@@ -169,7 +288,6 @@ function writeGraphs(rows: GridRow[], outDir: string): void {
       'BAD_ARGUMENT',
       'gridSearch: expected Node >= 20.16 to write saveLossGraphs, got none',
     );
-  fs.mkdirSync(outDir, { recursive: true });
   rows.forEach((row, c) => {
     if (row.curves.length === 0) return;
     const runs = row.curves.map((cu, k) => ({

@@ -51,7 +51,31 @@ ep.listen((m) => {
         ep.post({ kind: 'fatal', message: e instanceof Error ? e.message : String(e) });
       }
     } else if (ctx !== null && build !== null) {
-      ep.post({ kind: 'result', result: runTrial(ctx, build, torchlet, m.job) });
+      const result = runTrial(ctx, build, torchlet, m.job);
+      await settle();
+      ep.post({ kind: 'result', result });
     }
   });
 });
+
+/** Longest wait for the timers a trial left behind before its result is sent. */
+const SETTLE_MS = 200;
+
+/**
+ * Lets what the trial scheduled for after it (a microtask, an immediate, a timer due within
+ * `SETTLE_MS`; in browsers only a 0 ms timer) run before its result is sent: if that kills this
+ * worker, the pool sees the trial die with it, and retries and then blames that trial, not the
+ * healthy one the worker would have taken next.
+ */
+async function settle(): Promise<void> {
+  const tick = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 0));
+  await tick();
+  if (typeof process === 'undefined' || typeof process.getActiveResourcesInfo !== 'function')
+    return;
+  const started = Date.now();
+  const waiting = (): boolean =>
+    process.getActiveResourcesInfo().some((r) => r === 'Timeout' || r === 'Immediate');
+  while (waiting() && Date.now() - started < SETTLE_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
