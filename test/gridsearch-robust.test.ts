@@ -156,7 +156,7 @@ describe('gridSearch options, checked before any trial', () => {
   it('refuses a method-shorthand, bound or class buildNet, explaining why', async () => {
     const holder = {
       build(p: GridParams, t: Torchlet) {
-        return new t.Linear(64, 10);
+        return new t.Linear(64, p.a as number);
       },
     };
     class Net {}
