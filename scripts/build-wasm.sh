@@ -23,7 +23,11 @@ command -v wasm-opt >/dev/null || { echo "build-wasm: wasm-opt missing (apt-get 
 
 # Paths are remapped so the bytes do not depend on where the checkout lives.
 export RUSTC="$rustc"
-export RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$root=/torchlet --remap-path-prefix=${HOME:-/root}=/home"
+# Link flags: memory may grow to the wasm32 limit (4 GiB, declared as the module's maximum), and
+# the shadow-stack pointer is exported so ts/core/wasm.ts can rewind it when a kernel's bounds
+# check throws through the frames of an export (crates/kernels/src/guard.rs).
+link="-C link-arg=--max-memory=4294967296 -C link-arg=--export=__stack_pointer"
+export RUSTFLAGS="-C target-feature=+simd128,+mutable-globals $link --remap-path-prefix=$root=/torchlet --remap-path-prefix=${HOME:-/root}=/home"
 export CARGO_TARGET_DIR="$root/target"
 export SOURCE_DATE_EPOCH=0
 echo "build-wasm: $("$rustc" --version), $(wasm-opt --version)" >&2

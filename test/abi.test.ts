@@ -92,13 +92,18 @@ describe('the kernel table', () => {
       entries(built),
       'exports of wasm/torchlet.wasm vs crates/kernels/src/abi.rs; rebuild with npm run build:wasm',
     ).toEqual(entries(rust.exports));
-    // Besides the functions: the memory, and the linker's two layout globals.
+    // Besides the functions: the memory, the linker's two layout globals, and the shadow-stack
+    // pointer (rewound by env.tl_fail when a bounds check throws through an export).
     expect(
       exps
         .filter((e) => e.kind !== 'function')
         .map((e) => e.name)
         .sort(),
-    ).toEqual(['__data_end', '__heap_base', 'memory']);
+    ).toEqual(['__data_end', '__heap_base', '__stack_pointer', 'memory']);
+    // The one import: the bounds checks' failure report.
+    expect(WebAssembly.Module.imports(compiledModule())).toEqual([
+      { module: 'env', name: 'tl_fail', kind: 'function' },
+    ]);
   });
 
   it('ABI_VERSION agrees in abi.rs, wasm.ts and the built module', () => {

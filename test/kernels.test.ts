@@ -4,9 +4,18 @@
 // (float32 accumulation over k terms); losses 1e-5 relative (float64 accumulation inside); average
 // pooling 1e-6 absolute (inputs below 1, a sum of at most 6 terms); padding, dropout and gradients
 // on small integers exact.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Rng, init } from '../ts/index.js';
-import { type Ptr, alloc, free, heap, kernels } from '../ts/core/wasm.js';
+import { Rng, TorchletError, init, memory } from '../ts/index.js';
+import {
+  type Kernels,
+  KERNEL_ARITY,
+  type Ptr,
+  alloc,
+  free,
+  heap,
+  kernels,
+} from '../ts/core/wasm.js';
 
 const SIZES = [0, 1, 3, 4, 5, 15, 16, 17, 63];
 const GUARD = 8;
@@ -516,5 +525,149 @@ describe('utility kernels', () => {
       }
       [P, G].forEach((b) => b.free());
     }
+  });
+});
+
+describe('kernels defend themselves (bounds checks in the release .wasm, issue 12)', () => {
+  // Pointer arguments per export, from the Kernels interface (they come first, typed Ptr).
+  const src = readFileSync(new URL('../ts/core/wasm.ts', import.meta.url), 'utf8');
+  const body = src.slice(src.indexOf('export interface Kernels {'));
+  const ptrs = new Map<string, number>();
+  for (const m of body.slice(0, body.indexOf('\n}')).matchAll(/(\w+)\(([^)]*)\)\s*:/g))
+    ptrs.set(m[1]!, (m[2]!.match(/:\s*Ptr\b/g) ?? []).length);
+  const raw = kernels() as unknown as Record<string, (...a: number[]) => unknown>;
+  const compute = Object.keys(KERNEL_ARITY).filter(
+    (n) => (ptrs.get(n) ?? 0) > 0 && n !== 'tl_free',
+  );
+  const FLOATS = 4096;
+
+  /** Blocks of FLOATS zeros (valid labels, indices and arg-maxes), and a snapshot of them. */
+  function blocks(count: number): { ptrs: Ptr[]; snap: () => Buffer; dispose: () => void } {
+    const ps = Array.from({ length: count }, () => alloc(FLOATS * 4, 'test'));
+    for (const p of ps) new Float32Array(heap(), p, FLOATS).fill(0);
+    return {
+      ptrs: ps,
+      snap: () => Buffer.concat(ps.map((p) => new Uint8Array(heap(), p, FLOATS * 4))),
+      dispose: () => ps.forEach((p) => free(p, FLOATS * 4)),
+    };
+  }
+  function thrown(f: () => unknown): unknown {
+    try {
+      f();
+    } catch (e) {
+      return e;
+    }
+    return null;
+  }
+  const call = (name: string, ps: number[], dim: number) =>
+    raw[name]!(
+      ...ps,
+      ...Array.from({ length: KERNEL_ARITY[name as keyof Kernels] - ps.length }, () => dim),
+    );
+
+  it(`every compute export (${'≥'}40) runs on live blocks, and refuses one too short, freed or overflowing with OUT_OF_BOUNDS naming it, writing nothing`, () => {
+    expect(compute.length).toBeGreaterThanOrEqual(40);
+    const live = memory().liveBytes;
+    for (const name of compute) {
+      const n = ptrs.get(name)!;
+      const b = blocks(n + 2); // the last two are canaries around the short block
+      expect(
+        thrown(() => call(name, b.ptrs.slice(0, n), 4)),
+        `${name} on live blocks`,
+      ).toBe(null);
+      for (let i = 0; i < n; i++) {
+        const short = alloc(16, 'test'); // 4 floats; passed 2 floats before its end
+        const gone = alloc(FLOATS * 4, 'test');
+        free(gone, FLOATS * 4);
+        const before = b.snap();
+        for (const [what, p, dim] of [
+          ['short', short + 8, 4],
+          ['freed', gone, 4],
+          ['unallocated', 2 ** 32 - 64, 4],
+        ] as const) {
+          // conv*_backward_delta's workspace is empty when stride >= kernel width (all dims 4).
+          if (what === 'short' && name.endsWith('_backward_delta') && i === 3) continue;
+          const ps = b.ptrs.slice(0, n);
+          ps[i] = p as Ptr;
+          const e = thrown(() => call(name, ps, dim));
+          expect(e, `${name} arg ${i} ${what}`).toBeInstanceOf(TorchletError);
+          expect((e as TorchletError).code).toBe('OUT_OF_BOUNDS');
+          expect((e as Error).message).toMatch(
+            new RegExp(`^kernels\\.${name}: expected argument ${i} \\(\\w+\\).*bug in torchlet`),
+          );
+          expect(b.snap().equals(before), `${name} arg ${i} ${what}: a block changed`).toBe(true);
+        }
+        free(short, 16);
+      }
+      // Sizes whose byte count overflows 32 bits fail before anything is read or written.
+      const before = b.snap();
+      const e = thrown(() => call(name, b.ptrs.slice(0, n), 65536));
+      expect(e, `${name} with dimensions 65536`).toBeInstanceOf(TorchletError);
+      expect((e as TorchletError).code).toBe('OUT_OF_BOUNDS');
+      expect(b.snap().equals(before)).toBe(true);
+      b.dispose();
+    }
+    expect(memory().liveBytes).toBe(live);
+  });
+
+  it('products that wrap in 32 bits fail as overflows, not as small sizes', () => {
+    const b = blocks(4);
+    const [x, y, w, bias] = b.ptrs as [Ptr, Ptr, Ptr, Ptr];
+    // 65536 · 65536 wraps to 0 in u32: a wrapping check would pass and the kernel run.
+    const e = thrown(() => kernels().linear_forward(x, y, w, bias, 65536, 65536, 1));
+    expect((e as Error).message).toMatch(/argument 0 \(x\).*overflows 32 bits/);
+    const g = thrown(() => kernels().gemm(x, w, y, 2, 2, 2, 2 ** 31, 2 ** 31, 1, 1, 0));
+    expect((g as Error).message).toMatch(/kernels\.gemm: expected argument 0 \(a\).*overflows/);
+    b.dispose();
+  });
+
+  it('indices that steer writes are checked first: arg-max, labels, row indices', () => {
+    const b = blocks(3);
+    const [p, q, r] = b.ptrs as [Ptr, Ptr, Ptr];
+    new Uint32Array(heap(), q, 4).set([0, 1, 99, 2]);
+    const before = b.snap();
+    expect(thrown(() => kernels().maxpool_backward_delta(p, q, r, 4, 8))).toMatchObject({
+      code: 'OUT_OF_BOUNDS',
+      message: expect.stringMatching(/argument 1 \(argmax\).*index/),
+    });
+    new Float32Array(heap(), p, 3).set([0, 4, 1]);
+    const before2 = b.snap();
+    expect(thrown(() => kernels().one_hot(p, r, 3, 4))).toMatchObject({ code: 'OUT_OF_BOUNDS' });
+    new Uint32Array(heap(), q, 2).set([0, FLOATS]);
+    expect(thrown(() => kernels().gather_rows(p, q, r, 2, 1))).toMatchObject({
+      message: expect.stringMatching(/argument 0 \(src\)/),
+    });
+    expect(before.equals(before2)).toBe(false);
+    b.dispose();
+  });
+
+  it('a double free, or a free with the wrong size, throws and frees nothing', () => {
+    const live = memory().liveBytes;
+    const p = alloc(64, 'test');
+    expect(thrown(() => free(p, 128))).toMatchObject({
+      code: 'OUT_OF_BOUNDS',
+      message: expect.stringMatching(/^kernels\.tl_free: .*double free/),
+    });
+    free(p, 64);
+    expect(thrown(() => free(p, 64))).toMatchObject({ code: 'OUT_OF_BOUNDS' });
+    expect(memory().liveBytes).toBe(live);
+  });
+
+  it('a failed check leaves the shadow stack where it was (tl_fail rewinds it if a frame was open): 10,000 failures, then GEMM works', () => {
+    const sp = (kernels() as unknown as { __stack_pointer: WebAssembly.Global }).__stack_pointer;
+    const top = sp.value as number;
+    const b = blocks(3);
+    const [a, bb, c] = b.ptrs as [Ptr, Ptr, Ptr];
+    for (let i = 0; i < 5_000; i++) {
+      // A throw skips the epilogues of open frames: a leak would show in sp at once.
+      thrown(() => kernels().gemm(a, bb, (c + FLOATS * 4 - 4) as Ptr, 4, 4, 4, 4, 1, 4, 1, 0));
+      thrown(() => kernels().linear_forward(a, bb, c, 0 as Ptr, 4, 4, 4));
+    }
+    expect(sp.value).toBe(top);
+    new Float32Array(heap(), a, 4).set([1, 2, 3, 4]);
+    new Float32Array(heap(), bb, 4).set([1, 1, 1, 1]);
+    kernels().gemm(a, bb, c, 1, 4, 1, 4, 1, 1, 1, 0);
+    expect(new Float32Array(heap(), c, 1)[0]).toBe(10);
+    b.dispose();
   });
 });

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'NOT_INITIALIZED'
   | 'BAD_WASM'
   | 'BAD_FILE'
-  | 'UNSUPPORTED_VERSION';
+  | 'UNSUPPORTED_VERSION'
+  | 'OUT_OF_BOUNDS';
 
 /**
  * The error every torchlet function throws.

@@ -9,7 +9,7 @@ import { readBytes } from './platform.js';
 export type Ptr = number & { readonly __ptr: unique symbol };
 
 /** The ABI this binding was written for; must equal the module's `abi_version()`. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /**
  * Every export of the kernels crate, one to one with `crates/kernels/src/abi.rs`: same names,
@@ -407,11 +407,92 @@ export function compiledModule(): WebAssembly.Module {
   return ready().module;
 }
 
+/** What `tl_fail`'s `reason` means (crates/kernels/src/guard.rs, `Reason`). */
+const FAIL_REASONS: Readonly<Record<number, string>> = {
+  1: 'an extent outside every live allocation (out of bounds, freed, or never allocated)',
+  2: 'dimensions whose size overflows 32 bits',
+  3: 'an index (arg-max, row or label) outside its target',
+  4: 'a pointer that is not a live allocation of that size (a double free)',
+};
+
+/**
+ * The `env` imports of the module: `tl_fail`, called by a kernel whose once-per-call bounds
+ * check failed, before it touched memory. It rewinds the shadow stack (the exception skips the
+ * epilogues of the export's frames; exports are never re-entered, so the stack is empty at every
+ * entry) and throws `OUT_OF_BOUNDS`, which unwinds through the WASM frames to the caller.
+ */
+function envImports(target: { exp: WasmExports | null; stackTop: number }): WebAssembly.Imports {
+  const tl_fail = (
+    name: number,
+    nameLen: number,
+    arg: number,
+    argLen: number,
+    index: number,
+    reason: number,
+  ): never => {
+    const exp = target.exp;
+    let where = 'a kernel';
+    let argName = '?';
+    if (exp) {
+      if (exp.__stack_pointer) exp.__stack_pointer.value = target.stackTop;
+      const text = (p: number, n: number): string =>
+        new TextDecoder().decode(new Uint8Array(exp.memory.buffer, p >>> 0, n >>> 0));
+      where = text(name, nameLen);
+      argName = text(arg, argLen);
+    }
+    throw new TorchletError(
+      'OUT_OF_BOUNDS',
+      `kernels.${where}: expected argument ${index} (${argName}) inside one live allocation for its dimensions, got ${FAIL_REASONS[reason] ?? `failure ${reason}`}; nothing was written. This is a bug in torchlet (or a direct kernels() call): please report it`,
+    );
+  };
+  return { env: { tl_fail } };
+}
+
+type WasmExports = Kernels & {
+  memory: WebAssembly.Memory;
+  __stack_pointer?: WebAssembly.Global;
+};
+
+/**
+ * The kernel table over the raw exports: the exports returning a `usize` (a pointer, a count, a
+ * length) come back from WASM as signed i32, so they are made unsigned here, the one place
+ * pointers and sizes enter TS. Memory past 2 GiB then works up to the 4 GiB wasm32 limit.
+ */
+function kernelTable(exp: WasmExports): Kernels {
+  return {
+    ...exp,
+    tl_alloc: (bytes: number) => (exp.tl_alloc(bytes) >>> 0) as Ptr,
+    non_finite_count: (x: Ptr, n: number) => exp.non_finite_count(x, n) >>> 0,
+    count_outside: (x: Ptr, n: number, lo: number, hi: number) =>
+      exp.count_outside(x, n, lo, hi) >>> 0,
+    conv1d_workspace_len: (length: number, cIn: number, cOut: number, k: number, s: number) =>
+      exp.conv1d_workspace_len(length, cIn, cOut, k, s) >>> 0,
+    conv2d_workspace_len: (
+      height: number,
+      width: number,
+      cIn: number,
+      cOut: number,
+      kh: number,
+      kw: number,
+      s: number,
+    ) => exp.conv2d_workspace_len(height, width, cIn, cOut, kh, kw, s) >>> 0,
+  };
+}
+
 async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
   const source = isWasmWrapper(arg) ? arg.wasm : arg;
   const module = await compile(source);
-  const inst = await WebAssembly.instantiate(module, {});
-  const exp = inst.exports as unknown as Kernels & { memory: WebAssembly.Memory };
+  const target: { exp: WasmExports | null; stackTop: number } = { exp: null, stackTop: 0 };
+  let inst: WebAssembly.Instance;
+  try {
+    inst = await WebAssembly.instantiate(module, envImports(target));
+  } catch (e) {
+    throw new TorchletError(
+      'BAD_WASM',
+      `init: expected the torchlet kernels module, got one that does not link (${(e as Error).message}); ${REBUILD_HINT}`,
+    );
+  }
+  const exp = inst.exports as unknown as WasmExports;
   if (typeof exp.abi_version !== 'function' || !(exp.memory instanceof WebAssembly.Memory)) {
     throw new TorchletError(
       'BAD_WASM',
@@ -431,7 +512,9 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
       `init: expected the kernels of ABI version ${ABI_VERSION}, got a module with ${mismatch}; the .wasm is stale or built from other sources, ${REBUILD_HINT}`,
     );
   }
-  instance = { module, memory: exp.memory, kernels: exp };
+  target.exp = exp;
+  target.stackTop = exp.__stack_pointer ? (exp.__stack_pointer.value as number) : 0;
+  instance = { module, memory: exp.memory, kernels: kernelTable(exp) };
 }
 
 function isWasmWrapper(x: unknown): x is { wasm?: WasmSource } {
@@ -534,8 +617,29 @@ export function heap(): ArrayBuffer {
   return ready().memory.buffer;
 }
 
-/** Largest single allocation we ask for: wasm32 memory is at most 4 GiB. */
-const MAX_ALLOC = 2 ** 32 - 2 ** 16;
+/**
+ * Largest single allocation: Rust's allocator takes at most `isize::MAX` bytes (2 GiB - 1 on
+ * wasm32) in one block; all blocks together may reach the 4 GiB of wasm32 memory.
+ */
+export const MAX_ALLOC = 2 ** 31 - 16;
+
+/**
+ * `count` elements of `elementBytes` each, as a byte count, checked before anything is allocated
+ * or changed: a size a kernel returned (`*_workspace_len` saturates at 2^32 - 1 on overflow) or
+ * computed in TS must be a finite non-negative integer and fit one allocation.
+ * @param where The caller, for the message (e.g. `Conv1D.backward workspace`).
+ * @throws TorchletError `OUT_OF_MEMORY` naming the size when it cannot be allocated.
+ */
+export function checkedBytes(count: number, where: string, elementBytes = 4): number {
+  const bytes = count * elementBytes;
+  if (!Number.isSafeInteger(count) || count < 0 || !(bytes <= MAX_ALLOC)) {
+    throw new TorchletError(
+      'OUT_OF_MEMORY',
+      `${where}: expected a buffer below 2 GiB (the most one wasm32 allocation holds), got ${count} elements of ${elementBytes} bytes${count >= 2 ** 32 - 1 ? ' (a size that overflows 32 bits)' : ''}`,
+    );
+  }
+  return bytes;
+}
 
 /**
  * Allocates `bytes` in WASM memory (16-byte aligned). May grow memory, which detaches every
@@ -547,9 +651,10 @@ export function alloc(bytes: number, what: string): Ptr {
   if (!Number.isFinite(bytes) || bytes < 0 || size > MAX_ALLOC) {
     throw new TorchletError(
       'OUT_OF_MEMORY',
-      `${what}: expected an allocation below 4 GiB, got ${bytes} bytes`,
+      `${what}: expected an allocation below 2 GiB (the most one wasm32 allocation holds), got ${bytes} bytes`,
     );
   }
+  // Unsigned: tl_alloc's table entry applies `>>> 0`, so addresses past 2 GiB stay positive.
   const ptr = ready().kernels.tl_alloc(size);
   if (ptr === 0) {
     throw new TorchletError(
@@ -561,7 +666,11 @@ export function alloc(bytes: number, what: string): Ptr {
   return ptr;
 }
 
-/** Frees a block from `alloc` with the same `bytes`. */
+/**
+ * Frees a block from `alloc` with the same `bytes`.
+ * @throws TorchletError `OUT_OF_BOUNDS` when it is not a live block of that size (a double free);
+ *   nothing is freed.
+ */
 export function free(ptr: Ptr, bytes: number): void {
   const size = Math.max(16, Math.ceil(bytes / 16) * 16);
   ready().kernels.tl_free(ptr, size);

@@ -10,10 +10,55 @@
 //! and `[out]` / `[in,out]` / `[work]` buffers must not overlap any other argument.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
+use crate::conv::out_len;
+use crate::guard::{self, prod, strided, Reason};
 use crate::{activation, conv, gemm, loss, optim, pool, upsample, util};
 
 /// Bumped whenever an export's signature or contract changes; `ts/core/wasm.ts` checks it at load.
-pub const ABI_VERSION: u32 = 2;
+/// 3: every export checks its pointers against the live blocks and calls the `env.tl_fail`
+/// import on a failure; `tl_free` refuses a block that is not live; `*_workspace_len` saturate.
+pub const ABI_VERSION: u32 = 3;
+
+/// `check!("export"; arg: extent, ...)`: the once-per-call bounds check of [`guard::spans`] over
+/// the export's first parameters, in order (`check!("export" @ i; ...)` starts at parameter i);
+/// on a failure the export returns (its default value) without touching memory.
+macro_rules! check {
+    ($export:literal; $($rest:tt)+) => { check!($export @ 0; $($rest)+) };
+    ($export:literal @ $first:expr; $($name:ident: $elems:expr),+ $(,)?) => {
+        if !guard::spans($export, $first, &[$((stringify!($name), $name as usize, $elems)),+]) {
+            return Default::default();
+        }
+    };
+}
+
+/// The extent of a workspace: a saturated length (`usize::MAX`) means the size overflowed.
+#[inline(always)]
+fn ws(len: usize) -> Option<usize> {
+    if len == usize::MAX {
+        None
+    } else {
+        Some(len)
+    }
+}
+
+/// Floats of the padded tensor [batch, top + height + bottom, left + width + right, c].
+#[inline(always)]
+fn padded(
+    batch: usize, height: usize, width: usize, c: usize,
+    top: usize, bottom: usize, left: usize, right: usize,
+) -> Option<usize> {
+    let h = top.checked_add(height)?.checked_add(bottom)?;
+    let w = left.checked_add(width)?.checked_add(right)?;
+    prod(&[batch, h, w, c])
+}
+
+/// Floats of the upsampled tensor [batch, height·sh, width·sw, c].
+#[inline(always)]
+fn upsampled(
+    batch: usize, height: usize, width: usize, c: usize, sh: usize, sw: usize,
+) -> Option<usize> {
+    prod(&[batch, height, sh, width, sw, c])
+}
 
 /// The ABI version this module was built with.
 #[no_mangle]
@@ -24,15 +69,27 @@ pub extern "C" fn abi_version() -> u32 {
 // ---------------------------------------------------------------------------------------------
 // Memory
 
-/// Allocates `bytes` bytes aligned to 16; returns 0 when memory cannot grow. `bytes` > 0.
+/// Allocates `bytes` bytes aligned to 16 and records the block as live; returns 0 when memory
+/// cannot grow or `bytes` exceeds `isize::MAX` (2 GiB - 1 on wasm32, Rust's limit for one
+/// block). `bytes` > 0.
 #[no_mangle]
 pub extern "C" fn tl_alloc(bytes: usize) -> *mut u8 {
-    util::alloc(bytes)
+    let p = util::alloc(bytes);
+    if !p.is_null() {
+        guard::register(p as usize, bytes.max(1));
+    }
+    p
 }
 
-/// Frees a block from `tl_alloc`; `bytes` must be the size it was allocated with.
+/// Frees a live block from `tl_alloc`; `bytes` must be the size it was allocated with. Anything
+/// else (a double free, a wrong size, a pointer never allocated) fails through `tl_fail` with
+/// nothing freed.
 #[no_mangle]
 pub unsafe extern "C" fn tl_free(ptr: *mut u8, bytes: usize) {
+    if !guard::unregister(ptr as usize, bytes.max(1)) {
+        guard::fail("tl_free", "ptr", 0, Reason::BadFree);
+        return;
+    }
     util::free(ptr, bytes)
 }
 
@@ -45,6 +102,7 @@ pub unsafe extern "C" fn non_finite_count(
     x: *const f32, // [in] x [n]
     n: usize,
 ) -> usize {
+    check!("non_finite_count"; x: Some(n));
     util::non_finite_count(x, n)
 }
 
@@ -56,6 +114,7 @@ pub unsafe extern "C" fn count_outside(
     lo: f32,
     hi: f32,
 ) -> usize {
+    check!("count_outside"; x: Some(n));
     util::count_outside(x, n, lo, hi)
 }
 
@@ -69,6 +128,17 @@ pub unsafe extern "C" fn gather_rows(
     rows: usize,
     cols: usize,
 ) {
+    check!("gather_rows" @ 1; indices: Some(rows), dst: prod(&[rows, cols]));
+    // src's extent is the largest row asked for: one read-only pass over the indices first.
+    let mut top: Option<usize> = Some(0);
+    for i in 0..rows {
+        let need = (*indices.add(i) as usize).checked_add(1);
+        top = match (top, need) {
+            (Some(t), Some(n)) => Some(t.max(n)),
+            _ => None,
+        };
+    }
+    check!("gather_rows"; src: top.and_then(|t| t.checked_mul(cols)));
     util::gather_rows(src, indices, dst, rows, cols)
 }
 
@@ -81,6 +151,14 @@ pub unsafe extern "C" fn one_hot(
     rows: usize,
     cols: usize,
 ) {
+    check!("one_hot"; labels: Some(rows), out: prod(&[rows, cols]));
+    for r in 0..rows {
+        let l = *labels.add(r);
+        if !(l >= 0.0 && l < cols as f32 && l.fract() == 0.0) {
+            guard::fail("one_hot", "labels", 0, Reason::BadIndex);
+            return;
+        }
+    }
     util::one_hot(labels, out, rows, cols)
 }
 
@@ -90,6 +168,7 @@ pub unsafe extern "C" fn fill_zero(
     x: *mut f32, // [out] x [n]
     n: usize,
 ) {
+    check!("fill_zero"; x: Some(n));
     util::fill_zero(x, n)
 }
 
@@ -114,6 +193,7 @@ pub unsafe extern "C" fn gemm(
     csb: usize,
     beta: u32,
 ) {
+    check!("gemm"; a: strided(m, k, rsa, csa), b: strided(k, n, rsb, csb), c: prod(&[m, n]));
     gemm::gemm(a, b, c, m, k, n, rsa, csa, rsb, csb, n, beta != 0)
 }
 
@@ -129,6 +209,7 @@ pub unsafe extern "C" fn linear_forward(
     n_in: usize,
     n_out: usize,
 ) {
+    check!("linear_forward"; x: prod(&[batch, n_in]), y: prod(&[batch, n_out]), weight: prod(&[n_in, n_out]), bias: Some(n_out));
     gemm::linear_forward(x, y, weight, bias, batch, n_in, n_out)
 }
 
@@ -142,6 +223,7 @@ pub unsafe extern "C" fn linear_backward_delta(
     n_in: usize,
     n_out: usize,
 ) {
+    check!("linear_backward_delta"; delta: prod(&[batch, n_out]), dx: prod(&[batch, n_in]), weight: prod(&[n_in, n_out]));
     gemm::linear_backward_delta(delta, dx, weight, batch, n_in, n_out)
 }
 
@@ -158,6 +240,7 @@ pub unsafe extern "C" fn linear_backward_update_gradient(
     n_out: usize,
     beta: u32,
 ) {
+    check!("linear_backward_update_gradient"; x: prod(&[batch, n_in]), delta: prod(&[batch, n_out]), grad_weight: prod(&[n_in, n_out]), grad_bias: Some(n_out));
     gemm::linear_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, n_in, n_out, beta,
     )
@@ -169,6 +252,7 @@ pub unsafe extern "C" fn linear_backward_update_gradient(
 /// y = tanh(x). Shape: x [n], y [n].
 #[no_mangle]
 pub unsafe extern "C" fn tanh_forward(x: *const f32, y: *mut f32, n: usize) {
+    check!("tanh_forward"; x: Some(n), y: Some(n));
     activation::tanh_forward(x, y, n)
 }
 
@@ -180,12 +264,14 @@ pub unsafe extern "C" fn tanh_backward_delta(
     dx: *mut f32,
     n: usize,
 ) {
+    check!("tanh_backward_delta"; y: Some(n), delta: Some(n), dx: Some(n));
     activation::tanh_backward_delta(y, delta, dx, n)
 }
 
 /// y = 1 / (1 + e^-x). Shape: x [n], y [n].
 #[no_mangle]
 pub unsafe extern "C" fn sigmoid_forward(x: *const f32, y: *mut f32, n: usize) {
+    check!("sigmoid_forward"; x: Some(n), y: Some(n));
     activation::sigmoid_forward(x, y, n)
 }
 
@@ -197,12 +283,14 @@ pub unsafe extern "C" fn sigmoid_backward_delta(
     dx: *mut f32,
     n: usize,
 ) {
+    check!("sigmoid_backward_delta"; y: Some(n), delta: Some(n), dx: Some(n));
     activation::sigmoid_backward_delta(y, delta, dx, n)
 }
 
 /// y = max(x, 0). Shape: x [n], y [n].
 #[no_mangle]
 pub unsafe extern "C" fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
+    check!("relu_forward"; x: Some(n), y: Some(n));
     activation::relu_forward(x, y, n)
 }
 
@@ -215,12 +303,14 @@ pub unsafe extern "C" fn relu_backward_delta(
     dx: *mut f32,
     n: usize,
 ) {
+    check!("relu_backward_delta"; x: Some(n), delta: Some(n), dx: Some(n));
     activation::relu_backward_delta(x, delta, dx, n)
 }
 
 /// Row-wise y = softmax(x), shifted by the row max. Shape: x [rows, cols], y [rows, cols].
 #[no_mangle]
 pub unsafe extern "C" fn softmax_forward(x: *const f32, y: *mut f32, rows: usize, cols: usize) {
+    check!("softmax_forward"; x: prod(&[rows, cols]), y: prod(&[rows, cols]));
     activation::softmax_forward(x, y, rows, cols)
 }
 
@@ -234,6 +324,7 @@ pub unsafe extern "C" fn softmax_backward_delta(
     rows: usize,
     cols: usize,
 ) {
+    check!("softmax_backward_delta"; y: prod(&[rows, cols]), delta: prod(&[rows, cols]), dx: prod(&[rows, cols]));
     activation::softmax_backward_delta(y, delta, dx, rows, cols)
 }
 
@@ -249,6 +340,7 @@ pub unsafe extern "C" fn mse_loss_forward(
     rows: usize,
     cols: usize,
 ) -> f32 {
+    check!("mse_loss_forward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]));
     loss::mse_loss_forward(y, yhat, rows, cols)
 }
 
@@ -261,6 +353,7 @@ pub unsafe extern "C" fn mse_loss_backward(
     rows: usize,
     cols: usize,
 ) {
+    check!("mse_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
     loss::mse_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -272,6 +365,7 @@ pub unsafe extern "C" fn bce_loss_forward(
     rows: usize,
     cols: usize,
 ) -> f32 {
+    check!("bce_loss_forward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]));
     loss::bce_loss_forward(y, yhat, rows, cols)
 }
 
@@ -284,6 +378,7 @@ pub unsafe extern "C" fn bce_loss_backward(
     rows: usize,
     cols: usize,
 ) {
+    check!("bce_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
     loss::bce_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -295,6 +390,7 @@ pub unsafe extern "C" fn cross_entropy_loss_forward(
     rows: usize,
     cols: usize,
 ) -> f32 {
+    check!("cross_entropy_loss_forward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]));
     loss::cross_entropy_loss_forward(y, yhat, rows, cols)
 }
 
@@ -307,6 +403,7 @@ pub unsafe extern "C" fn cross_entropy_loss_backward(
     rows: usize,
     cols: usize,
 ) {
+    check!("cross_entropy_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
     loss::cross_entropy_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -318,6 +415,7 @@ pub unsafe extern "C" fn log_softmax_cross_entropy_forward(
     rows: usize,
     cols: usize,
 ) -> f32 {
+    check!("log_softmax_cross_entropy_forward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]));
     loss::log_softmax_cross_entropy_forward(y, yhat, rows, cols)
 }
 
@@ -330,6 +428,7 @@ pub unsafe extern "C" fn log_softmax_cross_entropy_backward(
     rows: usize,
     cols: usize,
 ) {
+    check!("log_softmax_cross_entropy_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
     loss::log_softmax_cross_entropy_backward(y, yhat, grad, rows, cols)
 }
 
@@ -364,6 +463,7 @@ pub unsafe extern "C" fn conv1d_forward(
     k: usize,
     stride: usize,
 ) {
+    check!("conv1d_forward"; x: prod(&[batch, length, c_in]), y: prod(&[batch, out_len(length, k, stride), c_out]), weight: prod(&[k, c_in, c_out]), bias: Some(c_out));
     conv::conv1d_forward(x, y, weight, bias, batch, length, c_in, c_out, k, stride)
 }
 
@@ -383,6 +483,7 @@ pub unsafe extern "C" fn conv1d_backward_delta(
     k: usize,
     stride: usize,
 ) {
+    check!("conv1d_backward_delta"; delta: prod(&[batch, out_len(length, k, stride), c_out]), dx: prod(&[batch, length, c_in]), weight: prod(&[k, c_in, c_out]), work: ws(conv::conv1d_workspace_len(length, c_in, c_out, k, stride)));
     conv::conv1d_backward_delta(delta, dx, weight, work, batch, length, c_in, c_out, k, stride)
 }
 
@@ -403,6 +504,7 @@ pub unsafe extern "C" fn conv1d_backward_update_gradient(
     stride: usize,
     beta: u32,
 ) {
+    check!("conv1d_backward_update_gradient"; x: prod(&[batch, length, c_in]), delta: prod(&[batch, out_len(length, k, stride), c_out]), grad_weight: prod(&[k, c_in, c_out]), grad_bias: Some(c_out));
     conv::conv1d_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, length, c_in, c_out, k, stride, beta,
     )
@@ -440,6 +542,7 @@ pub unsafe extern "C" fn conv2d_forward(
     kw: usize,
     stride: usize,
 ) {
+    check!("conv2d_forward"; x: prod(&[batch, height, width, c_in]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), weight: prod(&[kh, kw, c_in, c_out]), bias: Some(c_out));
     conv::conv2d_forward(x, y, weight, bias, batch, height, width, c_in, c_out, kh, kw, stride)
 }
 
@@ -461,6 +564,7 @@ pub unsafe extern "C" fn conv2d_backward_delta(
     kw: usize,
     stride: usize,
 ) {
+    check!("conv2d_backward_delta"; delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), dx: prod(&[batch, height, width, c_in]), weight: prod(&[kh, kw, c_in, c_out]), work: ws(conv::conv2d_workspace_len(height, width, c_in, c_out, kh, kw, stride)));
     conv::conv2d_backward_delta(
         delta, dx, weight, work, batch, height, width, c_in, c_out, kh, kw, stride,
     )
@@ -485,6 +589,7 @@ pub unsafe extern "C" fn conv2d_backward_update_gradient(
     stride: usize,
     beta: u32,
 ) {
+    check!("conv2d_backward_update_gradient"; x: prod(&[batch, height, width, c_in]), delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), grad_weight: prod(&[kh, kw, c_in, c_out]), grad_bias: Some(c_out));
     conv::conv2d_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride, beta,
     )
@@ -507,6 +612,7 @@ pub unsafe extern "C" fn maxpool1d_forward(
     k: usize,
     stride: usize,
 ) {
+    check!("maxpool1d_forward"; x: prod(&[batch, length, c]), y: prod(&[batch, out_len(length, k, stride), c]), argmax: prod(&[batch, out_len(length, k, stride), c]));
     pool::maxpool1d_forward(x, y, argmax, batch, length, c, k, stride)
 }
 
@@ -525,6 +631,7 @@ pub unsafe extern "C" fn maxpool2d_forward(
     kw: usize,
     stride: usize,
 ) {
+    check!("maxpool2d_forward"; x: prod(&[batch, height, width, c]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]), argmax: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]));
     pool::maxpool2d_forward(x, y, argmax, batch, height, width, c, kh, kw, stride)
 }
 
@@ -538,6 +645,13 @@ pub unsafe extern "C" fn maxpool_backward_delta(
     n_out: usize,
     n_in: usize,
 ) {
+    check!("maxpool_backward_delta"; delta: Some(n_out), argmax: Some(n_out), dx: Some(n_in));
+    for i in 0..n_out {
+        if *argmax.add(i) as usize >= n_in {
+            guard::fail("maxpool_backward_delta", "argmax", 1, Reason::BadIndex);
+            return;
+        }
+    }
     pool::maxpool_backward_delta(delta, argmax, dx, n_out, n_in)
 }
 
@@ -556,6 +670,7 @@ pub unsafe extern "C" fn avgpool_forward(
     kw: usize,
     stride: usize,
 ) {
+    check!("avgpool_forward"; x: prod(&[batch, height, width, c]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]));
     pool::avgpool_forward(x, y, batch, height, width, c, kh, kw, stride)
 }
 
@@ -574,6 +689,7 @@ pub unsafe extern "C" fn avgpool_backward_delta(
     kw: usize,
     stride: usize,
 ) {
+    check!("avgpool_backward_delta"; delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]), dx: prod(&[batch, height, width, c]));
     pool::avgpool_backward_delta(delta, dx, batch, height, width, c, kh, kw, stride)
 }
 
@@ -595,6 +711,7 @@ pub unsafe extern "C" fn pad_forward(
     left: usize,
     right: usize,
 ) {
+    check!("pad_forward"; x: prod(&[batch, height, width, c]), y: padded(batch, height, width, c, top, bottom, left, right));
     conv::pad_forward(x, y, batch, height, width, c, top, bottom, left, right)
 }
 
@@ -613,6 +730,7 @@ pub unsafe extern "C" fn pad_backward_delta(
     left: usize,
     right: usize,
 ) {
+    check!("pad_backward_delta"; delta: padded(batch, height, width, c, top, bottom, left, right), dx: prod(&[batch, height, width, c]));
     conv::pad_backward_delta(delta, dx, batch, height, width, c, top, bottom, left, right)
 }
 
@@ -627,6 +745,7 @@ pub unsafe extern "C" fn dropout_forward(
     y: *mut f32, // [out] y [n]
     n: usize,
 ) {
+    check!("dropout_forward"; x: Some(n), mask: Some(n), y: Some(n));
     activation::dropout_forward(x, mask, y, n)
 }
 
@@ -638,6 +757,7 @@ pub unsafe extern "C" fn dropout_backward_delta(
     dx: *mut f32, // [out] dx [n]
     n: usize,
 ) {
+    check!("dropout_backward_delta"; delta: Some(n), mask: Some(n), dx: Some(n));
     activation::dropout_backward_delta(delta, mask, dx, n)
 }
 
@@ -657,6 +777,7 @@ pub unsafe extern "C" fn upsample_forward(
     sh: usize,
     sw: usize,
 ) {
+    check!("upsample_forward"; x: prod(&[batch, height, width, c]), y: upsampled(batch, height, width, c, sh, sw));
     upsample::upsample_forward(x, y, batch, height, width, c, sh, sw)
 }
 
@@ -673,6 +794,7 @@ pub unsafe extern "C" fn upsample_backward_delta(
     sh: usize,
     sw: usize,
 ) {
+    check!("upsample_backward_delta"; delta: upsampled(batch, height, width, c, sh, sw), dx: prod(&[batch, height, width, c]));
     upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
 }
 
@@ -687,6 +809,7 @@ pub unsafe extern "C" fn sgd_update(
     n: usize,
     step: f32,
 ) {
+    check!("sgd_update"; grad: Some(n), param: Some(n));
     optim::sgd_update(grad, param, n, step)
 }
 
@@ -699,6 +822,7 @@ pub unsafe extern "C" fn sgd_decay_update(
     step: f32,
     weight_decay: f32,
 ) {
+    check!("sgd_decay_update"; grad: Some(n), param: Some(n));
     optim::sgd_decay_update(grad, param, n, step, weight_decay)
 }
 
@@ -715,6 +839,7 @@ pub unsafe extern "C" fn momentum_update(
     weight_decay: f32,
     nesterov: u32,
 ) {
+    check!("momentum_update"; grad: Some(n), param: Some(n), velocity: Some(n));
     optim::momentum_update(grad, param, velocity, n, step, momentum, weight_decay, nesterov)
 }
 
@@ -735,6 +860,7 @@ pub unsafe extern "C" fn adam_update(
     weight_decay: f32,
     inv_sqrt_bias2: f32,
 ) {
+    check!("adam_update"; grad: Some(n), param: Some(n), m: Some(n), v: Some(n));
     optim::adam_update(
         grad, param, m, v, n, step_size, beta1, beta2, epsilon, weight_decay, inv_sqrt_bias2,
     )

@@ -24,7 +24,8 @@ pub fn out_len(n: usize, k: usize, stride: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Conv1D: each forwards to the 2-D kernel with height = kh = 1 (same memory layout).
 
-/// Floats of scratch [`conv1d_backward_delta`] needs (0 when windows do not overlap).
+/// Floats of scratch [`conv1d_backward_delta`] needs (0 when windows do not overlap;
+/// `usize::MAX` when the size overflows `usize`).
 pub fn conv1d_workspace_len(
     length: usize, c_in: usize, c_out: usize, k: usize, stride: usize,
 ) -> usize {
@@ -153,19 +154,27 @@ pub unsafe fn conv1d_backward_update_gradient_scalar(
 /// Floats of scratch [`conv2d_backward_delta`] needs when windows overlap along a row
 /// (stride < kw; otherwise 0): weightᵀ packed for [`delta_direct`] when a kernel row holds a
 /// multiple of NR floats (kw·c_in), else `delta · weightᵀ` for [`delta_rows`] output rows,
-/// [rows·out_w, kh·kw·c_in].
+/// [rows·out_w, kh·kw·c_in]. `usize::MAX` when the size overflows `usize`.
 pub fn conv2d_workspace_len(
     height: usize, width: usize, c_in: usize, c_out: usize, kh: usize, kw: usize, stride: usize,
 ) -> usize {
-    let _ = (height, c_out);
-    if stride >= kw {
-        0
-    } else if kw * c_in % NR == 0 {
-        kh * kw * c_in * c_out
-    } else {
-        let (out_w, taps) = (out_len(width, kw, stride), kh * kw * c_in);
-        delta_rows(out_w, taps) * out_w * taps
-    }
+    let _ = height;
+    let len = || -> Option<usize> {
+        if stride >= kw {
+            return Some(0);
+        }
+        let row = kw.checked_mul(c_in)?;
+        let taps = kh.checked_mul(row)?;
+        if row % NR == 0 {
+            taps.checked_mul(c_out)
+        } else {
+            let out_w = out_len(width, kw, stride);
+            delta_rows(out_w, taps).checked_mul(out_w)?.checked_mul(taps)
+        }
+    };
+    // usize::MAX is never a length that fits memory: it marks an overflow (the abi's check
+    // and ts/core/conv.ts both refuse it).
+    len().unwrap_or(usize::MAX)
 }
 
 /// Floats of `delta · weightᵀ` one GEMM of [`conv2d_backward_delta_simd`] aims at (64 KiB: the
@@ -175,7 +184,7 @@ const DELTA_BLOCK: usize = 16 * 1024;
 /// Output rows per GEMM of [`conv2d_backward_delta_simd`]: rows of consecutive output positions
 /// (across images too), at least one, about [`DELTA_BLOCK`] floats of result.
 pub fn delta_rows(out_w: usize, taps: usize) -> usize {
-    (DELTA_BLOCK / (out_w * taps).max(1)).max(1)
+    (DELTA_BLOCK / out_w.saturating_mul(taps).max(1)).max(1)
 }
 
 /// `y[b, i, j, :] = Σ_{p<kh, q<kw} x[b, i·stride + p, j·stride + q, :] · weight[p, q] + bias`;

@@ -34,6 +34,7 @@ pub mod abi;
 pub mod activation;
 pub mod conv;
 pub mod gemm;
+pub mod guard;
 pub mod loss;
 pub mod optim;
 pub mod pool;
