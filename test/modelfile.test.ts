@@ -7,7 +7,18 @@
 // leaves Object.prototype clean. A kill -9 at a random moment of `save` (200 trials in child
 // processes; 30 in `npm test`) always leaves a file that loads as the old model or the new one. The golden file of
 // every released format version keeps loading and predicting its stored outputs bit for bit.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -433,6 +444,91 @@ describe('hostile files', () => {
     },
     TIMEOUT,
   );
+});
+
+// ---- issue 12.7: what load reads, and when --------------------------------------------------------
+describe('load reads a regular file, the header first', () => {
+  it.skipIf(process.platform === 'win32')(
+    'refuses a FIFO at once instead of blocking on it',
+    async () => {
+      const fifo = join(dir, 'model.fifo');
+      await new Promise<void>((resolve, reject) =>
+        spawn('mkfifo', [fifo]).on('exit', (c) =>
+          c === 0 ? resolve() : reject(new Error(`mkfifo ${c}`)),
+        ),
+      );
+      // Were load to open the FIFO, it would block until a writer came: this one comes after 1.5 s
+      // (so a blocking load fails the time bound below instead of hanging the run), and is killed
+      // if nobody reads.
+      const writer = spawn('sh', ['-c', `sleep 1.5; exec cat /dev/null > '${fifo}'`], {
+        stdio: 'ignore',
+      });
+      try {
+        const t0 = performance.now();
+        expect(() => load(fifo)).toThrow(
+          /^load: expected a regular file at .*model\.fifo, got a FIFO \(named pipe\)$/,
+        );
+        expect(performance.now() - t0).toBeLessThan(1000);
+      } finally {
+        writer.kill('SIGKILL');
+        rmSync(fifo, { force: true });
+      }
+    },
+  );
+
+  it('refuses a 1 GiB junk file after reading its first 8 bytes, not the whole file', () => {
+    const junk = join(dir, 'junk-1gib.safetensors');
+    // Sparse: 1 GiB of zeros (a header length of 0) costs no disk.
+    closeSync(openSync(junk, 'w'));
+    truncateSync(junk, 2 ** 30);
+    try {
+      const before = process.memoryUsage().arrayBuffers;
+      const t0 = performance.now();
+      let caught: unknown = null;
+      try {
+        load(junk);
+      } catch (e) {
+        caught = e;
+      }
+      const ms = performance.now() - t0;
+      const grew = process.memoryUsage().arrayBuffers - before;
+      expect(caught).toBeInstanceOf(TorchletError);
+      expect((caught as TorchletError).code).toBe('BAD_FILE');
+      expect((caught as TorchletError).message).toMatch(/^load: expected a UTF-8 JSON header/);
+      expect(grew, 'bytes read into memory').toBeLessThan(2 ** 20);
+      expect(ms).toBeLessThan(500);
+    } finally {
+      rmSync(junk, { force: true });
+    }
+  });
+
+  it('refuses a misnamed 8 MB file without growing WASM memory or live bytes', () => {
+    const net = new Sequential(new Linear(1448, 1448, { rng: new Rng(5) }));
+    const path = join(dir, 'misnamed.safetensors');
+    save(net, path);
+    net.dispose();
+    const bytes = new Uint8Array(readFileSync(path));
+    expect(bytes.length).toBeGreaterThan(8e6);
+    // Rename 0.weight to 0.wEight in the header (same length), then fix the checksum.
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const text = new TextDecoder().decode(bytes.subarray(8, 8 + n));
+    const renamed = text
+      .replace('"0.weight"', '"0.wEight"')
+      .replace(/"torchlet\.crc32":"[0-9a-f]{8}"/, '"torchlet.crc32":"00000000"');
+    bytes.set(enc.encode(renamed), 8);
+    const crc = crc32([bytes]).toString(16).padStart(8, '0');
+    bytes.set(
+      enc.encode(renamed.replace('"torchlet.crc32":"00000000"', `"torchlet.crc32":"${crc}"`)),
+      8,
+    );
+    writeFileSync(path, bytes);
+    const before = memory();
+    expect(() => load(path)).toThrow(/^load: expected a tensor named "0\.weight", got none$/);
+    expect(verdict(bytes)).toBe('BAD_FILE'); // deserialize: live bytes and WASM memory unchanged
+    const after = memory();
+    expect(after.wasmBytes - before.wasmBytes, 'WASM memory growth').toBe(0);
+    expect(after.liveBytes - before.liveBytes, 'live bytes').toBe(0);
+  });
 });
 
 // ---- atomic save under kill -9 ------------------------------------------------------------------

@@ -395,3 +395,218 @@ describe('load rejects bad files and allocates nothing', () => {
     expect(deserializeModel(withHeader(good, () => {})).net.parameters()).toHaveLength(4);
   });
 });
+
+// ---- issue 12.10: save and load accept exactly the same set ---------------------------------------
+describe('save refuses exactly what load refuses', () => {
+  const nest = (depth: number): object =>
+    depth === 0 ? { type: 'ReLU' } : { type: 'Sequential', children: [nest(depth - 1)] };
+  const nested = (depth: number): Module => {
+    let m: Module = new ReLU();
+    for (let i = 0; i < depth; i++) m = new Sequential(m);
+    return m;
+  };
+  const setArch =
+    (arch: unknown) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed header
+    (h: Record<string, any>) => {
+      h.__metadata__['torchlet.architecture'] = JSON.stringify(arch);
+    };
+  // [case, what save is given (or null: the module cannot be built), the file an unchecked writer
+  // would have written (a valid file edited, checksum fixed)]
+  const cases: Array<[string, (() => ArrayBuffer) | null, () => Uint8Array]> = [
+    [
+      'nesting 70 deep',
+      () => serialize(nested(70)),
+      () => withHeader(serialize(new ReLU()), setArch(nest(70))),
+    ],
+    [
+      'a 9-dimensional Reshape',
+      null,
+      () =>
+        withHeader(
+          serialize(new Reshape(1, 1, 1, 1, 1, 1, 1, 1)),
+          setArch({ type: 'Reshape', args: { shape: [1, 1, 1, 1, 1, 1, 1, 1, 1] } }),
+        ),
+    ],
+    [
+      'Upsample1D(2^31)',
+      () => serialize(new Upsample1D(2 ** 31)),
+      () =>
+        withHeader(
+          serialize(new Upsample1D(2)),
+          setArch({ type: 'Upsample1D', args: { scale: 2 ** 31 } }),
+        ),
+    ],
+    ...['constructor', '__proto__', 'prototype'].map(
+      (key): [string, () => ArrayBuffer, () => Uint8Array] => [
+        `metadata key ${key}`,
+        () => serialize(new ReLU(), { metadata: JSON.parse(`{"${key}":"x"}`) }),
+        () =>
+          withHeader(serialize(new ReLU()), (h) => {
+            Object.defineProperty(h.__metadata__, key, { value: 'x', enumerable: true });
+          }),
+      ],
+    ),
+    [
+      '17 MB of metadata',
+      () => serialize(new ReLU(), { metadata: { big: 'x'.repeat(17e6) } }),
+      () =>
+        withHeader(serialize(new ReLU()), (h) => {
+          h.__metadata__.big = 'x'.repeat(17e6);
+        }),
+    ],
+    [
+      '100,001 modules',
+      () => serialize(wide(100_001)),
+      () => withHeader(serialize(new ReLU()), setArch(wideArch(100_001))),
+    ],
+  ];
+  for (const [name, saveIt, written] of cases) {
+    it(`${name}: save throws BAD_ARGUMENT, load of such a file BAD_FILE`, () => {
+      if (saveIt !== null) expectError(saveIt, 'BAD_ARGUMENT', /^serialize: expected .+, got /);
+      const live = memory().liveBytes;
+      expectError(() => deserialize(written()), 'BAD_FILE', /^deserialize: expected .+, got /);
+      expect(memory().liveBytes).toBe(live);
+    });
+  }
+  it('save also refuses them through save(), naming save, and writes no file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-same-set-'));
+    const net = nested(70);
+    expectError(
+      () => save(net, join(dir, 'm.safetensors')),
+      'BAD_ARGUMENT',
+      /^save: expected an architecture at most 64 deep/,
+    );
+    expectError(
+      () =>
+        save(new ReLU(), join(dir, 'm.safetensors'), {
+          metadata: JSON.parse('{"constructor":"x"}'),
+        }),
+      'BAD_ARGUMENT',
+      /^save: expected string metadata under keys other than __proto__, constructor, prototype, got "constructor": string$/,
+    );
+    expect(readdirSync(dir)).toEqual([]);
+    net.dispose();
+  });
+
+  it('at the limits both succeed: 64 deep, 16 MiB of header, a Reshape of 8 dimensions', () => {
+    const room = 16 * 2 ** 20 - 400;
+    for (const [net, metadata] of [
+      [nested(64), {}],
+      [new ReLU(), { big: 'x'.repeat(room) }],
+      [new Reshape(1, 1, 1, 1, 1, 1, 1, 1), {}],
+    ] as const) {
+      const model = deserializeModel(serialize(net, { metadata }));
+      expect(model.metadata).toEqual(metadata);
+      model.net.dispose();
+      net.dispose();
+    }
+  });
+});
+
+/** A Sequential of `n` modules in all (itself included): 1,000 Sequentials of ReLUs, then ReLUs. */
+function wide(n: number): Sequential {
+  const groups = Array.from({ length: 1000 }, () => new Sequential(...relus(98)));
+  return new Sequential(...groups, ...relus(n - 1 - 1000 * 99));
+}
+function relus(n: number): ReLU[] {
+  return Array.from({ length: n }, () => new ReLU());
+}
+function wideArch(n: number): object {
+  const group = {
+    type: 'Sequential',
+    children: Array.from({ length: 98 }, () => ({ type: 'ReLU' })),
+  };
+  return {
+    type: 'Sequential',
+    children: [
+      ...Array.from({ length: 1000 }, () => group),
+      ...Array.from({ length: n - 1 - 1000 * 99 }, () => ({ type: 'ReLU' })),
+    ],
+  };
+}
+
+describe('a model of 99,999 modules (inside the 100,000 limit)', () => {
+  it('saves and loads, through a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-wide-'));
+    const net = new Sequential(new Linear(3, 2, { rng: new Rng(1) }), wide(99_997));
+    const path = join(dir, 'wide.safetensors');
+    save(net, path);
+    const copy = load(path);
+    let count = 0;
+    const walk = (m: Module): void => {
+      count++;
+      m.children().forEach(walk);
+    };
+    walk(copy);
+    expect(count).toBe(99_999);
+    const x = randTensor([2, 3], 4);
+    expect(Array.from(copy.forward(x).data)).toEqual(Array.from(net.forward(x).data));
+    copy.dispose();
+    net.dispose();
+  });
+
+  // A flat Sequential of 99,998 modules: Sequential.spec.build (ts/core/container.ts) spreads the
+  // children into the constructor's arguments, which overflows the stack past ~60,000. Expected to
+  // fail until container.ts builds a Sequential from an array without spreading (issue 12 report,
+  // change request); then make this an `it`.
+  it.fails('a flat Sequential of 99,998 modules loads', () => {
+    const flat = {
+      type: 'Sequential',
+      children: Array.from({ length: 99_998 }, () => ({ type: 'ReLU' })),
+    };
+    const bytes = withHeader(serialize(new Sequential()), setArchOf(flat));
+    const net = deserialize(bytes);
+    expect(net.children()).toHaveLength(99_998);
+    net.dispose();
+  });
+});
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed header
+const setArchOf = (arch: unknown) => (h: Record<string, any>) => {
+  h.__metadata__['torchlet.architecture'] = JSON.stringify(arch);
+};
+
+// ---- issue 12.14: the path argument ---------------------------------------------------------------
+describe('save and load name a bad path argument', () => {
+  for (const [what, path] of [
+    ['undefined', undefined],
+    ['42', 42],
+    ['{}', {}],
+    ['an empty string', ''],
+    ['null', null],
+  ] as const) {
+    it(`save(net, ${what}) and load(${what}) throw BAD_ARGUMENT`, () => {
+      const net = new ReLU();
+      expectError(
+        () => save(net, path as never),
+        'BAD_ARGUMENT',
+        /^save: expected the path argument to be a non-empty string or a file URL, got .+$/,
+      );
+      for (const [name, f] of [
+        ['load', load],
+        ['load', loadModel],
+      ] as const) {
+        expectError(
+          () => f(path as never),
+          'BAD_ARGUMENT',
+          new RegExp(
+            `^${name}: expected the path argument to be a non-empty string or a file URL, got .+$`,
+          ),
+        );
+      }
+    });
+  }
+  it('save refuses options and metadata that are not objects', () => {
+    expectError(
+      () => serialize(new ReLU(), 5 as never),
+      'BAD_ARGUMENT',
+      /^serialize: expected options/,
+    );
+    expectError(
+      () => serialize(new ReLU(), { metadata: 'x' as never }),
+      'BAD_ARGUMENT',
+      /^serialize: expected metadata as an object of strings, got "x"$/,
+    );
+  });
+});

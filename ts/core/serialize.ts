@@ -2,7 +2,11 @@
 // JSON header (tensors: dtype F32, shape, data_offsets; `__metadata__`: format version, the
 // architecture as allow-listed module types + constructor arguments, a CRC-32), then the weights
 // as little-endian float32 (copied byte for byte from WASM memory, which is little-endian).
-// Loading validates everything before it allocates, and never runs code from the file.
+// Loading validates everything before it allocates, and never runs code from the file. Saving
+// runs the same checks (architecture, tensor names and shapes, metadata keys and values, header
+// size), so every file `save` writes, `load` reads, and `save` refuses (BAD_ARGUMENT) exactly
+// what `load` would refuse (BAD_FILE). `load` reads a regular file only, and reads the 8-byte
+// length and the header first: a junk file is refused before its data is read.
 
 import { crc32 } from './crc32.js';
 import { type ErrorCode, TorchletError } from './errors.js';
@@ -18,6 +22,8 @@ const MAX_DEPTH = 64;
 const MAX_MODULES = 100_000;
 const MAX_DIM = 2 ** 31 - 1;
 const LIBRARY = 'torchlet';
+/** Keys refused in metadata and as tensor names (prototype pollution when copied to an object). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** An argument value in an architecture: a number, a string, or a list of integers. */
 export type ArgValueJson = number | string | number[];
@@ -62,27 +68,35 @@ export function describeArchitecture(
   net: Module,
   where = 'describeArchitecture',
 ): ArchitectureNode {
+  return describe(net, where).architecture;
+}
+
+/** describeArchitecture, also returning the tensors a file of it holds (as checkArchitecture). */
+function describe(
+  net: Module,
+  where: string,
+): { architecture: ArchitectureNode; tensors: ExpectedTensor[] } {
   if (!(net instanceof Module))
     throw fail(
       'BAD_ARGUMENT',
       where,
       `expected a Module, got ${net === null ? 'null' : typeof net}`,
     );
+  const bad = (m: string): TorchletError => fail('BAD_ARGUMENT', where, m);
   const seen = new Map<Module, string>();
-  const walk = (m: Module, path: string): ArchitectureNode => {
+  let count = 0;
+  const walk = (m: Module, path: string, depth: number): ArchitectureNode => {
+    // The loader's limits, checked while walking: a tree nested 10^5 deep would overflow the stack.
+    if (depth > MAX_DEPTH || ++count > MAX_MODULES) throw bad(tooBig(path));
     const spec = m.spec;
     if (spec === undefined || (layerClass(spec.type) as unknown) !== m.constructor) {
-      throw fail(
-        'BAD_ARGUMENT',
-        where,
+      throw bad(
         `expected registered module types (${registeredTypes().join(', ')}; register(YourLayer) adds one), got ${m.constructor.name} (type ${m.type}) at ${path}`,
       );
     }
     const first = seen.get(m);
     if (first !== undefined) {
-      throw fail(
-        'BAD_ARGUMENT',
-        where,
+      throw bad(
         `expected each module once (model files store trees), got the same ${m.type} at ${first} and ${path}`,
       );
     }
@@ -90,12 +104,16 @@ export function describeArchitecture(
     const node: ArchitectureNode = { type: spec.type };
     if (spec.args.length > 0) node.args = m.config() as Record<string, ArgValueJson>;
     if (spec.children !== undefined)
-      node.children = m.children().map((c, i) => walk(c, `${path}[${i}]`));
+      node.children = m.children().map((c, i) => walk(c, `${path}[${i}]`, depth + 1));
     return node;
   };
-  const node = walk(net, net.type);
-  checkArchitecture(node, (m) => fail('BAD_ARGUMENT', where, m));
-  return node;
+  const architecture = walk(net, net.type, 0);
+  const tensors = checkArchitecture(architecture, bad);
+  return { architecture, tensors };
+}
+
+function tooBig(path: string): string {
+  return `expected an architecture at most ${MAX_DEPTH} deep and ${MAX_MODULES} modules, got more at ${path}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,22 +147,41 @@ function crcPosition(header: Uint8Array, hex: string): number {
  * @example const bytes = serialize(net); const copy = deserialize(bytes);
  */
 export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
-  const where = 'serialize';
+  return encode(net, options, 'serialize');
+}
+
+function encode(net: Module, options: SaveOptions | undefined, where: string): ArrayBuffer {
+  const bad = (m: string): TorchletError => fail('BAD_ARGUMENT', where, m);
   if (!(net instanceof Module))
-    throw fail('BAD_ARGUMENT', where, `expected a Module, got ${typeof net}`);
-  const architecture = describeArchitecture(net, where);
+    throw bad(`expected a Module, got ${net === null ? 'null' : typeof net}`);
+  if (options !== undefined && !isRecord(options))
+    throw bad(`expected options { metadata? }, got ${valueText(options)}`);
+  const given: unknown = options?.metadata ?? {};
+  if (!isRecord(given))
+    throw bad(`expected metadata as an object of strings, got ${valueText(given)}`);
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(options.metadata ?? {})) {
-    if (typeof v !== 'string' || k.startsWith('torchlet.') || k === '__proto__') {
-      throw fail(
-        'BAD_ARGUMENT',
-        where,
-        `expected metadata of string values with keys outside torchlet.*, got ${JSON.stringify(k)}: ${typeof v}`,
-      );
-    }
-    metadata[k] = v;
+  for (const [k, v] of Object.entries(given)) {
+    if (k.startsWith('torchlet.'))
+      throw bad(`expected metadata keys outside torchlet.*, got ${JSON.stringify(k)}`);
+    checkMetadataEntry(k, v, bad);
+    metadata[k] = v as string;
   }
+  const { architecture, tensors } = describe(net, where);
   const params = net.parameters();
+  // The names and shapes the loader will expect from the architecture (a registered layer whose
+  // spec.params disagrees with its parameters() would write a file that does not load).
+  if (
+    params.length !== tensors.length ||
+    params.some(
+      (p, i) => p.name !== tensors[i]!.name || !sameDims(p.value.shape, tensors[i]!.shape),
+    )
+  ) {
+    const shown = (l: readonly { name: string; shape: readonly number[] }[]): string =>
+      JSON.stringify(l.map((t) => `${t.name} ${JSON.stringify(t.shape)}`));
+    throw bad(
+      `expected parameters matching the modules' descriptions (spec.params) ${shown(tensors)}, got ${shown(params.map((p) => ({ name: p.name, shape: p.value.shape })))}`,
+    );
+  }
   const header: Record<string, unknown> = {
     __metadata__: {
       ...metadata,
@@ -167,6 +204,10 @@ export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
   const headerBytes = new TextEncoder().encode(json);
+  if (headerBytes.length > MAX_HEADER_BYTES)
+    throw bad(
+      `expected a header (metadata, architecture, tensor list) of at most ${MAX_HEADER_BYTES} bytes, got ${headerBytes.length}`,
+    );
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -179,6 +220,39 @@ export function serialize(net: Module, options: SaveOptions = {}): ArrayBuffer {
   const crc = crcHex([out]);
   out.set(new TextEncoder().encode(crc), 8 + crcPosition(headerBytes, CRC_ZERO));
   return out.buffer;
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A value as an error message shows it (no JSON.stringify: it throws on cycles and BigInt). */
+function valueText(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object';
+  return typeof v === 'function' ? 'a function' : `${typeof v} ${String(v)}`;
+}
+
+/**
+ * One metadata entry, checked alike by save and load: a string value, and a key that cannot
+ * reach an object's prototype when a reader copies entries into a plain object.
+ */
+function checkMetadataEntry(k: string, v: unknown, bad: (m: string) => TorchletError): void {
+  if (FORBIDDEN_KEYS.has(k) || typeof v !== 'string')
+    throw bad(
+      `expected string metadata under keys other than ${[...FORBIDDEN_KEYS].join(', ')}, got ${JSON.stringify(k)}: ${typeof v}`,
+    );
+}
+
+/** The path argument of save/load: a non-empty string or a file URL. */
+function checkPath(path: unknown, where: string): string | URL {
+  if ((typeof path === 'string' && path !== '') || path instanceof URL) return path;
+  throw fail(
+    'BAD_ARGUMENT',
+    where,
+    `expected the path argument to be a non-empty string or a file URL, got ${valueText(path)}`,
+  );
 }
 
 function nodeFs(where: string): typeof import('node:fs') {
@@ -200,8 +274,9 @@ function nodeFs(where: string): typeof import('node:fs') {
  */
 export function save(net: Module, path: string | URL, options: SaveOptions = {}): void {
   const fs = nodeFs('save');
-  const bytes = new Uint8Array(serialize(net, options));
-  const target = typeof path === 'string' ? path : fileUrlPath(path);
+  const given = checkPath(path, 'save');
+  const bytes = new Uint8Array(encode(net, options, 'save'));
+  const target = typeof given === 'string' ? given : fileUrlPath(given);
   const tmp = `${target}.tmp-${process.pid}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
   let fd: number | null = null;
   try {
@@ -229,10 +304,14 @@ function fileUrlPath(url: URL): string {
 // ---------------------------------------------------------------------------------------------
 // Reading: every check happens before the first allocation in WASM memory.
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** A tensor an architecture holds: its name in the file and its shape. */
+interface ExpectedTensor {
+  name: string;
+  shape: number[];
 }
 
 interface TensorEntry {
@@ -282,21 +361,48 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
       `expected an ArrayBuffer or a typed array, got ${typeof bytes}`,
     );
   const bad = (message: string): TorchletError => fail('BAD_FILE', where, message);
-  if (buf.length < 8)
+  const headerLen = headerLength(buf.subarray(0, 8), buf.length, bad);
+  const parsed = parseHeader(buf.subarray(8, 8 + headerLen), where);
+  checkDataLength(parsed, buf.length - 8 - headerLen, bad);
+  return finish(parsed, buf, bad);
+}
+
+/** The header length from the first 8 bytes of a file of `fileSize` bytes, checked. */
+function headerLength(
+  first8: Uint8Array,
+  fileSize: number,
+  bad: (m: string) => TorchletError,
+): number {
+  if (first8.length < 8)
     throw bad(
-      `expected at least 8 bytes (the header length), got ${buf.length}; the file is truncated`,
+      `expected at least 8 bytes (the header length), got ${first8.length}; the file is truncated`,
     );
-  const n = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true);
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES))
     throw bad(
       `expected a header of at most ${MAX_HEADER_BYTES} bytes, got ${n}; not a torchlet file, or corrupted`,
     );
   const headerLen = Number(n);
-  if (8 + headerLen > buf.length)
+  if (8 + headerLen > fileSize)
     throw bad(
-      `expected a ${headerLen}-byte header, got ${buf.length - 8} bytes after the length; the file is truncated`,
+      `expected a ${headerLen}-byte header, got ${fileSize - 8} bytes after the length; the file is truncated`,
     );
-  const headerBytes = buf.subarray(8, 8 + headerLen);
+  return headerLen;
+}
+
+/** What the header says, checked against itself and the architecture (nothing read past it). */
+interface ParsedHeader {
+  headerBytes: Uint8Array;
+  metadata: Map<string, string>;
+  crc: string;
+  crcAt: number;
+  entries: TensorEntry[];
+  architecture: ArchitectureNode;
+}
+
+/** Parses and checks everything the header alone decides: before the data is read or any byte allocated in WASM. */
+function parseHeader(headerBytes: Uint8Array, where: string): ParsedHeader {
+  const bad = (message: string): TorchletError => fail('BAD_FILE', where, message);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
@@ -311,9 +417,8 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
     throw bad('expected __metadata__ with torchlet.format, got none; not a torchlet file');
   const metadata = new Map<string, string>();
   for (const [k, v] of Object.entries(meta)) {
-    if (FORBIDDEN_KEYS.has(k) || typeof v !== 'string')
-      throw bad(`expected string metadata, got ${JSON.stringify(k)}: ${typeof v}`);
-    metadata.set(k, v);
+    checkMetadataEntry(k, v, bad);
+    metadata.set(k, v as string);
   }
   const format = metadata.get('torchlet.format');
   if (format === undefined)
@@ -332,17 +437,6 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
       `expected a ${CRC_KEY} checksum of 8 hex digits in the header, got ${JSON.stringify(crc)}`,
     );
   const entries = tensorEntries(header, bad);
-  const dataLen = buf.length - 8 - headerLen;
-  const end = entries.length === 0 ? 0 : entries[entries.length - 1]!.end;
-  if (end !== dataLen) {
-    throw bad(
-      `expected ${end} data bytes after the header, got ${dataLen}; the file is ${end > dataLen ? 'truncated' : 'followed by extra bytes'}`,
-    );
-  }
-  const zeroed = headerBytes.slice();
-  zeroed.set(new TextEncoder().encode(CRC_ZERO), crcAt);
-  const actual = crcHex([buf.subarray(0, 8), zeroed, buf.subarray(8 + headerLen)]);
-  if (actual !== crc) throw bad(`expected checksum ${crc}, got ${actual}; the file is corrupted`);
   let architecture: unknown;
   try {
     architecture = JSON.parse(metadata.get('torchlet.architecture') ?? '');
@@ -361,22 +455,59 @@ function readModel(bytes: ArrayBuffer | ArrayBufferView, where: string): SavedMo
   for (const t of expected) {
     const e = byName.get(t.name);
     if (e === undefined) throw bad(`expected a tensor named ${JSON.stringify(t.name)}, got none`);
-    if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
+    if (!sameDims(e.shape, t.shape)) {
       throw bad(
         `expected ${t.name} of shape ${JSON.stringify(t.shape)}, got ${JSON.stringify(e.shape)}`,
       );
     }
   }
-  const net = build(architecture as ArchitectureNode, bad);
+  return {
+    headerBytes,
+    metadata,
+    crc,
+    crcAt,
+    entries,
+    architecture: architecture as ArchitectureNode,
+  };
+}
+
+/** The data after the header must be exactly the tensors' bytes. */
+function checkDataLength(
+  parsed: ParsedHeader,
+  dataLen: number,
+  bad: (m: string) => TorchletError,
+): void {
+  const entries = parsed.entries;
+  const end = entries.length === 0 ? 0 : entries[entries.length - 1]!.end;
+  if (end !== dataLen) {
+    throw bad(
+      `expected ${end} data bytes after the header, got ${dataLen}; the file is ${end > dataLen ? 'truncated' : 'followed by extra bytes'}`,
+    );
+  }
+}
+
+/** Checks the CRC over the whole file `buf`, then builds the network and copies the weights. */
+function finish(
+  parsed: ParsedHeader,
+  buf: Uint8Array,
+  bad: (m: string) => TorchletError,
+): SavedModel {
+  const { headerBytes, crc, crcAt, metadata, architecture } = parsed;
+  const dataAt = 8 + headerBytes.length;
+  const zeroed = headerBytes.slice();
+  zeroed.set(new TextEncoder().encode(CRC_ZERO), crcAt);
+  const actual = crcHex([buf.subarray(0, 8), zeroed, buf.subarray(dataAt)]);
+  if (actual !== crc) throw bad(`expected checksum ${crc}, got ${actual}; the file is corrupted`);
+  const net = build(architecture, bad);
   try {
-    fill(net, entries, buf.subarray(8 + headerLen), bad);
+    fill(net, parsed.entries, buf.subarray(dataAt), bad);
   } catch (e) {
     net.dispose();
     throw e;
   }
   const user: Record<string, string> = {};
   for (const [k, v] of metadata) if (!k.startsWith('torchlet.')) user[k] = v;
-  return { net, metadata: user, architecture: architecture as ArchitectureNode };
+  return { net, metadata: user, architecture };
 }
 
 /** The tensor entries, sorted by offset, checked contiguous from 0 with sizes matching shapes. */
@@ -482,17 +613,11 @@ function specOf(type: unknown, path: string, bad: (m: string) => TorchletError):
  * Validates the architecture tree without building it; returns the tensors it holds (name and
  * shape, in `parameters()` order), so a file's tensors can be checked before anything is built.
  */
-function checkArchitecture(
-  root: unknown,
-  bad: (m: string) => TorchletError,
-): { name: string; shape: number[] }[] {
+function checkArchitecture(root: unknown, bad: (m: string) => TorchletError): ExpectedTensor[] {
   let count = 0;
-  const tensors: { name: string; shape: number[] }[] = [];
+  const tensors: ExpectedTensor[] = [];
   const walk = (node: unknown, path: string, prefix: string, depth: number): void => {
-    if (depth > MAX_DEPTH || ++count > MAX_MODULES)
-      throw bad(
-        `expected an architecture at most ${MAX_DEPTH} deep and ${MAX_MODULES} modules, got more at ${path}`,
-      );
+    if (depth > MAX_DEPTH || ++count > MAX_MODULES) throw bad(tooBig(path));
     if (!isRecord(node) || typeof node['type'] !== 'string')
       throw bad(
         `expected a module { type, args?, children? } at ${path}, got ${JSON.stringify(node)}`,
@@ -541,15 +666,20 @@ function checkArchitecture(
       );
     }
     for (const [name, shape] of Object.entries(spec.params?.(withDefaults(spec, args)) ?? {})) {
+      // The rules tensorEntries applies to a file's tensors, so a saved file's tensors pass them.
       if (
-        !shape.every((d) => Number.isSafeInteger(d)) ||
+        shape.length > 8 ||
+        !shape.every((d) => Number.isSafeInteger(d) && d >= 0 && d <= MAX_DIM) ||
         !Number.isSafeInteger(shape.reduce((x, y) => x * y, 4))
       ) {
         throw bad(
-          `expected ${type} at ${path} to hold tensors of a safe size, got ${name} of shape ${JSON.stringify(shape)}`,
+          `expected ${type} at ${path} to hold tensors of at most 8 dimensions below 2^31 and a safe size, got ${name} of shape ${JSON.stringify(shape)}`,
         );
       }
-      tensors.push({ name: `${prefix}${name}`, shape: [...shape] });
+      const full = `${prefix}${name}`;
+      if (FORBIDDEN_KEYS.has(full) || full === '__metadata__')
+        throw bad(`expected tensor names, got the reserved key ${JSON.stringify(full)} at ${path}`);
+      tensors.push({ name: full, shape: [...shape] });
     }
     children.forEach((c, i) => walk(c, `${path}[${i}]`, `${prefix}${childNames[i]}.`, depth + 1));
   };
@@ -606,17 +736,81 @@ export function load(path: string | URL): Module {
 /** As `load`, also returning the metadata and the architecture. */
 export function loadModel(path: string | URL): SavedModel {
   const fs = nodeFs('load');
-  let bytes: Uint8Array;
+  const given = checkPath(path, 'load');
+  const bad = (m: string): TorchletError => fail('BAD_FILE', 'load', m);
+  const unreadable = (e: unknown): TorchletError =>
+    bad(`expected a readable model file at ${String(given)}, got ${(e as Error).message}`);
+  const notRegular = (st: import('node:fs').Stats): TorchletError =>
+    bad(`expected a regular file at ${String(given)}, got ${fileKind(st)}`);
+  // stat before open: opening a FIFO for reading blocks until a writer comes.
+  let st: import('node:fs').Stats;
   try {
-    bytes = fs.readFileSync(path);
+    st = fs.statSync(given);
   } catch (e) {
+    throw unreadable(e);
+  }
+  if (!st.isFile()) throw notRegular(st);
+  let fd: number;
+  try {
+    // O_NONBLOCK: if the path was swapped for a FIFO since the stat, open returns at once.
+    fd = fs.openSync(given, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw unreadable(e);
+  }
+  let parsed: ParsedHeader;
+  let buf: Uint8Array;
+  try {
+    st = fs.fstatSync(fd);
+    if (!st.isFile()) throw notRegular(st);
+    const size = st.size;
+    // The length and the header first: a junk or misnamed file is refused before its data is read.
+    const first8 = readExactly(fs, fd, 0, Math.min(8, size), bad);
+    const headerLen = headerLength(first8, size, bad);
+    const headerBytes = readExactly(fs, fd, 8, headerLen, bad);
+    parsed = parseHeader(headerBytes, 'load');
+    checkDataLength(parsed, size - 8 - headerLen, bad);
+    buf = new Uint8Array(size);
+    buf.set(first8, 0);
+    buf.set(headerBytes, 8);
+    buf.set(readExactly(fs, fd, 8 + headerLen, size - 8 - headerLen, bad), 8 + headerLen);
+  } catch (e) {
+    if (e instanceof TorchletError) throw e;
     throw fail(
       'BAD_FILE',
       'load',
-      `expected a readable model file at ${String(path)}, got ${(e as Error).message}`,
+      `expected a well-formed model file at ${String(given)}, got one that could not be read (${(e as Error).message})`,
     );
+  } finally {
+    fs.closeSync(fd);
   }
-  return deserializeModel(bytes, 'load');
+  return finish(parsed, buf, bad);
+}
+
+/** `length` bytes from position `at` (a file that shrank since its stat is truncated). */
+function readExactly(
+  fs: typeof import('node:fs'),
+  fd: number,
+  at: number,
+  length: number,
+  bad: (m: string) => TorchletError,
+): Uint8Array {
+  const out = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, out, got, Math.min(length - got, 2 ** 30), at + got);
+    if (n === 0)
+      throw bad(`expected ${length} bytes at byte ${at}, got ${got}; the file is truncated`);
+    got += n;
+  }
+  return out;
+}
+
+function fileKind(st: import('node:fs').Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'another kind of file';
 }
 
 /**
