@@ -33,6 +33,8 @@ export type Torchlet = typeof TorchletNamespace;
  * Builds a fresh network for one combination. It runs inside the workers, rebuilt there from its
  * source text (`Function.prototype.toString`), so it must be self-contained: use only its
  * arguments (`t.Linear`, `t.ReLU`, … from the namespace `t`), no outer variables or imports.
+ * It must be an arrow or a `function` expression: a method shorthand (`{ build(p, t) {…} }.build`),
+ * a bound function or a class has no source text that rebuilds it, and `gridSearch` refuses it.
  */
 export type BuildNet = (params: GridParams, t: Torchlet) => Module;
 
@@ -118,6 +120,9 @@ export function compileBuildNet(source: string): BuildNet {
   return f as BuildNet;
 }
 
+/** Longest error message a trial reports (a row keeps it; it is copied from the worker). */
+const MAX_ERROR_CHARS = 2000;
+
 /** Runs one trial; never throws (errors are returned). @internal */
 export function runTrial(
   ctx: TrialContext,
@@ -161,7 +166,10 @@ export function runTrial(
         : METRICS[ctx.metric].compute(net, validation);
     return { id: job.id, score, curves: { train: history.loss, validation: history.valLoss } };
   } catch (e) {
-    return { id: job.id, error: e instanceof Error ? e.message : String(e) };
+    const message = e instanceof Error ? e.message : String(e);
+    const error =
+      message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}...` : message;
+    return { id: job.id, error };
   } finally {
     for (const m of made) m.dispose();
   }
@@ -385,11 +393,16 @@ function runPool(
       dispatch(s);
     };
     const start = (s: PoolSlot): void => {
-      const port: Port = spawn(
-        (m) => heard(s, port, m),
-        (message) => died(s, port, message),
-      );
-      s.port = port;
+      try {
+        const port: Port = spawn(
+          (m) => heard(s, port, m),
+          (message) => died(s, port, message),
+        );
+        s.port = port;
+      } catch (e) {
+        end({ e });
+        return;
+      }
       post(s, { kind: 'init', module: compiledModule(), ctx });
     };
     for (let id = 1; id <= count && !settled; id++) {
@@ -402,11 +415,7 @@ function runPool(
         counted: false,
       };
       slots.push(s);
-      try {
-        start(s);
-      } catch (e) {
-        end({ e });
-      }
+      start(s);
     }
   });
 }

@@ -146,8 +146,6 @@ export async function gridSearch(
   }
   const buildSource = buildNet.toString();
   compileBuildNet(buildSource);
-  // Checked, now act: the folder first, so that a bad outDir fails before any trial runs.
-  if (options.saveLossGraphs === true) makeOutDir(options.outDir!);
   const combos = gridCombinations(paramGrid);
   const ctx: TrialContext = {
     x: x.toArray(),
@@ -161,6 +159,8 @@ export async function gridSearch(
     metric,
     train,
   };
+  // Checked, now act: the folder first, so that a bad outDir fails before any trial runs.
+  if (options.saveLossGraphs === true) makeOutDir(options.outDir!);
   const jobs: TrialJob[] = combos.flatMap((params, c) =>
     Array.from({ length: cv }, (_, k) => ({
       id: c * cv + k,
