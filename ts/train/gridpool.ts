@@ -292,8 +292,8 @@ interface PoolSlot {
 /**
  * Runs the jobs on `count` workers; resolves once every job has a result, and rejects with the
  * error `onResult` throws; either way only after every worker is terminated. A worker that dies
- * is replaced; the trial it was running is retried on the replacement (a worker that dies just
- * after a trial can take the next one with it) and fails after `MAX_TRIAL_ATTEMPTS`. A slot
+ * is replaced; the trial it was running goes back to the front of the queue (a worker that dies
+ * just after a trial can take the next one with it) and fails after `MAX_TRIAL_ATTEMPTS`. A slot
  * whose fresh workers keep dying without finishing a trial is given up; when every slot is, the
  * trials left fail with "every worker failed".
  */
