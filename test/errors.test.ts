@@ -809,6 +809,21 @@ add('imageGridPng', 'null pixels', 'BAD_ARGUMENT', () =>
   imageGridPng(null as never, 1, { imageShape: [1, 1] } as never),
 );
 
+// ---- issue 12: files and losses
+add('save', 'an undefined path', 'BAD_ARGUMENT', () => save(net, undefined as never));
+add('save', 'a number as the path', 'BAD_ARGUMENT', () => save(net, 42 as never));
+add('save', 'an object as the path', 'BAD_ARGUMENT', () => save(net, {} as never));
+add('save', 'metadata key constructor', 'BAD_ARGUMENT', () =>
+  save(net, join(dir, 'm.safetensors'), { metadata: JSON.parse('{"constructor":"x"}') }),
+);
+add('serialize', 'metadata over the header limit', 'BAD_ARGUMENT', () =>
+  serialize(net, { metadata: { big: 'x'.repeat(17e6) } }),
+);
+add('load', 'a number as the path (a file descriptor)', 'BAD_ARGUMENT', () => load(0 as never));
+add('load', 'an undefined path', 'BAD_ARGUMENT', () => load(undefined as never));
+add('loadModel', 'an object as the path', 'BAD_ARGUMENT', () => loadModel({} as never));
+// ---- end issue 12: files and losses
+
 describe('every public function rejects bad input with a TorchletError and changes nothing', () => {
   afterAll(() => {
     const perFn = new Map<string, number>();
