@@ -1,9 +1,11 @@
 // Conv1D / Conv2D: shapes and errors (state unchanged after a throw), hand-checkable values,
 // gradCheck over kernel sizes, strides (including stride > kSize) and odd channel counts.
 // Tolerances: gradCheck's defaults (atol 1e-4, rtol 1e-3: float32 sums of at most ~100 terms).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { kernels } from '../ts/core/wasm.js';
 import { Conv1D, Conv2D, Rng, Tensor, gradCheck, init, memory } from '../ts/index.js';
 import { expectError, expectGradOk, randTensor, stateHash } from './helpers.js';
+import { STRESS } from './tiers.js';
 
 await init();
 
@@ -207,5 +209,70 @@ describe('Conv2D', () => {
       'BAD_ARGUMENT',
       /^Conv2D: expected kW to be a positive integer, got 0$/,
     );
+  });
+});
+
+// Issue 12, item 3: the workspace of the backward is computed and reserved (with dL/dx) before any
+// gradient is written, and a size past 4 GiB (or one the kernel's 32-bit arithmetic reports as
+// an overflow) throws OUT_OF_MEMORY with the gradients, the frame and the memory unchanged.
+describe('Conv backward sizes past 4 GiB', () => {
+  function expectUnchanged(c: Conv1D, f: () => unknown): void {
+    const canary = randTensor([257], 9);
+    const values = canary.toArray();
+    const hash = stateHash(c);
+    const before = memory();
+    expectError(
+      f,
+      'OUT_OF_MEMORY',
+      /^Conv1D\.backward: expected buffers that fit in 4 GiB of WASM memory, got \d+ bytes/,
+    );
+    expect(memory()).toEqual(before);
+    expect(stateHash(c)).toBe(hash);
+    expect(canary.toArray()).toEqual(values);
+  }
+
+  it('a workspace length the kernel reports as an overflow (usize::MAX) is refused first', () => {
+    const c = new Conv1D(3, 1, 2, 1, { rng: new Rng(1) });
+    const x = randTensor([2, 9, 1], 2);
+    const d = randTensor([2, 7, 2], 3);
+    c.forward(x);
+    c.backward(d); // gradients non-zero, so an overwrite would show in the hash
+    c.forward(x);
+    const k = kernels();
+    const spy = vi.spyOn(k, 'conv1d_workspace_len').mockReturnValue(-1);
+    try {
+      expectUnchanged(c, () => c.backward(d));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(c.backward(d).shape).toEqual([2, 9, 1]); // still pairs with the forward
+  });
+
+  it.runIf(STRESS)('the reproductions: Conv1D(46349, 1, 1) and Conv1D(40001, 1, 1)', () => {
+    // Each forward is ~2e9 multiply-adds (several seconds), hence the stress tier.
+    for (const [kSize, length] of [
+      [46349, 92698], // out_w·taps = 2^31 + 648102: the i32 length came back negative
+      [40001, 80002], // 6.4 GB: OUT_OF_MEMORY, formerly after the gradients changed
+    ] as const) {
+      const c = new Conv1D(kSize, 1, 1, 1, { rng: new Rng(1) });
+      const x = Tensor.zeros([1, length, 1]);
+      const y = c.forward(x);
+      const d = randTensor([...y.shape], 2);
+      expectUnchanged(c, () => c.backward(d));
+      c.dispose();
+      x.dispose();
+      d.dispose();
+    }
+  });
+
+  it('constructors past 4 GiB throw OUT_OF_MEMORY with nothing allocated', () => {
+    const before = memory();
+    expectError(
+      () => new Conv1D(3, 30000, 30000),
+      'OUT_OF_MEMORY',
+      /^Conv1D: expected parameters that fit in 4 GiB of WASM memory, got \d+ bytes/,
+    );
+    expectError(() => new Conv2D(3, 3, 20000, 20000), 'OUT_OF_MEMORY', /^Conv2D: expected/);
+    expect(memory()).toEqual(before);
   });
 });

@@ -78,3 +78,21 @@ describe('Flatten', () => {
     );
   });
 });
+
+// Issue 12, item 12: backwardDelta views delta with the shape of the input it is given (the last
+// forward's), not the shape of an earlier input that delta was used with.
+describe('Flatten.backwardDelta after a shape change', () => {
+  it('returns dx shaped like the last input, [2, 4, 3], though d was last used with [2, 3, 4]', () => {
+    const f = new Flatten();
+    const d = randTensor([2, 12], 1);
+    const a = randTensor([2, 3, 4], 2);
+    f.forward(a);
+    expect(f.backwardDelta(a, d).shape).toEqual([2, 3, 4]);
+    const b = randTensor([2, 4, 3], 3);
+    f.forward(b);
+    const dx = f.backwardDelta(b, d);
+    expect(dx.shape).toEqual([2, 4, 3]);
+    expect(dx.toArray()).toEqual(d.toArray());
+    expect(f.backward(d).shape).toEqual([2, 4, 3]);
+  });
+});

@@ -1,6 +1,6 @@
 // Linear: shapes and errors (state unchanged after a throw), hand-checkable values, gradCheck.
-import { describe, expect, it } from 'vitest';
-import { Linear, Rng, Tensor, gradCheck, init } from '../ts/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Linear, Rng, Tensor, TorchletError, gradCheck, init, memory } from '../ts/index.js';
 import { expectError, expectGradOk, randTensor, stateHash } from './helpers.js';
 
 await init();
@@ -102,5 +102,36 @@ describe('Linear', () => {
     expect(Array.from(fc.bias.data)).toEqual([2.5]);
     fc.updateParameters(); // default step 1e-3
     expect(fc.bias.data[0]).toBeCloseTo(2.499, 6);
+  });
+});
+
+// Issue 12, item 4: a constructor allocates its four tensors all or none.
+describe('Linear construction that does not fit', () => {
+  it('new Linear(25000, 25000) throws OUT_OF_MEMORY with nothing allocated', () => {
+    const before = memory();
+    expectError(
+      () => new Linear(25000, 25000),
+      'OUT_OF_MEMORY',
+      /^Linear: expected parameters that fit in 4 GiB of WASM memory, got 5000200000 bytes/,
+    );
+    expect(memory()).toEqual(before);
+  });
+
+  it('an allocation failing midway frees the tensors made before it', () => {
+    const before = memory();
+    let calls = 0;
+    const real = Tensor.zeros.bind(Tensor);
+    const spy = vi.spyOn(Tensor, 'zeros').mockImplementation((shape) => {
+      calls += 1;
+      if (calls === 3) throw new TorchletError('OUT_OF_MEMORY', 'Tensor.zeros: simulated');
+      return real(shape);
+    });
+    try {
+      expectError(() => new Linear(64, 64), 'OUT_OF_MEMORY', /simulated/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(3);
+    expect(memory().liveBytes).toBe(before.liveBytes);
   });
 });

@@ -6,21 +6,25 @@
 // 129 terms of size ~1); the 129-wide chain gets atol 2e-5 (its second layer sums 129 products of
 // first-layer outputs of size ~5, and its dx goes back through both).
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   Conv1D,
   Flatten,
   Linear,
   LogSoftmaxCrossEntropy,
   MaxPool1D,
+  MaxPool2D,
   Module,
   Optim,
   ReLU,
   Rng,
   Sequential,
+  Reshape,
   TanH,
   Tensor,
+  Upsample1D,
   type Call,
+  TorchletError,
   init,
   memory,
 } from '../ts/index.js';
@@ -355,5 +359,249 @@ describe('a layer written by a user', () => {
     expect(last).toBeLessThan(first);
     expect(net.parameters().map((p) => p.name)).toEqual(['0.weight', '0.bias', '1.gain']);
     net.dispose();
+  });
+});
+
+// Issue 12, the layer side of "validate, then act": a throw changes nothing, ever. Each test
+// allocates canary tensors before and after the module under attack and checks their values, the
+// live bytes, the WASM size and a hash of every parameter and gradient after the throw.
+interface Canary {
+  tensor: Tensor;
+  values: Float32Array;
+}
+
+function canaries(seed: number): Canary[] {
+  return [0, 1].map((i) => {
+    const tensor = randTensor([129], seed + i);
+    return { tensor, values: tensor.toArray() };
+  });
+}
+
+/** Runs `f`, expects a TorchletError `code`, and that nothing changed: state, memory, canaries. */
+function expectNoChange(m: Module, cs: Canary[], f: () => unknown, code: string, re: RegExp): void {
+  const hash = m.disposed ? 'disposed' : stateHash(m);
+  const before = memory();
+  expectError(f, code, re);
+  expect(memory()).toEqual(before);
+  expect(m.disposed ? 'disposed' : stateHash(m)).toBe(hash);
+  for (const c of cs) expect(c.tensor.toArray()).toEqual(c.values);
+}
+
+describe('issue 12: a disposed module throws DISPOSED from every verb', () => {
+  const verbs: [string, (m: Module, x: Tensor, d: Tensor) => unknown][] = [
+    ['forward', (m, x) => m.forward(x)],
+    ['backward', (m, _x, d) => m.backward(d)],
+    ['backwardDelta', (m, x, d) => m.backwardDelta(x, d)],
+    ['backwardUpdateGradient', (m, x, d) => m.backwardUpdateGradient(x, d)],
+    ['zeroGrad', (m) => m.zeroGrad()],
+    ['updateParameters', (m) => m.updateParameters(0.1)],
+  ];
+  const modules: [string, () => Module, number[]][] = [
+    ['MaxPool1D', () => new MaxPool1D(2), [2, 4, 2]],
+    ['MaxPool2D', () => new MaxPool2D(2, 2), [2, 4, 4, 2]],
+    ['ReLU', () => new ReLU(), [2, 4, 2]],
+    ['Flatten', () => new Flatten(), [2, 4, 2]],
+    ['Sequential', () => new Sequential(new ReLU(), new Flatten()), [2, 4, 2]],
+    ['Linear', () => new Linear(3, 2), [2, 3]],
+  ];
+  for (const [name, make, shape] of modules) {
+    it(`${name}: after dispose(), each verb throws and the heap around it is intact`, () => {
+      const before = canaries(1);
+      const m = make();
+      const x = randTensor(shape, 2);
+      const y = m.forward(x);
+      const d = randTensor([...y.shape], 3);
+      m.dispose();
+      const after = canaries(5);
+      for (const [verb, f] of verbs) {
+        expectNoChange(
+          m,
+          [...before, ...after],
+          () => f(m, x, d),
+          'DISPOSED',
+          new RegExp(`^${name}\\.${verb}: expected a live module, got a disposed one`),
+        );
+      }
+      m.dispose(); // idempotent: frees nothing twice
+      expect(after[0]!.tensor.toArray()).toEqual(after[0]!.values);
+    });
+  }
+
+  it("MaxPool1D's reproduction: a larger forward after dispose, with allocations between", () => {
+    const p = new MaxPool1D(2);
+    p.forward(Tensor.zeros([2, 4, 2]));
+    p.dispose();
+    const cs = canaries(11); // reuses the freed blocks
+    const x = Tensor.zeros([2, 64, 2]);
+    expectNoChange(
+      p,
+      cs,
+      () => p.forward(x),
+      'DISPOSED',
+      /^MaxPool1D\.forward: expected a live module/,
+    );
+  });
+
+  it('a Sequential whose child was disposed elsewhere throws DISPOSED too', () => {
+    const relu = new ReLU();
+    const net = new Sequential(new Linear(3, 3), relu);
+    const x = randTensor([2, 3], 1);
+    net.forward(x);
+    relu.dispose();
+    expectNoChange(
+      net,
+      canaries(3),
+      () => net.forward(x),
+      'DISPOSED',
+      /^Sequential\.forward: expected a live module/,
+    );
+  });
+});
+
+describe('issue 12: a tensor the call would overwrite is refused before anything runs', () => {
+  it("forward of a module's own kept output (in place) throws BAD_ARGUMENT; the pairing survives", () => {
+    const relu = new ReLU();
+    const x = Tensor.from([1, -2, 3, -4], [2, 2]);
+    const y = relu.forward(x);
+    expectNoChange(
+      relu,
+      canaries(1),
+      () => relu.forward(y),
+      'BAD_ARGUMENT',
+      /^ReLU\.forward: expected an input this call does not write, got one sharing memory/,
+    );
+    expect(Array.from(y.toArray())).toEqual([1, 0, 3, 0]);
+    const dx = relu.backward(Tensor.from([1, 1, 1, 1], [2, 2]));
+    expect(Array.from(dx.toArray())).toEqual([1, 0, 1, 0]);
+  });
+
+  it('a Sequential fed its own output through a trailing Reshape (aliasing an inner buffer)', () => {
+    const net = new Sequential(new Linear(4, 4, { rng: new Rng(1) }), new Reshape(4));
+    const y = net.forward(randTensor([3, 4], 2));
+    const kept = y.toArray();
+    expectNoChange(
+      net,
+      canaries(2),
+      () => net.forward(y),
+      'BAD_ARGUMENT',
+      /^Sequential\.forward: expected an input this call does not write/,
+    );
+    expect(y.toArray()).toEqual(kept);
+  });
+
+  it('backward with its own last dL/dx as delta throws before any gradient moves', () => {
+    const fc = new Linear(2, 2, { rng: new Rng(1) });
+    const x = randTensor([3, 2], 2);
+    fc.forward(x);
+    const dx = fc.backward(randTensor([3, 2], 3));
+    expectNoChange(
+      fc,
+      canaries(4),
+      () => fc.backward(dx),
+      'BAD_ARGUMENT',
+      /^Linear\.backward: expected a delta this call does not write/,
+    );
+  });
+
+  it('backward with a parameter gradient as delta throws before any gradient moves', () => {
+    const fc = new Linear(2, 2, { rng: new Rng(1) });
+    fc.forward(randTensor([2, 2], 2));
+    expectNoChange(
+      fc,
+      canaries(4),
+      () => fc.backward(fc.gradWeight),
+      'BAD_ARGUMENT',
+      /^Linear\.backward: expected a delta this call does not write, got one sharing memory with a parameter gradient/,
+    );
+  });
+});
+
+describe('issue 12: a forward that does not fit changes nothing (reserve, then compute)', () => {
+  const make = (): Sequential =>
+    new Sequential(
+      new Linear(16, 16, { rng: new Rng(7) }),
+      new Reshape(16, 1),
+      new Upsample1D(65536),
+    );
+
+  it('Sequential(Linear, Reshape, Upsample1D(65536)): OUT_OF_MEMORY before the Linear re-runs; the backward still pairs', () => {
+    const net = make();
+    const x1 = randTensor([1, 16], 1);
+    const y1 = net.forward(x1);
+    const kept = y1.toArray();
+    const big = randTensor([1024, 16], 2);
+    expectNoChange(
+      net,
+      canaries(3),
+      () => net.forward(big),
+      'OUT_OF_MEMORY',
+      /^Sequential\.forward: expected buffers that fit in 4 GiB of WASM memory, got \d+ bytes/,
+    );
+    expect(y1.toArray()).toEqual(kept);
+    // The backward pairs with the first forward: the same as on a twin that never saw the throw.
+    const d = randTensor([1, 16 * 65536, 1], 4);
+    const dx = net.backward(d).toArray();
+    const twin = make();
+    twin.forward(x1);
+    expect(dx).toEqual(twin.backward(d).toArray());
+    expect(stateHash(net)).toBe(stateHash(twin));
+  });
+
+  it('an allocation failing midway frees the blocks reserved before it and changes nothing', () => {
+    const net = new Sequential(new Linear(4, 8, { rng: new Rng(1) }), new ReLU(), new Linear(8, 2));
+    const x1 = randTensor([2, 4], 1);
+    const y1 = net.forward(x1);
+    const kept = y1.toArray();
+    const x2 = randTensor([64, 4], 2);
+    const cs = canaries(3);
+    let calls = 0;
+    const real = Tensor.zeros.bind(Tensor);
+    const spy = vi.spyOn(Tensor, 'zeros').mockImplementation((shape) => {
+      calls += 1;
+      if (calls === 2) throw new TorchletError('OUT_OF_MEMORY', 'Tensor.zeros: simulated');
+      return real(shape);
+    });
+    try {
+      expectNoChange(net, cs, () => net.forward(x2), 'OUT_OF_MEMORY', /simulated/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(2);
+    expect(y1.toArray()).toEqual(kept);
+    net.backward(randTensor([2, 2], 4)); // pairs with the first forward
+    expect(net.forward(x2).shape).toEqual([64, 2]);
+  });
+
+  it('a backward whose buffers do not fit throws before any gradient is written', () => {
+    const net = new Sequential(new Linear(4, 8, { rng: new Rng(1) }), new ReLU(), new Linear(8, 2));
+    const x = randTensor([2, 4], 1);
+    net.forward(x);
+    const d = randTensor([2, 2], 2);
+    const cs = canaries(3);
+    let calls = 0;
+    const real = Tensor.zeros.bind(Tensor);
+    const spy = vi.spyOn(Tensor, 'zeros').mockImplementation((shape) => {
+      calls += 1;
+      if (calls === 2) throw new TorchletError('OUT_OF_MEMORY', 'Tensor.zeros: simulated');
+      return real(shape);
+    });
+    try {
+      expectNoChange(net, cs, () => net.backward(d), 'OUT_OF_MEMORY', /simulated/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(2); // the two deltas between the three layers, reserved up front
+    net.backward(d);
+  });
+
+  it('a training loop allocates no WASM memory per step after the first', () => {
+    const net = new Sequential(new Linear(8, 16), new ReLU(), new Linear(16, 4));
+    const optim = new Optim(net, new LogSoftmaxCrossEntropy(), 0.1);
+    const x = randTensor([32, 8], 1);
+    const y = Tensor.from(Array.from({ length: 32 }, (_, i) => i % 4));
+    optim.step(x, y);
+    const after = memory();
+    for (let i = 0; i < 20; i++) optim.step(x, y);
+    expect(memory()).toEqual(after);
   });
 });

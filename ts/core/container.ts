@@ -6,7 +6,15 @@
 // changes nothing); errors carry the position: `Sequential[2] (Linear).…`.
 
 import { TorchletError } from './errors.js';
-import { type Call, Frame, type LayerSpec, Module, type Parameter, checkTensor } from './module.js';
+import {
+  type Call,
+  Frame,
+  type LayerSpec,
+  Module,
+  type Parameter,
+  type Reservation,
+  checkTensor,
+} from './module.js';
 import { type Tensor, sameShape } from './tensor.js';
 
 /**
@@ -174,11 +182,30 @@ export class Sequential extends Container {
     this.checkLive('forward');
     checkTensor(x, this.writer('forward'), 'input');
     const shapes = this.layerShapes(x.shape, 'forward');
-    return this.runForward(
-      this.frame,
-      x,
-      shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!,
-    );
+    const out = shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!;
+    return this.forwardIn(this.frame, x, out, this.writer('forward'));
+  }
+
+  /** @internal Every position's buffers, before any child runs (an OUT_OF_MEMORY changes nothing). */
+  override reserveForward(
+    frame: Frame,
+    inShape: readonly number[],
+    _outShape: readonly number[],
+    r: Reservation,
+  ): void {
+    const shapes = this.layerShapes(inShape);
+    let s = inShape;
+    for (let i = 0; i < this.modules.length; i++) {
+      this.modules[i]!.reserveForward(frame.children[i]!, s, shapes[i]!, r);
+      s = shapes[i]!;
+    }
+  }
+
+  /** @internal Every position's dL/d(input) and scratch, before any gradient is written. */
+  override reserveBackward(frame: Frame, grads: boolean, wantDelta: boolean, r: Reservation): void {
+    for (let i = this.modules.length - 1; i >= 0; i--) {
+      this.modules[i]!.reserveBackward(frame.children[i]!, grads, i > 0 || wantDelta, r);
+    }
   }
 
   /** @internal Each child forwards in its own position's frame. */
@@ -283,7 +310,7 @@ export class AutoEncoder extends Sequential {
       throw this.rethrow(e, 0);
     }
     this.latentFrame ??= this.encoder.createFrame();
-    return this.encoder.runForward(this.latentFrame, x, shape);
+    return this.encoder.forwardIn(this.latentFrame, x, shape, 'AutoEncoder.latent');
   }
 
   override dispose(): void {

@@ -9,16 +9,19 @@
 
 import { TorchletError } from './errors.js';
 import {
+  BufferSlot,
   type Call,
   type LayerSpec,
   Module,
   type Parameter,
+  type Reservation,
+  allocateAll,
   checkPositiveInt,
   shapeError,
   show,
 } from './module.js';
 import { Rng, defaultRng } from './rng.js';
-import { Slot, Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
 
 /** Output positions of a valid window along one axis (the caller checked `n >= k`). */
@@ -110,8 +113,8 @@ abstract class Conv extends Module {
   /** Accumulated dL/db [outC]. */
   readonly gradBias: Tensor;
   /** Scratch for `*_backward_delta` (sized by the kernel's `*_workspace_len`) and the padded delta. */
-  private readonly workSlot = new Slot();
-  private readonly padSlot = new Slot();
+  private readonly workSlot = new BufferSlot();
+  private readonly padSlot = new BufferSlot();
   /** Window height and width (Conv1D: 1 and kSize). */
   protected abstract readonly window: readonly [number, number];
   /** Conv1D: runs the conv1d_* kernels. */
@@ -154,10 +157,12 @@ abstract class Conv extends Module {
     const fanIn = window.reduce((a, b) => a * b, 1) * chanIn;
     const bound = 1 / Math.sqrt(fanIn);
     const wShape = [...window, chanIn, chanOut];
-    this.weight = Tensor.zeros(wShape);
-    this.bias = Tensor.zeros([chanOut]);
-    this.gradWeight = Tensor.zeros(wShape);
-    this.gradBias = Tensor.zeros([chanOut]);
+    [this.weight, this.bias, this.gradWeight, this.gradBias] = allocateAll(type, [
+      wShape,
+      [chanOut],
+      wShape,
+      [chanOut],
+    ]) as [Tensor, Tensor, Tensor, Tensor];
     rng.fillUniform(this.weight.data, -bound, bound);
     rng.fillUniform(this.bias.data, -bound, bound);
   }
@@ -272,15 +277,40 @@ abstract class Conv extends Module {
       );
   }
 
+  /**
+   * Floats of `*_backward_delta`'s workspace for an input of geometry g. The kernel's rule
+   * (conv2d_workspace_len) computes in 32 bits, so its one large product is checked here first:
+   * past 2^30 floats (4 GiB) the answer would wrap, and the size is returned as is for
+   * `Reservation.commit` to reject.
+   */
+  private workspaceLen(g: Geometry): number {
+    const [kh, kw] = this.window;
+    const [cIn, cOut, s] = [this.chanIn, this.chanOut, this.stride];
+    const taps = kh * kw * cIn;
+    // The branches of conv2d_workspace_len (NR = 8 in gemm.rs); the third is at most
+    // max(out_w·taps, DELTA_BLOCK).
+    const product = s >= kw ? 0 : (kw * cIn) % 8 === 0 ? taps * cOut : outLen(g.pw, kw, s) * taps;
+    if (product >= 2 ** 30) return product;
+    const k = kernels();
+    const floats = this.oneD
+      ? k.conv1d_workspace_len(g.pw, cIn, cOut, kw, s)
+      : k.conv2d_workspace_len(g.ph, g.pw, cIn, cOut, kh, kw, s);
+    return Math.max(floats >>> 0, 1);
+  }
+
+  /** The workspace and, for 'same', the padded delta, reserved before any gradient is written. */
+  protected override reserveScratch(call: Call, r: Reservation): void {
+    const g = this.geometry(call.input.shape);
+    r.need(this.workSlot, this.workspaceLen(g));
+    if (call.saved !== null) r.need(this.padSlot, g.batch * g.ph * g.pw * this.chanIn);
+  }
+
   protected updateGradInput(call: Call, delta: Tensor, gradInput: Tensor): void {
     const g = this.geometry(call.input.shape);
     const [kh, kw] = this.window;
     const k = kernels();
     const [cIn, cOut, s] = [this.chanIn, this.chanOut, this.stride];
-    const floats = this.oneD
-      ? k.conv1d_workspace_len(g.pw, cIn, cOut, kw, s)
-      : k.conv2d_workspace_len(g.ph, g.pw, cIn, cOut, kh, kw, s);
-    const work = this.workSlot.get([Math.max(floats, 1)]);
+    const work = this.workSlot.get([this.workspaceLen(g)]);
     const padded = call.saved === null ? gradInput : this.padSlot.get([g.batch, g.ph, g.pw, cIn]);
     if (this.oneD)
       k.conv1d_backward_delta(

@@ -7,11 +7,12 @@ import {
   type LayerSpec,
   Module,
   type Parameter,
+  allocateAll,
   checkPositiveInt,
   shapeError,
 } from './module.js';
 import { Rng, defaultRng } from './rng.js';
-import { Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 import { kernels } from './wasm.js';
 
 /** Options for `Linear`. */
@@ -58,10 +59,13 @@ export class Linear extends Module {
     this.nOut = checkPositiveInt(nOut, 'Linear', 'nOut');
     const rng = options.rng ?? defaultRng;
     const bound = 1 / Math.sqrt(nIn);
-    this.weight = Tensor.zeros([nIn, nOut]);
-    this.bias = Tensor.zeros([nOut]);
-    this.gradWeight = Tensor.zeros([nIn, nOut]);
-    this.gradBias = Tensor.zeros([nOut]);
+    // All four or none: a size past WASM memory throws OUT_OF_MEMORY with nothing left allocated.
+    [this.weight, this.bias, this.gradWeight, this.gradBias] = allocateAll('Linear', [
+      [nIn, nOut],
+      [nOut],
+      [nIn, nOut],
+      [nOut],
+    ]) as [Tensor, Tensor, Tensor, Tensor];
     rng.fillUniform(this.weight.data, -bound, bound);
     rng.fillUniform(this.bias.data, -bound, bound);
   }

@@ -8,8 +8,8 @@
 
 import { TorchletError, fmtShape } from './errors.js';
 import type { Rng } from './rng.js';
-import { Slot, Tensor, sameShape } from './tensor.js';
-import { kernels } from './wasm.js';
+import { Tensor, sameShape } from './tensor.js';
+import { kernels, memory } from './wasm.js';
 
 /** A trainable tensor and its gradient (same shape). */
 export interface Parameter {
@@ -73,6 +73,179 @@ export interface Call {
   readonly saved: Tensor | null;
 }
 
+/** Largest WASM memory (wasm32: 4 GiB, less the first page), and so the most one run may reserve. */
+const MEMORY_LIMIT = 2 ** 32 - 2 ** 16;
+
+/** Bytes `alloc` takes for `floats` (16-byte blocks), as a Number: exact far past 2^32. */
+function blockBytes(floats: number): number {
+  return Math.max(16, Math.ceil((Math.max(floats, 1) * 4) / 16) * 16);
+}
+
+/**
+ * A grow-only buffer for a layer's outputs and scratch (as `Slot`), whose growth a Reservation
+ * makes ahead of a run: `get(shape)` returns a tensor over its memory (the same one while the shape
+ * stays), for scratch that never leaves the layer; `next(shape, writer)` a new one each time,
+ * marking the one before overwritten by `writer`, for results handed to callers.
+ */
+export class BufferSlot {
+  private base: Tensor | null = null;
+  private current: Tensor | null = null;
+
+  /** Floats it holds without growing. */
+  get capacity(): number {
+    const base = this.base;
+    return base === null || base.disposed ? 0 : base.size;
+  }
+
+  /** Whether its memory overlaps the bytes [lo, hi). */
+  overlaps(lo: number, hi: number): boolean {
+    const base = this.base;
+    if (base === null || base.disposed) return false;
+    const at = base.ptr >>> 0;
+    return at < hi && lo < at + base.size * 4;
+  }
+
+  /** @internal Takes `block` (from a Reservation) as its memory and frees the old one. */
+  install(block: Tensor, writer: string): void {
+    this.current?.markOverwritten(writer);
+    this.current = null;
+    this.base?.dispose();
+    this.base = block;
+  }
+
+  /** A tensor of `shape` over this slot's memory (contents unspecified). */
+  get(shape: readonly number[]): Tensor {
+    const cur = this.current;
+    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape))
+      return cur;
+    return this.next(shape, 'write');
+  }
+
+  /** A new tensor of `shape` over this memory; the one handed out before reads as overwritten. */
+  next(shape: readonly number[], writer: string): Tensor {
+    let size = 1;
+    for (const d of shape) size *= d;
+    // Runs reserve first, so this grows only for a caller that did not (it frees the old memory).
+    if (this.capacity < size) this.install(Tensor.zeros([Math.max(size, 1)]), writer);
+    this.current?.markOverwritten(writer);
+    this.current = this.base!.carve(shape);
+    return this.current;
+  }
+
+  /** Frees the memory. */
+  dispose(): void {
+    this.base?.dispose();
+    this.base = null;
+    this.current = null;
+  }
+}
+
+/**
+ * Phase one of a run (validate, reserve, then compute): every buffer a forward or backward will
+ * write is declared with `need`, then `commit` allocates all the growth at once, or nothing: sizes
+ * past WASM memory throw `OUT_OF_MEMORY` before any allocation, and a failed allocation frees the
+ * blocks made before it. Only then do the old blocks go, so a throw leaves every frame, output and
+ * gradient as it was. When nothing grows (every training step after the first) it allocates nothing.
+ */
+export class Reservation {
+  private readonly slots: BufferSlot[] = [];
+  private readonly floats: number[] = [];
+  // The caller's tensors the run reads ([what, lo, hi] each): no buffer it writes may hold them.
+  private readonly readRanges: [string, number, number][] = [];
+
+  /** @param where The public call (`Sequential.forward`), for messages and overwritten outputs. */
+  constructor(readonly where: string) {}
+
+  /**
+   * Declares a caller's tensor the run reads (`what`: 'input', 'delta'): a buffer declared by
+   * `need` or `writes` that holds it (a kept output fed back, a delta that is the last dL/dx)
+   * throws `BAD_ARGUMENT` before anything runs, instead of being overwritten while read.
+   */
+  reads(t: Tensor, what: string): void {
+    const lo = t.ptr >>> 0;
+    this.readRanges.push([what, lo, lo + t.size * 4]);
+  }
+
+  /** Declares a tensor the run writes in place (a parameter gradient). */
+  writes(t: Tensor, what: string): void {
+    const lo = t.ptr >>> 0;
+    this.checkReads(lo, lo + t.size * 4, what);
+  }
+
+  private checkReads(lo: number, hi: number, what: string): void {
+    for (const [name, a, b] of this.readRanges) {
+      if (a < hi && lo < b) {
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `${this.where}: expected ${name} this call does not write, got one sharing memory with ${what} it writes; pass a copy (clone())`,
+        );
+      }
+    }
+  }
+
+  /** Declares that `slot` must hold `floats` (a Number: may be past 2^32; commit rejects it). */
+  need(slot: BufferSlot, floats: number): void {
+    for (const [, lo, hi] of this.readRanges) {
+      if (slot.overlaps(lo, hi)) this.checkReads(lo, hi, 'an output or delta buffer');
+    }
+    if (floats <= slot.capacity) return;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) {
+      this.floats[i] = Math.max(this.floats[i]!, floats);
+    } else {
+      this.slots.push(slot);
+      this.floats.push(floats);
+    }
+  }
+
+  /** Allocates every declared growth, all or nothing. @throws `OUT_OF_MEMORY`, changing nothing. */
+  commit(): void {
+    if (this.slots.length === 0) return;
+    let bytes = 0;
+    for (const n of this.floats) bytes += blockBytes(n);
+    const live = memory().liveBytes;
+    if (!Number.isFinite(bytes) || bytes + live > MEMORY_LIMIT) {
+      throw new TorchletError(
+        'OUT_OF_MEMORY',
+        `${this.where}: expected buffers that fit in 4 GiB of WASM memory, got ${bytes} bytes needed beside ${live} live`,
+      );
+    }
+    const blocks: Tensor[] = [];
+    try {
+      for (const n of this.floats) blocks.push(Tensor.zeros([Math.max(n, 1)]));
+    } catch (e) {
+      for (const b of blocks) b.dispose();
+      throw e;
+    }
+    this.slots.forEach((s, i) => s.install(blocks[i]!, this.where));
+  }
+}
+
+/**
+ * Tensors of zeros for `shapes`, all or none: a total past WASM memory throws `OUT_OF_MEMORY`
+ * before allocating, and a failed allocation frees those made before it (constructors with
+ * several parameters use it, so a throw leaves nothing allocated).
+ */
+export function allocateAll(where: string, shapes: readonly (readonly number[])[]): Tensor[] {
+  let bytes = 0;
+  for (const s of shapes) bytes += blockBytes(s.reduce((a, b) => a * b, 1));
+  const live = memory().liveBytes;
+  if (!Number.isFinite(bytes) || bytes + live > MEMORY_LIMIT) {
+    throw new TorchletError(
+      'OUT_OF_MEMORY',
+      `${where}: expected parameters that fit in 4 GiB of WASM memory, got ${bytes} bytes needed beside ${live} live`,
+    );
+  }
+  const out: Tensor[] = [];
+  try {
+    for (const s of shapes) out.push(Tensor.zeros(s));
+  } catch (e) {
+    for (const t of out) t.dispose();
+    throw e;
+  }
+  return out;
+}
+
 /**
  * One call site's record: what a module received and produced in its last forward there, and the
  * buffers it writes (output, gradient w.r.t. the input, saved state). Owned by whoever ran the
@@ -85,10 +258,10 @@ export class Frame implements Call {
   saved: Tensor | null = null;
   /** The module whose calls this frame records. */
   readonly owner: Module;
-  /** Buffers: outputs, deltas, saved state (grow-only; see Slot). */
-  readonly outputSlot = new Slot();
-  readonly gradInputSlot = new Slot();
-  readonly savedSlot = new Slot();
+  /** Buffers: outputs, deltas, saved state (grow-only; see BufferSlot). */
+  readonly outputSlot = new BufferSlot();
+  readonly gradInputSlot = new BufferSlot();
+  readonly savedSlot = new BufferSlot();
   /** Containers: the frames of their children, by position. */
   readonly children: Frame[] = [];
   /**
@@ -367,7 +540,7 @@ export abstract class Module {
     this.checkLive('forward');
     checkTensor(x, this.writer('forward'), 'input');
     const shape = this.outputShape(x.shape, 'forward');
-    return this.runForward(this.frame, x, shape);
+    return this.forwardIn(this.frame, x, shape, this.writer('forward'));
   }
 
   /**
@@ -384,6 +557,7 @@ export abstract class Module {
       );
     }
     this.checkBackward(input, delta, 'backwardUpdateGradient');
+    this.reserveBackwardIn(this.frame, delta, true, false, 'backwardUpdateGradient');
     backwardPass += 1;
     this.runBackward(this.frame, delta, beta, false);
   }
@@ -396,6 +570,7 @@ export abstract class Module {
    */
   backwardDelta(input: Tensor, delta: Tensor): Tensor {
     this.checkBackward(input, delta, 'backwardDelta');
+    this.reserveBackwardIn(this.frame, delta, false, true, 'backwardDelta');
     return this.runBackward(this.frame, delta, null, true)!;
   }
 
@@ -413,6 +588,7 @@ export abstract class Module {
       );
     }
     this.checkBackward(input, delta, 'backward');
+    this.reserveBackwardIn(this.frame, delta, true, true, 'backward');
     backwardPass += 1;
     return this.runBackward(this.frame, delta, 1, true)!;
   }
@@ -491,6 +667,68 @@ export abstract class Module {
     if (this.frameValue === null) this.frameValue = this.createFrame();
     return this.frameValue;
   }
+
+  /**
+   * @internal A validated forward into `frame`: reserves every buffer it writes (all or nothing,
+   * see Reservation), then runs it. A throw leaves the frame's last forward as it was.
+   */
+  forwardIn(frame: Frame, x: Tensor, outShape: readonly number[], where: string): Tensor {
+    const r = new Reservation(where);
+    r.reads(x, 'an input');
+    this.reserveForward(frame, x.shape, outShape, r);
+    r.commit();
+    return this.runForward(frame, x, outShape);
+  }
+
+  /** Reserves what a backward through `frame` writes (see Reservation), before any write. */
+  private reserveBackwardIn(
+    frame: Frame,
+    delta: Tensor,
+    grads: boolean,
+    wantDelta: boolean,
+    method: string,
+  ): void {
+    const r = new Reservation(`${this.type}.${method}`);
+    r.reads(delta, 'a delta');
+    r.reads(frame.input, 'an input');
+    this.reserveBackward(frame, grads, wantDelta, r);
+    r.commit();
+  }
+
+  /**
+   * @internal Phase one of a forward into `frame`: declares each buffer `runForward` writes (its
+   * output, its saved state). Containers declare their children's; view layers nothing.
+   */
+  reserveForward(
+    frame: Frame,
+    inShape: readonly number[],
+    outShape: readonly number[],
+    r: Reservation,
+  ): void {
+    let n = 1;
+    for (const d of outShape) n *= d;
+    r.need(frame.outputSlot, n);
+    const saved = this.savedSize(inShape);
+    if (saved !== null) r.need(frame.savedSlot, saved);
+  }
+
+  /**
+   * @internal Phase one of a backward through `frame`'s last forward: declares the parameter
+   * gradients it writes (when `grads`; they exist since construction), dL/d(input) (when
+   * `wantDelta`) and the layer's scratch (`reserveScratch`).
+   */
+  reserveBackward(frame: Frame, grads: boolean, wantDelta: boolean, r: Reservation): void {
+    if (grads) for (const p of this.parameterList()) r.writes(p.grad, 'a parameter gradient');
+    if (!wantDelta) return;
+    r.need(frame.gradInputSlot, frame.input.size);
+    this.reserveScratch(frame, r);
+  }
+
+  /**
+   * Declares the scratch `updateGradInput` uses beyond `gradInput` (Conv's workspace), in
+   * BufferSlots the layer owns; sizes past 4 GiB are rejected before anything is written.
+   */
+  protected reserveScratch(_call: Call, _r: Reservation): void {}
 
   /**
    * @internal Forward without validation into `frame` (the caller validated the input and the

@@ -32,6 +32,12 @@ abstract class ViewLayer extends Module {
     return y;
   }
 
+  /** @internal Views write no buffer: nothing to reserve. */
+  override reserveForward(): void {}
+
+  /** @internal Views write no buffer: nothing to reserve. */
+  override reserveBackward(): void {}
+
   /** @internal dL/d(input) is delta viewed with the input's shape. */
   override runBackward(
     frame: Frame,
