@@ -824,6 +824,65 @@ add('load', 'an undefined path', 'BAD_ARGUMENT', () => load(undefined as never))
 add('loadModel', 'an object as the path', 'BAD_ARGUMENT', () => loadModel({} as never));
 // ---- end issue 12: files and losses
 
+// ---- issue 12: training API
+// Seeds are integers in [0, 2^32); labels integers in [0, classes) in every metric; a non-module,
+// a non-loss, a non-function callback or a misspelt option key is a BAD_ARGUMENT (with a hint).
+add('Rng', 'NaN seed', 'BAD_ARGUMENT', () => new Rng(NaN));
+add('Rng', "seed 'abc'", 'BAD_ARGUMENT', () => new Rng('abc' as never));
+add('Rng', 'seed 2^32', 'BAD_ARGUMENT', () => new Rng(2 ** 32));
+add('Rng', 'seed 1.5', 'BAD_ARGUMENT', () => new Rng(1.5));
+add('Rng.seed', 'seed -1', 'BAD_ARGUMENT', () => rng.seed(-1));
+add('Rng.seed', 'seed Infinity', 'BAD_ARGUMENT', () => rng.seed(Infinity));
+add('Rng.seed', "seed '7'", 'BAD_ARGUMENT', () => rng.seed('7' as never));
+add('manualSeed', 'NaN seed', 'BAD_ARGUMENT', () => torchlet.manualSeed(NaN));
+add('manualSeed', 'seed 2^32', 'BAD_ARGUMENT', () => torchlet.manualSeed(2 ** 32));
+add('manualSeed', 'seed 1.5', 'BAD_ARGUMENT', () => torchlet.manualSeed(1.5));
+add('sgd', 'a null net', 'BAD_ARGUMENT', () => sgd(null as never, data, losses.MSELoss!));
+add('sgd', "loss 'mse'", 'BAD_ARGUMENT', () => sgd(net, data, 'mse' as never));
+add('sgd', 'onEpoch 5', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.LogSoftmaxCrossEntropy!, { onEpoch: 5 as never }),
+);
+add('sgd', 'misspelt key lr', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.LogSoftmaxCrossEntropy!, { lr: 0.5 } as never),
+);
+add('sgd', 'seed 1.5', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.LogSoftmaxCrossEntropy!, { seed: 1.5 }),
+);
+add(
+  'Optim',
+  'misspelt key learningRate',
+  'BAD_ARGUMENT',
+  () => new Optim(net, losses.MSELoss!, 0.1, { learningRate: 1 } as never),
+);
+add('predict', "net 'net'", 'BAD_ARGUMENT', () => predict('net' as never, xs));
+add('accuracy', 'a null net', 'BAD_ARGUMENT', () => accuracy(null as never, data));
+add('accuracy', 'label 2.5', 'LABEL_OUT_OF_RANGE', () =>
+  accuracy(net, { x: xs, y: tfrom([0, 2.5]) }),
+);
+add('accuracy', 'label 2^32', 'LABEL_OUT_OF_RANGE', () =>
+  accuracy(net, { x: xs, y: tfrom([2 ** 32, 0]) }),
+);
+add('accuracy', 'label -1', 'LABEL_OUT_OF_RANGE', () =>
+  accuracy(net, { x: xs, y: tfrom([0, -1]) }),
+);
+add('evaluate', 'label 10', 'LABEL_OUT_OF_RANGE', () =>
+  evaluate(net, { x: xs, y: tfrom([10, 0]) }),
+);
+add('evaluate', 'misspelt key metric', 'BAD_ARGUMENT', () =>
+  evaluate(net, data, { metric: ['accuracy'] } as never),
+);
+add('evaluate', "loss 'mse'", 'BAD_ARGUMENT', () => evaluate(net, data, { loss: 'mse' as never }));
+add('evaluateLoss', "loss 'mse'", 'BAD_ARGUMENT', () => evaluateLoss(net, data, 'mse' as never));
+add('confusionMatrix', '100000 classes', 'BAD_ARGUMENT', () => confusionMatrix(net, data, 100000));
+add('confusionMatrix', 'label 2.5', 'LABEL_OUT_OF_RANGE', () =>
+  confusionMatrix(net, { x: xs, y: tfrom([2.5, 0]) }),
+);
+add('confusionMatrix', 'label 2^32', 'LABEL_OUT_OF_RANGE', () =>
+  confusionMatrix(net, { x: xs, y: tfrom([0, 2 ** 32]) }),
+);
+add('labelsOf', 'label 2.5', 'LABEL_OUT_OF_RANGE', () => labelsOf(tfrom([2.5])));
+// ---- end issue 12: training API
+
 describe('every public function rejects bad input with a TorchletError and changes nothing', () => {
   afterAll(() => {
     const perFn = new Map<string, number>();

@@ -150,6 +150,79 @@ describe('Optim finite guard', () => {
   }
 });
 
+// Issue 12, item 8: a non-finite network output (a NaN weight, an overflowed step) is reported by
+// computeGradients like a non-finite loss, instead of the loss's own check throwing through it.
+describe('Optim and a non-finite network output', () => {
+  function poisoned(): { net: Sequential; x: Tensor; y: Tensor } {
+    const rng = new Rng(2);
+    const net = new Sequential(new Linear(3, 4, { rng }), new ReLU(), new Linear(4, 2, { rng }));
+    net.parameters()[2]!.value.data[1] = NaN;
+    return { net, x: randTensor([5, 3], 3), y: Tensor.from([0, 1, 1, 0, 1]) };
+  }
+
+  it('computeGradients reports it and touches no gradient', () => {
+    const { net, x, y } = poisoned();
+    const opt = new Optim(net, new LogSoftmaxCrossEntropy(), 0.1, { optimizer: 'adam' });
+    const hash = stateHash(net);
+    const report = opt.computeGradients(x, y);
+    expect(report.nonFinite).toBe('network output');
+    expect(report.loss).toBeNaN();
+    expect(report.detail).toMatch(/^NaN at flat index \d+$/);
+    expect(stateHash(net)).toBe(hash);
+  });
+
+  it('step throws NON_FINITE naming the output, and nothing moves', () => {
+    const { net, x, y } = poisoned();
+    const opt = new Optim(net, new LogSoftmaxCrossEntropy(), 0.1, { optimizer: 'momentum' });
+    const hash = stateHash(net);
+    expectError(
+      () => opt.step(x, y),
+      'NON_FINITE',
+      /^Optim\.step: expected a finite network output, got NaN at flat index 1; weights were not updated/,
+    );
+    expect(stateHash(net)).toBe(hash);
+    expect(opt.steps).toBe(0);
+  });
+});
+
+// Issue 12, item 14: an unknown option key is an error with a hint, not a silent default.
+describe('Optim options', () => {
+  it('rejects unknown keys, pointing at the likely one', () => {
+    const fc = new Linear(2, 2, { rng: new Rng(1) });
+    const loss = new MSELoss();
+    const hash = stateHash(fc);
+    for (const [options, re] of [
+      [
+        { lr: 0.5 },
+        /^Optim: expected a known option, got unknown key "lr"; did you mean the third constructor argument `eps` \(the gradient step\)\?$/,
+      ],
+      [{ weight_decay: 0.1 }, /; did you mean `weightDecay`\?$/],
+      [{ optimiser: 'adam' }, /; did you mean `optimizer`\?$/],
+      [{ momentun: 0.5 }, /; did you mean `momentum`\?$/],
+      [{ beta: [0.9, 0.99] }, /; did you mean `betas`\?$/],
+      [{ eps: 1e-6 }, /; did you mean `epsilon`\?$/],
+      [
+        { zzz: 1 },
+        /^Optim: expected one of the options optimizer, momentum, betas, epsilon, weightDecay, got unknown key "zzz"$/,
+      ],
+      [{ constructor: 1 }, /got unknown key "constructor"$/],
+    ] as Array<[object, RegExp]>) {
+      expectError(() => new Optim(fc, loss, 0.1, options as never), 'BAD_ARGUMENT', re);
+    }
+    expectError(
+      () => new Optim(null as never, loss),
+      'BAD_ARGUMENT',
+      /^Optim: expected net to be a Module, got null$/,
+    );
+    expectError(
+      () => new Optim(fc, 'mse' as never),
+      'BAD_ARGUMENT',
+      /^Optim: expected loss to be a Loss, got "mse"$/,
+    );
+    expect(stateHash(fc)).toBe(hash);
+  });
+});
+
 describe('Adam on the digits', () => {
   it('reaches >= 0.93 test accuracy in 5 epochs', () => {
     const { train, test } = loadDigits();

@@ -2,6 +2,7 @@
 // convergence threshold stops early, bad data is named, and the digits MLP reaches >= 0.95.
 import { describe, expect, it } from 'vitest';
 import {
+  type BatchInfo,
   Dropout,
   Linear,
   LogSoftmaxCrossEntropy,
@@ -341,5 +342,140 @@ describe('training and evaluation modes', () => {
       evaluateLoss(net, test, new LogSoftmaxCrossEntropy()),
     );
     net.dispose();
+  });
+});
+
+// Issue 12: the training API under hostile use. Buffers are sized by the data, not by batchSize
+// (item 2); 'skip' also skips batches whose network output is not finite (item 8); a non-module,
+// a non-loss, a non-function callback or a misspelt option is a BAD_ARGUMENT with a hint, thrown
+// before anything moves (item 14).
+describe('sgd under hostile options', () => {
+  const { train, test } = loadDigits();
+  const small = { x: train.x.rows(0, 100), y: train.y.rows(0, 100) };
+
+  it('sizes its batch buffers by min(batchSize, n): batchSize 6e8 on 100 samples is one batch', () => {
+    const net = mlp(11);
+    const base = memory().liveBytes;
+    let peak = 0;
+    const sizes: number[] = [];
+    const history = sgd(net, small, new LogSoftmaxCrossEntropy(), {
+      batchSize: 6e8,
+      epochs: 2,
+      seed: 1,
+      onBatch: (b) => {
+        sizes.push(b.size);
+        peak = Math.max(peak, memory().liveBytes - base);
+      },
+    });
+    expect(sizes).toEqual([100, 100]);
+    expect(history.loss.every(Number.isFinite)).toBe(true);
+    // 100 rows of x, y and indices plus the layers' activations: far below 6e8 indices (2.4 GB).
+    expect(peak).toBeLessThan(1 << 20);
+  });
+
+  it("'skip' skips batches whose output is NaN (a NaN weight) and counts them", () => {
+    const net = mlp(12);
+    net.parameters()[2]!.value.data[0] = NaN;
+    const hash = stateHash(net);
+    const seen: BatchInfo[] = [];
+    const history = sgd(net, small, new LogSoftmaxCrossEntropy(), {
+      batchSize: 32,
+      epochs: 2,
+      seed: 1,
+      nonFinite: 'skip',
+      validation: { x: test.x.rows(0, 50), y: test.y.rows(0, 50) },
+      onBatch: (b) => seen.push(b),
+    });
+    expect(seen.map((b) => b.skipped)).toEqual(new Array(8).fill(true));
+    expect(seen.every((b) => Number.isNaN(b.loss))).toBe(true);
+    expect(history.skippedBatches).toBe(8);
+    expect(history.loss.every(Number.isNaN)).toBe(true);
+    expect(history.valLoss.every(Number.isNaN)).toBe(true);
+    expect(stateHash(net)).toBe(hash);
+    // The default still throws, naming epoch, batch and the output.
+    expectError(
+      () => sgd(net, small, new LogSoftmaxCrossEntropy(), { seed: 1 }),
+      'NON_FINITE',
+      /^sgd \(epoch 0, batch 0\): Optim\.step: expected a finite network output, got NaN at flat index \d+; weights were not updated/,
+    );
+    expect(stateHash(net)).toBe(hash);
+  });
+
+  it("'skip' survives step 1e38: the overflowed batches are skipped, the validation loss is NaN", () => {
+    const history = sgd(mlp(13), small, new LogSoftmaxCrossEntropy(), {
+      batchSize: 25,
+      epochs: 3,
+      step: 1e38,
+      seed: 1,
+      nonFinite: 'skip',
+      validation: { x: test.x.rows(0, 50), y: test.y.rows(0, 50) },
+      patience: 5,
+    });
+    expect(history.skippedBatches).toBeGreaterThan(0);
+    expect(history.loss).toHaveLength(3);
+    expect(history.valLoss.some(Number.isNaN)).toBe(true);
+  });
+
+  it('rejects a non-module, a non-loss, bad callbacks and unknown keys (with a hint), changing nothing', () => {
+    const net = mlp(14);
+    const loss = new LogSoftmaxCrossEntropy();
+    const hash = stateHash(net);
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => sgd(null as never, small, loss), /^sgd: expected net to be a Module, got null$/],
+      [() => sgd('net' as never, small, loss), /^sgd: expected net to be a Module, got "net"$/],
+      [() => sgd(net, small, 'mse' as never), /^sgd: expected loss to be a Loss/],
+      [
+        () => sgd(net, small, loss, { onEpoch: 5 as never }),
+        /^sgd: expected onEpoch to be a function, got 5$/,
+      ],
+      [
+        () => sgd(net, small, loss, { onBatch: 'log' as never }),
+        /^sgd: expected onBatch to be a function, got "log"$/,
+      ],
+      [
+        () => sgd(net, small, loss, { shuffle: 'yes' as never }),
+        /^sgd: expected shuffle to be true or false, got "yes"$/,
+      ],
+      [() => sgd(net, small, loss, null as never), /^sgd: expected options to be an object/],
+      [
+        () => sgd(net, small, loss, { lr: 0.5 } as never),
+        /^sgd: expected a known option, got unknown key "lr"; did you mean `step`\?$/,
+      ],
+      [() => sgd(net, small, loss, { learningRate: 0.5 } as never), /did you mean `step`\?$/],
+      [() => sgd(net, small, loss, { batch_size: 8 } as never), /did you mean `batchSize`\?$/],
+      [() => sgd(net, small, loss, { epoch: 3 } as never), /did you mean `epochs`\?$/],
+      [() => sgd(net, small, loss, { optimiser: 'adam' } as never), /did you mean `optimizer`\?$/],
+      [() => sgd(net, small, loss, { metrics: 'accuracy' } as never), /did you mean `metric`\?$/],
+      [() => sgd(net, small, loss, { valdation: test } as never), /did you mean `validation`\?$/],
+      [
+        () => sgd(net, small, loss, { frobnicate: 1 } as never),
+        /^sgd: expected one of the options batchSize, epochs, .*weightDecay, got unknown key "frobnicate"$/,
+      ],
+    ];
+    for (const [f, re] of cases) expectError(f, 'BAD_ARGUMENT', re);
+    expect(stateHash(net)).toBe(hash);
+  });
+
+  it('passes only the update-rule options on to Optim', () => {
+    const history = sgd(mlp(15), small, new LogSoftmaxCrossEntropy(), {
+      epochs: 1,
+      seed: 1,
+      step: 0.01,
+      optimizer: 'adam',
+      betas: [0.8, 0.9],
+      epsilon: 1e-7,
+      weightDecay: 1e-4,
+      validation: small,
+      metric: 'accuracy',
+      monitor: 'metric',
+      patience: 2,
+      shuffle: true,
+      nonFinite: 'throw',
+      eps: 0,
+      batchSize: 16,
+      onEpoch: () => {},
+      onBatch: () => {},
+    });
+    expect(history.loss).toHaveLength(1);
   });
 });

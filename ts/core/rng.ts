@@ -1,18 +1,49 @@
 // One seeded generator for all randomness (weight init, shuffling, folds): xoshiro128**, seeded
-// through splitmix32, so the same seed gives bit-identical weights on every JS engine.
+// through splitmix32, so the same seed gives bit-identical weights on every JS engine. A seed is an
+// integer in [0, 2^32): anything else (NaN, 1.5, '7', -1, 2^32) throws rather than aliasing another.
+
+import { TorchletError } from './errors.js';
+
+/** The largest seed plus one: seeds are integers in [0, 2^32). */
+export const SEED_LIMIT = 2 ** 32;
+
+/**
+ * Throws `BAD_ARGUMENT` unless `seed` is an integer in [0, 2^32) (no two distinct accepted seeds
+ * give the same stream). @param where The caller, for the message (`Rng`, `sgd`, …).
+ */
+export function checkSeed(seed: unknown, where: string, name = 'seed'): number {
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= SEED_LIMIT) {
+    const got = typeof seed === 'string' ? JSON.stringify(seed) : String(seed);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected ${name} to be an integer in [0, 2^32), got ${got}`,
+    );
+  }
+  return seed;
+}
 
 /** A seeded pseudo-random generator (xoshiro128**). */
 export class Rng {
   private s = new Uint32Array(4);
 
-  /** @param seed Any integer; equal seeds give equal streams. */
+  /**
+   * @param seed An integer in [0, 2^32) (default 0); equal seeds give equal streams, distinct
+   *   seeds distinct ones. @throws TorchletError `BAD_ARGUMENT` for any other value.
+   */
   constructor(seed = 0) {
-    this.seed(seed);
+    this.reseed(checkSeed(seed, 'Rng'));
   }
 
-  /** Restarts the stream from `seed`. */
+  /**
+   * Restarts the stream from `seed`, an integer in [0, 2^32).
+   * @throws TorchletError `BAD_ARGUMENT` for any other value (the state is unchanged).
+   */
   seed(seed: number): void {
-    let x = seed >>> 0;
+    this.reseed(checkSeed(seed, 'Rng.seed'));
+  }
+
+  private reseed(seed: number): void {
+    let x = seed;
     for (let i = 0; i < 4; i++) {
       // splitmix32 spreads any seed (even 0) over the whole state.
       x = (x + 0x9e3779b9) >>> 0;
@@ -87,7 +118,10 @@ function rotl(x: number, k: number): number {
 /** The generator layers draw their initial weights from, unless given their own. */
 export const defaultRng = new Rng(0);
 
-/** Reseeds the default generator (as `torch.manual_seed`). */
+/**
+ * Reseeds the default generator (as `torch.manual_seed`).
+ * @param seed An integer in [0, 2^32). @throws TorchletError `BAD_ARGUMENT` otherwise.
+ */
 export function manualSeed(seed: number): void {
-  defaultRng.seed(seed);
+  defaultRng.seed(checkSeed(seed, 'manualSeed'));
 }

@@ -1,12 +1,79 @@
 // Metrics over a data set: accuracy (arg-max against class labels), the confusion matrix, mean
 // squared error, the mean loss; `evaluate` gathers several at once. Forward runs in batches of
 // 256 rows to bound memory; predictions and labels are compared in plain TS (n values, not n·k).
+// Class labels are integers in [0, classes), checked (naming the first bad index) before any
+// forward runs; the confusion matrix is limited to MAX_CLASSES classes (it is classes² numbers).
 
 import { TorchletError } from '../core/errors.js';
-import type { Loss } from '../core/loss.js';
-import { type Module, checkTensor, withMode } from '../core/module.js';
+import { Loss } from '../core/loss.js';
+import { Module, checkTensor, withMode } from '../core/module.js';
 import type { Tensor } from '../core/tensor.js';
 import { kernels } from '../core/wasm.js';
+import { checkOptionKeys, describe } from './optim.js';
+
+/** The most classes `confusionMatrix` counts (a k × k matrix of JS numbers: 8 MiB at 1024). */
+export const MAX_CLASSES = 1024;
+
+/** Throws `BAD_ARGUMENT` unless `net` is a Module. @internal */
+export function checkNet(net: unknown, where: string): asserts net is Module {
+  if (!(net instanceof Module)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected net to be a Module, got ${describe(net)}`,
+    );
+  }
+}
+
+/** Throws `BAD_ARGUMENT` unless `loss` is a Loss. @internal */
+export function checkLoss(loss: unknown, where: string): asserts loss is Loss {
+  if (!(loss instanceof Loss)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected loss to be a Loss (e.g. new MSELoss()), got ${describe(loss)}`,
+    );
+  }
+}
+
+/** Classes of a network's output on x: the values per row of the output for one sample. */
+function classesOf(net: Module, x: Tensor): number {
+  return net
+    .outputShape([1, ...x.shape.slice(1)])
+    .slice(1)
+    .reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Class indices from y (labels [n], or one-hot rows [n, k] by arg-max), each checked to be an
+ * integer in [0, classes). @throws `LABEL_OUT_OF_RANGE` naming the first bad index.
+ */
+function classLabels(y: Tensor, classes: number, where: string): Int32Array {
+  const n = y.shape[0]!;
+  const cols = y.size / n;
+  const values = y.data;
+  const out = new Int32Array(n);
+  if (cols === 1) {
+    for (let i = 0; i < n; i++) {
+      const l = values[i]!;
+      if (!(Number.isInteger(l) && l >= 0 && l < classes)) {
+        throw new TorchletError(
+          'LABEL_OUT_OF_RANGE',
+          `${where}: label ${l} out of range [0, ${classes}) at y[${i}]`,
+        );
+      }
+      out[i] = l;
+    }
+    return out;
+  }
+  argmaxRows(values, n, cols, out, 0);
+  const bad = out.findIndex((l) => l >= classes);
+  if (bad >= 0) {
+    throw new TorchletError(
+      'LABEL_OUT_OF_RANGE',
+      `${where}: label ${out[bad]} (the arg-max of a one-hot row) out of range [0, ${classes}) at y[${bad}]`,
+    );
+  }
+  return out;
+}
 
 /** A data set: inputs x [n, ...] and targets y (class indices [n] or dense [n, ...]). */
 export interface Dataset {
@@ -101,6 +168,7 @@ function argmaxRows(
  * @param batchSize Rows per forward pass (default 256), to bound memory.
  */
 export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
+  checkNet(net, 'predict');
   checkTensor(x, 'predict', 'x');
   checkBatchSize(batchSize, 'predict');
   const n = x.shape[0]!;
@@ -115,22 +183,26 @@ export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
   return out;
 }
 
-/** Class indices from labels [n] or one-hot rows [n, k]. */
+/**
+ * Class indices from labels [n] or one-hot rows [n, k].
+ * @throws TorchletError `LABEL_OUT_OF_RANGE` for a label that is not an integer in [0, 2^31)
+ *   (NaN, -1, 2.5, 2^32), naming its index: nothing is truncated or wrapped.
+ */
 export function labelsOf(y: Tensor): Int32Array {
   checkTensor(y, 'labelsOf', 'y', { finite: false });
-  const n = y.shape[0]!;
-  const cols = y.size / n;
-  if (cols === 1) return Int32Array.from(y.data);
-  const out = new Int32Array(n);
-  argmaxRows(y.data, n, cols, out, 0);
-  return out;
+  return classLabels(y, 2 ** 31, 'labelsOf');
 }
 
-/** Fraction of rows whose predicted class equals the label (y: class indices [n] or one-hot). */
+/**
+ * Fraction of rows whose predicted class equals the label (y: class indices [n] or one-hot).
+ * @throws TorchletError `LABEL_OUT_OF_RANGE` for a label that is not an integer in [0, classes),
+ *   where classes is the width of the network output.
+ */
 export function accuracy(net: Module, data: Dataset): number {
+  checkNet(net, 'accuracy');
   const n = checkDataset(data, 'accuracy');
+  const labels = classLabels(data.y, classesOf(net, data.x), 'accuracy');
   const predicted = predict(net, data.x);
-  const labels = labelsOf(data.y);
   let correct = 0;
   for (let i = 0; i < n; i++) correct += predicted[i] === labels[i] ? 1 : 0;
   return correct / n;
@@ -146,24 +218,30 @@ export interface ConfusionMatrix {
 
 /**
  * The confusion matrix of the network's arg-max predictions against the labels.
- * @param classes Number of classes (default: the width of the network output).
- * @throws TorchletError `LABEL_OUT_OF_RANGE` for a label outside [0, classes).
+ * @param classes Number of classes, an integer from the width of the network output up to
+ *   MAX_CLASSES = 1024 (default: the output width, which must be at most MAX_CLASSES).
+ * @throws TorchletError `LABEL_OUT_OF_RANGE` for a label that is not an integer in [0, classes);
+ *   `BAD_ARGUMENT` for more than MAX_CLASSES classes or fewer than the output width.
  */
 export function confusionMatrix(net: Module, data: Dataset, classes?: number): ConfusionMatrix {
-  const n = checkDataset(data, 'confusionMatrix');
-  const k =
-    classes ??
-    net
-      .outputShape([1, ...data.x.shape.slice(1)])
-      .slice(1)
-      .reduce((a, b) => a * b, 1);
-  const labels = labelsOf(data.y);
-  const bad = labels.findIndex((l) => !(l >= 0 && l < k));
-  if (bad >= 0)
+  const where = 'confusionMatrix';
+  checkNet(net, where);
+  const n = checkDataset(data, where);
+  const width = classesOf(net, data.x);
+  if (width > MAX_CLASSES) {
     throw new TorchletError(
-      'LABEL_OUT_OF_RANGE',
-      `confusionMatrix: label ${labels[bad]} out of range [0, ${k}) at y[${bad}]`,
+      'BAD_ARGUMENT',
+      `${where}: expected a network output of at most ${MAX_CLASSES} classes (the matrix is classes²), got ${width}`,
     );
+  }
+  const k = classes ?? width;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < width || k > MAX_CLASSES) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected classes to be an integer in [${width}, ${MAX_CLASSES}] (the output width to the limit), got ${describe(k)}`,
+    );
+  }
+  const labels = classLabels(data.y, k, where);
   const predicted = predict(net, data.x);
   const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < n; i++) matrix[labels[i]!]![predicted[i]!]! += 1;
@@ -172,6 +250,7 @@ export function confusionMatrix(net: Module, data: Dataset, classes?: number): C
 
 /** Mean over samples of the summed squared error between the output and dense targets y. */
 export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): number {
+  checkNet(net, 'meanSquaredError');
   const n = checkDataset(data, 'meanSquaredError');
   checkBatchSize(batchSize, 'meanSquaredError');
   let total = 0;
@@ -194,7 +273,9 @@ export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): n
 
 /** Mean loss of the network over a data set, in batches, in evaluation mode. */
 export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize = 256): number {
+  checkNet(net, 'evaluateLoss');
   const n = checkDataset(data, 'evaluateLoss');
+  checkLoss(loss, 'evaluateLoss');
   checkBatchSize(batchSize, 'evaluateLoss');
   let total = 0;
   withMode(net, false, () => {
@@ -217,6 +298,8 @@ export interface EvaluateOptions {
 
 /**
  * Several metrics (and optionally the loss) on one data set, keyed by metric name.
+ * @throws TorchletError `BAD_ARGUMENT` for an unknown option key (with a hint) or metric, and
+ *   what each metric throws (all checked before any forward runs for the built-in metrics).
  * @example evaluate(net, test, { loss, metrics: ['accuracy', 'mse'] }) // { loss: 0.12, accuracy: 0.96, mse: … }
  */
 export function evaluate(
@@ -224,8 +307,20 @@ export function evaluate(
   data: Dataset,
   options: EvaluateOptions = {},
 ): Record<string, number> {
+  checkNet(net, 'evaluate');
   checkDataset(data, 'evaluate');
+  checkOptionKeys(options, ['loss', 'metrics'], 'evaluate');
+  if (options.loss !== undefined) checkLoss(options.loss, 'evaluate');
+  if (options.metrics !== undefined && !Array.isArray(options.metrics)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `evaluate: expected metrics to be an array of metrics, got ${describe(options.metrics)}`,
+    );
+  }
   const metrics = (options.metrics ?? ['accuracy']).map((m) => metricOf(m, 'evaluate'));
+  // Labels first: a bad label must throw before any metric has run.
+  if (metrics.some((m) => m === METRICS.accuracy))
+    classLabels(data.y, classesOf(net, data.x), 'evaluate');
   const out: Record<string, number> = {};
   if (options.loss !== undefined) out['loss'] = evaluateLoss(net, data, options.loss);
   for (const m of metrics) out[m.name] = m.compute(net, data);

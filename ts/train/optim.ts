@@ -1,8 +1,9 @@
 // Optim: one training step on a batch, as in the original design: forward, loss, backward,
-// update with the learning rate `lr` (the original design calls it `eps`, the gradient step). Update rules: plain SGD (default), momentum, Nesterov,
-// Adam, each with optional L2 weight decay; their state (velocity, moments) lives in WASM tensors
-// and each parameter is updated by one kernel call (util.rs). Loss and gradients are checked
-// finite (non_finite_count, one call per parameter) before any weight or state moves.
+// update with the learning rate `lr` (the original design calls it `eps`, the gradient step).
+// Update rules: plain SGD (default), momentum, Nesterov, Adam, each with optional L2 weight decay;
+// their state (velocity, moments) lives in WASM tensors and each parameter is updated by one kernel
+// call (util.rs). The network output, the loss and the gradients are checked finite
+// (non_finite_count, one call per tensor) before any weight or state moves.
 
 import { TorchletError } from '../core/errors.js';
 import { Loss } from '../core/loss.js';
@@ -37,10 +38,139 @@ export interface OptimOptions {
 
 /** What `Optim.computeGradients` found. */
 export interface GradientReport {
-  /** The batch loss (before the update). */
+  /** The batch loss (before the update; NaN when the network output was not finite). */
   loss: number;
-  /** Null when loss and gradients are finite; otherwise what was not (e.g. `gradient of 0.weight`). */
+  /**
+   * Null when output, loss and gradients are finite; otherwise the first that was not:
+   * `network output`, `loss` or `gradient of <parameter>` (e.g. `gradient of 0.weight`).
+   */
   nonFinite: string | null;
+  /** With a non-finite network output: its first bad value and where (`NaN at flat index 3`). */
+  detail?: string;
+}
+
+/** The keys of `OptimOptions`. @internal */
+export const OPTIM_KEYS: readonly string[] = Object.freeze([
+  'optimizer',
+  'momentum',
+  'betas',
+  'epsilon',
+  'weightDecay',
+]);
+
+/** Names users reach for (PyTorch, Keras, scikit-learn, snake_case), and ours. */
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
+  lr: ['step'],
+  learningrate: ['step'],
+  learning_rate: ['step'],
+  rate: ['step'],
+  eta: ['step'],
+  batch: ['batchSize'],
+  batch_size: ['batchSize'],
+  bs: ['batchSize'],
+  minibatch: ['batchSize'],
+  epoch: ['epochs'],
+  n_epochs: ['epochs'],
+  nepochs: ['epochs'],
+  max_epochs: ['epochs'],
+  maxepochs: ['epochs'],
+  iterations: ['epochs'],
+  weight_decay: ['weightDecay'],
+  decay: ['weightDecay'],
+  l2: ['weightDecay'],
+  optim: ['optimizer'],
+  method: ['optimizer'],
+  algorithm: ['optimizer'],
+  beta: ['betas'],
+  eps: ['epsilon'],
+  val: ['validation'],
+  validation_data: ['validation'],
+  validationdata: ['validation'],
+  early_stopping: ['patience'],
+  earlystopping: ['patience'],
+  random_state: ['seed'],
+  randomseed: ['seed'],
+  random_seed: ['seed'],
+  callback: ['onEpoch'],
+  on_epoch: ['onEpoch'],
+  on_batch: ['onBatch'],
+  shuffled: ['shuffle'],
+  non_finite: ['nonFinite'],
+  nan: ['nonFinite'],
+  criterion: ['loss'],
+  tol: ['eps'],
+  tolerance: ['eps'],
+};
+
+/** Levenshtein distance, case-insensitive (short keys only: option names). */
+function distance(a: string, b: string): number {
+  const s = a.toLowerCase();
+  const t = b.toLowerCase();
+  let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= s.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= t.length; j++) {
+      const cost = s[i - 1] === t[j - 1] ? 0 : 1;
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost));
+    }
+    prev = row;
+  }
+  return prev[t.length]!;
+}
+
+/** The known key an unknown one most likely meant (quoted), or what `elsewhere` says of it, or null. */
+function suggest(
+  key: string,
+  known: readonly string[],
+  elsewhere: Readonly<Record<string, string>>,
+): string | null {
+  const lower = key.toLowerCase();
+  const aliases = Object.hasOwn(ALIASES, lower) ? ALIASES[lower]! : [];
+  const alias = aliases.find((k) => known.includes(k));
+  if (alias !== undefined) return `\`${alias}\``;
+  const other = aliases.find((k) => Object.hasOwn(elsewhere, k));
+  if (other !== undefined) return elsewhere[other]!;
+  let best: string | null = null;
+  let bestDistance = key.length <= 3 ? 1 : 2;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d <= bestDistance && (best === null || d < bestDistance)) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best === null ? null : `\`${best}\``;
+}
+
+/**
+ * Throws `BAD_ARGUMENT` unless `options` is an object (or undefined) whose own keys are all in
+ * `known`, so a misspelt option fails instead of silently keeping its default; the message
+ * suggests the likely key (`lr` -> `step`), or where that setting lives instead (`elsewhere`:
+ * key -> description). @internal
+ */
+export function checkOptionKeys(
+  options: unknown,
+  known: readonly string[],
+  where: string,
+  elsewhere: Readonly<Record<string, string>> = {},
+): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected options to be an object, got ${Array.isArray(options) ? 'an array' : String(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const hint = suggest(key, known, elsewhere);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      hint === null
+        ? `${where}: expected one of the options ${known.join(', ')}, got unknown key ${JSON.stringify(key)}`
+        : `${where}: expected a known option, got unknown key ${JSON.stringify(key)}; did you mean ${hint}?`,
+    );
+  }
 }
 
 interface Resolved {
@@ -59,6 +189,9 @@ function resolve(options: OptimOptions): Resolved {
       `Optim: expected options to be an object, got ${String(options)}`,
     );
   }
+  checkOptionKeys(options, OPTIM_KEYS, 'Optim', {
+    step: 'the third constructor argument `eps` (the gradient step)',
+  });
   const optimizer = options.optimizer ?? 'sgd';
   if (!OPTIMIZERS.includes(optimizer)) {
     throw new TorchletError(
@@ -132,18 +265,19 @@ export class Optim {
   /**
    * @param net The module to train. @param loss The loss. @param eps Gradient step (default 1e-3).
    * @param options Update rule and its hyperparameters (default: plain SGD).
-   * @throws TorchletError `BAD_ARGUMENT` for a non-module, a bad step or a bad option.
+   * @throws TorchletError `BAD_ARGUMENT` for a non-module, a bad step, a bad option or an unknown
+   *   option key (with a hint: `lr` -> the constructor's `eps`).
    */
   constructor(net: Module, loss: Loss, eps = 1e-3, options: OptimOptions = {}) {
     if (!(net instanceof Module))
       throw new TorchletError(
         'BAD_ARGUMENT',
-        `Optim: expected net to be a Module, got ${typeof net}`,
+        `Optim: expected net to be a Module, got ${describe(net)}`,
       );
     if (!(loss instanceof Loss))
       throw new TorchletError(
         'BAD_ARGUMENT',
-        `Optim: expected loss to be a Loss, got ${typeof loss}`,
+        `Optim: expected loss to be a Loss, got ${describe(loss)}`,
       );
     if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
       throw new TorchletError(
@@ -163,8 +297,9 @@ export class Optim {
   /**
    * Forward, loss, backward and update on one batch.
    * @returns The batch loss before the update.
-   * @throws TorchletError `NON_FINITE` when the loss or a gradient is NaN or infinite: weights and
-   *   optimiser state are untouched (the gradients are left as computed, to inspect).
+   * @throws TorchletError `NON_FINITE` when the network output, the loss or a gradient is NaN or
+   *   infinite: weights and optimiser state are untouched (the gradients are left as computed, to
+   *   inspect; unchanged when the output or the loss was the non-finite one).
    */
   step(x: Tensor, y: Tensor): number {
     const report = this.computeGradients(x, y);
@@ -176,18 +311,25 @@ export class Optim {
   }
 
   /**
-   * Forward, loss and backward (gradients zeroed first) without moving any weight, then the
-   * finiteness check of the loss and of every gradient (one kernel call per parameter).
-   * When the loss is not finite, no backward runs and the gradients are unchanged.
+   * Forward, loss and backward (gradients zeroed first) without moving any weight, with the
+   * finiteness checks of the network output, the loss and every gradient (one kernel call each).
+   * When the output (a NaN weight, an overflow) or the loss is not finite, no loss or backward
+   * runs and the gradients are unchanged; the report says so instead of throwing.
    */
   computeGradients(x: Tensor, y: Tensor): GradientReport {
     const yhat = this.net.forward(x);
+    const k = kernels();
+    // Checked here, not left to the loss (whose own check throws): 'skip' must see it as a report.
+    if (k.non_finite_count(yhat.ptr, yhat.size) > 0) {
+      const data = yhat.data;
+      const i = data.findIndex((v) => !Number.isFinite(v));
+      return { loss: NaN, nonFinite: 'network output', detail: `${data[i]} at flat index ${i}` };
+    }
     const { loss, gradient } = this.loss.forwardBackward(y, yhat);
     if (gradient === null) return { loss, nonFinite: 'loss' };
     // beta 0: each gradient overwritten on its module's first visit, added on later ones (reuse),
     // which is zeroGrad + backwardUpdateGradient in one pass.
     this.net.backwardUpdateGradient(x, gradient, 0);
-    const k = kernels();
     for (const p of this.params) {
       if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0)
         return { loss, nonFinite: `gradient of ${p.name}` };
@@ -264,8 +406,8 @@ export class Optim {
 
 /** @internal The `NON_FINITE` error for a failed `computeGradients`, naming the value and where. */
 export function nonFiniteError(optim: Optim, report: GradientReport, where: string): TorchletError {
-  let got = String(report.loss);
-  if (report.nonFinite !== 'loss') {
+  let got = report.detail ?? String(report.loss);
+  if (report.nonFinite !== 'loss' && report.detail === undefined) {
     const p = optim.net.parameters().find((q) => `gradient of ${q.name}` === report.nonFinite);
     const data = p?.grad.data;
     const i = data?.findIndex((v) => !Number.isFinite(v)) ?? -1;
@@ -275,4 +417,13 @@ export function nonFiniteError(optim: Optim, report: GradientReport, where: stri
     'NON_FINITE',
     `${where}: expected a finite ${report.nonFinite}, got ${got}; weights were not updated (lower the step?)`,
   );
+}
+
+/** A short description of a value that is not what was expected (for messages). @internal */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return String(value);
 }

@@ -10,12 +10,21 @@ import {
   type Metric,
   type MetricName,
   checkDataset,
+  checkLoss,
+  checkNet,
   evaluateLoss,
   metricOf,
 } from './metrics.js';
 import { type Module, withMode } from '../core/module.js';
-import { Optim, type OptimOptions, nonFiniteError } from './optim.js';
-import { Rng, defaultRng } from '../core/rng.js';
+import {
+  OPTIM_KEYS,
+  Optim,
+  type OptimOptions,
+  checkOptionKeys,
+  describe,
+  nonFiniteError,
+} from './optim.js';
+import { Rng, checkSeed, defaultRng } from '../core/rng.js';
 import { Slot, type Tensor, U32Buffer } from '../core/tensor.js';
 import { kernels } from '../core/wasm.js';
 
@@ -28,7 +37,7 @@ export interface EpochInfo {
   valLoss?: number;
   /** Validation metric of this epoch (with `validation` and `metric`). */
   valMetric?: number;
-  /** Batches skipped this epoch for a non-finite loss or gradient (`nonFinite: 'skip'`). */
+  /** Batches skipped this epoch for a non-finite output, loss or gradient (`nonFinite: 'skip'`). */
   skipped: number;
   /** True when this epoch is the best so far on the monitored value. */
   best: boolean;
@@ -46,13 +55,16 @@ export interface BatchInfo {
   size: number;
   /** The batch loss before the update (NaN/Inf when skipped). */
   loss: number;
-  /** True when the batch was skipped for a non-finite loss or gradient. */
+  /** True when the batch was skipped for a non-finite output, loss or gradient. */
   skipped: boolean;
 }
 
 /** Options for `sgd`; the update rule's options (`optimizer`, `momentum`, …) are those of `Optim`. */
 export interface SgdOptions extends OptimOptions {
-  /** Samples per batch (default 32); the last batch of an epoch may be smaller. */
+  /**
+   * Samples per batch (default 32); the last batch of an epoch may be smaller. Buffers are sized by
+   * min(batchSize, samples), so a batchSize above the sample count means one full batch.
+   */
   batchSize?: number;
   /** Maximum number of epochs (default 10). */
   epochs?: number;
@@ -62,7 +74,7 @@ export interface SgdOptions extends OptimOptions {
   step?: number;
   /** Shuffle the samples each epoch (default true). */
   shuffle?: boolean;
-  /** Seed of the shuffling generator (default: draw from the shared `defaultRng`). */
+  /** Seed of the shuffling generator, an integer in [0, 2^32) (default: the shared `defaultRng`). */
   seed?: number;
   /**
    * Called after each epoch with its index (from 0), mean training loss and validation scores.
@@ -82,7 +94,11 @@ export interface SgdOptions extends OptimOptions {
   patience?: number;
   /** What early stopping watches: the validation `'loss'` (default) or the validation `'metric'`. */
   monitor?: 'loss' | 'metric';
-  /** On a NaN/Inf loss or gradient: `'throw'` (default; names epoch and batch) or `'skip'` the batch. */
+  /**
+   * On a NaN/Inf network output, loss or gradient: `'throw'` (default; names epoch and batch) or
+   * `'skip'` the batch (counted in `skippedBatches`; a validation loss that is not finite is then
+   * recorded as NaN instead of throwing).
+   */
   nonFinite?: 'throw' | 'skip';
 }
 
@@ -102,9 +118,27 @@ export interface History {
   bestEpoch: number;
   /** True when early stopping ended training (the best weights were restored). */
   stoppedEarly: boolean;
-  /** Batches skipped for a non-finite loss or gradient, over all epochs. */
+  /** Batches skipped for a non-finite output, loss or gradient, over all epochs. */
   skippedBatches: number;
 }
+
+/** The keys of `SgdOptions` (with those of `OptimOptions`). @internal */
+export const SGD_KEYS: readonly string[] = Object.freeze([
+  'batchSize',
+  'epochs',
+  'eps',
+  'step',
+  'shuffle',
+  'seed',
+  'onEpoch',
+  'onBatch',
+  'validation',
+  'metric',
+  'patience',
+  'monitor',
+  'nonFinite',
+  ...OPTIM_KEYS,
+]);
 
 function checkOption(
   value: number,
@@ -125,8 +159,9 @@ function checkOption(
 /**
  * Mini-batch training, as in the original design (plain SGD unless `optimizer` says otherwise).
  * @returns The loss history, with validation scores when asked.
- * @throws TorchletError for bad data or options (before anything moves), and `NON_FINITE`
- *   naming epoch and batch when a loss or gradient is NaN/Inf (unless `nonFinite: 'skip'`).
+ * @throws TorchletError for bad data or options (before anything moves; an unknown option key
+ *   names the likely one: `lr` -> `step`), and `NON_FINITE` naming epoch and batch when the
+ *   network output, a loss or a gradient is NaN/Inf (unless `nonFinite: 'skip'`).
  * @example
  * const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
  *   batchSize: 32, epochs: 50, step: 1e-3, optimizer: 'adam', seed: 1,
@@ -135,7 +170,25 @@ function checkOption(
  */
 export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions = {}): History {
   const where = 'sgd';
+  checkNet(net, where);
   const n = checkDataset(data, where);
+  checkLoss(loss, where);
+  checkOptionKeys(options, SGD_KEYS, where);
+  for (const name of ['onEpoch', 'onBatch'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${where}: expected ${name} to be a function, got ${describe(options[name])}`,
+      );
+    }
+  }
+  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected shuffle to be true or false, got ${describe(options.shuffle)}`,
+    );
+  }
+  if (options.seed !== undefined) checkSeed(options.seed, where);
   const batchSize = checkOption(
     options.batchSize ?? 32,
     where,
@@ -215,11 +268,16 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
       'validation.y',
     );
   }
-  const optim = new Optim(net, loss, lr, options);
+  const optimOptions: Record<string, unknown> = {};
+  for (const key of OPTIM_KEYS) {
+    if (Object.hasOwn(options, key)) optimOptions[key] = options[key as keyof OptimOptions];
+  }
+  const optim = new Optim(net, loss, lr, optimOptions);
   const rng = options.seed === undefined ? defaultRng : new Rng(options.seed);
 
   const order = new Uint32Array(n).map((_, i) => i);
-  const indices = new U32Buffer(batchSize);
+  // Never more than n rows per batch: a batchSize of 6e8 on 100 samples allocates 100 indices.
+  const indices = new U32Buffer(Math.min(batchSize, n));
   const xSlot = new Slot();
   const ySlot = new Slot();
   const xCols = data.x.size / n;
@@ -295,7 +353,7 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
         history.loss.push(epochLoss);
         const info: EpochInfo = { skipped, best: false };
         if (validation !== undefined) {
-          info.valLoss = evaluateLoss(net, validation, loss);
+          info.valLoss = scoreLoss(net, validation, loss, onNonFinite === 'skip');
           history.valLoss.push(info.valLoss);
         }
         if (validation !== undefined && metric !== null) {
@@ -305,7 +363,12 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
         if (validation !== undefined) {
           const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
           const higher = monitor === 'metric' && metric!.higherIsBetter;
-          if (history.bestEpoch < 0 || (higher ? value > bestValue : value < bestValue)) {
+          // NaN (a diverged epoch under 'skip') is never better than a number.
+          const better =
+            history.bestEpoch < 0 ||
+            (Number.isNaN(bestValue) && !Number.isNaN(value)) ||
+            (higher ? value > bestValue : value < bestValue);
+          if (better) {
             bestValue = value;
             history.bestEpoch = epoch;
             info.best = true;
@@ -333,6 +396,16 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
     }
   });
   return history;
+}
+
+/** The validation loss; with `skip`, NaN instead of a NON_FINITE throw for a diverged network. */
+function scoreLoss(net: Module, data: Dataset, loss: Loss, skip: boolean): number {
+  try {
+    return evaluateLoss(net, data, loss);
+  } catch (e) {
+    if (skip && e instanceof TorchletError && e.code === 'NON_FINITE') return NaN;
+    throw e;
+  }
 }
 
 /** Throws `LABEL_OUT_OF_RANGE` for class labels y [n] outside [0, classes) of an output [1, classes]. */
