@@ -3,11 +3,19 @@
 // bad arguments give one error line plus usage and exit code 2. In-process: one vocabulary (the
 // commands' flags are README's "CLI vocabulary" table, and every --seed defaults to 1).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { init, loadModel } from '../ts/index.js';
+import { Linear, Sequential, init, loadModel, save } from '../ts/index.js';
 import { program } from '../ts/tools/cli.js';
 
 await init();
@@ -167,4 +175,86 @@ describe('torchlet CLI', () => {
       expect(lines[1]).toMatch(/^usage: torchlet /);
     });
   }
+
+  // Issue 12, item 14: what does not fit is a usage error (exit 2, one line), found before any
+  // training: a spec or model whose network does not take the data, an --out that is a file (for
+  // grid-search, before the search), a --grid that is not an object.
+  const bad = mkdtempSync(join(tmpdir(), 'torchlet-cli-bad-'));
+  const file = join(bad, 'a-file');
+  writeFileSync(file, 'not a folder');
+  afterAll(() => rmSync(bad, { recursive: true, force: true }));
+  const spec = (name: string, nIn: number, nOut: number): string => {
+    const at = join(bad, name);
+    const net = { type: 'Sequential', children: [{ type: 'Linear', args: { nIn, nOut } }] };
+    writeFileSync(at, JSON.stringify({ inputShape: [64], net }));
+    return at;
+  };
+  const model = join(bad, 'narrow.safetensors');
+  save(new Sequential(new Linear(10, 10)), model, { metadata: { inputShape: '[64]' } });
+  const fresh = join(bad, 'never-created');
+  for (const [args, re] of [
+    [
+      ['train', '--spec', spec('wrong-input.json', 10, 10), '--out', fresh],
+      /^torchlet: expected spec wrong-input\.json's network to accept its inputShape \[64\], got Sequential\[0\] \(Linear\)\.forward: expected input \[batch, 10\], got \[1, 64\]$/,
+    ],
+    [
+      ['train', '--spec', spec('five-classes.json', 64, 5), '--out', fresh],
+      /^torchlet: expected spec five-classes\.json's network to output at least 10 class scores, got 5 \(output \[5\] per sample\)$/,
+    ],
+    [
+      ['evaluate', model],
+      /^torchlet: expected .*narrow\.safetensors's network to accept its inputShape \[64\], got /,
+    ],
+    [
+      ['train', '--out', file],
+      /^torchlet: expected --out to name a folder, got ".*a-file", a file$/,
+    ],
+    [
+      ['autoencode', '--out', join(file, 'sub')],
+      /^torchlet: expected --out to name a folder that can be created, got ".*a-file\/sub" \(ENOTDIR\)$/,
+    ],
+    [
+      ['grid-search', '--grid', '{"step":[0.1]}', '--epochs', '1', '--cv', '2', '--out', file],
+      /^torchlet: expected --out to name a folder, got ".*a-file", a file$/,
+    ],
+    [
+      ['grid-search', '--grid', 'null'],
+      /^torchlet: expected --grid to be a JSON object of value lists, e\.g\. \{"step":\[0\.01,0\.1\]\}, got null$/,
+    ],
+    [
+      ['grid-search', '--grid', '[[1]]'],
+      /^torchlet: expected --grid to be a JSON object .*, got \[\[1\]\]$/,
+    ],
+    [['grid-search', '--grid', '7'], /^torchlet: expected --grid to be a JSON object .*, got 7$/],
+  ] as Array<[string[], RegExp]>) {
+    it(`exits 2 before training, with one error line and usage, for: ${args.map((a) => a.replace(bad, '…')).join(' ')}`, () => {
+      const r = run(...args);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(re);
+      expect(lines[1]).toMatch(/^usage: torchlet /);
+      expect(existsSync(fresh)).toBe(false);
+      expect(readFileSync(file, 'utf8')).toBe('not a folder');
+    });
+  }
+
+  it('trains with --batch-size 600000000 (buffers sized by the data, one batch per epoch)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'torchlet-cli-bs-'));
+    const r = run(
+      'train',
+      '--preset',
+      'mlp',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '600000000',
+      '--out',
+      out,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).batchSize).toBe(600000000);
+  });
 });

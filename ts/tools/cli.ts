@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `torchlet` command: train (a preset or a JSON architecture spec), evaluate a model file,
 // grid-search, autoencode. Argument parsing by commander, a live progress bar by cli-progress
-// when stdout is a terminal (plain lines otherwise). Bad arguments: one-line error + usage, exit 2.
+// when stdout is a terminal (plain lines otherwise). Bad arguments: one-line error + usage, exit 2,
+// checked before any training (a network that does not fit the data, an --out that is a file).
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -52,6 +53,54 @@ function loadData(name: string, inputShape: readonly number[]): Data {
     }
   };
   return { train: view(raw.train), test: view(raw.test) };
+}
+
+/**
+ * Throws a UsageError unless `net` accepts samples of `inputShape` and its output fits the task:
+ * at least one score per class of the data (classify) or the input's shape (reconstruct).
+ */
+function checkFits(
+  net: Module,
+  inputShape: readonly number[],
+  task: 'classify' | 'reconstruct',
+  data: Data,
+  source: string,
+): void {
+  let out: number[];
+  try {
+    out = net.outputShape([1, ...inputShape]);
+  } catch (e) {
+    throw new UsageError(
+      `expected ${source}'s network to accept its inputShape ${JSON.stringify(inputShape)}, got ${(e as Error).message}`,
+    );
+  }
+  const sample = out.slice(1);
+  if (task === 'reconstruct') {
+    if (sample.join() !== inputShape.join())
+      throw new UsageError(
+        `expected ${source}'s network to reconstruct its input ${JSON.stringify(inputShape)}, got an output of ${JSON.stringify(sample)} per sample`,
+      );
+    return;
+  }
+  const classes = data.train.y.toArray().reduce((a, b) => Math.max(a, b + 1), 0);
+  const width = sample.reduce((a, b) => a * b, 1);
+  if (width < classes)
+    throw new UsageError(
+      `expected ${source}'s network to output at least ${classes} class scores, got ${width} (output ${JSON.stringify(sample)} per sample)`,
+    );
+}
+
+/** Creates the --out folder now, before any training: an existing file or a bad path is a usage error. */
+function outFolder(dir: string): void {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
+    throw new UsageError(`expected --out to name a folder, got ${JSON.stringify(dir)}, a file`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(
+      `expected --out to name a folder that can be created, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
 }
 
 interface NetChoice {
@@ -163,7 +212,8 @@ function train(opts: TrainOpts, autoencode = false): void {
   const trainSet = reconstruct ? { x: data.train.x, y: data.train.x } : data.train;
   const testSet = reconstruct ? { x: data.test.x, y: data.test.x } : data.test;
   const loss = reconstruct ? new t.BCELoss() : new t.LogSoftmaxCrossEntropy();
-  fs.mkdirSync(opts.out, { recursive: true });
+  checkFits(choice.net, choice.inputShape, choice.task, data, choice.label.split(':')[0]!);
+  outFolder(opts.out);
   console.log(
     `torchlet: ${choice.label} on ${opts.data} (${trainSet.x.shape[0]} train / ${testSet.x.shape[0]} test), ${opts.optimizer} lr ${opts.lr}`,
   );
@@ -255,7 +305,9 @@ function evaluate(model: string, opts: { data: string; json?: boolean }): void {
       `expected ${model} to record its inputShape (saved by torchlet train), got none`,
     );
   }
-  const { test } = loadData(opts.data, inputShape);
+  const data = loadData(opts.data, inputShape);
+  checkFits(net, inputShape, 'classify', data, model);
+  const { test } = data;
   const acc = t.accuracy(net, test);
   const cm = t.confusionMatrix(net, test);
   if (opts.json) {
@@ -292,7 +344,12 @@ async function gridSearchCmd(opts: {
       `expected --grid to be a JSON file or JSON text, got ${JSON.stringify(opts.grid)} (${(e as Error).message})`,
     );
   }
+  if (typeof grid !== 'object' || grid === null || Array.isArray(grid))
+    throw new UsageError(
+      `expected --grid to be a JSON object of value lists, e.g. {"step":[0.01,0.1]}, got ${JSON.stringify(grid)}`,
+    );
   if (opts.plots && opts.out === undefined) throw new UsageError('expected --out DIR with --plots');
+  if (opts.out !== undefined) outFolder(opts.out);
   const info = t.PRESETS.find((p) => p.name === opts.preset);
   if (info === undefined)
     throw new UsageError(
@@ -341,7 +398,6 @@ async function gridSearchCmd(opts: {
     );
   }
   if (opts.out !== undefined) {
-    fs.mkdirSync(opts.out, { recursive: true });
     fs.writeFileSync(
       path.join(opts.out, 'grid.json'),
       JSON.stringify({ seconds, rows }, null, 2) + '\n',
