@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { Tensor, TorchletError, init, memory } from '../ts/index.js';
-import { Slot } from '../ts/core/tensor.js';
-import { ABI_VERSION, alloc, free, heap } from '../ts/core/wasm.js';
+import { Slot, U32Buffer } from '../ts/core/tensor.js';
+import { ABI_VERSION, alloc, checkedBytes, free, heap, kernels } from '../ts/core/wasm.js';
 
 const wasmUrl = new URL('../wasm/torchlet.wasm', import.meta.url);
 
@@ -158,5 +158,92 @@ describe('Tensor', () => {
     slot.get([8, 8]);
     expect(memory().liveBytes).toBeGreaterThan(bytes);
     slot.dispose();
+  });
+});
+
+describe('copies, buffers and sizes (issue 12 items 3, 4)', () => {
+  it('Tensor.from(a.data) copies a view of WASM memory even when its allocation grows memory', () => {
+    // a fills the heap, so the copy's allocation grows memory and detaches a.data's buffer.
+    const n = Math.ceil(heap().byteLength / 4) + (1 << 20);
+    const a = Tensor.zeros([n / 4, 4]);
+    a.data.set([1, 2, 3], 0);
+    a.data[n - 1] = 7;
+    const live = memory().liveBytes;
+    const wasm = memory().wasmBytes;
+    const b = Tensor.from(a.data, a.shape);
+    expect(memory().wasmBytes, 'the test must grow memory').toBeGreaterThan(wasm);
+    expect(Array.from(b.data.subarray(0, 4))).toEqual([1, 2, 3, 0]);
+    expect(b.data[n - 1]).toBe(7);
+    expect(memory().liveBytes).toBe(live + n * 4);
+    for (const t of [a, b]) t.dispose();
+  });
+
+  it('Tensor.from frees its new tensor when reading the values throws', () => {
+    const values = [1, 2, 3];
+    Object.defineProperty(values, 1, {
+      get() {
+        throw new Error('boom');
+      },
+    });
+    const live = memory().liveBytes;
+    expect(() => Tensor.from(values)).toThrow('boom');
+    expect(memory().liveBytes).toBe(live);
+  });
+
+  it('U32Buffer: every use after dispose throws DISPOSED, bad counts BAD_ARGUMENT, nothing freed twice', () => {
+    const live = memory().liveBytes;
+    const u = new U32Buffer(4);
+    expect(() => u.resize(-1)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => u.resize(2.5)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    u.dispose();
+    u.dispose();
+    for (const use of [() => u.resize(2), () => u.resize(100), () => u.ptr, () => u.data])
+      expect(use).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(memory().liveBytes).toBe(live);
+  });
+
+  it('checkedBytes refuses sizes that do not fit one allocation, naming them', () => {
+    expect(checkedBytes(10, 'W')).toBe(40);
+    expect(() => checkedBytes(2 ** 32 - 1, 'Conv1D.backward workspace')).toThrow(
+      /^Conv1D\.backward workspace: expected a buffer below 2 GiB .*got 4294967295 elements of 4 bytes \(a size that overflows 32 bits\)/,
+    );
+    for (const bad of [-1, 0.5, NaN, Infinity, 2 ** 29])
+      expect(() => checkedBytes(bad, 'W')).toThrow(
+        expect.objectContaining({ code: 'OUT_OF_MEMORY' }),
+      );
+    // A workspace length that overflows usize comes back as 2^32 - 1, unsigned, not -1.
+    expect(kernels().conv1d_workspace_len(92698, 46349, 1, 46349, 1)).toBe(2 ** 32 - 1);
+    expect(kernels().conv2d_workspace_len(1, 70000, 70000, 70000, 1, 3, 1)).toBe(2 ** 32 - 1);
+  });
+});
+
+describe('memory past 2 GiB (issue 12 item 2)', () => {
+  it('a tensor at an address >= 2^31 reads, writes and computes; past 4 GiB, OUT_OF_MEMORY', () => {
+    // Two 1.05 GiB blocks (never written: memory.grow only reserves pages) push the next tensor
+    // past the 2 GiB mark, where a signed pointer would be negative.
+    // x is as large as the whole heap before, so no hole below the blocks can hold it.
+    const live = memory().liveBytes;
+    const holes = heap().byteLength / 4;
+    const block = 1.05 * 2 ** 30;
+    const big = [alloc(block, 'test'), alloc(block, 'test')];
+    const x = Tensor.zeros([holes]).rows(0, 4);
+    x.data.set([-1, 2, -3, 4]);
+    const y = Tensor.zeros([holes]).rows(0, 4);
+    expect(x.ptr).toBeGreaterThanOrEqual(2 ** 31);
+    expect(memory().wasmBytes).toBeGreaterThan(2 ** 31);
+    kernels().relu_forward(x.ptr, y.ptr, 4);
+    expect(Array.from(y.data)).toEqual([0, 2, 0, 4]);
+    y.data[3] = 9;
+    expect(y.toArray()[3]).toBe(9);
+    // 2.1 GiB used; another 1.9 GiB block would pass the 4 GiB wasm32 limit.
+    expect(() => alloc(1.9 * 2 ** 30, 'huge')).toThrow(
+      expect.objectContaining({
+        code: 'OUT_OF_MEMORY',
+        message: expect.stringMatching(/^huge: could not allocate/),
+      }),
+    );
+    for (const p of big) free(p, block);
+    for (const t of [x, y]) t.viewed!.dispose();
+    expect(memory().liveBytes).toBe(live);
   });
 });

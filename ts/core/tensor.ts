@@ -111,8 +111,27 @@ export class Tensor {
         `Tensor.from: expected ${product(shape)} values for shape ${fmtShape(shape)}, got ${values.length}`,
       );
     }
+    // A view of WASM memory (another tensor's `data`) is detached when the allocation below grows
+    // memory: note where it points first, and read it again from the new heap.
+    const wasmView = ArrayBuffer.isView(values) && values.buffer === heap() ? values : null;
+    const at = wasmView
+      ? {
+          ctor: wasmView.constructor as new (
+            b: ArrayBuffer,
+            o: number,
+            n: number,
+          ) => ArrayLike<number>,
+          offset: wasmView.byteOffset,
+        }
+      : null;
+    const n = values.length;
     const t = Tensor.zeros(shape);
-    t.data.set(values);
+    try {
+      t.data.set(at ? new at.ctor(heap(), at.offset, n) : values);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
@@ -301,6 +320,15 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
+function checkCount(n: number, where: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected a non-negative integer element count, got ${n}`,
+    );
+  }
+}
+
 /** A u32 buffer in WASM memory (pooling arg-max indices, batch row indices). */
 export class U32Buffer {
   private ptrValue: Ptr;
@@ -310,13 +338,19 @@ export class U32Buffer {
   length = 0;
 
   constructor(capacity = 1) {
+    checkCount(capacity, 'U32Buffer');
     this.capacity = Math.max(1, capacity);
     this.ptrValue = alloc(this.capacity * 4, 'U32Buffer');
   }
 
-  /** Ensures room for `n` elements and sets `length`; contents unspecified after growth. */
+  /**
+   * Ensures room for `n` elements and sets `length`; contents unspecified after growth.
+   * @throws `DISPOSED` after `dispose()`, `BAD_ARGUMENT` for a count that is not a non-negative
+   *   integer, `OUT_OF_MEMORY`; the buffer is unchanged after any of them.
+   */
   resize(n: number): void {
     this.checkLive();
+    checkCount(n, 'U32Buffer.resize');
     if (n > this.capacity) {
       const ptr = alloc(n * 4, 'U32Buffer');
       free(this.ptrValue, this.capacity * 4);

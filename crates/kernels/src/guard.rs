@@ -34,16 +34,36 @@ pub enum Reason {
 /// Entries the table starts with (8 bytes each on wasm32); it doubles past that.
 const TABLE_START: usize = 4096;
 
+/// Slots of the lookup cache (a power of two).
+const CACHE: usize = 64;
+
+/// The live blocks, and a direct-mapped cache of recent lookups in front of the binary search.
+struct Table {
+    /// (start, end) of each live block, sorted by start, disjoint.
+    live: Vec<(usize, usize)>,
+    /// (pointer, end of the block holding it), at slot [`slot`]`(pointer)`; pointer 0 = empty.
+    /// A training step passes the same few dozen pointers each time, so nearly every check is
+    /// one probe here. Cleared whenever a block is freed.
+    cache: [(usize, usize); CACHE],
+}
+
+/// Cache slot of a pointer (blocks are 16-aligned; views start at any 4-byte offset).
+#[inline(always)]
+fn slot(ptr: usize) -> usize {
+    ((ptr >> 2) ^ (ptr >> 9)) & (CACHE - 1)
+}
+
 thread_local! {
-    // (start, end) of each live block, sorted by start, disjoint. wasm32 without threads makes
-    // this a plain static; natively each test thread has its own.
-    static LIVE: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    // wasm32 without threads makes this a plain static; natively each test thread has its own.
+    static LIVE: RefCell<Table> = const {
+        RefCell::new(Table { live: Vec::new(), cache: [(0, 0); CACHE] })
+    };
 }
 
 /// Records a block from `tl_alloc`.
 pub fn register(ptr: usize, bytes: usize) {
     LIVE.with(|live| {
-        let mut live = live.borrow_mut();
+        let live = &mut live.borrow_mut().live;
         if live.capacity() == 0 {
             // One 32 KiB table up front: regrowing it between tensors would fragment the heap
             // and grow memory in runs that are otherwise flat.
@@ -57,12 +77,13 @@ pub fn register(ptr: usize, bytes: usize) {
 /// Forgets the block starting at `ptr` of `bytes`; false when there is none (a double free, or a
 /// size other than the one allocated).
 pub fn unregister(ptr: usize, bytes: usize) -> bool {
-    LIVE.with(|live| {
-        let mut live = live.borrow_mut();
-        let i = live.partition_point(|&(s, _)| s < ptr);
-        match live.get(i) {
+    LIVE.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = t.live.partition_point(|&(s, _)| s < ptr);
+        match t.live.get(i) {
             Some(&(s, e)) if s == ptr && e == ptr.saturating_add(bytes) => {
-                live.remove(i);
+                t.live.remove(i);
+                t.cache = [(0, 0); CACHE];
                 true
             }
             _ => false,
@@ -72,25 +93,35 @@ pub fn unregister(ptr: usize, bytes: usize) -> bool {
 
 /// Number of live blocks (for tests).
 pub fn live_blocks() -> usize {
-    LIVE.with(|live| live.borrow().len())
+    LIVE.with(|t| t.borrow().live.len())
 }
 
 /// True when `[ptr, ptr + bytes)` lies inside one live block (an empty extent: `ptr` inside or
 /// at the end of one).
 #[inline]
 pub fn is_live(ptr: usize, bytes: usize) -> bool {
-    LIVE.with(|live| {
-        let live = live.borrow();
+    let end = match ptr.checked_add(bytes) {
+        Some(end) => end,
+        None => return false,
+    };
+    LIVE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (key, e) = t.cache[slot(ptr)];
+        if key == ptr && ptr != 0 {
+            return end <= e;
+        }
         // The last block starting at or before ptr is the only one that can hold it.
-        let i = live.partition_point(|&(s, _)| s <= ptr);
+        let i = t.live.partition_point(|&(s, _)| s <= ptr);
         if i == 0 {
             return false;
         }
-        let (_, e) = live[i - 1];
-        match ptr.checked_add(bytes) {
-            Some(end) => end <= e,
-            None => false,
+        let (_, e) = t.live[i - 1];
+        if ptr >= e {
+            // Past the block; at its very end only an empty extent fits (not cached).
+            return ptr == e && bytes == 0;
         }
+        t.cache[slot(ptr)] = (ptr, e);
+        end <= e
     })
 }
 
@@ -188,11 +219,14 @@ mod tests {
         assert!(!is_live(999, 1));
         assert!(!is_live(3000, 0));
         assert!(!is_live(1000, usize::MAX));
+        assert!(is_live(1064, 16), "a cached hit");
         assert!(!unregister(1000, 32), "wrong size");
         assert!(unregister(1000, 64));
         assert!(!unregister(1000, 64), "double free");
-        assert!(!is_live(1000, 4));
+        assert!(!is_live(1000, 4), "freed: the cache forgot it");
+        assert!(!is_live(1010, 4));
         assert!(unregister(1064, 16) && unregister(2000, 16));
+        assert!(!is_live(1064, 16));
         assert_eq!(live_blocks(), 0);
     }
 
