@@ -163,6 +163,8 @@ describe('torchlet CLI', () => {
     [['train', '--optimizer', 'rmsprop'], /argument 'rmsprop' is invalid/],
     [['train', '--preset', 'resnet'], /expected --preset to be one of conv1d/],
     [['train', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    [['train', '--seed', '4294967296'], /expected --seed to be an integer in \[0, 4294967295\]/],
+    [['grid-search', '--grid', '{}', '--seed', '1.5'], /expected --seed to be an integer in \[0, /],
     [['evaluate'], /missing required argument 'model'/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ] as Array<[string[], RegExp]>) {

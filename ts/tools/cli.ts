@@ -18,16 +18,19 @@ class UsageError extends Error {}
 /** The seed of every command unless --seed says otherwise (the one `npm start` passes). */
 const DEFAULT_SEED = 1;
 
-function int(name: string, min: number): (v: string) => number {
+function int(name: string, min: number, max = Infinity): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
+    if (!Number.isInteger(n) || n < min || n > max)
       throw new InvalidArgumentError(
-        `expected ${name} to be an integer >= ${min}, got ${JSON.stringify(v)}`,
+        `expected ${name} to be an integer ${max === Infinity ? `>= ${min}` : `in [${min}, ${max}]`}, got ${JSON.stringify(v)}`,
       );
     return n;
   };
 }
+
+/** Seeds are integers in [0, 2^32), as `Rng` takes them. */
+const seedArg = int('--seed', 0, 2 ** 32 - 1);
 
 function positive(v: string): number {
   const n = Number(v);
@@ -434,7 +437,7 @@ function trainOptions(
         .choices([...t.OPTIMIZERS])
         .default(defaults.optimizer),
     )
-    .option('--seed <n>', 'seed of the weights and the shuffling', int('--seed', 0), DEFAULT_SEED)
+    .option('--seed <n>', 'seed of the weights and the shuffling', seedArg, DEFAULT_SEED)
     .option('--out <dir>', 'output folder', defaults.out);
 }
 
@@ -472,7 +475,7 @@ export function program(): Command {
     .option('--cv <k>', 'folds', int('--cv', 2), 3)
     .option('--epochs <n>', 'epochs per trial (a grid key "epochs" wins)', int('--epochs', 1), 5)
     .option('--workers <n>', 'worker threads (default: cores)', int('--workers', 0))
-    .option('--seed <n>', 'seed of folds and trials', int('--seed', 0), DEFAULT_SEED)
+    .option('--seed <n>', 'seed of folds and trials', seedArg, DEFAULT_SEED)
     .option('--out <dir>', 'write grid.json (and plots) here')
     .option('--plots', 'write one loss-curve SVG per combination (needs --out)')
     .action((o: Parameters<typeof gridSearchCmd>[0]) => gridSearchCmd(o));
