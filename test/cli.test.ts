@@ -194,6 +194,9 @@ describe('torchlet CLI', () => {
   const model = join(bad, 'narrow.safetensors');
   save(new Sequential(new Linear(10, 10)), model, { metadata: { inputShape: '[64]' } });
   const fresh = join(bad, 'never-created');
+  // A FIFO with no writer: reading it would block forever.
+  const fifo = join(bad, 'fifo');
+  spawnSync('mkfifo', [fifo]);
   for (const [args, re] of [
     [
       ['train', '--spec', spec('wrong-input.json', 10, 10), '--out', fresh],
@@ -228,6 +231,14 @@ describe('torchlet CLI', () => {
       /^torchlet: expected --grid to be a JSON object .*, got \[\[1\]\]$/,
     ],
     [['grid-search', '--grid', '7'], /^torchlet: expected --grid to be a JSON object .*, got 7$/],
+    [
+      ['grid-search', '--grid', bad],
+      /^torchlet: expected --grid to be a JSON file .*\(not a regular file\)$/,
+    ],
+    [
+      ['train', '--spec', fifo, '--out', fresh],
+      /^torchlet: expected --spec to be a readable JSON file, got .*\(not a regular file\)$/,
+    ],
   ] as Array<[string[], RegExp]>) {
     it(`exits 2 before training, with one error line and usage, for: ${args.map((a) => a.replace(bad, '…')).join(' ')}`, () => {
       const r = run(...args);

@@ -93,6 +93,17 @@ function checkFits(
     );
 }
 
+/** The most bytes read from a --spec or --grid file (both are a few hundred bytes of JSON). */
+const MAX_JSON_FILE = 1 << 20;
+
+/** A small regular file's text: a FIFO would block and a huge file be read whole, so both throw. */
+function readJsonFile(file: string): string {
+  const stat = fs.statSync(file);
+  if (!stat.isFile()) throw new Error('not a regular file');
+  if (stat.size > MAX_JSON_FILE) throw new Error(`${stat.size} bytes, over ${MAX_JSON_FILE}`);
+  return fs.readFileSync(file, 'utf8');
+}
+
 /** Creates the --out folder now, before any training: an existing file or a bad path is a usage error. */
 function outFolder(dir: string): void {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
@@ -117,7 +128,7 @@ function chooseNet(opts: { preset?: string; spec?: string; seed: number }): NetC
   if (opts.spec !== undefined) {
     let spec: { inputShape?: unknown; net?: unknown; task?: unknown };
     try {
-      spec = JSON.parse(fs.readFileSync(opts.spec, 'utf8')) as typeof spec;
+      spec = JSON.parse(readJsonFile(opts.spec)) as typeof spec;
     } catch (e) {
       throw new UsageError(
         `expected --spec to be a readable JSON file, got ${opts.spec} (${(e as Error).message})`,
@@ -340,7 +351,7 @@ async function gridSearchCmd(opts: {
 }): Promise<void> {
   let grid: t.ParamGrid;
   try {
-    const text = fs.existsSync(opts.grid) ? fs.readFileSync(opts.grid, 'utf8') : opts.grid;
+    const text = fs.existsSync(opts.grid) ? readJsonFile(opts.grid) : opts.grid;
     grid = JSON.parse(text) as t.ParamGrid;
   } catch (e) {
     throw new UsageError(
