@@ -64,4 +64,48 @@ describe('seeds', () => {
     expect(stateHash(net)).toBe(hash);
     expect(defaultRng.state()).toEqual(shared);
   });
+
+  it("the generator's methods reject what they cannot draw from, drawing nothing", () => {
+    const rng = new Rng(9);
+    const before = rng.state();
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => rng.int(0), /^Rng\.int: expected n to be an integer in \[1, 2\^32\], got 0$/],
+      [() => rng.int(2.5), /^Rng\.int: .*got 2\.5$/],
+      [() => rng.int(NaN), /^Rng\.int: .*got NaN$/],
+      [() => rng.int(2 ** 33), /^Rng\.int: .*got 8589934592$/],
+      [
+        () => rng.uniform(NaN, 1),
+        /^Rng\.uniform: expected finite bounds lo and hi, got NaN and 1$/,
+      ],
+      [() => rng.uniform(0, '1' as never), /^Rng\.uniform: .*got 0 and "1"$/],
+      [
+        () => rng.fillUniform([0, 0] as never, 0, 1),
+        /^Rng\.fillUniform: expected values to be a Float32Array or Float64Array, got an object \(Array\)$/,
+      ],
+      [
+        () => rng.fillUniform(new Float32Array(2), -Infinity, 1),
+        /^Rng\.fillUniform: expected finite bounds/,
+      ],
+      [
+        () => rng.shuffle(null as never),
+        /^Rng\.shuffle: expected an array or a typed array, got null$/,
+      ],
+      [() => rng.shuffle('abc' as never), /^Rng\.shuffle: .*got "abc"$/],
+      [() => rng.shuffle({ length: 3 } as never), /^Rng\.shuffle: .*got an object \(Object\)$/],
+    ];
+    for (const [f, re] of cases) expectError(f, 'BAD_ARGUMENT', re);
+    expect(rng.state()).toEqual(before);
+    // Valid calls draw exactly the stream they drew before the checks existed.
+    const a = new Rng(4);
+    const b = new Rng(4);
+    const filled = new Float32Array(5);
+    a.fillUniform(filled, -0.5, 0.5);
+    expect(Array.from(filled)).toEqual(
+      Array.from({ length: 5 }, () => Math.fround(-0.5 + b.next())),
+    );
+    expect(a.int(10)).toBe(Math.floor(b.next() * 10));
+    expect(Array.from(a.shuffle(Uint32Array.of(0, 1, 2, 3)))).toEqual(
+      Array.from(b.shuffle(Uint32Array.of(0, 1, 2, 3))),
+    );
+  });
 });

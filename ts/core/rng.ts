@@ -13,10 +13,9 @@ export const SEED_LIMIT = 2 ** 32;
  */
 export function checkSeed(seed: unknown, where: string, name = 'seed'): number {
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= SEED_LIMIT) {
-    const got = typeof seed === 'string' ? JSON.stringify(seed) : String(seed);
     throw new TorchletError(
       'BAD_ARGUMENT',
-      `${where}: expected ${name} to be an integer in [0, 2^32), got ${got}`,
+      `${where}: expected ${name} to be an integer in [0, 2^32), got ${shown(seed)}`,
     );
   }
   return seed;
@@ -73,18 +72,43 @@ export class Rng {
     return this.nextU32() / 4294967296;
   }
 
-  /** A uniform float in [lo, hi). */
+  /**
+   * A uniform float in [lo, hi).
+   * @throws TorchletError `BAD_ARGUMENT` unless lo and hi are finite numbers (nothing is drawn).
+   */
   uniform(lo: number, hi: number): number {
+    checkBounds(lo, hi, 'Rng.uniform');
     return lo + (hi - lo) * this.next();
   }
 
-  /** Fills `values` in order with uniform floats in [lo, hi) (layer initialisation). */
+  /**
+   * Fills `values` in order with uniform floats in [lo, hi) (layer initialisation).
+   * @throws TorchletError `BAD_ARGUMENT` for a non-typed-array or bounds that are not finite.
+   */
   fillUniform(values: Float32Array, lo: number, hi: number): void {
-    for (let i = 0; i < values.length; i++) values[i] = this.uniform(lo, hi);
+    const v: unknown = values;
+    if (!(v instanceof Float32Array || v instanceof Float64Array)) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Rng.fillUniform: expected values to be a Float32Array or Float64Array, got ${shown(values)}`,
+      );
+    }
+    checkBounds(lo, hi, 'Rng.fillUniform');
+    const span = hi - lo;
+    for (let i = 0; i < values.length; i++) values[i] = lo + span * this.next();
   }
 
-  /** A uniform integer in [0, n). */
+  /**
+   * A uniform integer in [0, n).
+   * @throws TorchletError `BAD_ARGUMENT` unless n is an integer in [1, 2^32] (nothing is drawn).
+   */
   int(n: number): number {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > SEED_LIMIT) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Rng.int: expected n to be an integer in [1, 2^32], got ${shown(n)}`,
+      );
+    }
     return Math.floor(this.next() * n);
   }
 
@@ -94,10 +118,19 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
 
-  /** Shuffles `a` in place (Fisher-Yates) and returns it. */
+  /**
+   * Shuffles `a` in place (Fisher-Yates) and returns it.
+   * @throws TorchletError `BAD_ARGUMENT` unless `a` is an array or a typed array.
+   */
   shuffle<T extends { [i: number]: number; length: number }>(a: T): T {
+    if (!Array.isArray(a) && !(ArrayBuffer.isView(a) && !((a as unknown) instanceof DataView))) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Rng.shuffle: expected an array or a typed array, got ${shown(a)}`,
+      );
+    }
     for (let i = a.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
+      const j = Math.floor(this.next() * (i + 1));
       const tmp = a[i]!;
       a[i] = a[j]!;
       a[j] = tmp;
@@ -109,6 +142,22 @@ export class Rng {
   state(): Uint32Array {
     return this.s.slice();
   }
+}
+
+function checkBounds(lo: unknown, hi: unknown, where: string): void {
+  if (typeof lo !== 'number' || typeof hi !== 'number' || !isFinite(lo) || !isFinite(hi)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected finite bounds lo and hi, got ${shown(lo)} and ${shown(hi)}`,
+    );
+  }
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null)
+    return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return String(value);
 }
 
 function rotl(x: number, k: number): number {
