@@ -671,3 +671,32 @@ describe('kernels defend themselves (bounds checks in the release .wasm, issue 1
     b.dispose();
   });
 });
+
+describe('cross-entropy at tiny probabilities (issue 12 item 13)', () => {
+  it('backward is the central difference of the clamped forward for yhat from 1e-44 to 1e-12', () => {
+    const [y, p, g] = [alloc(16, 'test'), alloc(16, 'test'), alloc(16, 'test')];
+    const fwd = (v: number): number => {
+      new Float32Array(heap(), y, 1)[0] = 1;
+      new Float32Array(heap(), p, 1)[0] = v;
+      return kernels().cross_entropy_loss_forward(y, p, 1, 1);
+    };
+    const ulp = 2 ** -149;
+    const floor = 27 * ulp; // least f32 whose ln is >= -100: the forward is flat below it
+    for (const x of [1e-44, 3e-44, 5e-44, 1e-42, 1e-40, 1e-39, 1e-38, 1e-30, 1e-20, 1e-12]) {
+      const v = Math.fround(x);
+      const h = Math.max(v * 0.01, 4 * ulp);
+      const [lo, hi] =
+        v < floor
+          ? [Math.max(ulp, v - 2 * ulp), Math.min(v + 2 * ulp, floor - ulp)]
+          : [Math.fround(Math.max(v - h, floor)), Math.fround(v + h)];
+      const cd = (fwd(hi) - fwd(lo)) / (hi - lo);
+      fwd(v);
+      kernels().cross_entropy_loss_backward(y, p, g, 1, 1);
+      const grad = new Float32Array(heap(), g, 1)[0]!;
+      if (cd < -3.4028234663852886e38) expect(grad, `yhat ${x}`).toBe(-Infinity);
+      else if (v < floor) expect(grad === 0 && cd === 0, `yhat ${x}: ${grad}, ${cd}`).toBe(true);
+      else expect(Math.abs(grad / cd - 1), `yhat ${x}: ${grad} vs ${cd}`).toBeLessThan(5e-3);
+    }
+    for (const q of [y, p, g]) free(q, 16);
+  });
+});

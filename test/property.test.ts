@@ -25,6 +25,7 @@ import { TIMEOUT, fcParams, tier } from './tiers.js';
 await init();
 
 const U = 2 ** -24;
+const F32_MAX = 3.4028234663852886e38;
 const TINY = 2 ** -126;
 const SUB = 2 ** -149;
 const GUARD = 4;
@@ -1006,8 +1007,12 @@ describe('loss kernels', () => {
           const t = -y[i]! * clog(v);
           value += t;
           mag += Math.abs(t);
-          grad[i] = -y[i]! / Math.max(v, 1e-12) / rows;
+          // The clamped forward's derivative: 0 where its log is clamped (v < 27·2^-149, ln < -100).
+          grad[i] = v >= 27 * 2 ** -149 ? -y[i]! / rows / v : 0;
           gradBound[i] = 4 * U * Math.abs(grad[i]!) + TINY;
+          // Within rounding of f32's largest value the kernel may overflow to -inf, or not.
+          if (Math.abs(grad[i]!) * (1 - 4 * U) > F32_MAX)
+            [grad[i], gradBound[i]] = [-Infinity, Infinity];
         });
         return {
           value: value / rows,

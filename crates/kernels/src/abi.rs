@@ -209,7 +209,12 @@ pub unsafe extern "C" fn linear_forward(
     n_in: usize,
     n_out: usize,
 ) {
-    check!("linear_forward"; x: prod(&[batch, n_in]), y: prod(&[batch, n_out]), weight: prod(&[n_in, n_out]), bias: Some(n_out));
+    check!("linear_forward";
+        x: prod(&[batch, n_in]),
+        y: prod(&[batch, n_out]),
+        weight: prod(&[n_in, n_out]),
+        bias: Some(n_out),
+    );
     gemm::linear_forward(x, y, weight, bias, batch, n_in, n_out)
 }
 
@@ -223,7 +228,11 @@ pub unsafe extern "C" fn linear_backward_delta(
     n_in: usize,
     n_out: usize,
 ) {
-    check!("linear_backward_delta"; delta: prod(&[batch, n_out]), dx: prod(&[batch, n_in]), weight: prod(&[n_in, n_out]));
+    check!("linear_backward_delta";
+        delta: prod(&[batch, n_out]),
+        dx: prod(&[batch, n_in]),
+        weight: prod(&[n_in, n_out]),
+    );
     gemm::linear_backward_delta(delta, dx, weight, batch, n_in, n_out)
 }
 
@@ -240,7 +249,12 @@ pub unsafe extern "C" fn linear_backward_update_gradient(
     n_out: usize,
     beta: u32,
 ) {
-    check!("linear_backward_update_gradient"; x: prod(&[batch, n_in]), delta: prod(&[batch, n_out]), grad_weight: prod(&[n_in, n_out]), grad_bias: Some(n_out));
+    check!("linear_backward_update_gradient";
+        x: prod(&[batch, n_in]),
+        delta: prod(&[batch, n_out]),
+        grad_weight: prod(&[n_in, n_out]),
+        grad_bias: Some(n_out),
+    );
     gemm::linear_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, n_in, n_out, beta,
     )
@@ -324,7 +338,11 @@ pub unsafe extern "C" fn softmax_backward_delta(
     rows: usize,
     cols: usize,
 ) {
-    check!("softmax_backward_delta"; y: prod(&[rows, cols]), delta: prod(&[rows, cols]), dx: prod(&[rows, cols]));
+    check!("softmax_backward_delta";
+        y: prod(&[rows, cols]),
+        delta: prod(&[rows, cols]),
+        dx: prod(&[rows, cols]),
+    );
     activation::softmax_backward_delta(y, delta, dx, rows, cols)
 }
 
@@ -353,7 +371,11 @@ pub unsafe extern "C" fn mse_loss_backward(
     rows: usize,
     cols: usize,
 ) {
-    check!("mse_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
+    check!("mse_loss_backward";
+        y: prod(&[rows, cols]),
+        yhat: prod(&[rows, cols]),
+        grad: prod(&[rows, cols]),
+    );
     loss::mse_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -378,7 +400,11 @@ pub unsafe extern "C" fn bce_loss_backward(
     rows: usize,
     cols: usize,
 ) {
-    check!("bce_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
+    check!("bce_loss_backward";
+        y: prod(&[rows, cols]),
+        yhat: prod(&[rows, cols]),
+        grad: prod(&[rows, cols]),
+    );
     loss::bce_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -394,7 +420,8 @@ pub unsafe extern "C" fn cross_entropy_loss_forward(
     loss::cross_entropy_loss_forward(y, yhat, rows, cols)
 }
 
-/// grad = -y / max(yhat, 1e-12) / rows.
+/// grad = -(y / rows) / yhat, the derivative of the clamped forward: 0 where yhat < 3.78e-44
+/// (its log is clamped at -100 there), NaN for yhat < 0 (loss.rs states the rule).
 #[no_mangle]
 pub unsafe extern "C" fn cross_entropy_loss_backward(
     y: *const f32,
@@ -403,7 +430,11 @@ pub unsafe extern "C" fn cross_entropy_loss_backward(
     rows: usize,
     cols: usize,
 ) {
-    check!("cross_entropy_loss_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
+    check!("cross_entropy_loss_backward";
+        y: prod(&[rows, cols]),
+        yhat: prod(&[rows, cols]),
+        grad: prod(&[rows, cols]),
+    );
     loss::cross_entropy_loss_backward(y, yhat, grad, rows, cols)
 }
 
@@ -428,7 +459,11 @@ pub unsafe extern "C" fn log_softmax_cross_entropy_backward(
     rows: usize,
     cols: usize,
 ) {
-    check!("log_softmax_cross_entropy_backward"; y: prod(&[rows, cols]), yhat: prod(&[rows, cols]), grad: prod(&[rows, cols]));
+    check!("log_softmax_cross_entropy_backward";
+        y: prod(&[rows, cols]),
+        yhat: prod(&[rows, cols]),
+        grad: prod(&[rows, cols]),
+    );
     loss::log_softmax_cross_entropy_backward(y, yhat, grad, rows, cols)
 }
 
@@ -463,7 +498,12 @@ pub unsafe extern "C" fn conv1d_forward(
     k: usize,
     stride: usize,
 ) {
-    check!("conv1d_forward"; x: prod(&[batch, length, c_in]), y: prod(&[batch, out_len(length, k, stride), c_out]), weight: prod(&[k, c_in, c_out]), bias: Some(c_out));
+    check!("conv1d_forward";
+        x: prod(&[batch, length, c_in]),
+        y: prod(&[batch, out_len(length, k, stride), c_out]),
+        weight: prod(&[k, c_in, c_out]),
+        bias: Some(c_out),
+    );
     conv::conv1d_forward(x, y, weight, bias, batch, length, c_in, c_out, k, stride)
 }
 
@@ -483,7 +523,12 @@ pub unsafe extern "C" fn conv1d_backward_delta(
     k: usize,
     stride: usize,
 ) {
-    check!("conv1d_backward_delta"; delta: prod(&[batch, out_len(length, k, stride), c_out]), dx: prod(&[batch, length, c_in]), weight: prod(&[k, c_in, c_out]), work: ws(conv::conv1d_workspace_len(length, c_in, c_out, k, stride)));
+    check!("conv1d_backward_delta";
+        delta: prod(&[batch, out_len(length, k, stride), c_out]),
+        dx: prod(&[batch, length, c_in]),
+        weight: prod(&[k, c_in, c_out]),
+        work: ws(conv::conv1d_workspace_len(length, c_in, c_out, k, stride)),
+    );
     conv::conv1d_backward_delta(delta, dx, weight, work, batch, length, c_in, c_out, k, stride)
 }
 
@@ -504,7 +549,12 @@ pub unsafe extern "C" fn conv1d_backward_update_gradient(
     stride: usize,
     beta: u32,
 ) {
-    check!("conv1d_backward_update_gradient"; x: prod(&[batch, length, c_in]), delta: prod(&[batch, out_len(length, k, stride), c_out]), grad_weight: prod(&[k, c_in, c_out]), grad_bias: Some(c_out));
+    check!("conv1d_backward_update_gradient";
+        x: prod(&[batch, length, c_in]),
+        delta: prod(&[batch, out_len(length, k, stride), c_out]),
+        grad_weight: prod(&[k, c_in, c_out]),
+        grad_bias: Some(c_out),
+    );
     conv::conv1d_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, length, c_in, c_out, k, stride, beta,
     )
@@ -542,7 +592,12 @@ pub unsafe extern "C" fn conv2d_forward(
     kw: usize,
     stride: usize,
 ) {
-    check!("conv2d_forward"; x: prod(&[batch, height, width, c_in]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), weight: prod(&[kh, kw, c_in, c_out]), bias: Some(c_out));
+    check!("conv2d_forward";
+        x: prod(&[batch, height, width, c_in]),
+        y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]),
+        weight: prod(&[kh, kw, c_in, c_out]),
+        bias: Some(c_out),
+    );
     conv::conv2d_forward(x, y, weight, bias, batch, height, width, c_in, c_out, kh, kw, stride)
 }
 
@@ -564,7 +619,12 @@ pub unsafe extern "C" fn conv2d_backward_delta(
     kw: usize,
     stride: usize,
 ) {
-    check!("conv2d_backward_delta"; delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), dx: prod(&[batch, height, width, c_in]), weight: prod(&[kh, kw, c_in, c_out]), work: ws(conv::conv2d_workspace_len(height, width, c_in, c_out, kh, kw, stride)));
+    check!("conv2d_backward_delta";
+        delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]),
+        dx: prod(&[batch, height, width, c_in]),
+        weight: prod(&[kh, kw, c_in, c_out]),
+        work: ws(conv::conv2d_workspace_len(height, width, c_in, c_out, kh, kw, stride)),
+    );
     conv::conv2d_backward_delta(
         delta, dx, weight, work, batch, height, width, c_in, c_out, kh, kw, stride,
     )
@@ -589,7 +649,12 @@ pub unsafe extern "C" fn conv2d_backward_update_gradient(
     stride: usize,
     beta: u32,
 ) {
-    check!("conv2d_backward_update_gradient"; x: prod(&[batch, height, width, c_in]), delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]), grad_weight: prod(&[kh, kw, c_in, c_out]), grad_bias: Some(c_out));
+    check!("conv2d_backward_update_gradient";
+        x: prod(&[batch, height, width, c_in]),
+        delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c_out]),
+        grad_weight: prod(&[kh, kw, c_in, c_out]),
+        grad_bias: Some(c_out),
+    );
     conv::conv2d_backward_update_gradient(
         x, delta, grad_weight, grad_bias, batch, height, width, c_in, c_out, kh, kw, stride, beta,
     )
@@ -612,7 +677,11 @@ pub unsafe extern "C" fn maxpool1d_forward(
     k: usize,
     stride: usize,
 ) {
-    check!("maxpool1d_forward"; x: prod(&[batch, length, c]), y: prod(&[batch, out_len(length, k, stride), c]), argmax: prod(&[batch, out_len(length, k, stride), c]));
+    check!("maxpool1d_forward";
+        x: prod(&[batch, length, c]),
+        y: prod(&[batch, out_len(length, k, stride), c]),
+        argmax: prod(&[batch, out_len(length, k, stride), c]),
+    );
     pool::maxpool1d_forward(x, y, argmax, batch, length, c, k, stride)
 }
 
@@ -631,7 +700,11 @@ pub unsafe extern "C" fn maxpool2d_forward(
     kw: usize,
     stride: usize,
 ) {
-    check!("maxpool2d_forward"; x: prod(&[batch, height, width, c]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]), argmax: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]));
+    check!("maxpool2d_forward";
+        x: prod(&[batch, height, width, c]),
+        y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]),
+        argmax: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]),
+    );
     pool::maxpool2d_forward(x, y, argmax, batch, height, width, c, kh, kw, stride)
 }
 
@@ -670,7 +743,10 @@ pub unsafe extern "C" fn avgpool_forward(
     kw: usize,
     stride: usize,
 ) {
-    check!("avgpool_forward"; x: prod(&[batch, height, width, c]), y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]));
+    check!("avgpool_forward";
+        x: prod(&[batch, height, width, c]),
+        y: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]),
+    );
     pool::avgpool_forward(x, y, batch, height, width, c, kh, kw, stride)
 }
 
@@ -689,7 +765,10 @@ pub unsafe extern "C" fn avgpool_backward_delta(
     kw: usize,
     stride: usize,
 ) {
-    check!("avgpool_backward_delta"; delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]), dx: prod(&[batch, height, width, c]));
+    check!("avgpool_backward_delta";
+        delta: prod(&[batch, out_len(height, kh, stride), out_len(width, kw, stride), c]),
+        dx: prod(&[batch, height, width, c]),
+    );
     pool::avgpool_backward_delta(delta, dx, batch, height, width, c, kh, kw, stride)
 }
 
@@ -711,7 +790,10 @@ pub unsafe extern "C" fn pad_forward(
     left: usize,
     right: usize,
 ) {
-    check!("pad_forward"; x: prod(&[batch, height, width, c]), y: padded(batch, height, width, c, top, bottom, left, right));
+    check!("pad_forward";
+        x: prod(&[batch, height, width, c]),
+        y: padded(batch, height, width, c, top, bottom, left, right),
+    );
     conv::pad_forward(x, y, batch, height, width, c, top, bottom, left, right)
 }
 
@@ -730,7 +812,10 @@ pub unsafe extern "C" fn pad_backward_delta(
     left: usize,
     right: usize,
 ) {
-    check!("pad_backward_delta"; delta: padded(batch, height, width, c, top, bottom, left, right), dx: prod(&[batch, height, width, c]));
+    check!("pad_backward_delta";
+        delta: padded(batch, height, width, c, top, bottom, left, right),
+        dx: prod(&[batch, height, width, c]),
+    );
     conv::pad_backward_delta(delta, dx, batch, height, width, c, top, bottom, left, right)
 }
 
@@ -777,7 +862,10 @@ pub unsafe extern "C" fn upsample_forward(
     sh: usize,
     sw: usize,
 ) {
-    check!("upsample_forward"; x: prod(&[batch, height, width, c]), y: upsampled(batch, height, width, c, sh, sw));
+    check!("upsample_forward";
+        x: prod(&[batch, height, width, c]),
+        y: upsampled(batch, height, width, c, sh, sw),
+    );
     upsample::upsample_forward(x, y, batch, height, width, c, sh, sw)
 }
 
@@ -794,7 +882,10 @@ pub unsafe extern "C" fn upsample_backward_delta(
     sh: usize,
     sw: usize,
 ) {
-    check!("upsample_backward_delta"; delta: upsampled(batch, height, width, c, sh, sw), dx: prod(&[batch, height, width, c]));
+    check!("upsample_backward_delta";
+        delta: upsampled(batch, height, width, c, sh, sw),
+        dx: prod(&[batch, height, width, c]),
+    );
     upsample::upsample_backward_delta(delta, dx, batch, height, width, c, sh, sw)
 }
 

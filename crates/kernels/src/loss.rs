@@ -5,6 +5,14 @@
 //! terms in f32x4 partial sums (a vector ln / exp per element) and adds the row into an f64
 //! total. Vectors with a lane outside the fast path's range (log of 0, subnormals, NaN, inf) go
 //! through the scalar rule, so clamping and NaN behaviour are the scalar twin's.
+//!
+//! Clamping rule (PyTorch's): BCE and cross-entropy clamp each log at -100, so a prediction of
+//! exactly 0 (or 1) costs 100, not inf. Cross-entropy's gradient is the derivative of that
+//! forward as computed: `-y / yhat` where the log is not clamped (yhat >= [`LOG_FLOOR_ARG`], the
+//! least f32 with ln >= -100, about 3.78e-44) and 0 where it is (the clamped forward is flat
+//! there); for yhat down to ~y·3e-39/rows the true derivative exceeds f32 and rounds to -inf, as
+//! the forward's slope there does. BCE keeps PyTorch's backward, which floors its denominator
+//! yhat·(1 - yhat) at 1e-12 (finite gradients, not the clamped forward's exact derivative).
 
 use crate::activation::{
     exp_scalar, exp_shifted_scalar, exp_shifted_simd, exp_simd, row_max_scalar, row_max_simd,
@@ -13,8 +21,31 @@ use crate::simd::F32x4;
 
 /// PyTorch's floor for each log in BCE and cross-entropy, so log 0 costs 100, not inf.
 const LOG_FLOOR: f64 = -100.0;
-/// PyTorch's floor for the denominators of the BCE and cross-entropy gradients.
+/// PyTorch's floor for the denominator of the BCE gradient.
 const GRAD_EPS: f32 = 1e-12;
+/// The least f32 whose ln is at least [`LOG_FLOOR`] (27·2^-149, a subnormal): below it the
+/// forward's clamped log is flat, so cross-entropy's gradient is 0.
+pub const LOG_FLOOR_ARG: f32 = 3.783506e-44;
+
+/// One element of cross-entropy's gradient: `-y / yhat / rows` where the log is not clamped,
+/// 0 where it is (yhat in [0, LOG_FLOOR_ARG)), NaN where the forward is NaN (yhat < 0 or NaN).
+#[inline(always)]
+fn ce_grad(t: f32, v: f32, inv: f32) -> f32 {
+    if v >= LOG_FLOOR_ARG {
+        // y / yhat first keeps subnormal targets exact; where it overflows, dividing y / rows
+        // instead keeps a gradient that fits f32 after the 1 / rows finite.
+        let q = t / v;
+        if q.is_infinite() {
+            -(t * inv) / v
+        } else {
+            -(q * inv)
+        }
+    } else if v >= 0.0 {
+        -(t * 0.0)
+    } else {
+        f32::NAN
+    }
+}
 
 /// `max(ln v, -100)`, but NaN in gives NaN out (`f64::max` would drop it).
 #[inline(always)]
@@ -386,7 +417,9 @@ pub unsafe fn cross_entropy_loss_forward_scalar(
     mean_of_sums(y, yhat, rows, cols, |t, v| -t * clamped_ln(v))
 }
 
-/// `grad = -y / max(yhat, 1e-12) / rows`, overwriting grad.
+/// `grad = -(y / rows) / yhat`, the derivative of [`cross_entropy_loss_forward`] as computed: 0
+/// where its log is clamped (yhat < [`LOG_FLOOR_ARG`]), NaN for yhat < 0 (see the module doc).
+/// Overwrites grad.
 ///
 /// # Safety
 /// `y`, `yhat` valid for `rows * cols` reads, `grad` for as many writes; grad overlaps neither.
@@ -415,11 +448,16 @@ pub unsafe fn cross_entropy_loss_backward_simd(
     cols: usize,
 ) {
     let inv = 1.0 / rows as f32;
-    let (inv4, eps) = (F32x4::splat(inv), F32x4::splat(GRAD_EPS));
-    let fv = |t: F32x4, v: F32x4| t.neg().div(v.max(eps)).mul(inv4);
-    zip_simd(y, yhat, grad, rows * cols, fv, |t, v| {
-        -t / floor_eps(v) * inv
-    });
+    let (inv4, tiny, zero) = (F32x4::splat(inv), F32x4::splat(LOG_FLOOR_ARG), F32x4::splat(0.0));
+    let nan = F32x4::splat(f32::NAN);
+    let fv = |t: F32x4, v: F32x4| {
+        let q = t.div(v);
+        let finite = q.abs().lt(F32x4::splat(f32::INFINITY));
+        let g = F32x4::select(finite, q.mul(inv4).neg(), t.mul(inv4).neg().div(v));
+        let g = F32x4::select(v.lt(tiny), t.mul(zero).neg(), g);
+        F32x4::select(v.lt(zero), nan, g)
+    };
+    zip_simd(y, yhat, grad, rows * cols, fv, |t, v| ce_grad(t, v, inv));
 }
 
 /// Scalar twin of [`cross_entropy_loss_backward`].
@@ -435,7 +473,7 @@ pub unsafe fn cross_entropy_loss_backward_scalar(
 ) {
     let inv = 1.0 / rows as f32;
     for i in 0..rows * cols {
-        *grad.add(i) = -*y.add(i) / floor_eps(*yhat.add(i)) * inv;
+        *grad.add(i) = ce_grad(*y.add(i), *yhat.add(i), inv);
     }
 }
 
@@ -883,7 +921,68 @@ mod tests {
             cross_entropy_loss_backward_scalar,
         ] {
             let g = bwd(f, &y, &yhat, 2, 3);
-            assert_eq!(g, vec![0.0, -1.0, 0.0, -0.5e12, 0.0, 0.0]);
+            // p = 0: the forward's log is clamped there, so it is flat: gradient 0.
+            assert_eq!(g, vec![0.0, -1.0, 0.0, 0.0, 0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn cross_entropy_gradient_is_the_clamped_forwards_derivative_at_tiny_probabilities() {
+        // LOG_FLOOR_ARG is the least f32 whose ln is not clamped.
+        assert_eq!(LOG_FLOOR_ARG.to_bits(), 27);
+        assert!((LOG_FLOOR_ARG as f64).ln() >= LOG_FLOOR);
+        assert!((f32::from_bits(26) as f64).ln() < LOG_FLOOR);
+        let ulp = f32::from_bits(1);
+        // yhat from 1e-44 (clamped) through the subnormals to 1e-12, y = 1 and 0.5; four
+        // elements per call so the SIMD twin's vector path runs too.
+        let points = [
+            1e-44f32, 3e-44, 5e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 3e-39, 1e-38, 1e-36, 1e-30,
+            1e-20, 1e-15, 1e-12,
+        ];
+        for &t in &[1.0f32, 0.5] {
+            for &v in &points {
+                // A step of 1% or 4 ulps, kept on v's side of the clamp.
+                let h = (v * 0.01).max(4.0 * ulp);
+                let (lo, hi) = if v < LOG_FLOOR_ARG {
+                    (ulp.max(v - 2.0 * ulp), (v + 2.0 * ulp).min(f32::from_bits(26)))
+                } else {
+                    ((v - h).max(LOG_FLOOR_ARG), v + h)
+                };
+                let f = |p: f32| {
+                    fwd(cross_entropy_loss_forward, &[t; 4], &[p; 4], 1, 4) as f64 / 4.0
+                };
+                let cd = (f(hi) - f(lo)) / (hi as f64 - lo as f64);
+                let twins = [
+                    cross_entropy_loss_backward_simd as Bwd,
+                    cross_entropy_loss_backward_scalar,
+                ];
+                for b in twins {
+                    let g = bwd(b, &[t; 4], &[v; 4], 1, 4);
+                    for &gi in &g {
+                        let what = format!("y {t} yhat {v:e}: grad {gi:e} vs difference {cd:e}");
+                        if cd < -(f32::MAX as f64) {
+                            assert_eq!(gi, f32::NEG_INFINITY, "{what}");
+                        } else if v < LOG_FLOOR_ARG {
+                            assert!(gi == 0.0 && cd == 0.0, "{what}");
+                        } else {
+                            let rel = ((gi as f64 - cd) / cd).abs();
+                            assert!(rel < 5e-3, "{what}: relative error {rel:e}");
+                        }
+                    }
+                }
+            }
+        }
+        // Outside the forward's domain the gradient is NaN, as the forward is.
+        for b in [
+            cross_entropy_loss_backward_simd as Bwd,
+            cross_entropy_loss_backward_scalar,
+        ] {
+            let (y, yhat) = ([1.0f32; 4], [-1e-30f32, f32::NAN, -1.0, 0.0]);
+            let mut out = Canary::zeros(4);
+            unsafe { b(y.as_ptr(), yhat.as_ptr(), out.ptr(), 1, 4) };
+            out.check_guards();
+            let g = out.vec();
+            assert!(g[0].is_nan() && g[1].is_nan() && g[2].is_nan() && g[3] == 0.0, "{g:?}");
         }
     }
 
