@@ -17,7 +17,12 @@
 //!    it; no other value is valid. Optimiser `*_update` kernels update parameters and their state
 //!    in place.
 //! 5. Kernels never panic across the boundary: TS validates shapes, ranges and finiteness first;
-//!    Rust keeps its own invariants in `debug_assert!`.
+//!    Rust keeps its own invariants in `debug_assert!`. Memory safety does not rest on TS alone:
+//!    every export checks, once per call and in release builds, that each pointer with the
+//!    extent its dimensions imply lies inside one live `tl_alloc` block (size products checked
+//!    for overflow), and that the indices steering writes are in range; a failure calls the
+//!    imported `env.tl_fail`, which throws (`OUT_OF_BOUNDS`) before anything is written
+//!    ([`guard`]). `tl_free` refuses a block that is not live (a double free).
 //! 6. Layout is row-major, batch first, channels last. Linear weight is `[in, out]`; conv weights
 //!    are `[k, inC, outC]` and `[kH, kW, inC, outC]`.
 //! 7. Memory grows only inside `tl_alloc`; JS must rebuild its views after any allocation.
