@@ -92,6 +92,7 @@ export {
   kFold,
   gridCombinations,
   paramsLabel,
+  MAX_GRID_TRIALS,
   type GridRow,
   type GridParams,
   type ParamGrid,
@@ -102,7 +103,7 @@ export {
   type FoldCurves,
   type Fold,
 } from './train/grid.js';
-export { type BuildNet, type Torchlet } from './train/gridpool.js';
+export { MAX_GRID_WORKERS, type BuildNet, type Torchlet } from './train/gridpool.js';
 
 // ---- tools: data sets, the report's presets, plots, clustering (the CLI is tools/cli.ts)
 export {
