@@ -10,11 +10,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { init } from '../ts/index.js';
-import { commandArbitrary, runSequence } from './fuzz/commands.js';
+import { runSequence, sequenceArbitrary } from './fuzz/commands.js';
 import { stats } from './fuzz/world.js';
 import { FUZZ_SEQUENCES, TIMEOUT, fcParams } from './tiers.js';
 
 await init();
+
+/** Commands per sequence at most (after one to three creations). */
+const MAX_COMMANDS = 20;
 
 describe('stateful fuzzer', () => {
   it(
@@ -23,7 +26,7 @@ describe('stateful fuzzer', () => {
       const started = performance.now();
       try {
         fc.assert(
-          fc.property(commandArbitrary(12), (cmds) => runSequence(cmds)),
+          fc.property(sequenceArbitrary(MAX_COMMANDS), ([setup, cmds]) => runSequence(setup, cmds)),
           { ...fcParams(FUZZ_SEQUENCES.pr, FUZZ_SEQUENCES.stress), ...runsOverride() },
         );
       } catch (e) {
@@ -42,6 +45,7 @@ describe('stateful fuzzer', () => {
             `${Object.values(stats.threw).reduce((a, b) => a + b, 0)} threw (${threw}), ` +
             `${stats.numericChecks} float64 comparisons, ${((performance.now() - started) / 1000).toFixed(1)} s`,
         );
+        if (process.env.FUZZ_DEBUG === '1') console.log(stats.outcomes);
       }
       expect(stats.sequences).toBeGreaterThan(0);
     },

@@ -8,8 +8,10 @@ import {
   MSELoss,
   type Module,
   Optim,
+  Reshape,
   Rng,
   Sequential,
+  Upsample1D,
   Tensor,
   deserialize,
   memory,
@@ -31,6 +33,7 @@ import {
   makeSquare,
   sameBits,
   stats,
+  current,
   tensorBytes,
 } from './world.js';
 import { KNOWN } from './known.js';
@@ -49,6 +52,12 @@ function pick<T>(list: readonly T[], i: number): T {
   return list[i % list.length]!;
 }
 
+/** Handle `i` modulo the count; a negative `i` picks the one that ran a forward last. */
+function handleAt(w: World, i: number): Handle {
+  if (i < 0 && w.recent !== null) return w.recent;
+  return pick(w.handles, Math.abs(i));
+}
+
 function name(h: Handle): string {
   return `h${h.id}`;
 }
@@ -59,7 +68,7 @@ function addHandle(
   label: string,
   inner: readonly number[],
   rng: Rng,
-  extra: Partial<Pick<Handle, 'draw' | 'square' | 'view' | 'children'>> = {},
+  extra: Partial<Pick<Handle, 'draw' | 'square' | 'view' | 'children' | 'huge'>> = {},
 ): Handle {
   const h: Handle = {
     id: w.newId(),
@@ -70,6 +79,7 @@ function addHandle(
     draw: extra.draw ?? { kind: 'uniform' },
     square: extra.square ?? false,
     view: extra.view ?? false,
+    huge: extra.huge ?? false,
     children: extra.children ?? [],
     disposedSelf: false,
     lastX: null,
@@ -85,10 +95,16 @@ function reference(h: Handle, x: Float64Array, shape: readonly number[], params:
   return h.m.referenceForward(x, shape, params, h.m.frame);
 }
 
-/** Checks a forward result against the float64 reference. */
-function checkForward(h: Handle, x: Tensor, y: Float32Array, what: string): void {
+/** Checks a forward result against the float64 reference on the input values `x`. */
+function checkForward(
+  h: Handle,
+  x: Float32Array,
+  shape: readonly number[],
+  y: Float32Array,
+  what: string,
+): void {
   const p64 = h.m.parameters().map((p) => Float64Array.from(p.value.toArray()));
-  const ref = reference(h, Float64Array.from(x.toArray()), x.shape, p64);
+  const ref = reference(h, Float64Array.from(x), shape, p64);
   if (ref !== null) close(`${what}: output`, y, ref, FWD_ATOL, FWD_RTOL);
 }
 
@@ -115,6 +131,9 @@ function numericGrads(
   };
   if (loss() === null) return null;
   const eps = 1e-6;
+  const base = loss()!;
+  // A kink (ReLU at exactly 0, tied maxima) has no derivative: where the one-sided differences
+  // disagree the element is NaN, which `close` skips.
   const diff = (v: Float64Array): Float64Array => {
     const g = new Float64Array(v.length);
     for (let i = 0; i < v.length; i++) {
@@ -124,7 +143,9 @@ function numericGrads(
       v[i] = keep - eps;
       const down = loss()!;
       v[i] = keep;
-      g[i] = (up - down) / (2 * eps);
+      const right = (up - base) / eps;
+      const left = (base - down) / eps;
+      g[i] = Math.abs(right - left) > 1e-3 * (1 + Math.abs(right)) ? NaN : (up - down) / (2 * eps);
     }
     return g;
   };
@@ -220,7 +241,7 @@ class CreateSquare implements Cmd {
  */
 class CreateContainer implements Cmd {
   constructor(
-    readonly type: 'Sequential' | 'AutoEncoder',
+    readonly type: 'Sequential' | 'AutoEncoder' | 'Huge',
     readonly picks: number[],
     readonly seed: number,
   ) {}
@@ -236,7 +257,19 @@ class CreateContainer implements Cmd {
     }
     const kids = this.picks.map((i) => pick(pool, i));
     const desc = kids.map(name).join(', ');
-    if (this.type === 'Sequential') {
+    if (this.type === 'Huge') {
+      // Square modules, then an upsampling whose output needs 8 GiB per sample: every forward
+      // throws OUT_OF_MEMORY, after the modules before it could have run (nothing may change).
+      const label = `Sequential(${desc}, Reshape(${WIDTH}, 1), Upsample1D(2^29))`;
+      const r = guarded(
+        w,
+        `new ${label}`,
+        'ok',
+        () =>
+          new Sequential(...kids.map((k) => k.m), new Reshape(WIDTH, 1), new Upsample1D(2 ** 29)),
+      );
+      if (r.ok) addHandle(w, r.value, label, [WIDTH], rng, { children: kids, huge: true });
+    } else if (this.type === 'Sequential') {
       const r = guarded(
         w,
         `new Sequential(${desc})`,
@@ -271,7 +304,16 @@ class CreateContainer implements Cmd {
 
 // ---- forward ----------------------------------------------------------------------------------
 
-type ForwardMode = 'valid' | 'badDim' | 'extraDim' | 'emptyBatch' | 'nan' | 'disposedInput';
+type ForwardMode =
+  | 'valid'
+  | 'chain'
+  | 'view'
+  | 'transposed'
+  | 'badDim'
+  | 'extraDim'
+  | 'emptyBatch'
+  | 'nan'
+  | 'disposedInput';
 
 class Forward implements Cmd {
   constructor(
@@ -283,37 +325,66 @@ class Forward implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     let shape = [this.batch, ...h.inner];
     if (this.mode === 'badDim') shape[shape.length - 1]! += 1;
+    // Inner dimensions reversed: valid for element-wise and view layers (Flatten sees [b, 4, 3]).
+    if (this.mode === 'transposed') shape = [this.batch, ...[...h.inner].reverse()];
     if (this.mode === 'extraDim') shape = [...shape, 2];
     if (this.mode === 'emptyBatch') shape[0] = 0;
-    const x = w.input(shape, h.draw, this.seed);
-    if (this.mode === 'nan' && x.t.size > 0) {
-      x.t.data[0] = NaN;
-      x.vals[0] = NaN;
+    let x: { t: Tensor; vals: Float32Array };
+    const src = w.recent?.outputs.at(-1);
+    if (
+      this.mode === 'chain' &&
+      h.square &&
+      w.recent?.square &&
+      src &&
+      live(src.t) &&
+      fits(src.t)
+    ) {
+      // Feed the last forward's output (possibly this module's own) straight back in.
+      x = { t: src.t, vals: src.vals };
+      shape = [...src.t.shape];
+    } else if (this.mode === 'view') {
+      // A reshaped view of a flat user tensor (disposing that tensor disposes the view).
+      const flat = w.input([shape.reduce((a, b) => a * b, 1)], h.draw, this.seed);
+      x = { t: flat.t.reshape(shape), vals: flat.vals };
+    } else {
+      const u = w.input(shape, h.draw, this.seed);
+      if (this.mode === 'nan' && u.t.size > 0) {
+        u.t.data[0] = NaN;
+        u.vals[0] = NaN;
+      }
+      if (this.mode === 'disposedInput') {
+        u.t.dispose();
+        u.disposed = true;
+      }
+      x = u;
     }
-    if (this.mode === 'disposedInput') {
-      x.t.dispose();
-      x.disposed = true;
-    }
-    const what = `${name(h)}.forward(x[${shape.join(',')}]) (${h.label})`;
+    const what = `${name(h)}.forward(x[${shape.join(',')}], ${this.mode}) (${h.label})`;
     const dead = isDisposed(h);
+    const must = this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput';
+    const valid = this.mode === 'valid' || this.mode === 'chain' || this.mode === 'view';
+    // Its own current output as input: the forward would write what it reads. Computing it or
+    // refusing it (nothing changed, the output still readable) are both honest.
+    const aliased = this.mode === 'chain' && x.t === h.outputs.at(-1)?.t;
     const expect = dead
       ? 'DISPOSED'
-      : this.mode === 'valid'
-        ? 'ok'
-        : this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput'
-          ? 'either'
+      : h.huge
+        ? valid
+          ? 'OUT_OF_MEMORY'
+          : 'either'
+        : valid && !aliased
+          ? 'ok'
           : 'either';
     const r = guarded(w, what, expect, () => h.m.forward(x.t));
     if (!r.ok) return;
-    if (this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput')
-      fail(`${what}: mode ${this.mode} must throw, it returned`);
+    if (must) fail(`${what}: mode ${this.mode} must throw, it returned`);
     const y = r.value.toArray();
     h.outputs.push({ t: r.value, vals: y });
     h.lastX = { t: x.t, vals: x.vals, params: paramValues(h) };
-    checkForward(h, x.t, y, what);
+    w.recent = h;
+    checkForward(h, x.vals, shape, y, what);
   }
   toString(): string {
     return `h[${this.h}].forward(batch ${this.batch}, ${this.mode}, seed ${this.seed})`;
@@ -323,7 +394,14 @@ class Forward implements Cmd {
 // ---- backward ---------------------------------------------------------------------------------
 
 type BackwardKind =
-  'backward' | 'delta' | 'deltaStale' | 'update0' | 'update1' | 'updateStale' | 'badDelta';
+  | 'backward'
+  | 'delta'
+  | 'deltaStale'
+  | 'update0'
+  | 'update1'
+  | 'updateStale'
+  | 'badDelta'
+  | 'deltaOtherShape';
 
 class Backward implements Cmd {
   constructor(
@@ -334,24 +412,29 @@ class Backward implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const last = h.lastX;
-    const xShape = last?.t.disposed === false ? [...last.t.shape] : [2, ...h.inner];
+    const xShape = last !== null && live(last.t) ? [...last.t.shape] : [2, ...h.inner];
     let outShape: number[];
     try {
-      outShape = h.m.outputShape(xShape);
+      outShape = small(h.m.outputShape(xShape), xShape);
     } catch {
       outShape = xShape;
     }
     if (this.kind === 'badDelta') outShape = [...outShape.slice(0, -1), outShape.at(-1)! + 1];
     const delta = w.temp(outShape, this.seed);
     const stale = this.kind === 'deltaStale' || this.kind === 'updateStale';
-    const x = stale || last === null ? w.input(xShape, h.draw, this.seed + 1).t : last.t;
+    const other = this.kind === 'deltaOtherShape';
+    // Another input of the same shape (stale), or of the inner dimensions reversed (other).
+    const xs = other
+      ? [xShape[0]!, ...xShape.slice(1).reverse(), ...(xShape.length === 2 ? [1] : [])]
+      : xShape;
+    const x = stale || other || last === null ? w.input(xs, h.draw, this.seed + 1).t : last.t;
     const dead = isDisposed(h);
-    const inputGone = last !== null && last.t.disposed;
+    const inputGone = last !== null && !live(last.t);
     const expect = dead
       ? 'DISPOSED'
-      : this.kind === 'badDelta'
+      : this.kind === 'badDelta' || other || h.huge
         ? 'either'
         : last === null || stale
           ? 'STALE'
@@ -368,6 +451,7 @@ class Backward implements Cmd {
         case 'delta':
         case 'deltaStale':
         case 'badDelta':
+        case 'deltaOtherShape':
           return h.m.backwardDelta(x, delta);
         case 'update0':
           h.m.backwardUpdateGradient(x, delta, 0);
@@ -379,6 +463,10 @@ class Backward implements Cmd {
     });
     if (!r.ok) return;
     if (this.kind === 'badDelta') fail(`${label}: a delta of the wrong shape must throw`);
+    if (other)
+      fail(
+        `${label}: an input that is not the last forward's (shape [${xs.join(',')}]) must throw STALE`,
+      );
     if (inputGone) return; // it returned although its input was disposed: values are unspecified
     const own = ownTensors(h);
     unchangedExcept(w, before, own, label);
@@ -411,6 +499,20 @@ class Backward implements Cmd {
   }
 }
 
+/** `shape`, or `instead` when `shape` is too large to draw (a huge module's output). */
+function small(shape: number[], instead: number[]): number[] {
+  return shape.reduce((a, b) => a * b, 1) > 1 << 16 ? instead : shape;
+}
+
+/** A `[b, WIDTH]` tensor: what a square module takes. */
+function fits(t: Tensor): boolean {
+  return t.shape.length === 2 && t.shape[1] === WIDTH;
+}
+
+function live(t: Tensor): boolean {
+  return !t.disposed && !t.overwritten;
+}
+
 function paramValues(h: Handle): Float32Array[] {
   return h.m.parameters().map((p) => p.value.toArray());
 }
@@ -426,7 +528,7 @@ class ZeroGrad implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const before = snapshot(w);
     const label = `${name(h)}.zeroGrad() (${h.label})`;
     const r = guarded(w, label, isDisposed(h) ? 'DISPOSED' : 'ok', () => h.m.zeroGrad());
@@ -449,7 +551,7 @@ class UpdateParameters implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const before = snapshot(w);
     const label = `${name(h)}.updateParameters(${this.lr}) (${h.label})`;
     const bad = !Number.isFinite(this.lr);
@@ -486,7 +588,7 @@ class OptimStep implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const label = `Optim(${name(h)}, MSELoss, ${this.kind}).step (${h.label})`;
     const dead = isDisposed(h);
     const x = w.input([this.batch, ...h.inner], h.draw, this.seed);
@@ -503,7 +605,7 @@ class OptimStep implements Cmd {
     }
     let outShape: number[];
     try {
-      outShape = h.m.outputShape(x.t.shape);
+      outShape = small(h.m.outputShape(x.t.shape), [...x.t.shape]);
     } catch {
       outShape = [...x.t.shape];
     }
@@ -512,6 +614,7 @@ class OptimStep implements Cmd {
     const o = optim;
     const r = guarded(w, label, dead ? 'DISPOSED' : 'either', () => o.step(x.t, y));
     if (!dead) adoptOutput(h, x);
+    if (!dead) w.recent = h;
     if (!r.ok) return;
     if (!Number.isFinite(r.value)) fail(`${label}: returned a non-finite loss ${r.value}`);
     const own = ownTensors(h);
@@ -535,7 +638,7 @@ class Dispose implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const live = memory().liveBytes;
     guarded(w, `${name(h)}.dispose()`, 'ok', () => h.m.dispose());
     const mark = (k: Handle): void => {
@@ -558,7 +661,7 @@ class SetMode implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     guarded(w, `${name(h)}.train(${this.training})`, 'ok', () => h.m.train(this.training));
   }
   toString(): string {
@@ -577,24 +680,27 @@ class ReadOutput implements Cmd {
   run(_m: object, w: World): void {
     const hs = w.handles.filter((h) => h.outputs.length > 0);
     if (hs.length === 0) return;
-    const h = pick(hs, this.h);
+    const h = this.h < 0 && w.recent !== null ? w.recent : pick(hs, Math.abs(this.h));
+    if (h.outputs.length === 0) return;
     const i = this.k % h.outputs.length;
     const o = h.outputs[i]!;
-    const current = i === h.outputs.length - 1;
-    const inputGone = h.lastX?.t.disposed === true;
+    const isCurrent = i === h.outputs.length - 1;
+    const inputGone = h.lastX !== null && !live(h.lastX.t);
     const label = `${name(h)}'s output #${i} of ${h.outputs.length}.toArray() (${h.label})`;
     // dispose() frees a module's own outputs; disposing a module inside it need not.
-    const expect = h.disposedSelf
-      ? (['DISPOSED', 'OVERWRITTEN'] as const).slice()
-      : isDisposed(h)
-        ? 'either'
-        : current
-          ? h.view && inputGone
-            ? 'DISPOSED'
-            : 'ok'
-          : h.view
-            ? 'either'
-            : 'OVERWRITTEN';
+    // A view layer's output is its input's memory, which the module does not own.
+    const expect =
+      h.disposedSelf && !h.view
+        ? (['DISPOSED', 'OVERWRITTEN'] as const).slice()
+        : isDisposed(h)
+          ? 'either'
+          : isCurrent
+            ? h.view && inputGone
+              ? 'DISPOSED'
+              : 'ok'
+            : h.view
+              ? 'either'
+              : 'OVERWRITTEN';
     const r = guarded(w, label, expect, () => o.t.toArray());
     if (r.ok && !sameBits(r.value, o.vals)) fail(`${label}: the values changed since the forward`);
   }
@@ -719,7 +825,7 @@ class SaveLoad implements Cmd {
   check = () => true;
   run(_m: object, w: World): void {
     if (w.handles.length === 0) return;
-    const h = pick(w.handles, this.h);
+    const h = handleAt(w, this.h);
     const label = `deserialize(serialize(${name(h)})) (${h.label})`;
     const live = memory().liveBytes;
     const dead = isDisposed(h);
@@ -744,7 +850,7 @@ class SaveLoad implements Cmd {
         if (p.name !== q.name) fail(`${label}: parameter ${i} is ${q.name}, expected ${p.name}`);
         if (!sameBits(p.value.toArray(), q.value.toArray())) fail(`${label}: ${p.name} differs`);
       });
-      if (h.lastX !== null && !h.lastX.t.disposed) {
+      if (h.lastX !== null) {
         // Same forward on both in evaluation mode (no dropout): bit-identical outputs.
         const x = Tensor.from(h.lastX.vals, h.lastX.t.shape);
         try {
@@ -788,66 +894,91 @@ function repeats(h: Handle): boolean {
 
 const seed = fc.integer({ min: 0, max: 0xffff });
 const idx = fc.nat({ max: 63 });
+/** A handle: by index, or (-1) the one that ran a forward last, so passes pair up often. */
+const hIdx = fc.oneof({ arbitrary: idx, weight: 1 }, { arbitrary: fc.constant(-1), weight: 2 });
+const batch = fc.constantFrom(1, 2, 3, 1, 2, 3, 9, 33);
 
-/** Every command, weighted towards the ones that build state and run passes. */
-export function commandArbitrary(maxCommands: number) {
+const create: fc.Arbitrary<Cmd>[] = [
+  fc.tuple(idx, seed).map(([e, s]) => new CreateLayer(e, s)),
+  fc.tuple(fc.constantFrom(...SQUARE), seed).map(([k, s]) => new CreateSquare(k, s)),
+  fc
+    .tuple(
+      fc.constantFrom('Sequential' as const, 'AutoEncoder' as const, 'Huge' as const),
+      fc.array(idx, { minLength: 1, maxLength: 4 }),
+      seed,
+    )
+    .map(([t, p, s]) => new CreateContainer(t, p, s)),
+];
+
+const forward = fc
+  .tuple(
+    hIdx,
+    batch,
+    fc.constantFrom<ForwardMode>(
+      'valid',
+      'valid',
+      'valid',
+      'valid',
+      'chain',
+      'chain',
+      'view',
+      'transposed',
+      'badDim',
+      'extraDim',
+      'emptyBatch',
+      'nan',
+      'disposedInput',
+    ),
+    seed,
+  )
+  .map(([h, b, m, s]) => new Forward(h, b, m, s));
+
+const backward = fc
+  .tuple(
+    hIdx,
+    fc.constantFrom<BackwardKind>(
+      'backward',
+      'backward',
+      'delta',
+      'delta',
+      'update0',
+      'update1',
+      'deltaStale',
+      'updateStale',
+      'deltaOtherShape',
+      'badDelta',
+    ),
+    seed,
+  )
+  .map(([h, k, s]) => new Backward(h, k, s));
+
+/** A sequence: one to three modules first, then commands weighted towards passes. */
+export function sequenceArbitrary(maxCommands: number) {
   const cmds: fc.Arbitrary<Cmd>[] = [
-    fc.tuple(idx, seed).map(([e, s]) => new CreateLayer(e, s)),
-    fc.tuple(fc.constantFrom(...SQUARE), seed).map(([k, s]) => new CreateSquare(k, s)),
+    ...create,
+    create[0]!,
+    create[2]!,
+    forward,
+    forward,
+    forward,
+    forward,
+    backward,
+    backward,
+    backward,
+    backward,
+    hIdx.map((h) => new ZeroGrad(h)),
     fc
-      .tuple(
-        fc.constantFrom('Sequential' as const, 'AutoEncoder' as const),
-        fc.array(idx, { minLength: 1, maxLength: 4 }),
-        seed,
-      )
-      .map(([t, p, s]) => new CreateContainer(t, p, s)),
-    fc
-      .tuple(
-        idx,
-        fc.integer({ min: 1, max: 3 }),
-        fc.constantFrom<ForwardMode>(
-          'valid',
-          'valid',
-          'valid',
-          'badDim',
-          'extraDim',
-          'emptyBatch',
-          'nan',
-          'disposedInput',
-        ),
-        seed,
-      )
-      .map(([h, b, m, s]) => new Forward(h, b, m, s)),
-    fc
-      .tuple(
-        idx,
-        fc.constantFrom<BackwardKind>(
-          'backward',
-          'delta',
-          'deltaStale',
-          'update0',
-          'update1',
-          'updateStale',
-          'badDelta',
-        ),
-        seed,
-      )
-      .map(([h, k, s]) => new Backward(h, k, s)),
-    idx.map((h) => new ZeroGrad(h)),
-    fc
-      .tuple(idx, fc.constantFrom(0.1, -0.5, 0, NaN, Infinity))
+      .tuple(hIdx, fc.constantFrom(0.1, -0.5, 0, NaN, Infinity))
       .map(([h, lr]) => new UpdateParameters(h, lr)),
     fc
-      .tuple(
-        idx,
-        fc.constantFrom('sgd' as const, 'adam' as const),
-        fc.integer({ min: 1, max: 3 }),
-        seed,
-      )
+      .tuple(hIdx, fc.constantFrom('sgd' as const, 'adam' as const), batch, seed)
       .map(([h, k, b, s]) => new OptimStep(h, k, b, s)),
-    idx.map((h) => new Dispose(h)),
-    fc.tuple(idx, fc.boolean()).map(([h, t]) => new SetMode(h, t)),
-    fc.tuple(idx, idx).map(([h, k]) => new ReadOutput(h, k)),
+    fc
+      .tuple(hIdx, fc.constantFrom('sgd' as const, 'adam' as const), batch, seed)
+      .map(([h, k, b, s]) => new OptimStep(h, k, b, s)),
+    hIdx.map((h) => new Dispose(h)),
+    fc.tuple(hIdx, fc.boolean()).map(([h, t]) => new SetMode(h, t)),
+    fc.tuple(hIdx, idx).map(([h, k]) => new ReadOutput(h, k)),
     fc
       .tuple(fc.integer({ min: 1, max: 64 }), fc.boolean(), seed)
       .map(([n, b, s]) => new CreateTensor(n, b, s)),
@@ -855,21 +986,29 @@ export function commandArbitrary(maxCommands: number) {
     idx.map((i) => new CloneTensor(i)),
     fc.integer({ min: 1, max: 8 }).map((m) => new MemoryGrowth(m)),
     seed.map((s) => new Canary(s)),
-    fc.tuple(idx, seed).map(([h, s]) => new SaveLoad(h, s)),
+    fc.tuple(hIdx, seed).map(([h, s]) => new SaveLoad(h, s)),
   ];
-  return fc.commands(cmds, { maxCommands });
+  return fc.tuple(
+    fc.array(fc.oneof(...create), { minLength: 1, maxLength: 3 }),
+    fc.commands(cmds, { maxCommands }),
+  );
 }
 
 /** Runs a sequence on a fresh world: every command, then the checks, then the teardown. */
-export function runSequence(cmds: Iterable<Cmd>): void {
+export function runSequence(setup: readonly Cmd[], cmds: Iterable<Cmd>): void {
   // One World is both fast-check's model and the real system (the model lives beside the objects).
   const w = new World();
   stats.sequences += 1;
   try {
-    fc.modelRun(() => ({ model: w as object, real: w }), wrap(cmds, w));
+    fc.modelRun(() => ({ model: w as object, real: w }), wrap(chain(setup, cmds), w));
   } finally {
     w.teardown();
   }
+}
+
+function* chain(setup: readonly Cmd[], cmds: Iterable<Cmd>): Iterable<Cmd> {
+  yield* setup;
+  yield* cmds;
 }
 
 /** Each command followed by the world's invariants (canaries, user tensors, current outputs). */
@@ -879,6 +1018,7 @@ function* wrap(cmds: Iterable<Cmd>, w: World): Iterable<Cmd> {
       check: (m) => c.check(m),
       run: (m, r) => {
         stats.commands += 1;
+        current.kind = ((c as { cmd?: object }).cmd ?? c).constructor.name;
         c.run(m, r);
         w.checkIntact(`after ${c.toString()}`);
         checkCurrentOutputs(w, c.toString());
@@ -893,7 +1033,15 @@ function checkCurrentOutputs(w: World, after: string): void {
   for (const h of w.handles) {
     const o = h.outputs.at(-1);
     if (o === undefined || isDisposed(h) || (h.view && o.t.disposed)) continue;
-    if (!sameBits(o.t.toArray(), o.vals))
+    let now: Float32Array;
+    try {
+      now = o.t.toArray();
+    } catch (e) {
+      fail(
+        `after ${after}: ${name(h)}'s current output became unreadable: ${(e as Error).message}`,
+      );
+    }
+    if (!sameBits(now, o.vals))
       fail(`after ${after}: ${name(h)}'s current output changed (${h.label})`);
   }
 }

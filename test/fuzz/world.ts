@@ -60,6 +60,8 @@ export interface Handle {
   readonly square: boolean;
   /** Its output may be a view of its input (Flatten, Reshape). */
   readonly view: boolean;
+  /** Every forward needs more than 4 GiB: it must throw OUT_OF_MEMORY. */
+  readonly huge: boolean;
   readonly children: readonly Handle[];
   /** The RNG it was built with (Dropout draws from it), hashed with the world. */
   readonly rng: Rng;
@@ -94,7 +96,12 @@ export const stats = {
   commands: 0,
   threw: {} as Record<string, number>,
   numericChecks: 0,
+  /** Outcomes by command kind and code (printed with FUZZ_DEBUG=1). */
+  outcomes: {} as Record<string, number>,
 };
+
+/** The kind of the command running (for `stats.outcomes`). */
+export const current = { kind: '' };
 
 /** Fails the property with a message that names the command. */
 export class FuzzFailure extends Error {}
@@ -105,6 +112,8 @@ export function fail(what: string): never {
 
 export class World {
   readonly handles: Handle[] = [];
+  /** The handle whose forward (or Optim step) ran last. */
+  recent: Handle | null = null;
   readonly tensors: UserTensor[] = [];
   readonly canaries: { t: Tensor; vals: Float32Array }[] = [];
   /** Tensors the fuzzer made for one command (deltas, targets): disposed at the sequence's end. */
@@ -272,6 +281,8 @@ export function guarded<T>(
       fail(`${what}: expected only TorchletErrors, got ${kind}: ${(e as Error)?.message}`);
     }
     stats.threw[e.code] = (stats.threw[e.code] ?? 0) + 1;
+    const key = `${current.kind} ${e.code}`;
+    stats.outcomes[key] = (stats.outcomes[key] ?? 0) + 1;
     if (expect === 'ok') fail(`${what}: expected success, got ${e.code}: ${e.message}`);
     if (typeof expect === 'string' && expect !== 'either' && e.code !== expect)
       fail(`${what}: expected ${expect}, got ${e.code}: ${e.message}`);
@@ -281,6 +292,8 @@ export function guarded<T>(
     if (after !== before) fail(`${what}: threw ${e.code} and changed state: ${e.message}`);
     return { ok: false, code: e.code };
   }
+  const key = `${current.kind} ok`;
+  stats.outcomes[key] = (stats.outcomes[key] ?? 0) + 1;
   if (expect !== 'ok' && expect !== 'either')
     fail(`${what}: expected ${Array.isArray(expect) ? expect.join('|') : expect}, it returned`);
   return { ok: true, value };
@@ -299,6 +312,7 @@ export function close(
   for (let i = 0; i < got.length; i++) {
     const g = got[i]!;
     const w = want[i]!;
+    if (Number.isNaN(w)) continue; // no derivative there (a kink)
     if (!(Math.abs(g - w) <= atol + rtol * Math.abs(w)))
       fail(
         `${what}: element ${i} is ${g}, the float64 reference says ${w} (atol ${atol}, rtol ${rtol})`,
