@@ -109,3 +109,25 @@ describe('seeds', () => {
     );
   });
 });
+
+describe('Rng.setState', () => {
+  it('puts back a state: the generator draws again what it drew after state()', () => {
+    const r = new Rng(5);
+    r.next();
+    const saved = r.state();
+    const first = [r.next(), r.next(), r.next()];
+    r.setState(saved);
+    expect([r.next(), r.next(), r.next()]).toEqual(first);
+  });
+
+  it('refuses what state() cannot have returned, changing nothing', () => {
+    const r = new Rng(5);
+    const saved = r.state();
+    for (const bad of [new Uint32Array(3), new Uint32Array(4), [1, 2, 3, 4], null]) {
+      expect(() => r.setState(bad as never)).toThrow(
+        /^Rng\.setState: expected the 4-word Uint32Array state\(\) returns/,
+      );
+    }
+    expect(Array.from(r.state())).toEqual(Array.from(saved));
+  });
+});

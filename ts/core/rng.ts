@@ -142,6 +142,20 @@ export class Rng {
   state(): Uint32Array {
     return this.s.slice();
   }
+
+  /**
+   * Puts back a state taken with `state()` (the generator then draws what it drew after it).
+   * @throws TorchletError `BAD_ARGUMENT` for anything but 4 words, not all zero.
+   */
+  setState(state: Uint32Array): void {
+    if (!(state instanceof Uint32Array) || state.length !== 4 || state.every((w) => w === 0)) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `Rng.setState: expected the 4-word Uint32Array state() returns, got ${String(state)}`,
+      );
+    }
+    this.s.set(state);
+  }
 }
 
 function checkBounds(lo: unknown, hi: unknown, where: string): void {

@@ -220,9 +220,7 @@ export async function runTrials(
 
 /** Puts back a state of `defaultRng` taken with `state()`. */
 function restoreDefaultRng(state: Uint32Array): void {
-  // NOTE: Rng has no public setter yet (asked of rng.ts' owner: `Rng.setState(state)`); its
-  // state is the private Uint32Array `s`, which `state()` copies.
-  (defaultRng as unknown as { s: Uint32Array }).s.set(state);
+  defaultRng.setState(state);
 }
 
 interface Port {
