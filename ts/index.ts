@@ -11,7 +11,7 @@ export {
 } from './core/wasm.js';
 export { TorchletError, type ErrorCode } from './core/errors.js';
 export { Tensor } from './core/tensor.js';
-export { Rng, manualSeed, defaultRng } from './core/rng.js';
+export { Rng, manualSeed, defaultRng, SEED_LIMIT } from './core/rng.js';
 export {
   Module,
   Frame,
@@ -82,6 +82,7 @@ export {
   meanSquaredError,
   metricOf,
   METRICS,
+  MAX_CLASSES,
   type Metric,
   type MetricName,
   type ConfusionMatrix,
