@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { init } from '../ts/index.js';
 import { runSequence, sequenceArbitrary } from './fuzz/commands.js';
 import { stats } from './fuzz/world.js';
-import { FUZZ_SEQUENCES, TIMEOUT, fcParams } from './tiers.js';
+import { FUZZ_SEQUENCES, fcParams, tier } from './tiers.js';
 
 await init();
 
@@ -49,7 +49,7 @@ describe('stateful fuzzer', () => {
       }
       expect(stats.sequences).toBeGreaterThan(0);
     },
-    TIMEOUT,
+    tier(60_000, 3_600_000),
   );
 });
 

@@ -306,6 +306,7 @@ class CreateContainer implements Cmd {
 
 type ForwardMode =
   | 'valid'
+  | 'overwrittenInput'
   | 'chain'
   | 'view'
   | 'transposed'
@@ -334,7 +335,13 @@ class Forward implements Cmd {
     if (this.mode === 'emptyBatch') shape[0] = 0;
     let x: { t: Tensor; vals: Float32Array };
     const src = w.recent?.outputs.at(-1);
-    if (
+    const stale = w.handles.flatMap((k) => k.outputs.slice(0, -1)).find((o) => o.t.overwritten);
+    let mode = this.mode;
+    if (mode === 'overwrittenInput' && stale !== undefined) {
+      // An output a later forward overwrote: reading it must throw, so must using it.
+      x = { t: stale.t, vals: stale.vals };
+      shape = [...stale.t.shape];
+    } else if (
       this.mode === 'chain' &&
       h.square &&
       w.recent?.square &&
@@ -363,8 +370,13 @@ class Forward implements Cmd {
     }
     const what = `${name(h)}.forward(x[${shape.join(',')}], ${this.mode}) (${h.label})`;
     const dead = isDisposed(h);
-    const must = this.mode === 'emptyBatch' || this.mode === 'nan' || this.mode === 'disposedInput';
-    const valid = this.mode === 'valid' || this.mode === 'chain' || this.mode === 'view';
+    if (mode === 'overwrittenInput' && stale === undefined) mode = 'valid';
+    const must =
+      mode === 'emptyBatch' ||
+      mode === 'nan' ||
+      mode === 'disposedInput' ||
+      mode === 'overwrittenInput';
+    const valid = mode === 'valid' || mode === 'chain' || mode === 'view';
     // Its own current output as input: the forward would write what it reads. Computing it or
     // refusing it (nothing changed, the output still readable) are both honest.
     const aliased = this.mode === 'chain' && x.t === h.outputs.at(-1)?.t;
@@ -377,9 +389,20 @@ class Forward implements Cmd {
         : valid && !aliased
           ? 'ok'
           : 'either';
+    const bytes = memory().liveBytes;
     const r = guarded(w, what, expect, () => h.m.forward(x.t));
     if (!r.ok) return;
-    if (must) fail(`${what}: mode ${this.mode} must throw, it returned`);
+    // Memory stays flat: a forward of the shape this module last ran allocates nothing.
+    const prev = h.outputs.at(-1);
+    if (
+      prev !== undefined &&
+      sameShapeArr(prev.t.shape, r.value.shape) &&
+      h.lastX !== null &&
+      sameShapeArr(h.lastX.t.shape, shape) &&
+      memory().liveBytes !== bytes
+    )
+      fail(`${what}: live bytes moved by ${memory().liveBytes - bytes} on a repeated shape`);
+    if (must) fail(`${what}: mode ${mode} must throw, it returned`);
     const y = r.value.toArray();
     h.outputs.push({ t: r.value, vals: y });
     h.lastX = { t: x.t, vals: x.vals, params: paramValues(h) };
@@ -401,6 +424,7 @@ type BackwardKind =
   | 'update1'
   | 'updateStale'
   | 'badDelta'
+  | 'disposedDelta'
   | 'deltaOtherShape';
 
 class Backward implements Cmd {
@@ -423,6 +447,7 @@ class Backward implements Cmd {
     }
     if (this.kind === 'badDelta') outShape = [...outShape.slice(0, -1), outShape.at(-1)! + 1];
     const delta = w.temp(outShape, this.seed);
+    if (this.kind === 'disposedDelta') delta.dispose();
     const stale = this.kind === 'deltaStale' || this.kind === 'updateStale';
     const other = this.kind === 'deltaOtherShape';
     // Another input of the same shape (stale), or of the inner dimensions reversed (other).
@@ -434,7 +459,7 @@ class Backward implements Cmd {
     const inputGone = last !== null && !live(last.t);
     const expect = dead
       ? 'DISPOSED'
-      : this.kind === 'badDelta' || other || h.huge
+      : this.kind === 'badDelta' || this.kind === 'disposedDelta' || other || h.huge
         ? 'either'
         : last === null || stale
           ? 'STALE'
@@ -451,6 +476,7 @@ class Backward implements Cmd {
         case 'delta':
         case 'deltaStale':
         case 'badDelta':
+        case 'disposedDelta':
         case 'deltaOtherShape':
           return h.m.backwardDelta(x, delta);
         case 'update0':
@@ -463,6 +489,7 @@ class Backward implements Cmd {
     });
     if (!r.ok) return;
     if (this.kind === 'badDelta') fail(`${label}: a delta of the wrong shape must throw`);
+    if (this.kind === 'disposedDelta') fail(`${label}: a disposed delta must throw`);
     if (other)
       fail(
         `${label}: an input that is not the last forward's (shape [${xs.join(',')}]) must throw STALE`,
@@ -922,6 +949,7 @@ const forward = fc
       'chain',
       'chain',
       'view',
+      'overwrittenInput',
       'transposed',
       'badDim',
       'extraDim',
@@ -947,6 +975,7 @@ const backward = fc
       'updateStale',
       'deltaOtherShape',
       'badDelta',
+      'disposedDelta',
     ),
     seed,
   )
