@@ -516,6 +516,38 @@ describe('issue 12: a tensor the call would overwrite is refused before anything
   });
 });
 
+describe('issue 12: the steady state (a repeated shape reserves nothing) still refuses shared memory', () => {
+  it('after training steps, its own output as input and a gradient as delta are refused', () => {
+    const fc = new Linear(4, 4, { rng: new Rng(1) });
+    const net = new Sequential(fc, new ReLU());
+    const x = randTensor([4, 4], 1);
+    const d = randTensor([4, 4], 2);
+    for (let i = 0; i < 3; i++) {
+      net.forward(x);
+      net.backward(d);
+    }
+    const y = net.forward(x);
+    expectNoChange(
+      net,
+      canaries(5),
+      () => net.forward(y),
+      'BAD_ARGUMENT',
+      /^Sequential\.forward: expected an input this call does not write/,
+    );
+    const dx = net.backward(d);
+    net.forward(x);
+    expectNoChange(
+      net,
+      canaries(6),
+      () => net.backward(fc.gradWeight),
+      'BAD_ARGUMENT',
+      /^Sequential\.backward: expected a delta this call does not write, got one sharing memory with a parameter gradient/,
+    );
+    expect(dx.overwritten).toBe(false);
+    expect(net.backward(d).shape).toEqual([4, 4]);
+  });
+});
+
 describe('issue 12: a forward that does not fit changes nothing (reserve, then compute)', () => {
   const make = (): Sequential =>
     new Sequential(

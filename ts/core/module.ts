@@ -75,10 +75,53 @@ export interface Call {
 
 /** Largest WASM memory (wasm32: 4 GiB, less the first page), and so the most one run may reserve. */
 const MEMORY_LIMIT = 2 ** 32 - 2 ** 16;
+const NO_RANGES: readonly number[] = [];
 
 /** Bytes `alloc` takes for `floats` (16-byte blocks), as a Number: exact far past 2^32. */
 function blockBytes(floats: number): number {
   return Math.max(16, Math.ceil((Math.max(floats, 1) * 4) / 16) * 16);
+}
+
+// Every BufferSlot's memory, [lo, hi) in bytes, sorted by lo (blocks never overlap). A tensor
+// outside all of them shares memory with no buffer a run writes, so the steady-state call skips
+// the check of each buffer (Reservation.reads); inside one, the exact check runs.
+const blockLo: number[] = [];
+const blockHi: number[] = [];
+
+/** Index of the first block starting at or after `lo`. */
+function blockAt(lo: number): number {
+  let [a, b] = [0, blockLo.length];
+  while (a < b) {
+    const m = (a + b) >> 1;
+    if (blockLo[m]! < lo) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
+function addBlock(lo: number, hi: number): void {
+  const i = blockAt(lo);
+  // A block the finalizer freed (its slot was dropped undisposed) may still be listed: replace it.
+  const same = blockLo[i] === lo ? 1 : 0;
+  blockLo.splice(i, same, lo);
+  blockHi.splice(i, same, hi);
+}
+
+function removeBlock(lo: number): void {
+  const i = blockAt(lo);
+  if (blockLo[i] === lo) {
+    blockLo.splice(i, 1);
+    blockHi.splice(i, 1);
+  }
+}
+
+/** Whether t's bytes overlap any BufferSlot's memory, or one of `grads` ([lo, hi) pairs). */
+function mayShare(t: Tensor, grads: readonly number[]): boolean {
+  const lo = t.ptr >>> 0;
+  const hi = lo + t.size * 4;
+  for (let i = 0; i < grads.length; i += 2) if (grads[i]! < hi && lo < grads[i + 1]!) return true;
+  const i = blockAt(hi) - 1; // the last block starting before hi
+  return i >= 0 && blockHi[i]! > lo;
 }
 
 /**
@@ -90,27 +133,30 @@ function blockBytes(floats: number): number {
 export class BufferSlot {
   private base: Tensor | null = null;
   private current: Tensor | null = null;
+  // The base's address and size, kept as numbers: the hot path reads them every call.
+  private at = 0;
+  private floats = 0;
 
   /** Floats it holds without growing. */
   get capacity(): number {
-    const base = this.base;
-    return base === null || base.disposed ? 0 : base.size;
+    return this.floats;
   }
 
   /** Whether its memory overlaps the bytes [lo, hi). */
   overlaps(lo: number, hi: number): boolean {
-    const base = this.base;
-    if (base === null || base.disposed) return false;
-    const at = base.ptr >>> 0;
-    return at < hi && lo < at + base.size * 4;
+    return this.floats > 0 && this.at < hi && lo < this.at + this.floats * 4;
   }
 
   /** @internal Takes `block` (from a Reservation) as its memory and frees the old one. */
   install(block: Tensor, writer: string): void {
     this.current?.markOverwritten(writer);
     this.current = null;
+    if (this.base !== null) removeBlock(this.at);
     this.base?.dispose();
     this.base = block;
+    this.at = block.ptr >>> 0;
+    this.floats = block.size;
+    addBlock(this.at, this.at + this.floats * 4);
   }
 
   /** A tensor of `shape` over this slot's memory (contents unspecified). */
@@ -134,9 +180,12 @@ export class BufferSlot {
 
   /** Frees the memory. */
   dispose(): void {
+    if (this.base !== null) removeBlock(this.at);
     this.base?.dispose();
     this.base = null;
     this.current = null;
+    this.at = 0;
+    this.floats = 0;
   }
 }
 
@@ -150,34 +199,53 @@ export class BufferSlot {
 export class Reservation {
   private readonly slots: BufferSlot[] = [];
   private readonly floats: number[] = [];
-  // The caller's tensors the run reads ([what, lo, hi] each): no buffer it writes may hold them.
-  private readonly readRanges: [string, number, number][] = [];
+  // The caller's tensors the run reads: no buffer it writes may hold them.
+  private readonly readNames: string[] = [];
+  private readonly readLo: number[] = [];
+  private readonly readHi: number[] = [];
+  private where = '';
 
-  /** @param where The public call (`Sequential.forward`), for messages and overwritten outputs. */
-  constructor(readonly where: string) {}
+  private static shared: Reservation | null = null;
 
   /**
-   * Declares a caller's tensor the run reads (`what`: 'input', 'delta'): a buffer declared by
-   * `need` or `writes` that holds it (a kept output fed back, a delta that is the last dL/dx)
+   * An empty reservation for the public call `where` (`Sequential.forward`), for messages and
+   * the outputs it overwrites. One instance is reused: a run commits before any kernel runs, so
+   * nested runs (a layer calling another's forward) begin only after it is spent.
+   */
+  static begin(where: string): Reservation {
+    const r = (Reservation.shared ??= new Reservation());
+    r.where = where;
+    r.slots.length = 0;
+    r.floats.length = 0;
+    r.readNames.length = 0;
+    r.readLo.length = 0;
+    r.readHi.length = 0;
+    return r;
+  }
+
+  /**
+   * Declares a caller's tensor the run reads (`what`: 'an input', 'a delta'): a buffer declared
+   * by `need` or `writes` that holds it (a kept output fed back, a delta that is the last dL/dx)
    * throws `BAD_ARGUMENT` before anything runs, instead of being overwritten while read.
    */
   reads(t: Tensor, what: string): void {
     const lo = t.ptr >>> 0;
-    this.readRanges.push([what, lo, lo + t.size * 4]);
+    this.readNames.push(what);
+    this.readLo.push(lo);
+    this.readHi.push(lo + t.size * 4);
   }
 
-  /** Declares a tensor the run writes in place (a parameter gradient). */
-  writes(t: Tensor, what: string): void {
-    const lo = t.ptr >>> 0;
-    this.checkReads(lo, lo + t.size * 4, what);
+  /** Declares bytes [lo, hi) the run writes in place (a parameter gradient). */
+  writes(lo: number, hi: number, what: string): void {
+    this.checkReads(lo, hi, what);
   }
 
   private checkReads(lo: number, hi: number, what: string): void {
-    for (const [name, a, b] of this.readRanges) {
-      if (a < hi && lo < b) {
+    for (let i = 0; i < this.readLo.length; i++) {
+      if (this.readLo[i]! < hi && lo < this.readHi[i]!) {
         throw new TorchletError(
           'BAD_ARGUMENT',
-          `${this.where}: expected ${name} this call does not write, got one sharing memory with ${what} it writes; pass a copy (clone())`,
+          `${this.where}: expected ${this.readNames[i]!} this call does not write, got one sharing memory with ${what} it writes; pass a copy (clone())`,
         );
       }
     }
@@ -185,7 +253,9 @@ export class Reservation {
 
   /** Declares that `slot` must hold `floats` (a Number: may be past 2^32; commit rejects it). */
   need(slot: BufferSlot, floats: number): void {
-    for (const [, lo, hi] of this.readRanges) {
+    for (let i = 0; i < this.readLo.length; i++) {
+      const lo = this.readLo[i]!;
+      const hi = this.readHi[i]!;
       if (slot.overlaps(lo, hi)) this.checkReads(lo, hi, 'an output or delta buffer');
     }
     if (floats <= slot.capacity) return;
@@ -218,6 +288,7 @@ export class Reservation {
       throw e;
     }
     this.slots.forEach((s, i) => s.install(blocks[i]!, this.where));
+    this.slots.length = 0;
   }
 }
 
@@ -256,6 +327,13 @@ export class Frame implements Call {
   private outputValue: Tensor | null = null;
   /** The saved state of the last forward, or null. */
   saved: Tensor | null = null;
+  /**
+   * @internal The input shape whose forward (and backward; with dL/dx when `reservedDelta`) this
+   * frame's buffers already hold: slots only grow, so a call of that shape reserves nothing.
+   */
+  reservedForward: readonly number[] | null = null;
+  reservedBackward: readonly number[] | null = null;
+  reservedDelta = false;
   /** The module whose calls this frame records. */
   readonly owner: Module;
   /** Buffers: outputs, deltas, saved state (grow-only; see BufferSlot). */
@@ -324,6 +402,8 @@ export class Frame implements Call {
     this.savedSlot.dispose();
     for (const c of this.children) c.dispose();
     this.children.length = 0;
+    this.reservedForward = null;
+    this.reservedBackward = null;
     this.inputValue = null;
     this.outputValue = null;
     this.saved = null;
@@ -428,6 +508,7 @@ export abstract class Module {
   private disposedFlag = false;
   private gradPass = -1;
   private parameterCache: readonly Parameter[] | null = null;
+  private gradRanges: number[] | null = null;
 
   /** Stable type name (messages, model files): the description's, else the class name. */
   readonly type: string;
@@ -673,10 +754,16 @@ export abstract class Module {
    * see Reservation), then runs it. A throw leaves the frame's last forward as it was.
    */
   forwardIn(frame: Frame, x: Tensor, outShape: readonly number[], where: string): Tensor {
-    const r = new Reservation(where);
-    r.reads(x, 'an input');
-    this.reserveForward(frame, x.shape, outShape, r);
-    r.commit();
+    // Steady state (a training loop): this frame already holds the buffers for this shape, and x
+    // is no buffer a call writes, so there is nothing to reserve or check.
+    const reserved = frame.reservedForward;
+    if (reserved === null || !sameShape(reserved, x.shape) || mayShare(x, NO_RANGES)) {
+      const r = Reservation.begin(where);
+      r.reads(x, 'an input');
+      this.reserveForward(frame, x.shape, outShape, r);
+      r.commit();
+      frame.reservedForward = x.shape;
+    }
     return this.runForward(frame, x, outShape);
   }
 
@@ -688,11 +775,23 @@ export abstract class Module {
     wantDelta: boolean,
     method: string,
   ): void {
-    const r = new Reservation(`${this.type}.${method}`);
+    const input = frame.input;
+    const reserved = frame.reservedBackward;
+    if (
+      reserved !== null &&
+      sameShape(reserved, input.shape) &&
+      (frame.reservedDelta || !wantDelta) &&
+      !mayShare(delta, this.gradRangeList()) &&
+      !mayShare(input, this.gradRangeList())
+    )
+      return;
+    const r = Reservation.begin((this.callNames[method] ??= `${this.type}.${method}`));
     r.reads(delta, 'a delta');
-    r.reads(frame.input, 'an input');
+    r.reads(input, 'an input');
     this.reserveBackward(frame, grads, wantDelta, r);
     r.commit();
+    frame.reservedBackward = input.shape;
+    frame.reservedDelta = wantDelta;
   }
 
   /**
@@ -718,7 +817,13 @@ export abstract class Module {
    * `wantDelta`) and the layer's scratch (`reserveScratch`).
    */
   reserveBackward(frame: Frame, grads: boolean, wantDelta: boolean, r: Reservation): void {
-    if (grads) for (const p of this.parameterList()) r.writes(p.grad, 'a parameter gradient');
+    if (grads) {
+      // The gradients' bytes, computed once: parameters never move.
+      const ranges = this.gradRangeList();
+      for (let i = 0; i < ranges.length; i += 2) {
+        r.writes(ranges[i]!, ranges[i + 1]!, 'a parameter gradient');
+      }
+    }
     if (!wantDelta) return;
     r.need(frame.gradInputSlot, frame.input.size);
     this.reserveScratch(frame, r);
@@ -765,6 +870,14 @@ export abstract class Module {
     return dx;
   }
 
+  /** Every parameter gradient's bytes, [lo, hi) pairs, computed once: parameters never move. */
+  private gradRangeList(): readonly number[] {
+    return (this.gradRanges ??= this.parameterList().flatMap((p) => {
+      const lo = p.grad.ptr >>> 0;
+      return [lo, lo + p.grad.size * 4];
+    }));
+  }
+
   /**
    * @internal `parameters()` computed once: a module's parameters are fixed at construction, so
    * the hot path (liveness checks, zeroGrad, updates) walks this list and allocates nothing.
@@ -775,6 +888,8 @@ export abstract class Module {
   }
 
   private writers: { forward: string; backward: string } | null = null;
+  // `Type.method` for the backward verbs, built once (reservations name the call).
+  private readonly callNames: Record<string, string> = {};
 
   /** @internal `Type.forward` / `Type.backward`, built once (the hot path names its writes). */
   writer(pass: 'forward' | 'backward'): string {
