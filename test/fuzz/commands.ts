@@ -306,6 +306,7 @@ class CreateContainer implements Cmd {
 
 type ForwardMode =
   | 'valid'
+  | 'rows'
   | 'overwrittenInput'
   | 'chain'
   | 'view'
@@ -352,6 +353,11 @@ class Forward implements Cmd {
       // Feed the last forward's output (possibly this module's own) straight back in.
       x = { t: src.t, vals: src.vals };
       shape = [...src.t.shape];
+    } else if (this.mode === 'rows') {
+      // Rows of a taller user tensor, as a view (disposing that tensor disposes the view).
+      const tall = w.input([shape[0]! + 2, ...shape.slice(1)], h.draw, this.seed);
+      const per = tall.t.size / tall.t.shape[0]!;
+      x = { t: tall.t.rows(1, shape[0]!), vals: tall.vals.slice(per, per * (shape[0]! + 1)) };
     } else if (this.mode === 'view') {
       // A reshaped view of a flat user tensor (disposing that tensor disposes the view).
       const flat = w.input([shape.reduce((a, b) => a * b, 1)], h.draw, this.seed);
@@ -376,7 +382,7 @@ class Forward implements Cmd {
       mode === 'nan' ||
       mode === 'disposedInput' ||
       mode === 'overwrittenInput';
-    const valid = mode === 'valid' || mode === 'chain' || mode === 'view';
+    const valid = mode === 'valid' || mode === 'chain' || mode === 'view' || mode === 'rows';
     // Its own current output as input: the forward would write what it reads. Computing it or
     // refusing it (nothing changed, the output still readable) are both honest.
     const aliased = this.mode === 'chain' && x.t === h.outputs.at(-1)?.t;
@@ -425,7 +431,12 @@ type BackwardKind =
   | 'updateStale'
   | 'badDelta'
   | 'disposedDelta'
-  | 'deltaOtherShape';
+  | 'deltaOtherShape'
+  | 'outputAsDelta'
+  | 'dxAsDelta';
+
+/** The dL/d(input) each module's last backward returned (a delta for the next: aliasing). */
+const lastDx = new WeakMap<Handle, Tensor>();
 
 class Backward implements Cmd {
   constructor(
@@ -446,7 +457,17 @@ class Backward implements Cmd {
       outShape = xShape;
     }
     if (this.kind === 'badDelta') outShape = [...outShape.slice(0, -1), outShape.at(-1)! + 1];
-    const delta = w.temp(outShape, this.seed);
+    // Its own current output, or the dx its last backward returned, as the delta: a backward that
+    // reads what it writes. Computing it right or refusing it (nothing changed) are both honest.
+    const reuse =
+      this.kind === 'outputAsDelta'
+        ? h.outputs.at(-1)?.t
+        : this.kind === 'dxAsDelta'
+          ? lastDx.get(h)
+          : undefined;
+    const aliased = reuse !== undefined && live(reuse) && sameShapeArr(reuse.shape, outShape);
+    const delta = aliased ? reuse : w.temp(outShape, this.seed);
+    const deltaVals = delta.toArray();
     if (this.kind === 'disposedDelta') delta.dispose();
     const stale = this.kind === 'deltaStale' || this.kind === 'updateStale';
     const other = this.kind === 'deltaOtherShape';
@@ -463,7 +484,7 @@ class Backward implements Cmd {
         ? 'either'
         : last === null || stale
           ? 'STALE'
-          : inputGone
+          : inputGone || aliased
             ? 'either'
             : 'ok';
     const label = `${name(h)}.${this.kind}(delta[${outShape.join(',')}]) (${h.label})`;
@@ -472,6 +493,8 @@ class Backward implements Cmd {
     const r = guarded(w, label, expect, () => {
       switch (this.kind) {
         case 'backward':
+        case 'outputAsDelta':
+        case 'dxAsDelta':
           return h.m.backward(delta);
         case 'delta':
         case 'deltaStale':
@@ -499,9 +522,10 @@ class Backward implements Cmd {
     unchangedExcept(w, before, own, label);
     const moved =
       last!.params === null || !paramValues(h).every((v, i) => sameBits(v, last!.params![i]!));
-    const num = moved ? null : numericGrads(h, last!.vals, last!.t.shape, delta.toArray());
+    const num = moved ? null : numericGrads(h, last!.vals, last!.t.shape, deltaVals);
     const params = h.m.parameters();
     if (r.value !== null) {
+      lastDx.set(h, r.value);
       const dx = r.value.toArray();
       if (!sameShapeArr(r.value.shape, last!.t.shape))
         fail(
@@ -806,6 +830,37 @@ class CloneTensor implements Cmd {
   }
 }
 
+/**
+ * `Tensor.from(a.data, a.shape)` on a large tensor: the copy's allocation may grow WASM memory,
+ * which detaches the source view it reads from.
+ */
+class FromData implements Cmd {
+  constructor(readonly mib: number) {}
+  check = () => true;
+  run(_m: object, w: World): void {
+    const live = memory().liveBytes;
+    const n = this.mib * 262_144;
+    const a = Tensor.zeros([n]);
+    try {
+      a.data[0] = 3.5;
+      a.data[n - 1] = -1.25;
+      const r = guarded(w, `Tensor.from(a.data, [${n}])`, 'ok', () => Tensor.from(a.data, a.shape));
+      if (!r.ok) return;
+      const b = r.value;
+      const d = b.data;
+      if (d[0] !== 3.5 || d[n - 1] !== -1.25 || d[1] !== 0) fail('Tensor.from(a.data): wrong copy');
+      b.dispose();
+    } finally {
+      a.dispose();
+    }
+    if (memory().liveBytes !== live)
+      fail(`Tensor.from(a.data, …): live bytes moved by ${memory().liveBytes - live}`);
+  }
+  toString(): string {
+    return `Tensor.from(a.data) of ${this.mib} MiB`;
+  }
+}
+
 /** Allocates a large tensor (WASM memory may grow, detaching every view), writes it, frees it. */
 class MemoryGrowth implements Cmd {
   constructor(readonly mib: number) {}
@@ -864,6 +919,19 @@ class SaveLoad implements Cmd {
     if (dead) {
       if (KNOWN.serializeDisposed) return; // F1 (test/fuzz/known.ts)
       fail(`serialize(${name(h)}): saved a disposed module`);
+    }
+    if (this.seed % 3 === 0) {
+      // One byte changed: BAD_FILE (the checksum) or a working model, never a trap or a leak.
+      const bytes = new Uint8Array(saved.value.slice(0));
+      const at = (this.seed >> 2) % bytes.length;
+      bytes[at] = bytes[at]! ^ (1 << (this.seed & 7) || 1);
+      const bad = guarded(w, `deserialize(${name(h)}'s file, byte ${at} changed)`, 'either', () =>
+        deserialize(bytes),
+      );
+      if (bad.ok) bad.value.dispose();
+      if (memory().liveBytes !== live)
+        fail(`deserialize of a changed file: live bytes moved by ${memory().liveBytes - live}`);
+      return;
     }
     const r = guarded(w, label, 'ok', () => deserialize(saved.value));
     if (!r.ok) return;
@@ -949,6 +1017,7 @@ const forward = fc
       'chain',
       'chain',
       'view',
+      'rows',
       'overwrittenInput',
       'transposed',
       'badDim',
@@ -976,6 +1045,9 @@ const backward = fc
       'deltaOtherShape',
       'badDelta',
       'disposedDelta',
+      'outputAsDelta',
+      'dxAsDelta',
+      'dxAsDelta',
     ),
     seed,
   )
@@ -1014,6 +1086,7 @@ export function sequenceArbitrary(maxCommands: number) {
     idx.map((i) => new DisposeTensor(i)),
     idx.map((i) => new CloneTensor(i)),
     fc.integer({ min: 1, max: 8 }).map((m) => new MemoryGrowth(m)),
+    fc.integer({ min: 1, max: 24 }).map((m) => new FromData(m)),
     seed.map((s) => new Canary(s)),
     fc.tuple(hIdx, seed).map(([h, s]) => new SaveLoad(h, s)),
   ];
