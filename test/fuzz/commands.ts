@@ -1103,9 +1103,16 @@ export function runSequence(setup: readonly Cmd[], cmds: Iterable<Cmd>): void {
   stats.sequences += 1;
   try {
     fc.modelRun(() => ({ model: w as object, real: w }), wrap(chain(setup, cmds), w));
-  } finally {
-    w.teardown();
+  } catch (e) {
+    // The first failure is the one to report: a teardown after it may fail too (a leak).
+    try {
+      w.teardown();
+    } catch {
+      // reported through e
+    }
+    throw e;
   }
+  w.teardown();
 }
 
 function* chain(setup: readonly Cmd[], cmds: Iterable<Cmd>): Iterable<Cmd> {
