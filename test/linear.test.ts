@@ -112,7 +112,17 @@ describe('Linear construction that does not fit', () => {
     expectError(
       () => new Linear(25000, 25000),
       'OUT_OF_MEMORY',
-      /^Linear: expected parameters that fit in 4 GiB of WASM memory, got 5000200000 bytes/,
+      /^Linear: expected a buffer below 2 GiB \(the most one wasm32 allocation holds\), got 625000000 elements/,
+    );
+    expect(memory()).toEqual(before);
+  });
+
+  it('four tensors each below 2 GiB but past 4 GiB together: OUT_OF_MEMORY, nothing allocated', () => {
+    const before = memory();
+    expectError(
+      () => new Linear(23170, 23170),
+      'OUT_OF_MEMORY',
+      /^Linear: expected parameters that fit in 4 GiB of WASM memory, got \d+ bytes needed/,
     );
     expect(memory()).toEqual(before);
   });

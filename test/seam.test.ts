@@ -567,7 +567,7 @@ describe('issue 12: a forward that does not fit changes nothing (reserve, then c
       canaries(3),
       () => net.forward(big),
       'OUT_OF_MEMORY',
-      /^Sequential\.forward: expected buffers that fit in 4 GiB of WASM memory, got \d+ bytes/,
+      /^Sequential\.forward: expected a buffer below 2 GiB \(the most one wasm32 allocation holds\), got 1073741824 elements/,
     );
     expect(y1.toArray()).toEqual(kept);
     // The backward pairs with the first forward: the same as on a twin that never saw the throw.
@@ -577,6 +577,25 @@ describe('issue 12: a forward that does not fit changes nothing (reserve, then c
     twin.forward(x1);
     expect(dx).toEqual(twin.backward(d).toArray());
     expect(stateHash(net)).toBe(stateHash(twin));
+  });
+
+  it('buffers each below 2 GiB but past 4 GiB together: OUT_OF_MEMORY before any allocation', () => {
+    const net = new Sequential(
+      new Linear(16, 16),
+      new Reshape(16, 1),
+      new Upsample1D(32000), // 2.05 GB of output at batch 1024, and each ReLU as much again
+      new ReLU(),
+      new ReLU(),
+    );
+    net.forward(randTensor([1, 16], 1));
+    const big = randTensor([1024, 16], 2);
+    expectNoChange(
+      net,
+      canaries(3),
+      () => net.forward(big),
+      'OUT_OF_MEMORY',
+      /^Sequential\.forward: expected buffers that fit in 4 GiB of WASM memory, got \d+ bytes needed/,
+    );
   });
 
   it('an allocation failing midway frees the blocks reserved before it and changes nothing', () => {

@@ -278,19 +278,12 @@ abstract class Conv extends Module {
   }
 
   /**
-   * Floats of `*_backward_delta`'s workspace for an input of geometry g. The kernel's rule
-   * (conv2d_workspace_len) computes in 32 bits, so its one large product is checked here first:
-   * past 2^30 floats (4 GiB) the answer would wrap, and the size is returned as is for
-   * `Reservation.commit` to reject.
+   * Floats of `*_backward_delta`'s workspace for an input of geometry g (at least 1). The kernel's
+   * rule saturates at 2^32 - 1 on overflow, which `Reservation.commit` refuses before any write.
    */
   private workspaceLen(g: Geometry): number {
     const [kh, kw] = this.window;
     const [cIn, cOut, s] = [this.chanIn, this.chanOut, this.stride];
-    const taps = kh * kw * cIn;
-    // The branches of conv2d_workspace_len (NR = 8 in gemm.rs); the third is at most
-    // max(out_w·taps, DELTA_BLOCK).
-    const product = s >= kw ? 0 : (kw * cIn) % 8 === 0 ? taps * cOut : outLen(g.pw, kw, s) * taps;
-    if (product >= 2 ** 30) return product;
     const k = kernels();
     const floats = this.oneD
       ? k.conv1d_workspace_len(g.pw, cIn, cOut, kw, s)

@@ -9,7 +9,7 @@
 import { TorchletError, fmtShape } from './errors.js';
 import type { Rng } from './rng.js';
 import { Tensor, sameShape } from './tensor.js';
-import { kernels, memory } from './wasm.js';
+import { checkedBytes, kernels, memory } from './wasm.js';
 
 /** A trainable tensor and its gradient (same shape). */
 export interface Parameter {
@@ -272,7 +272,7 @@ export class Reservation {
   commit(): void {
     if (this.slots.length === 0) return;
     let bytes = 0;
-    for (const n of this.floats) bytes += blockBytes(n);
+    for (const n of this.floats) bytes += blockBytes(checkedBytes(n, this.where) / 4);
     const live = memory().liveBytes;
     if (!Number.isFinite(bytes) || bytes + live > MEMORY_LIMIT) {
       throw new TorchletError(
@@ -299,7 +299,13 @@ export class Reservation {
  */
 export function allocateAll(where: string, shapes: readonly (readonly number[])[]): Tensor[] {
   let bytes = 0;
-  for (const s of shapes) bytes += blockBytes(s.reduce((a, b) => a * b, 1));
+  for (const s of shapes)
+    bytes += blockBytes(
+      checkedBytes(
+        s.reduce((a, b) => a * b, 1),
+        where,
+      ) / 4,
+    );
   const live = memory().liveBytes;
   if (!Number.isFinite(bytes) || bytes + live > MEMORY_LIMIT) {
     throw new TorchletError(
