@@ -663,7 +663,10 @@ class OptimStep implements Cmd {
     const y = w.temp(outShape, this.seed + 1);
     const before = snapshot(w);
     const o = optim;
-    const r = guarded(w, label, dead ? 'DISPOSED' : 'either', () => o.step(x.t, y));
+    const state = (o as unknown as { state: Tensor[][] | null }).state;
+    const moments = state?.map((s) => s.map((t) => t.toArray())) ?? null;
+    const t = o.steps + 1;
+    const r = guarded(w, label, dead ? 'DISPOSED' : h.huge ? 'either' : 'ok', () => o.step(x.t, y));
     if (!dead) adoptOutput(h, x);
     if (!dead) w.recent = h;
     if (!r.ok) return;
@@ -677,6 +680,29 @@ class OptimStep implements Cmd {
         const want = Float64Array.from(v0, (v, i) => v - 0.05 * g[i]!);
         close(`${label}: ${p.name}`, p.value.toArray(), want, 1e-6, 1e-6);
       }
+    } else {
+      // Adam (betas 0.9, 0.999, epsilon 1e-8) in float64 from the moments before the step.
+      const after = (o as unknown as { state: Tensor[][] }).state;
+      h.m.parameters().forEach((p, i) => {
+        const v0 = before.get(p.value)!;
+        const g = p.grad.toArray();
+        const m0 = moments?.[i]?.[0] ?? new Float32Array(g.length);
+        const s0 = moments?.[i]?.[1] ?? new Float32Array(g.length);
+        // The kernel's coefficients are float32: 1 - beta rounded, as it computes them.
+        const [b1, b2] = [Math.fround(0.9), Math.fround(0.999)];
+        const [c1, c2] = [Math.fround(1 - b1), Math.fround(1 - b2)];
+        const m1 = Float64Array.from(g, (gi, j) => b1 * m0[j]! + c1 * gi);
+        const s1 = Float64Array.from(g, (gi, j) => b2 * s0[j]! + c2 * gi * gi);
+        const lr = 0.05 / (1 - 0.9 ** t);
+        const corr = 1 / Math.sqrt(1 - 0.999 ** t);
+        const want = Float64Array.from(
+          v0,
+          (v, j) => v - (lr * m1[j]!) / (Math.sqrt(s1[j]!) * corr + 1e-8),
+        );
+        close(`${label}: first moment of ${p.name}`, after[i]![0]!.toArray(), m1, 1e-7, 1e-5);
+        close(`${label}: second moment of ${p.name}`, after[i]![1]!.toArray(), s1, 1e-9, 1e-5);
+        close(`${label}: ${p.name}`, p.value.toArray(), want, 1e-5, 1e-4);
+      });
     }
   }
   toString(): string {
