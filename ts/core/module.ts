@@ -100,11 +100,14 @@ function blockAt(lo: number): number {
 }
 
 function addBlock(lo: number, hi: number): void {
-  const i = blockAt(lo);
-  // A block the finalizer freed (its slot was dropped undisposed) may still be listed: replace it.
-  const same = blockLo[i] === lo ? 1 : 0;
-  blockLo.splice(i, same, lo);
-  blockHi.splice(i, same, hi);
+  // Entries this block overlaps belong to slots dropped undisposed (the finalizer freed their
+  // memory): replace them, so entries never overlap and one binary search answers mayShare.
+  let i = blockAt(lo);
+  if (i > 0 && blockHi[i - 1]! > lo) i -= 1;
+  let j = i;
+  while (j < blockLo.length && blockLo[j]! < hi) j++;
+  blockLo.splice(i, j - i, lo);
+  blockHi.splice(i, j - i, hi);
 }
 
 function removeBlock(lo: number): void {
