@@ -306,6 +306,7 @@ class CreateContainer implements Cmd {
 
 type ForwardMode =
   | 'valid'
+  | 'stretch'
   | 'rows'
   | 'overwrittenInput'
   | 'chain'
@@ -334,6 +335,8 @@ class Forward implements Cmd {
     if (this.mode === 'transposed') shape = [this.batch, ...[...h.inner].reverse()];
     if (this.mode === 'extraDim') shape = [...shape, 2];
     if (this.mode === 'emptyBatch') shape[0] = 0;
+    // A longer (or shorter) sequence: valid for convolutions, pools and upsampling on [b, L, C].
+    if (this.mode === 'stretch' && shape.length >= 3) shape[1] = shape[1]! + (this.seed % 7) - 2;
     let x: { t: Tensor; vals: Float32Array };
     const src = w.recent?.outputs.at(-1);
     const stale = w.handles.flatMap((k) => k.outputs.slice(0, -1)).find((o) => o.t.overwritten);
@@ -1044,6 +1047,8 @@ const forward = fc
       'chain',
       'view',
       'rows',
+      'stretch',
+      'stretch',
       'overwrittenInput',
       'transposed',
       'badDim',
