@@ -454,17 +454,16 @@ type WasmExports = Kernels & {
 };
 
 /**
- * The kernel table over the raw exports: the exports returning a `usize` (a pointer, a count, a
- * length) come back from WASM as signed i32, so they are made unsigned here, the one place
- * pointers and sizes enter TS. Memory past 2 GiB then works up to the 4 GiB wasm32 limit.
+ * The kernel table over the raw exports: the exports returning a `usize` pointer or length come
+ * back from WASM as signed i32, so they are made unsigned here, the one place pointers and sizes
+ * enter TS. Memory past 2 GiB then works up to the 4 GiB wasm32 limit. (The two counts,
+ * `non_finite_count` and `count_outside`, are at most 2^30, the floats in 4 GiB: they stay raw,
+ * saving a call on every optimiser step.)
  */
 function kernelTable(exp: WasmExports): Kernels {
   return {
     ...exp,
     tl_alloc: (bytes: number) => (exp.tl_alloc(bytes) >>> 0) as Ptr,
-    non_finite_count: (x: Ptr, n: number) => exp.non_finite_count(x, n) >>> 0,
-    count_outside: (x: Ptr, n: number, lo: number, hi: number) =>
-      exp.count_outside(x, n, lo, hi) >>> 0,
     conv1d_workspace_len: (length: number, cIn: number, cOut: number, k: number, s: number) =>
       exp.conv1d_workspace_len(length, cIn, cOut, k, s) >>> 0,
     conv2d_workspace_len: (

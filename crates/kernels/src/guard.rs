@@ -43,7 +43,7 @@ struct Table {
     live: Vec<(usize, usize)>,
     /// (pointer, end of the block holding it), at slot [`slot`]`(pointer)`; pointer 0 = empty.
     /// A training step passes the same few dozen pointers each time, so nearly every check is
-    /// one probe here. Cleared whenever a block is freed.
+    /// one probe here. Freeing a block forgets the pointers into it.
     cache: [(usize, usize); CACHE],
 }
 
@@ -83,7 +83,13 @@ pub fn unregister(ptr: usize, bytes: usize) -> bool {
         match t.live.get(i) {
             Some(&(s, e)) if s == ptr && e == ptr.saturating_add(bytes) => {
                 t.live.remove(i);
-                t.cache = [(0, 0); CACHE];
+                // Forget only the cached pointers into this block: a training step frees a
+                // temporary or two, and the other pointers stay one probe away.
+                for c in t.cache.iter_mut() {
+                    if c.0 >= s && c.0 < e {
+                        *c = (0, 0);
+                    }
+                }
                 true
             }
             _ => false,
