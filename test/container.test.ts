@@ -89,4 +89,18 @@ describe('Sequential', () => {
       /expected a forward pass first/,
     );
   });
+
+  it('takes its modules as arguments or as one array, of any length', () => {
+    const layers = [new Linear(2, 3), new ReLU(), new Linear(3, 1)];
+    const a = new Sequential(...layers);
+    const b = new Sequential(layers);
+    expect(b.modules).toEqual(a.modules);
+    expect(String(b)).toBe('Sequential(Linear(2, 3) -> ReLU() -> Linear(3, 1))');
+    expect(new Sequential(Array.from({ length: 100_000 }, () => new ReLU())).modules).toHaveLength(
+      100_000,
+    );
+    expect(() => new Sequential([new ReLU(), 3 as never])).toThrow(
+      /^Sequential: expected a Module at position 1, got number$/,
+    );
+  });
 });

@@ -135,11 +135,17 @@ export class Sequential extends Container {
     type: 'Sequential',
     args: [],
     children: 'index',
-    build: (_a, children) => new Sequential(...children),
+    // The list itself, not spread: 100,000 arguments would overflow the stack.
+    build: (_a, children) => new Sequential(children),
   };
 
-  constructor(...modules: Module[]) {
-    super('Sequential', modules);
+  /** The modules in order, as arguments or as one array (`new Sequential(layers)`, any length). */
+  constructor(...modules: Module[]);
+  constructor(modules: readonly Module[]);
+  constructor(...args: (Module | readonly Module[])[]) {
+    const list =
+      args.length === 1 && Array.isArray(args[0]) ? (args[0] as readonly Module[]) : args;
+    super('Sequential', list as readonly Module[]);
   }
 
   // The last input shape that validated and the shapes after each layer for it: a training loop
