@@ -822,6 +822,21 @@ add('serialize', 'metadata over the header limit', 'BAD_ARGUMENT', () =>
 add('load', 'a number as the path (a file descriptor)', 'BAD_ARGUMENT', () => load(0 as never));
 add('load', 'an undefined path', 'BAD_ARGUMENT', () => load(undefined as never));
 add('loadModel', 'an object as the path', 'BAD_ARGUMENT', () => loadModel({} as never));
+add('MSELoss.forward', 'class indices for a 3-column output', 'SHAPE_MISMATCH', () =>
+  losses.MSELoss!.forward(labels, probs),
+);
+add('BCELoss.backward', 'class indices for a 3-column output', 'SHAPE_MISMATCH', () =>
+  losses.BCELoss!.backward(labels, probs),
+);
+add('LogSoftmaxCrossEntropy.forward', 'a rank-3 output', 'SHAPE_MISMATCH', () =>
+  losses.LogSoftmaxCrossEntropy!.forward(labels, tfrom(probs.toArray(), [2, 3, 1])),
+);
+add('CrossEntropyLoss.backward', 'a rank-3 output', 'SHAPE_MISMATCH', () =>
+  losses.CrossEntropyLoss!.backward(
+    tfrom(probs.toArray(), [2, 3, 1]),
+    tfrom(probs.toArray(), [2, 3, 1]),
+  ),
+);
 // ---- end issue 12: files and losses
 
 // ---- issue 12: training API

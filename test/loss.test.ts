@@ -1,5 +1,6 @@
 // Losses: values against float64, gradients by central differences (gradCheckLoss), labels as
-// indices or one-hot, PyTorch's clamps, and the errors.
+// indices or one-hot for the class losses, dense targets for MSE/BCE, PyTorch's clamps, and the
+// errors.
 import { describe, expect, it } from 'vitest';
 import {
   BCELoss,
@@ -62,16 +63,85 @@ describe('losses', () => {
     });
   }
 
-  it('accept class indices and one-hot alike', () => {
+  it('class losses accept class indices and one-hot alike', () => {
     const labels = Tensor.from([2, 0, 1]);
     const logits = randTensor([3, 4], 9, 3);
     const hot = oneHot([2, 0, 1], 4);
-    for (const loss of [new MSELoss(), new LogSoftmaxCrossEntropy()]) {
-      expect(loss.forward(labels, logits)).toBe(loss.forward(hot, logits));
-      expect(Array.from(loss.backward(labels, logits).data)).toEqual(
-        Array.from(loss.backward(hot, logits).data),
+    const probs = new Softmax().forward(logits);
+    for (const [loss, yhat] of [
+      [new LogSoftmaxCrossEntropy(), logits],
+      [new CrossEntropyLoss(), probs],
+    ] as const) {
+      expect(loss.forward(labels, yhat)).toBe(loss.forward(hot, yhat));
+      expect(Array.from(loss.backward(labels, yhat).data)).toEqual(
+        Array.from(loss.backward(hot, yhat).data),
       );
     }
+  });
+
+  // Issue 12.13: a regression target [batch] was read as class indices (real values threw
+  // LABEL_OUT_OF_RANGE, zeros were one-hot encoded to 1.0).
+  it('MSE and BCE read a [batch] target as dense for a [batch, 1] output', () => {
+    const yhat = Tensor.from([0.5, 0.25, 0.75], [3, 1]);
+    for (const y of [Tensor.from([0.1, 2.5, -1]), Tensor.zeros([3])]) {
+      const column = Tensor.from(y.data.slice(), [3, 1]);
+      for (const loss of [new MSELoss(), new BCELoss()]) {
+        if (loss instanceof BCELoss && y.data.some((v) => v < 0 || v > 1)) continue;
+        expect(loss.forward(y, yhat)).toBe(loss.forward(column, yhat));
+        expect(Array.from(loss.backward(y, yhat).data)).toEqual(
+          Array.from(loss.backward(column, yhat).data),
+        );
+      }
+    }
+    // All-zero targets: the loss is against 0, not a one-hot 1.0.
+    expect(new MSELoss().forward(Tensor.zeros([3]), yhat)).toBeCloseTo(
+      (0.25 + 0.0625 + 0.5625) / 3,
+      6,
+    );
+    expect(new MSELoss().forward(Tensor.from([0.1, 2.5, -1]), yhat)).toBeCloseTo(
+      (0.16 + 2.25 ** 2 + 1.75 ** 2) / 3,
+      5,
+    );
+  });
+
+  it('MSE and BCE refuse class indices for a wider output, naming the class losses', () => {
+    for (const loss of [new MSELoss(), new BCELoss()]) {
+      expectError(
+        () => loss.forward(Tensor.from([0, 1]), probabilities(2, 3, 1)),
+        'SHAPE_MISMATCH',
+        new RegExp(
+          `^${loss.type}\\.forward: expected y \\[2, 3\\] \\(dense, like yhat; class indices \\[batch\\] belong to CrossEntropyLoss and LogSoftmaxCrossEntropy\\), got \\[2\\]$`,
+        ),
+      );
+    }
+  });
+
+  // Issue 12.13: LogSoftmaxCrossEntropy on [2, 3, 4] normalised over all 12 values of a sample,
+  // while Softmax normalises the last dimension. The rule: class losses take [batch, classes].
+  it('class losses take yhat [batch, classes] and refuse rank > 2', () => {
+    const yhat = probabilities(2, 12, 7);
+    const cube = Tensor.from(yhat.data.slice(), [2, 3, 4]);
+    for (const loss of [new LogSoftmaxCrossEntropy(), new CrossEntropyLoss()]) {
+      for (const y of [Tensor.zeros([2, 3, 4]), Tensor.from([0, 1])]) {
+        expectError(
+          () => loss.forward(y, cube),
+          'SHAPE_MISMATCH',
+          new RegExp(
+            `^${loss.type}\\.forward: expected yhat \\[batch, classes\\] \\(the class dimension is the last, as Softmax's; Flatten first\\), got \\[2, 3, 4\\]$`,
+          ),
+        );
+        expectError(() => loss.backward(y, cube), 'SHAPE_MISMATCH', /backward: expected yhat/);
+      }
+    }
+  });
+
+  it('MSE and BCE sum over every non-batch dimension of a dense target', () => {
+    const yhat = probabilities(2, 12, 8);
+    const cube = Tensor.from(yhat.data.slice(), [2, 3, 4]);
+    const y = probabilities(2, 12, 9);
+    const yCube = Tensor.from(y.data.slice(), [2, 3, 4]);
+    for (const loss of [new MSELoss(), new BCELoss()])
+      expect(loss.forward(yCube, cube)).toBe(loss.forward(y, yhat));
   });
 
   it('LogSoftmaxCrossEntropy equals CrossEntropyLoss after Softmax, and is stable at 1e4', () => {
@@ -122,7 +192,12 @@ describe('losses', () => {
     expectError(
       () => new MSELoss().forward(randTensor([3, 4], 1), randTensor([3, 5], 1)),
       'SHAPE_MISMATCH',
-      /MSELoss\.forward: expected y \[3\] \(class indices\) or \[3, 5\] \(like yhat\), got \[3, 4\]/,
+      /MSELoss\.forward: expected y \[3, 5\] \(dense, like yhat; class indices \[batch\] belong to CrossEntropyLoss and LogSoftmaxCrossEntropy\), got \[3, 4\]/,
+    );
+    expectError(
+      () => new CrossEntropyLoss().forward(randTensor([3, 4], 1), probabilities(3, 5, 1)),
+      'SHAPE_MISMATCH',
+      /CrossEntropyLoss\.forward: expected y \[3\] \(class indices\) or \[3, 5\] \(like yhat\), got \[3, 4\]/,
     );
     expectError(
       () => new BCELoss().forward(randTensor([2, 2], 1), Tensor.from([0.5, 1.5, 0.2, 0.1], [2, 2])),

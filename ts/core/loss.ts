@@ -1,8 +1,18 @@
 // Losses: forward(y, yhat) is the mean over the batch of each sample's summed loss; backward
-// returns d(forward)/d(yhat). y is the target: class indices [batch] or dense [batch, ...] like
-// yhat. MSE: Σ(yhat - y)²; BCE: -Σ[y log yhat + (1-y) log(1-yhat)] (logs clamped at -100, as
-// PyTorch); CrossEntropy on probabilities: -Σ y log yhat; LogSoftmaxCrossEntropy from logits.
-// Kernels: crates/kernels/src/loss.rs.
+// returns d(forward)/d(yhat). MSE: Σ(yhat - y)²; BCE: -Σ[y log yhat + (1-y) log(1-yhat)] (logs
+// clamped at -100, as PyTorch); CrossEntropy on probabilities: -Σ y log yhat (log clamped at
+// -100); LogSoftmaxCrossEntropy from logits. Kernels: crates/kernels/src/loss.rs.
+//
+// What the target y means is fixed by the loss, never guessed from its values:
+// - MSELoss and BCELoss (regression, reconstruction) take dense targets shaped like yhat. For an
+//   output with one value per sample ([batch, 1]), a [batch] target is the same data and is read
+//   as dense. A [batch] target for a wider output throws SHAPE_MISMATCH: class indices belong to
+//   the class losses (or one-hot encode them yourself).
+// - CrossEntropyLoss and LogSoftmaxCrossEntropy (classification) take yhat [batch, classes] and
+//   either class indices [batch] (integers in [0, classes)) or dense (one-hot or soft) targets
+//   [batch, classes]. The class dimension is the last one, as Softmax's; an output of rank > 2
+//   throws SHAPE_MISMATCH (a class loss never normalises over several dimensions; Flatten first,
+//   or move the positions into the batch).
 
 import { TorchletError, fmtShape } from './errors.js';
 import { checkTensor, shapeError } from './module.js';
@@ -23,13 +33,16 @@ export abstract class Loss {
     return (this.writerName ??= `${this.type}.backward`);
   }
   private readonly gradSlot = new Slot();
+  /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
+  protected abstract readonly targets: 'dense' | 'classes';
   protected abstract forwardKernel(k: Kernels): ForwardKernel;
   protected abstract backwardKernel(k: Kernels): BackwardKernel;
 
   /**
    * The mean loss over the batch.
-   * @param y Target: class indices [batch] (integers in [0, classes)) or dense, shaped like yhat.
-   * @param yhat Prediction [batch, ...].
+   * @param y Target: dense, shaped like yhat ([batch] also for a [batch, 1] yhat); the class
+   *   losses also take class indices [batch] (integers in [0, classes)).
+   * @param yhat Prediction: [batch, ...] (MSE, BCE) or [batch, classes] (the class losses).
    * @throws TorchletError `SHAPE_MISMATCH`, `LABEL_OUT_OF_RANGE`, `NON_FINITE`, `EMPTY_BATCH`.
    */
   forward(y: Tensor, yhat: Tensor): number {
@@ -87,15 +100,27 @@ export abstract class Loss {
     const where = `${this.type}.${method}`;
     checkTensor(yhat, where, 'yhat');
     checkTensor(y, where, 'y');
-    if (yhat.shape.length < 2) throw shapeError(where, 'yhat [batch, ...]', yhat.shape);
+    const classes = this.targets === 'classes';
+    if (classes ? yhat.shape.length !== 2 : yhat.shape.length < 2) {
+      const rule = classes
+        ? "yhat [batch, classes] (the class dimension is the last, as Softmax's; Flatten first)"
+        : 'yhat [batch, ...]';
+      throw shapeError(where, rule, yhat.shape);
+    }
     const rows = yhat.shape[0]!;
     const cols = yhat.size / rows;
     this.checkPrediction(yhat, where);
     if (sameShape(y.shape, yhat.shape)) return [y, rows, cols];
-    if (y.shape.length !== 1 || y.shape[0] !== rows || yhat.shape.length !== 2) {
+    const perSample = y.shape.length === 1 && y.shape[0] === rows;
+    // One value per sample: a [batch] target is the same data as [batch, 1].
+    if (!classes && perSample && cols === 1) return [y, rows, cols];
+    if (!classes || !perSample) {
+      const wanted = classes
+        ? `y [${rows}] (class indices) or ${fmtShape(yhat.shape)} (like yhat)`
+        : `y ${fmtShape(yhat.shape)} (dense, like yhat; class indices [batch] belong to CrossEntropyLoss and LogSoftmaxCrossEntropy)`;
       throw new TorchletError(
         'SHAPE_MISMATCH',
-        `${where}: expected y [${rows}] (class indices) or ${fmtShape(yhat.shape)} (like yhat), got ${fmtShape(y.shape)}`,
+        `${where}: expected ${wanted}, got ${fmtShape(y.shape)}`,
       );
     }
     const labels = y.data;
@@ -131,6 +156,7 @@ function checkRange(x: Tensor, lo: number, hi: number, where: string, what: stri
  */
 export class MSELoss extends Loss {
   readonly type = 'MSELoss';
+  protected readonly targets = 'dense';
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.mse_loss_forward;
   }
@@ -150,6 +176,7 @@ export class MSELoss extends Loss {
  */
 export class BCELoss extends Loss {
   readonly type = 'BCELoss';
+  protected readonly targets = 'dense';
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.bce_loss_forward;
   }
@@ -176,6 +203,7 @@ export class BCELoss extends Loss {
  */
 export class CrossEntropyLoss extends Loss {
   readonly type = 'CrossEntropyLoss';
+  protected readonly targets = 'classes';
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.cross_entropy_loss_forward;
   }
@@ -198,6 +226,7 @@ export class CrossEntropyLoss extends Loss {
  */
 export class LogSoftmaxCrossEntropy extends Loss {
   readonly type = 'LogSoftmaxCrossEntropy';
+  protected readonly targets = 'classes';
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.log_softmax_cross_entropy_forward;
   }
