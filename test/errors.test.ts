@@ -167,7 +167,7 @@ for (const l of Object.values(losses)) {
   l.forward(probs, probs);
   l.backward(probs, probs);
 }
-for (const l of Object.values(losses)) {
+for (const l of [losses.CrossEntropyLoss!, losses.LogSoftmaxCrossEntropy!]) {
   l.forward(labels, probs);
   l.backward(labels, probs);
 }
@@ -524,17 +524,20 @@ for (const [name, l] of Object.entries(losses)) {
       () => l[method](tzeros([2, 4]), probs),
       where(method),
     );
+    // Class indices: the class losses check them; MSE and BCE take dense targets only.
+    const labelCode =
+      name === 'MSELoss' || name === 'BCELoss' ? 'SHAPE_MISMATCH' : 'LABEL_OUT_OF_RANGE';
     add(
       `${name}.${method}`,
       'label out of range',
-      'LABEL_OUT_OF_RANGE',
+      labelCode,
       () => l[method](tfrom([0, 3]), probs),
       where(method),
     );
     add(
       `${name}.${method}`,
       'fractional label',
-      'LABEL_OUT_OF_RANGE',
+      labelCode,
       () => l[method](tfrom([0.5, 1]), probs),
       where(method),
     );
