@@ -199,6 +199,8 @@ export class BCELoss extends Loss {
 
 /**
  * Cross-entropy on probabilities (e.g. after Softmax): -Σ y log yhat, the log clamped at -100.
+ * `backward` is the derivative of that forward as computed: -y/yhat (over the batch size) where
+ * the log is not clamped, 0 where it is (yhat below ~3.78e-44, where the clamped forward is flat).
  * @example new CrossEntropyLoss().forward(labels, softmaxOutput)
  */
 export class CrossEntropyLoss extends Loss {
