@@ -15,6 +15,8 @@ export { Rng, manualSeed, defaultRng, SEED_LIMIT } from './core/rng.js';
 export {
   Module,
   Frame,
+  BufferSlot,
+  type Reservation,
   type Parameter,
   type Call,
   type LayerSpec,
