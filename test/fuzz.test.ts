@@ -6,7 +6,8 @@
 // user tensors intact, a throw changed nothing (parameters, gradients, optimiser state, RNGs,
 // live bytes), results match a float64 reference (forward values; dx and parameter gradients
 // against central differences); after every sequence live bytes are back at the baseline.
-// Replay a failure: FC_SEED=<seed> FC_PATH=<path> npx vitest run test/fuzz.test.ts
+// Replay a failure with the line it prints:
+// FC_SEED=<seed> FC_PATH=<path> FC_REPLAY_PATH=<replayPath> npx vitest run test/fuzz.test.ts
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { init } from '../ts/index.js';
@@ -26,15 +27,25 @@ describe('stateful fuzzer', () => {
       const started = performance.now();
       try {
         fc.assert(
-          fc.property(sequenceArbitrary(MAX_COMMANDS), ([setup, cmds]) => runSequence(setup, cmds)),
+          fc.property(
+            sequenceArbitrary(MAX_COMMANDS, process.env.FC_REPLAY_PATH),
+            ([setup, cmds]) => runSequence(setup, cmds),
+          ),
           { ...fcParams(FUZZ_SEQUENCES.pr, FUZZ_SEQUENCES.stress), ...runsOverride() },
         );
       } catch (e) {
-        const m = /seed: (-?\d+), path: "([^"]*)"/.exec(String((e as Error).message));
-        const replay = m
-          ? `\nReplay: FC_SEED=${m[1]} FC_PATH=${m[2]} npx vitest run test/fuzz.test.ts`
-          : '';
-        throw new Error(`${(e as Error).message}${replay}`, { cause: e });
+        // fast-check's seed and path, and the commands' replayPath (fc.commands needs it too).
+        const msg = String((e as Error).message);
+        const m = /seed: (-?\d+), path: "([^"]*)"/.exec(msg);
+        const rp = /replayPath="([^"]*)"/.exec(msg);
+        const env = [
+          process.env.TORCHLET_STRESS === '1' ? 'TORCHLET_STRESS=1' : '',
+          process.env.FUZZ_RUNS ? `FUZZ_RUNS=${process.env.FUZZ_RUNS}` : '',
+          m ? `FC_SEED=${m[1]} FC_PATH=${m[2]}` : '',
+          rp ? `FC_REPLAY_PATH='${rp[1]}'` : '',
+        ].filter(Boolean);
+        const replay = m ? `\nReplay: ${env.join(' ')} npx vitest run test/fuzz.test.ts` : '';
+        throw new Error(`${msg}${replay}`, { cause: e });
       } finally {
         const threw = Object.entries(stats.threw)
           .sort((a, b) => b[1] - a[1])

@@ -336,7 +336,10 @@ class Forward implements Cmd {
     if (this.mode === 'extraDim') shape = [...shape, 2];
     if (this.mode === 'emptyBatch') shape[0] = 0;
     // A longer (or shorter) sequence: valid for convolutions, pools and upsampling on [b, L, C].
-    if (this.mode === 'stretch' && shape.length >= 3) shape[1] = shape[1]! + (this.seed % 7) - 2;
+    if (this.mode === 'stretch' && shape.length >= 3) {
+      shape[1] = shape[1]! + (this.seed % 7) - 2;
+      if (KNOWN.zeroSizeDim) shape[1] = Math.max(shape[1]!, 1); // F6 (test/fuzz/known.ts)
+    }
     let x: { t: Tensor; vals: Float32Array };
     const src = w.recent?.outputs.at(-1);
     const stale = w.handles.flatMap((k) => k.outputs.slice(0, -1)).find((o) => o.t.overwritten);
@@ -1085,7 +1088,7 @@ const backward = fc
   .map(([h, k, s]) => new Backward(h, k, s));
 
 /** A sequence: one to three modules first, then commands weighted towards passes. */
-export function sequenceArbitrary(maxCommands: number) {
+export function sequenceArbitrary(maxCommands: number, replayPath?: string) {
   const cmds: fc.Arbitrary<Cmd>[] = [
     ...create,
     create[0]!,
@@ -1123,7 +1126,7 @@ export function sequenceArbitrary(maxCommands: number) {
   ];
   return fc.tuple(
     fc.array(fc.oneof(...create), { minLength: 1, maxLength: 3 }),
-    fc.commands(cmds, { maxCommands }),
+    fc.commands(cmds, { maxCommands, ...(replayPath === undefined ? {} : { replayPath }) }),
   );
 }
 
