@@ -306,6 +306,7 @@ class CreateContainer implements Cmd {
 
 type ForwardMode =
   | 'valid'
+  | 'zeroDim'
   | 'stretch'
   | 'rows'
   | 'overwrittenInput'
@@ -340,6 +341,9 @@ class Forward implements Cmd {
       shape[1] = shape[1]! + (this.seed % 7) - 2;
       if (KNOWN.zeroSizeDim) shape[1] = Math.max(shape[1]!, 1); // F6 (test/fuzz/known.ts)
     }
+    // A zero-size inner dimension: an empty result or a TorchletError (off while F6 is open).
+    if (this.mode === 'zeroDim' && shape.length >= 2 && !KNOWN.zeroSizeDim)
+      shape[1 + (this.seed % (shape.length - 1))] = 0;
     let x: { t: Tensor; vals: Float32Array };
     const src = w.recent?.outputs.at(-1);
     const stale = w.handles.flatMap((k) => k.outputs.slice(0, -1)).find((o) => o.t.overwritten);
@@ -388,7 +392,12 @@ class Forward implements Cmd {
       mode === 'nan' ||
       mode === 'disposedInput' ||
       mode === 'overwrittenInput';
-    const valid = mode === 'valid' || mode === 'chain' || mode === 'view' || mode === 'rows';
+    const valid =
+      mode === 'valid' ||
+      mode === 'chain' ||
+      mode === 'view' ||
+      mode === 'rows' ||
+      (mode === 'zeroDim' && KNOWN.zeroSizeDim);
     // Its own current output as input: the forward would write what it reads. Computing it or
     // refusing it (nothing changed, the output still readable) are both honest.
     const aliased = this.mode === 'chain' && x.t === h.outputs.at(-1)?.t;
@@ -1052,6 +1061,7 @@ const forward = fc
       'rows',
       'stretch',
       'stretch',
+      'zeroDim',
       'overwrittenInput',
       'transposed',
       'badDim',
