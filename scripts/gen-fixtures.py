@@ -275,10 +275,12 @@ def loss_case(name, typ, target, yhat):
         loss = F.binary_cross_entropy(yh, target, reduction='sum') / rows
     elif typ == 'LogSoftmaxCrossEntropy':
         loss = -(target * F.log_softmax(yh.reshape(rows, -1), 1)).sum() / rows
-    else:  # CrossEntropyLoss on probabilities: log clamped at -100, backward -y / max(yhat, 1e-12)
+    else:  # CrossEntropyLoss on probabilities: log clamped at -100 (PyTorch's BCE rule)
         loss = -(target * torch.clamp(torch.log(yh), min=-100)).sum() / rows
     if typ == 'CrossEntropyLoss':
-        grad = -target / torch.clamp(yhat, min=1e-12) / rows
+        # The clamped forward's derivative (crates/kernels/src/loss.rs): -y / yhat / rows where the
+        # log is not clamped (yhat >= 27·2^-149, the least float32 with ln >= -100), 0 where it is.
+        grad = torch.where(yhat >= 27 * 2.0 ** -149, -target / yhat / rows, -(target * 0))
         if bool((yhat > 1e-12).all()):
             loss.backward()
             assert torch.allclose(yh.grad, grad, rtol=1e-12, atol=0), name
