@@ -9,7 +9,7 @@
 import { TorchletError, fmtShape } from './errors.js';
 import type { Rng } from './rng.js';
 import { Tensor, sameShape } from './tensor.js';
-import { checkedBytes, kernels, memory } from './wasm.js';
+import { checkedBytes, kernels, memory, MEMORY_LIMIT } from './wasm.js';
 
 /** A trainable tensor and its gradient (same shape). */
 export interface Parameter {
@@ -73,8 +73,6 @@ export interface Call {
   readonly saved: Tensor | null;
 }
 
-/** Largest WASM memory (wasm32: 4 GiB, less the first page), and so the most one run may reserve. */
-const MEMORY_LIMIT = 2 ** 32 - 2 ** 16;
 const NO_RANGES: readonly number[] = [];
 
 /** Bytes `alloc` takes for `floats` (16-byte blocks), as a Number: exact far past 2^32. */

@@ -622,6 +622,9 @@ export function heap(): ArrayBuffer {
  */
 export const MAX_ALLOC = 2 ** 31 - 16;
 
+/** The most WASM memory there can be: wasm32's 4 GiB less the 64 KiB page the module's data and stack start in. */
+export const MEMORY_LIMIT = 2 ** 32 - 2 ** 16;
+
 /**
  * `count` elements of `elementBytes` each, as a byte count, checked before anything is allocated
  * or changed: a size a kernel returned (`*_workspace_len` saturates at 2^32 - 1 on overflow) or
