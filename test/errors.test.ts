@@ -918,7 +918,8 @@ describe('every public function rejects bad input with a TorchletError and chang
       init: 'async; BAD_WASM cases in test/wasm.test.ts (a loaded instance ignores its argument)',
       fetchDigits: 'async, browsers; parseDigitsCsv holds its checks',
       gridSearch: 'async; test/gridsearch.test.ts and test/gridsearch-robust.test.ts',
-      BufferSlot: 'a scratch buffer for user layers; its constructor takes nothing (test/seam.test.ts)',
+      BufferSlot:
+        'a scratch buffer for user layers; its constructor takes nothing (test/seam.test.ts)',
       loadMnist: 'optional peer dependency',
       memory: 'no arguments',
       isInitialized: 'no arguments',
