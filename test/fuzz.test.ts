@@ -17,12 +17,15 @@ import { FUZZ_SEQUENCES, fcParams, tier } from './tiers.js';
 
 await init();
 
+/** Sequences this run: the tier's count, or FUZZ_RUNS. */
+const RUNS = runsOverride().numRuns ?? tier(FUZZ_SEQUENCES.pr, FUZZ_SEQUENCES.stress);
+
 /** Commands per sequence at most (after one to three creations). */
 const MAX_COMMANDS = 20;
 
 describe('stateful fuzzer', () => {
   it(
-    `${FUZZ_SEQUENCES.pr} random command sequences keep the error contract, memory and numbers`,
+    `${RUNS} random command sequences keep the error contract, memory and numbers`,
     () => {
       const started = performance.now();
       try {
@@ -60,7 +63,8 @@ describe('stateful fuzzer', () => {
       }
       expect(stats.sequences).toBeGreaterThan(0);
     },
-    tier(60_000, 3_600_000),
+    // About 1 ms a sequence on one core, with room for a loaded machine.
+    Math.max(tier(60_000, 3_600_000), RUNS * 5),
   );
 });
 
