@@ -27,6 +27,7 @@ import {
   TorchletError,
   init,
   memory,
+  serialize,
 } from '../ts/index.js';
 import { assertClose } from './compare.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
@@ -654,5 +655,33 @@ describe('issue 12: a forward that does not fit changes nothing (reserve, then c
     const after = memory();
     for (let i = 0; i < 20; i++) optim.step(x, y);
     expect(memory()).toEqual(after);
+  });
+});
+
+describe('found by the fuzzer', () => {
+  it('a zero-size inner dimension gives an empty output, not a TypeError (F6)', () => {
+    const relu = new ReLU();
+    const x = Tensor.zeros([3, 0]);
+    expect(relu.forward(x).shape).toEqual([3, 0]);
+    expect(relu.backwardDelta(x, Tensor.zeros([3, 0])).shape).toEqual([3, 0]);
+    const up = new Upsample1D(2);
+    expect(up.forward(Tensor.zeros([2, 0, 2])).shape).toEqual([2, 0, 2]);
+  });
+
+  it('serialize of a disposed module throws DISPOSED naming serialize (F1)', () => {
+    for (const m of [
+      new ReLU(),
+      new Flatten(),
+      new MaxPool1D(2),
+      new Sequential(new ReLU()),
+      new Linear(2, 2),
+    ]) {
+      m.dispose();
+      expectError(
+        () => serialize(m),
+        'DISPOSED',
+        /^serialize: expected a live module, got a disposed one/,
+      );
+    }
   });
 });

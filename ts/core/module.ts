@@ -173,7 +173,10 @@ export class BufferSlot {
     let size = 1;
     for (const d of shape) size *= d;
     // Runs reserve first, so this grows only for a caller that did not (it frees the old memory).
-    if (this.capacity < size) this.install(Tensor.zeros([Math.max(size, 1)]), writer);
+    // A zero-size request still needs a block (a valid address) the first time.
+    if (this.base === null || this.capacity < size) {
+      this.install(Tensor.zeros([Math.max(size, 1)]), writer);
+    }
     this.current?.markOverwritten(writer);
     this.current = this.base!.carve(shape);
     return this.current;

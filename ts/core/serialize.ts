@@ -154,6 +154,13 @@ function encode(net: Module, options: SaveOptions | undefined, where: string): A
   const bad = (m: string): TorchletError => fail('BAD_ARGUMENT', where, m);
   if (!(net instanceof Module))
     throw bad(`expected a Module, got ${net === null ? 'null' : typeof net}`);
+  if (net.disposed) {
+    throw fail(
+      'DISPOSED',
+      where,
+      'expected a live module, got a disposed one (dispose() freed it or a module inside it)',
+    );
+  }
   if (options !== undefined && !isRecord(options))
     throw bad(`expected options { metadata? }, got ${valueText(options)}`);
   const given: unknown = options?.metadata ?? {};
