@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
+# A fresh Debian machine lacks Rust and Chromium: install them (as root), or say what is missing.
+bash scripts/setup-tools.sh
 cargo_log=build/cargo-test.log
 bash scripts/cargo.sh test -p torchlet-kernels 2>&1 | tee "$cargo_log"
 # Types, lint (eslint) and formatting (prettier, 100 columns) before anything runs.
