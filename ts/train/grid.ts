@@ -2,7 +2,7 @@
 // a grid, a combination's label, the mean and std of fold scores, and the ranking of rows. No I/O
 // and no workers: gridsearch.ts orchestrates, gridpool.ts runs the trials.
 
-import { TorchletError } from '../core/errors.js';
+import { TorchletError, nearestName } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { SgdOptions } from './train.js';
 
@@ -206,7 +206,7 @@ export function checkKeys(
   for (const key of Object.keys(options)) {
     if (allowed.includes(key)) continue;
     const alias = how.aliases !== undefined && Object.hasOwn(how.aliases, key);
-    const near = alias ? how.aliases![key] : nearest(key, allowed);
+    const near = alias ? how.aliases![key] : nearestName(key, allowed);
     const hint = near === undefined ? '' : ` (did you mean \`${near}\`?)`;
     const shown = JSON.stringify(key).slice(1, -1).slice(0, 100);
     throw new TorchletError(
@@ -214,35 +214,6 @@ export function checkKeys(
       `${where}: expected ${label} names among ${allowed.join(', ')}, got \`${shown}\`${hint}`,
     );
   }
-}
-
-/** The allowed name closest to `key` (case-insensitive edit distance <= 2), if any. */
-function nearest(key: string, allowed: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.min(2, key.length - 1) + 1;
-  for (const name of allowed) {
-    const d = editDistance(key.toLowerCase(), name.toLowerCase());
-    if (d < bestDistance) {
-      best = name;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance (short strings only: names of options). */
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const same = a[i - 1] === b[j - 1] ? 0 : 1;
-      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + same));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /** A file-name-safe label of a combination. */

@@ -5,7 +5,7 @@
 // call (util.rs). The network output, the loss and the gradients are checked finite
 // (non_finite_count, one call per tensor) before any weight or state moves.
 
-import { TorchletError } from '../core/errors.js';
+import { TorchletError, nearestName } from '../core/errors.js';
 import { Loss } from '../core/loss.js';
 import { Module, type Parameter } from '../core/module.js';
 import { Tensor } from '../core/tensor.js';
@@ -102,22 +102,6 @@ const ALIASES: Readonly<Record<string, readonly string[]>> = {
   tolerance: ['eps'],
 };
 
-/** Levenshtein distance, case-insensitive (short keys only: option names). */
-function distance(a: string, b: string): number {
-  const s = a.toLowerCase();
-  const t = b.toLowerCase();
-  let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= s.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= t.length; j++) {
-      const cost = s[i - 1] === t[j - 1] ? 0 : 1;
-      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost));
-    }
-    prev = row;
-  }
-  return prev[t.length]!;
-}
-
 /** The known key an unknown one most likely meant (quoted), or what `elsewhere` says of it, or null. */
 function suggest(
   key: string,
@@ -130,15 +114,7 @@ function suggest(
   if (alias !== undefined) return `\`${alias}\``;
   const other = aliases.find((k) => Object.hasOwn(elsewhere, k));
   if (other !== undefined) return elsewhere[other]!;
-  let best: string | null = null;
-  let bestDistance = key.length <= 3 ? 1 : 2;
-  for (const k of known) {
-    const d = distance(key, k);
-    if (d <= bestDistance && (best === null || d < bestDistance)) {
-      best = k;
-      bestDistance = d;
-    }
-  }
+  const best = nearestName(key, known) ?? null;
   return best === null ? null : `\`${best}\``;
 }
 
