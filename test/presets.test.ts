@@ -72,6 +72,50 @@ describe('presets', () => {
     );
   });
 
+  // Issue 15, item 5: `--data mnist` with the digits presets; presets take the data's input size.
+  it('fits the input (and output) layers to inputSize and classes', () => {
+    const mlp = preset('mlp', { seed: 1, inputSize: 784, classes: 3 });
+    expect(mlp.inputShape).toEqual([784]);
+    expect(mlp.description).toBe('Linear(784, 100) -> ReLU -> Linear(100, 3)');
+    expect(mlp.net.outputShape([2, 784])).toEqual([2, 3]);
+    const conv = preset('conv1d', { seed: 1, inputSize: 784 });
+    expect(conv.inputShape).toEqual([784, 1]);
+    expect(conv.net.outputShape([2, 784, 1])).toEqual([2, 10]);
+    expect(conv.description).toContain('Linear(12512, 100)');
+    const ae = preset('autoencoder', { seed: 1, inputSize: 784 });
+    expect(ae.net.outputShape([2, 784])).toEqual([2, 784]);
+    const lenet = preset('lenet', { seed: 1, inputSize: 16 * 16, classes: 4 });
+    expect(lenet.inputShape).toEqual([16, 16, 1]);
+    expect(lenet.net.outputShape([2, 16, 16, 1])).toEqual([2, 4]);
+    // The defaults are the report's sizes, and PRESETS describes them.
+    expect(preset('conv1d-k5', { seed: 1, inputSize: 64 }).description).toBe(
+      PRESETS.find((p) => p.name === 'conv1d-k5')!.description,
+    );
+  });
+
+  it('says what a preset needs when inputSize or classes do not fit', () => {
+    expectError(
+      () => preset('lenet', { inputSize: 64 }),
+      'BAD_ARGUMENT',
+      /^preset: expected lenet to take a square image of side >= 16 \(s x s values\), got inputSize 64$/,
+    );
+    expectError(
+      () => preset('conv1d-k10', { inputSize: 10 }),
+      'BAD_ARGUMENT',
+      /^preset: expected conv1d-k10 to take at least 11 values \(kernel 10, then a pool of 2\), got inputSize 10$/,
+    );
+    expectError(
+      () => preset('mlp', { inputSize: 0 }),
+      'BAD_ARGUMENT',
+      /^preset: expected inputSize to be a positive integer, got 0$/,
+    );
+    expectError(
+      () => preset('mlp', { classes: 2.5 }),
+      'BAD_ARGUMENT',
+      /^preset: expected classes to be a positive integer, got 2.5$/,
+    );
+  });
+
   it('views data as samples without copying', () => {
     const x = Tensor.from(
       Float32Array.from({ length: 2 * 64 }, (_, i) => i),

@@ -51,161 +51,210 @@ export interface Preset extends PresetInfo {
 export interface PresetOptions {
   /** Seed of a fresh `Rng` for the initial weights (default: draw from the shared `defaultRng`). */
   seed?: number;
+  /**
+   * Values per input sample (default: the size of the preset's `inputShape`). The 1-D presets
+   * (`conv1d*`, `mlp`, `autoencoder`) take any length their layers fit (the conv nets need at
+   * least k + 1, k the kernel size); `lenet` takes square images of side >= 16 (s x s values).
+   * The first layers (and, for the autoencoder, the last) are sized to match.
+   */
+  inputSize?: number;
+  /** Class scores a classifier outputs (default 10); the autoencoder reconstructs its input. */
+  classes?: number;
 }
 
-/** Width of the flattened features after Conv1D(k, 1, c) -> MaxPool1D(2, 2) on 64 positions. */
-function pooledWidth(k: number, c: number): number {
-  return Math.floor((64 - k + 1 - 2) / 2 + 1) * c;
+/** Width of the flattened features after Conv1D(k, 1, c) -> MaxPool1D(2, 2) on n positions. */
+function pooledWidth(n: number, k: number, c: number): number {
+  return Math.floor((n - k + 1 - 2) / 2 + 1) * c;
 }
 
-function convDigits(k: number, c: number, rng: Rng): Module {
-  return new Sequential(
-    new Conv1D(k, 1, c, 1, { rng }),
-    new MaxPool1D(2, 2),
-    new Flatten(),
-    new Linear(pooledWidth(k, c), 10, { rng }),
-  );
+/** A preset at one input size and class count: its shape, its layers in words, and its builder. */
+interface Sized {
+  inputShape: number[];
+  description: string;
+  build: (rng: Rng) => Module;
 }
 
-const BUILDERS: Record<PresetName, [Omit<PresetInfo, 'name'>, (rng: Rng) => Module]> = {
-  conv1d: [
-    {
-      description:
-        'Conv1D(3, 1, 32) -> MaxPool1D(2, 2) -> Flatten -> Linear(992, 100) -> ReLU -> Linear(100, 10)',
-      inputShape: [64, 1],
-      data: 'digits',
-      task: 'classify',
-    },
-    (rng) =>
-      new Sequential(
-        new Conv1D(3, 1, 32, 1, { rng }),
-        new MaxPool1D(2, 2),
-        new Flatten(),
-        new Linear(992, 100, { rng }),
-        new ReLU(),
-        new Linear(100, 10, { rng }),
-      ),
-  ],
-  'conv1d-k1': kernelVariant(1),
-  'conv1d-k5': kernelVariant(5),
-  'conv1d-k10': kernelVariant(10),
-  'conv1d-c3': channelVariant(3),
-  'conv1d-c10': channelVariant(10),
-  'conv1d-c32': channelVariant(32),
-  mlp: [
-    {
-      description: 'Linear(64, 100) -> ReLU -> Linear(100, 10)',
-      inputShape: [64],
-      data: 'digits',
-      task: 'classify',
-    },
-    (rng) => new Sequential(new Linear(64, 100, { rng }), new ReLU(), new Linear(100, 10, { rng })),
-  ],
-  autoencoder: [
-    {
-      description:
-        'AutoEncoder(Linear(64, 200) -> TanH -> Linear(200, 50) -> TanH, ' +
-        'Linear(50, 200) -> TanH -> Linear(200, 64) -> Sigmoid)',
-      inputShape: [64],
-      data: 'digits',
-      task: 'reconstruct',
-    },
-    (rng) =>
-      new AutoEncoder(
+/** One preset: what does not depend on sizes, and the sized build (a string says why not). */
+interface Entry {
+  data: 'digits' | 'mnist';
+  task: 'classify' | 'reconstruct';
+  size: number;
+  sized: (n: number, classes: number) => Sized | string;
+}
+
+function convDigits(k: number, c: number): Entry['sized'] {
+  return (n, classes) => {
+    if (n < k + 1) return `at least ${k + 1} values (kernel ${k}, then a pool of 2)`;
+    const w = pooledWidth(n, k, c);
+    return {
+      inputShape: [n, 1],
+      description: `Conv1D(${k}, 1, ${c}) -> MaxPool1D(2, 2) -> Flatten -> Linear(${w}, ${classes})`,
+      build: (rng) =>
         new Sequential(
-          new Linear(64, 200, { rng }),
-          new TanH(),
-          new Linear(200, 50, { rng }),
-          new TanH(),
+          new Conv1D(k, 1, c, 1, { rng }),
+          new MaxPool1D(2, 2),
+          new Flatten(),
+          new Linear(w, classes, { rng }),
         ),
-        new Sequential(
-          new Linear(50, 200, { rng }),
-          new TanH(),
-          new Linear(200, 64, { rng }),
-          new Sigmoid(),
-        ),
-      ),
-  ],
-  lenet: [
-    {
-      description:
-        'Conv2D(5, 5, 1, 8) -> ReLU -> MaxPool2D(2, 2, 2) -> Conv2D(5, 5, 8, 16) -> ReLU -> ' +
-        'MaxPool2D(2, 2, 2) -> Flatten -> Linear(256, 10)',
-      inputShape: [28, 28, 1],
-      data: 'mnist',
-      task: 'classify',
+    };
+  };
+}
+
+const variant = (k: number, c: number): Entry => ({
+  data: 'digits',
+  task: 'classify',
+  size: 64,
+  sized: convDigits(k, c),
+});
+
+const BUILDERS: Record<PresetName, Entry> = {
+  conv1d: {
+    data: 'digits',
+    task: 'classify',
+    size: 64,
+    sized: (n, classes) => {
+      if (n < 4) return 'at least 4 values (kernel 3, then a pool of 2)';
+      const w = pooledWidth(n, 3, 32);
+      return {
+        inputShape: [n, 1],
+        description: `Conv1D(3, 1, 32) -> MaxPool1D(2, 2) -> Flatten -> Linear(${w}, 100) -> ReLU -> Linear(100, ${classes})`,
+        build: (rng) =>
+          new Sequential(
+            new Conv1D(3, 1, 32, 1, { rng }),
+            new MaxPool1D(2, 2),
+            new Flatten(),
+            new Linear(w, 100, { rng }),
+            new ReLU(),
+            new Linear(100, classes, { rng }),
+          ),
+      };
     },
-    (rng) =>
-      new Sequential(
-        new Conv2D(5, 5, 1, 8, 1, { rng }),
-        new ReLU(),
-        new MaxPool2D(2, 2, 2),
-        new Conv2D(5, 5, 8, 16, 1, { rng }),
-        new ReLU(),
-        new MaxPool2D(2, 2, 2),
-        new Flatten(),
-        new Linear(256, 10, { rng }),
-      ),
-  ],
+  },
+  'conv1d-k1': variant(1, 10),
+  'conv1d-k5': variant(5, 10),
+  'conv1d-k10': variant(10, 10),
+  'conv1d-c3': variant(3, 3),
+  'conv1d-c10': variant(3, 10),
+  'conv1d-c32': variant(3, 32),
+  mlp: {
+    data: 'digits',
+    task: 'classify',
+    size: 64,
+    sized: (n, classes) => ({
+      inputShape: [n],
+      description: `Linear(${n}, 100) -> ReLU -> Linear(100, ${classes})`,
+      build: (rng) =>
+        new Sequential(new Linear(n, 100, { rng }), new ReLU(), new Linear(100, classes, { rng })),
+    }),
+  },
+  autoencoder: {
+    data: 'digits',
+    task: 'reconstruct',
+    size: 64,
+    sized: (n) => ({
+      inputShape: [n],
+      description:
+        `AutoEncoder(Linear(${n}, 200) -> TanH -> Linear(200, 50) -> TanH, ` +
+        `Linear(50, 200) -> TanH -> Linear(200, ${n}) -> Sigmoid)`,
+      build: (rng) =>
+        new AutoEncoder(
+          new Sequential(
+            new Linear(n, 200, { rng }),
+            new TanH(),
+            new Linear(200, 50, { rng }),
+            new TanH(),
+          ),
+          new Sequential(
+            new Linear(50, 200, { rng }),
+            new TanH(),
+            new Linear(200, n, { rng }),
+            new Sigmoid(),
+          ),
+        ),
+    }),
+  },
+  lenet: {
+    data: 'mnist',
+    task: 'classify',
+    size: 784,
+    sized: (n, classes) => {
+      const s = Math.round(Math.sqrt(n));
+      if (s * s !== n || s < 16) return 'a square image of side >= 16 (s x s values)';
+      // Two rounds of a 5x5 convolution (side - 4) and a 2x2 pool (floor of half).
+      const side = Math.floor((Math.floor((s - 4) / 2) - 4) / 2);
+      const w = side * side * 16;
+      return {
+        inputShape: [s, s, 1],
+        description:
+          'Conv2D(5, 5, 1, 8) -> ReLU -> MaxPool2D(2, 2, 2) -> Conv2D(5, 5, 8, 16) -> ReLU -> ' +
+          `MaxPool2D(2, 2, 2) -> Flatten -> Linear(${w}, ${classes})`,
+        build: (rng) =>
+          new Sequential(
+            new Conv2D(5, 5, 1, 8, 1, { rng }),
+            new ReLU(),
+            new MaxPool2D(2, 2, 2),
+            new Conv2D(5, 5, 8, 16, 1, { rng }),
+            new ReLU(),
+            new MaxPool2D(2, 2, 2),
+            new Flatten(),
+            new Linear(w, classes, { rng }),
+          ),
+      };
+    },
+  },
 };
 
-function kernelVariant(k: number): [Omit<PresetInfo, 'name'>, (rng: Rng) => Module] {
-  return [
-    {
-      description: `Conv1D(${k}, 1, 10) -> MaxPool1D(2, 2) -> Flatten -> Linear(${pooledWidth(k, 10)}, 10)`,
-      inputShape: [64, 1],
-      data: 'digits',
-      task: 'classify',
-    },
-    (rng) => convDigits(k, 10, rng),
-  ];
-}
-
-function channelVariant(c: number): [Omit<PresetInfo, 'name'>, (rng: Rng) => Module] {
-  return [
-    {
-      description: `Conv1D(3, 1, ${c}) -> MaxPool1D(2, 2) -> Flatten -> Linear(${pooledWidth(3, c)}, 10)`,
-      inputShape: [64, 1],
-      data: 'digits',
-      task: 'classify',
-    },
-    (rng) => convDigits(3, c, rng),
-  ];
-}
-
-/** Every preset, in report order, with its description and input shape. */
+/** Every preset, in report order, with its description and input shape (at its default sizes). */
 export const PRESETS: readonly PresetInfo[] = Object.freeze(
-  (Object.keys(BUILDERS) as PresetName[]).map((name) =>
-    Object.freeze({ name, ...BUILDERS[name][0] }),
-  ),
+  (Object.keys(BUILDERS) as PresetName[]).map((name) => {
+    const { data, task, size, sized } = BUILDERS[name];
+    const { inputShape, description } = sized(size, 10) as Sized;
+    return Object.freeze({ name, description, inputShape: Object.freeze(inputShape), data, task });
+  }),
 );
 
 /**
- * Builds a network of the original report by name.
+ * Builds a network of the original report by name, at its own input size or at `inputSize`.
  * @param name One of `PRESETS[i].name`.
- * @throws TorchletError `BAD_ARGUMENT` for an unknown name or a bad seed.
+ * @throws TorchletError `BAD_ARGUMENT` for an unknown name, a bad seed, class count or input size
+ *   (the message says what the preset needs).
  * @example
  * const { net, inputShape } = preset('conv1d', { seed: 1 });
  * const { train } = loadDigits();
  * sgd(net, { x: asSamples(train.x, inputShape), y: train.y }, new LogSoftmaxCrossEntropy());
+ * preset('mlp', { inputSize: 784 }).description; // 'Linear(784, 100) -> ReLU -> Linear(100, 10)'
  */
 export function preset(name: PresetName, options: PresetOptions = {}): Preset {
   const entry = Object.hasOwn(BUILDERS, name) ? BUILDERS[name] : undefined;
+  const bad = (m: string): TorchletError => new TorchletError('BAD_ARGUMENT', `preset: ${m}`);
   if (entry === undefined) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `preset: expected one of ${PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`,
+    throw bad(
+      `expected one of ${PRESETS.map((p) => p.name).join(', ')}, got ${JSON.stringify(name)}`,
     );
   }
-  const { seed } = options;
+  const { seed, inputSize = entry.size, classes = 10 } = options;
   if (seed !== undefined && !Number.isInteger(seed)) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `preset: expected seed to be an integer, got ${String(seed)}`,
-    );
+    throw bad(`expected seed to be an integer, got ${String(seed)}`);
+  }
+  if (!Number.isInteger(inputSize) || inputSize < 1) {
+    throw bad(`expected inputSize to be a positive integer, got ${String(inputSize)}`);
+  }
+  if (!Number.isInteger(classes) || classes < 1) {
+    throw bad(`expected classes to be a positive integer, got ${String(classes)}`);
+  }
+  const sized = entry.sized(inputSize, classes);
+  if (typeof sized === 'string') {
+    throw bad(`expected ${name} to take ${sized}, got inputSize ${inputSize}`);
   }
   const rng = seed === undefined ? defaultRng : new Rng(seed);
-  return { name, ...entry[0], net: entry[1](rng) };
+  return {
+    name,
+    description: sized.description,
+    inputShape: sized.inputShape,
+    data: entry.data,
+    task: entry.task,
+    net: sized.build(rng),
+  };
 }
 
 /**
