@@ -1,5 +1,5 @@
 // Cross-language vectors (issue 7.1): every module and loss against PyTorch's float64 results in
-// test/fixtures/vectors.txt (scripts/gen-fixtures.py; crates/kernels/tests/fixtures.rs checks the
+// test/fixtures/vectors.txt (and each loss x reduction in loss-reductions.txt) (scripts/gen-fixtures.py; crates/kernels/tests/fixtures.rs checks the
 // same file against the Rust kernels). Tolerances, |got - want| <= atol + rtol·|want|:
 // - dot products (Linear, Conv, containers): rtol 1e-5, atol 2e-6 — float32 accumulation over up
 //   to 63 terms of size ~1 (a few ulp of the partial sums).
@@ -11,19 +11,29 @@
 //   Flatten and Reshape: exact forward, backward rtol 1e-6 (overlapping pooling windows and
 //   upsampled copies add deltas in another order); AvgPool and Dropout: rtol 1e-6 both ways (a mean
 //   of up to 6 values; x times 1/(1 - p) rounded once).
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BCELoss,
   CrossEntropyLoss,
   LogSoftmaxCrossEntropy,
   type Loss,
+  type LossOptions,
   MODULE_TYPES,
   MSELoss,
+  REDUCTIONS,
+  type Reduction,
   Tensor,
   init,
 } from '../ts/index.js';
 import { assertClose } from './compare.js';
-import { type VecCase, type VecTensor, buildModule, readVectors } from './vectors.js';
+import {
+  LOSS_REDUCTIONS_PATH,
+  type VecCase,
+  type VecTensor,
+  buildModule,
+  readVectors,
+} from './vectors.js';
 
 await init();
 
@@ -62,12 +72,15 @@ function tolerances(c: VecCase): { forward: Tol; backward: Tol } {
   }
 }
 
-const LOSSES: Record<string, () => Loss> = {
-  MSELoss: () => new MSELoss(),
-  BCELoss: () => new BCELoss(),
-  CrossEntropyLoss: () => new CrossEntropyLoss(),
-  LogSoftmaxCrossEntropy: () => new LogSoftmaxCrossEntropy(),
+const LOSS_CLASSES: Record<string, (options?: LossOptions) => Loss> = {
+  MSELoss: (o) => new MSELoss(o),
+  BCELoss: (o) => new BCELoss(o),
+  CrossEntropyLoss: (o) => new CrossEntropyLoss(o),
+  LogSoftmaxCrossEntropy: (o) => new LogSoftmaxCrossEntropy(o),
 };
+const LOSSES: Record<string, () => Loss> = Object.fromEntries(
+  Object.entries(LOSS_CLASSES).map(([name, make]) => [name, () => make()]),
+);
 
 const cases = readVectors();
 // Worst error as a fraction of its tolerance, per tolerance class (printed for trend tracking).
@@ -150,35 +163,52 @@ describe('modules match PyTorch', () => {
   }
 });
 
+/** Checks a loss case's value and gradient, and again from class indices when the target is one-hot. */
+function checkLoss(c: VecCase, loss: Loss): void {
+  const y = tensor(get(c, 'target'));
+  const yhat = tensor(get(c, 'yhat'));
+  const want = get(c, 'loss').values[0]!;
+  check([loss.forward(y, yhat)], [want], LOSS, `${c.name} loss`);
+  check(loss.backward(y, yhat).data, get(c, 'grad').values, LOSS, `${c.name} grad`);
+  if (c.args.labels === '1') {
+    // The same one-hot target given as class indices [batch] gives the same numbers.
+    const [rows, cols] = yhat.shape as [number, number];
+    const labels = Tensor.from(
+      Array.from({ length: rows }, (_, r) => y.data.subarray(r * cols, (r + 1) * cols).indexOf(1)),
+    );
+    check([loss.forward(labels, yhat)], [want], LOSS, `${c.name} loss (labels)`);
+    check(loss.backward(labels, yhat).data, get(c, 'grad').values, LOSS, `${c.name} grad (labels)`);
+    labels.dispose();
+  }
+  loss.dispose();
+  y.dispose();
+  yhat.dispose();
+}
+
 describe('losses match PyTorch', () => {
   for (const c of lossCases) {
+    it(c.name, () => checkLoss(c, LOSSES[c.type]!()));
+  }
+});
+
+// loss-reductions.txt: every loss under every reduction, against torch.nn.functional's own
+// reductions (issue 15.7).
+describe('loss reductions match PyTorch', () => {
+  const reductionCases = readVectors(readFileSync(LOSS_REDUCTIONS_PATH, 'utf8'));
+  it('covers every loss x reduction, and class losses with probability targets', () => {
+    const seen = new Set(reductionCases.map((c) => `${c.type} ${c.args.reduction}`));
+    for (const type of Object.keys(LOSSES))
+      for (const r of REDUCTIONS) expect(seen, `${type} ${r}`).toContain(`${type} ${r}`);
+    expect(
+      reductionCases.some((c) => c.type === 'LogSoftmaxCrossEntropy' && c.args.labels === '0'),
+    ).toBe(true);
+  });
+  for (const c of reductionCases) {
     it(c.name, () => {
-      const loss = LOSSES[c.type]!();
-      const y = tensor(get(c, 'target'));
-      const yhat = tensor(get(c, 'yhat'));
-      const want = get(c, 'loss').values[0]!;
-      check([loss.forward(y, yhat)], [want], LOSS, `${c.name} loss`);
-      check(loss.backward(y, yhat).data, get(c, 'grad').values, LOSS, `${c.name} grad`);
-      if (c.args.labels === '1') {
-        // The same one-hot target given as class indices [batch] gives the same numbers.
-        const [rows, cols] = yhat.shape as [number, number];
-        const labels = Tensor.from(
-          Array.from({ length: rows }, (_, r) =>
-            y.data.subarray(r * cols, (r + 1) * cols).indexOf(1),
-          ),
-        );
-        check([loss.forward(labels, yhat)], [want], LOSS, `${c.name} loss (labels)`);
-        check(
-          loss.backward(labels, yhat).data,
-          get(c, 'grad').values,
-          LOSS,
-          `${c.name} grad (labels)`,
-        );
-        labels.dispose();
-      }
-      loss.dispose();
-      y.dispose();
-      yhat.dispose();
+      const reduction = c.args.reduction as Reduction;
+      const loss = LOSS_CLASSES[c.type]!({ reduction });
+      expect(loss.reduction).toBe(reduction);
+      checkLoss(c, loss);
     });
   }
 });

@@ -1,12 +1,15 @@
 // Losses: values against float64, gradients by central differences (gradCheckLoss), labels as
-// indices or one-hot for the class losses, dense targets for MSE/BCE, PyTorch's clamps, and the
-// errors.
+// indices or one-hot for the class losses, dense targets for MSE/BCE, PyTorch's clamps, the
+// reductions, and the errors.
 import { describe, expect, it } from 'vitest';
 import {
   BCELoss,
   CrossEntropyLoss,
   LogSoftmaxCrossEntropy,
+  type LossOptions,
   MSELoss,
+  REDUCTIONS,
+  type Reduction,
   Rng,
   Softmax,
   Tensor,
@@ -218,5 +221,115 @@ describe('losses', () => {
       'EMPTY_BATCH',
       /MSELoss\.backward/,
     );
+  });
+});
+
+// Issue 15.7: reduction 'mean' | 'sum' | 'batchmean' (PyTorch's meanings; 'batchmean' the default).
+describe('loss reductions', () => {
+  const make = {
+    MSELoss: (o?: LossOptions) => new MSELoss(o),
+    BCELoss: (o?: LossOptions) => new BCELoss(o),
+    CrossEntropyLoss: (o?: LossOptions) => new CrossEntropyLoss(o),
+    LogSoftmaxCrossEntropy: (o?: LossOptions) => new LogSoftmaxCrossEntropy(o),
+  };
+
+  it('scale the batch mean by hand-checkable factors: sum x batch, mean / features (dense)', () => {
+    const y = Tensor.from([0, 0, 1, 1, 0, 0], [2, 3]);
+    const yhat = Tensor.from([1, 0, 1, 3, 0, 2], [2, 3]);
+    // Squared errors 1, 0, 0, 4, 0, 4: sum 9, 2 samples, 6 elements.
+    expect(new MSELoss().reduction).toBe('batchmean');
+    expect(new MSELoss().forward(y, yhat)).toBe(4.5);
+    expect(new MSELoss({ reduction: 'batchmean' }).forward(y, yhat)).toBe(4.5);
+    expect(new MSELoss({ reduction: 'sum' }).forward(y, yhat)).toBe(9);
+    expect(new MSELoss({ reduction: 'mean' }).forward(y, yhat)).toBe(1.5);
+    // d/dyhat of Σ (yhat - y)² is 2 (yhat - y) = [2, 0, 0, 4, 0, 4].
+    const grad = (r: Reduction) => Array.from(new MSELoss({ reduction: r }).backward(y, yhat).data);
+    expect(grad('sum')).toEqual([2, 0, 0, 4, 0, 4]);
+    expect(grad('batchmean')).toEqual([1, 0, 0, 2, 0, 2]);
+    expect(grad('mean')).toEqual([2 / 6, 0, 0, 4 / 6, 0, 4 / 6].map(Math.fround));
+  });
+
+  it("class losses: 'mean' is the batch mean (PyTorch's CrossEntropyLoss), 'sum' the sum", () => {
+    const labels = Tensor.from([2, 0, 1]);
+    const logits = randTensor([3, 4], 9, 3);
+    const probs = new Softmax().forward(logits);
+    for (const [name, yhat] of [
+      ['LogSoftmaxCrossEntropy', logits],
+      ['CrossEntropyLoss', probs],
+    ] as const) {
+      const base = make[name]().forward(labels, yhat);
+      expect(make[name]({ reduction: 'mean' }).forward(labels, yhat)).toBe(base);
+      expect(make[name]({ reduction: 'sum' }).forward(labels, yhat)).toBe(Math.fround(base * 3));
+      const g = Array.from(make[name]().backward(labels, yhat).data);
+      expect(Array.from(make[name]({ reduction: 'mean' }).backward(labels, yhat).data)).toEqual(g);
+      expect(Array.from(make[name]({ reduction: 'sum' }).backward(labels, yhat).data)).toEqual(
+        g.map((v) => Math.fround(v * 3)),
+      );
+    }
+  });
+
+  it('pass gradCheckLoss under every reduction (referenceForward follows it)', () => {
+    const labels = [1, 0, 3];
+    for (const reduction of REDUCTIONS) {
+      expectGradOk(
+        gradCheckLoss(new MSELoss({ reduction }), randTensor([3, 4], 1), randTensor([3, 4], 2)),
+      );
+      expectGradOk(
+        gradCheckLoss(new BCELoss({ reduction }), probabilities(3, 4, 5), probabilities(3, 4, 3)),
+      );
+      expectGradOk(
+        gradCheckLoss(
+          new CrossEntropyLoss({ reduction }),
+          oneHot(labels, 4),
+          probabilities(3, 4, 4),
+        ),
+      );
+      expectGradOk(
+        gradCheckLoss(
+          new LogSoftmaxCrossEntropy({ reduction }),
+          oneHot(labels, 4),
+          randTensor([3, 4], 5, 4),
+        ),
+      );
+    }
+  });
+
+  it('forwardBackward (the training step) follows the reduction too', () => {
+    const y = randTensor([4, 5], 11);
+    const yhat = randTensor([4, 5], 12);
+    for (const reduction of REDUCTIONS) {
+      const loss = new MSELoss({ reduction });
+      const { loss: value, gradient } = loss.forwardBackward(y, yhat);
+      expect(value).toBe(loss.forward(y, yhat));
+      expect(Array.from(gradient!.data)).toEqual(Array.from(loss.backward(y, yhat).data));
+    }
+  });
+
+  it('reject a bad reduction or option with BAD_ARGUMENT naming the valid ones', () => {
+    for (const name of Object.keys(make) as (keyof typeof make)[]) {
+      expectError(
+        () => make[name]({ reduction: 'avg' as Reduction }),
+        'BAD_ARGUMENT',
+        new RegExp(
+          `^${name}: expected reduction to be one of 'mean', 'sum', 'batchmean', got 'avg'$`,
+        ),
+      );
+    }
+    expectError(
+      () => new MSELoss({ reduction: 'none' as Reduction }),
+      'BAD_ARGUMENT',
+      /got 'none'$/,
+    );
+    expectError(
+      () => new BCELoss({ reduce: 'sum' } as LossOptions),
+      'BAD_ARGUMENT',
+      /^BCELoss: expected the option reduction, got unknown key "reduce"; did you mean `reduction`\?$/,
+    );
+    expectError(
+      () => new MSELoss('sum' as LossOptions),
+      'BAD_ARGUMENT',
+      /^MSELoss: expected options \{ reduction\?: 'mean' \| 'sum' \| 'batchmean' \}, got "sum"; did you mean \{ reduction: 'sum' \}\?$/,
+    );
+    expectError(() => new MSELoss(null as never), 'BAD_ARGUMENT', /got null$/);
   });
 });

@@ -1,4 +1,4 @@
-// Reader for test/fixtures/vectors.txt (written by scripts/gen-fixtures.py from PyTorch), and a
+// Reader for test/fixtures/vectors.txt and loss-reductions.txt (written by scripts/gen-fixtures.py from PyTorch), and a
 // builder for the module specs it names. crates/kernels/tests/fixtures.rs holds the Rust twin of
 // `readVectors`: both parse each value as float64 and round it to float32.
 import { readFileSync } from 'node:fs';
@@ -20,6 +20,8 @@ export interface VecCase {
 }
 
 export const VECTORS_PATH = new URL('./fixtures/vectors.txt', import.meta.url);
+/** Each loss under each reduction (the same format; vitest only). */
+export const LOSS_REDUCTIONS_PATH = new URL('./fixtures/loss-reductions.txt', import.meta.url);
 
 function parseValue(s: string): number {
   if (s === 'inf') return Infinity;

@@ -34,7 +34,16 @@ export * from './core/activation.js';
 export * from './core/view.js';
 export * from './core/upsample.js';
 export * from './core/container.js';
-export { Loss, MSELoss, BCELoss, CrossEntropyLoss, LogSoftmaxCrossEntropy } from './core/loss.js';
+export {
+  Loss,
+  MSELoss,
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  REDUCTIONS,
+  type Reduction,
+  type LossOptions,
+} from './core/loss.js';
 export {
   gradCheck,
   gradCheckLoss,

@@ -1,7 +1,22 @@
-// Losses: forward(y, yhat) is the mean over the batch of each sample's summed loss; backward
-// returns d(forward)/d(yhat). MSE: Σ(yhat - y)²; BCE: -Σ[y log yhat + (1-y) log(1-yhat)] (logs
-// clamped at -100, as PyTorch); CrossEntropy on probabilities: -Σ y log yhat (log clamped at
-// -100); LogSoftmaxCrossEntropy from logits. Kernels: crates/kernels/src/loss.rs.
+// Losses: forward(y, yhat) reduces each element's loss l_i over the batch; backward returns
+// d(forward)/d(yhat). MSE: l = (yhat - y)²; BCE: l = -[y log yhat + (1-y) log(1-yhat)] (logs
+// clamped at -100, as PyTorch); CrossEntropy on probabilities: l = -y log yhat (log clamped at
+// -100); LogSoftmaxCrossEntropy from logits. Kernels: crates/kernels/src/loss.rs (they compute
+// 'batchmean'; the other reductions scale their value and gradient here, in TS).
+//
+// The reduction (constructor option `reduction`, PyTorch's names; B = batch size yhat.shape[0],
+// N = every element of yhat):
+//
+// | reduction             | MSELoss, BCELoss                | CrossEntropyLoss, LogSoftmaxCrossEntropy |
+// |-----------------------|---------------------------------|------------------------------------------|
+// | 'batchmean' (default) | Σ over all N elements / B       | Σ over all elements / B                  |
+// | 'mean'                | Σ over all N elements / N       | Σ over all elements / B (as 'batchmean') |
+// | 'sum'                 | Σ over all N elements           | Σ over all elements                      |
+//
+// 'mean' is PyTorch's default: the mean over every element for MSELoss and BCELoss, the mean over
+// the batch for the class losses (torch.nn.CrossEntropyLoss with class indices or probabilities,
+// no weights). 'batchmean' (the sum over features, averaged over the batch: the original design's
+// convention) is torchlet's default for all four, unchanged.
 //
 // What the target y means is fixed by the loss, never guessed from its values:
 // - MSELoss and BCELoss (regression, reconstruction) take dense targets shaped like yhat. For an
@@ -14,7 +29,7 @@
 //   throws SHAPE_MISMATCH (a class loss never normalises over several dimensions; Flatten first,
 //   or move the positions into the batch).
 
-import { TorchletError, fmtShape } from './errors.js';
+import { TorchletError, fmtShape, nearestName } from './errors.js';
 import { checkTensor, shapeError } from './module.js';
 import { Slot, type Tensor, sameShape } from './tensor.js';
 import { type Kernels, type Ptr, kernels } from './wasm.js';
@@ -22,10 +37,63 @@ import { type Kernels, type Ptr, kernels } from './wasm.js';
 type ForwardKernel = (y: Ptr, yhat: Ptr, rows: number, cols: number) => number;
 type BackwardKernel = (y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number) => void;
 
-/** Base class of the losses: `forward(y, yhat)` → mean loss, `backward(y, yhat)` → dL/dyhat. */
+/** How a loss reduces its per-element losses (see the table in `ts/core/loss.ts`'s header). */
+export type Reduction = 'mean' | 'sum' | 'batchmean';
+
+/** The reductions, in the order the docs list them. */
+export const REDUCTIONS: readonly Reduction[] = Object.freeze(['mean', 'sum', 'batchmean']);
+
+/** Options of the four losses' constructors. */
+export interface LossOptions {
+  /**
+   * `'batchmean'` (default: the sum over every element divided by the batch size), `'sum'`, or
+   * `'mean'` (PyTorch's default: over every element for MSELoss and BCELoss, over the batch for
+   * the class losses).
+   */
+  reduction?: Reduction;
+}
+
+/** Validates a loss's constructor options and returns the reduction. */
+function checkReduction(options: unknown, where: string): Reduction {
+  if (options === undefined) return 'batchmean';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const hint =
+      typeof options === 'string' && (REDUCTIONS as readonly string[]).includes(options)
+        ? `; did you mean { reduction: '${options}' }?`
+        : '';
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected options { reduction?: ${REDUCTIONS.map((r) => `'${r}'`).join(' | ')} }, got ${typeof options === 'string' ? JSON.stringify(options) : String(options)}${hint}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (key === 'reduction') continue;
+    const near = nearestName(key, ['reduction']) ?? (key === 'reduce' ? 'reduction' : undefined);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected the option reduction, got unknown key ${JSON.stringify(key)}${near === undefined ? '' : `; did you mean \`${near}\`?`}`,
+    );
+  }
+  const reduction = (options as LossOptions).reduction ?? 'batchmean';
+  if (!REDUCTIONS.includes(reduction)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected reduction to be one of ${REDUCTIONS.map((r) => `'${r}'`).join(', ')}, got ${typeof reduction === 'string' ? `'${reduction}'` : String(reduction)}`,
+    );
+  }
+  return reduction;
+}
+
+/**
+ * Base class of the losses: `forward(y, yhat)` → the reduced loss, `backward(y, yhat)` → dL/dyhat.
+ * A subclass's kernels compute the sum over every element divided by the batch size
+ * ('batchmean'); the base scales value and gradient for the other reductions.
+ */
 export abstract class Loss {
   /** Stable type name. */
   abstract readonly type: string;
+  /** How the per-element losses are reduced (default `'batchmean'`). */
+  readonly reduction: Reduction;
   private readonly targetSlot = new Slot();
   private writerName: string | null = null;
   /** `Type.backward`, built once: the name an overwritten gradient gives. */
@@ -39,7 +107,16 @@ export abstract class Loss {
   protected abstract backwardKernel(k: Kernels): BackwardKernel;
 
   /**
-   * The mean loss over the batch.
+   * @param options `reduction` (default `'batchmean'`). @param where The class name for messages.
+   * @throws TorchletError `BAD_ARGUMENT` for options that are not an object, an unknown key or an
+   *   unknown reduction (naming the valid ones).
+   */
+  constructor(options?: LossOptions, where = 'Loss') {
+    this.reduction = checkReduction(options, where);
+  }
+
+  /**
+   * The loss, reduced over the batch as `reduction` says.
    * @param y Target: dense, shaped like yhat ([batch] also for a [batch, 1] yhat); the class
    *   losses also take class indices [batch] (integers in [0, classes)).
    * @param yhat Prediction: [batch, ...] (MSE, BCE) or [batch, classes] (the class losses).
@@ -47,7 +124,8 @@ export abstract class Loss {
    */
   forward(y: Tensor, yhat: Tensor): number {
     const [target, rows, cols] = this.prepare(y, yhat, 'forward');
-    return this.forwardKernel(kernels())(target.ptr, yhat.ptr, rows, cols);
+    const value = this.forwardKernel(kernels())(target.ptr, yhat.ptr, rows, cols);
+    return this.scaleValue(value, rows, cols);
   }
 
   /**
@@ -58,27 +136,70 @@ export abstract class Loss {
     const [target, rows, cols] = this.prepare(y, yhat, 'backward');
     const grad = this.gradSlot.next(yhat.shape, this.writer);
     this.backwardKernel(kernels())(target.ptr, yhat.ptr, grad.ptr, rows, cols);
+    this.scaleGradient(grad, rows, cols);
     return grad;
   }
 
   /**
    * `forward`, then, when the loss is finite, `backward`, with one validation and one label
    * conversion (Optim's step).
-   * @returns The mean loss and dL/dyhat (null when the loss is not finite; as `backward`'s result,
-   *   valid until the next call).
+   * @returns The reduced loss and dL/dyhat (null when the loss is not finite; as `backward`'s
+   *   result, valid until the next call).
    * @throws As `forward`.
    */
   forwardBackward(y: Tensor, yhat: Tensor): { loss: number; gradient: Tensor | null } {
     const [target, rows, cols] = this.prepare(y, yhat, 'forward');
     const k = kernels();
-    const loss = this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols);
+    const loss = this.scaleValue(
+      this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols),
+      rows,
+      cols,
+    );
     if (!Number.isFinite(loss)) return { loss, gradient: null };
     const gradient = this.gradSlot.next(yhat.shape, this.writer);
     this.backwardKernel(k)(target.ptr, yhat.ptr, gradient.ptr, rows, cols);
+    this.scaleGradient(gradient, rows, cols);
     return { loss, gradient };
   }
 
-  /** Float64 reference of `forward` on a dense target, for gradCheck. */
+  /**
+   * The factor [num, den] that turns a 'batchmean' value into this reduction's: x · num / den
+   * (num and den small integers, so x · num is exact in float64 and one division rounds).
+   */
+  private factor(rows: number, cols: number): [number, number] {
+    if (this.reduction === 'sum') return [rows, 1];
+    if (this.reduction === 'mean' && this.targets === 'dense') return [1, cols];
+    return [1, 1];
+  }
+
+  private scaleValue(value: number, rows: number, cols: number): number {
+    const [num, den] = this.factor(rows, cols);
+    return num === 1 && den === 1 ? value : Math.fround((value * num) / den);
+  }
+
+  // NOTE: no kernel scales a buffer in place and the ABI is frozen for this change, so a JS loop
+  // over the gradient's view (~1 ns per element; 'batchmean' skips it). num / den is exact for
+  // 'sum' (an integer) and one rounding for 'mean' (1 / cols).
+  private scaleGradient(grad: Tensor, rows: number, cols: number): void {
+    const [num, den] = this.factor(rows, cols);
+    if (num === 1 && den === 1) return;
+    const g = grad.data;
+    const f = num / den;
+    for (let i = 0; i < g.length; i++) g[i] = g[i]! * f;
+  }
+
+  /**
+   * Reduces a float64 sum over every element as `reduction` says (for `referenceForward`).
+   * @param sum The sum of the per-element losses. @param rows Batch size. @param cols Elements per
+   *   sample.
+   */
+  protected reduce(sum: number, rows: number, cols: number): number {
+    if (this.reduction === 'sum') return sum;
+    if (this.reduction === 'mean' && this.targets === 'dense') return sum / (rows * cols);
+    return sum / rows;
+  }
+
+  /** Float64 reference of `forward` on a dense target (following `reduction`), for gradCheck. */
   abstract referenceForward(
     y: Float64Array,
     yhat: Float64Array,
@@ -151,22 +272,27 @@ function checkRange(x: Tensor, lo: number, hi: number, where: string, what: stri
 }
 
 /**
- * Squared error, summed over features and averaged over the batch.
+ * Squared error (yhat - y)², reduced as `reduction` says (default: summed over features and
+ * averaged over the batch; `'mean'` is PyTorch's `nn.MSELoss()`).
  * @example new MSELoss().forward(y, yhat)
  */
 export class MSELoss extends Loss {
   readonly type = 'MSELoss';
   protected readonly targets = 'dense';
+  /** @param options `reduction` (default `'batchmean'`; see {@link LossOptions}). */
+  constructor(options?: LossOptions) {
+    super(options, 'MSELoss');
+  }
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.mse_loss_forward;
   }
   protected backwardKernel(k: Kernels): BackwardKernel {
     return k.mse_loss_backward;
   }
-  referenceForward(y: Float64Array, yhat: Float64Array, rows: number): number {
+  referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number {
     let s = 0;
     for (let i = 0; i < y.length; i++) s += (yhat[i]! - y[i]!) ** 2;
-    return s / rows;
+    return this.reduce(s, rows, cols);
   }
 }
 
@@ -177,6 +303,10 @@ export class MSELoss extends Loss {
 export class BCELoss extends Loss {
   readonly type = 'BCELoss';
   protected readonly targets = 'dense';
+  /** @param options `reduction` (default `'batchmean'`; see {@link LossOptions}). */
+  constructor(options?: LossOptions) {
+    super(options, 'BCELoss');
+  }
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.bce_loss_forward;
   }
@@ -186,14 +316,14 @@ export class BCELoss extends Loss {
   protected override checkPrediction(yhat: Tensor, where: string): void {
     checkRange(yhat, 0, 1, where, 'yhat (probabilities)');
   }
-  referenceForward(y: Float64Array, yhat: Float64Array, rows: number): number {
+  referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number {
     let s = 0;
     for (let i = 0; i < y.length; i++) {
       s -=
         y[i]! * Math.max(Math.log(yhat[i]!), -100) +
         (1 - y[i]!) * Math.max(Math.log(1 - yhat[i]!), -100);
     }
-    return s / rows;
+    return this.reduce(s, rows, cols);
   }
 }
 
@@ -206,6 +336,10 @@ export class BCELoss extends Loss {
 export class CrossEntropyLoss extends Loss {
   readonly type = 'CrossEntropyLoss';
   protected readonly targets = 'classes';
+  /** @param options `reduction` (default `'batchmean'`; see {@link LossOptions}). */
+  constructor(options?: LossOptions) {
+    super(options, 'CrossEntropyLoss');
+  }
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.cross_entropy_loss_forward;
   }
@@ -215,10 +349,10 @@ export class CrossEntropyLoss extends Loss {
   protected override checkPrediction(yhat: Tensor, where: string): void {
     checkRange(yhat, 0, 1, where, 'yhat (probabilities)');
   }
-  referenceForward(y: Float64Array, yhat: Float64Array, rows: number): number {
+  referenceForward(y: Float64Array, yhat: Float64Array, rows: number, cols: number): number {
     let s = 0;
     for (let i = 0; i < y.length; i++) s -= y[i]! * Math.max(Math.log(yhat[i]!), -100);
-    return s / rows;
+    return this.reduce(s, rows, cols);
   }
 }
 
@@ -229,6 +363,10 @@ export class CrossEntropyLoss extends Loss {
 export class LogSoftmaxCrossEntropy extends Loss {
   readonly type = 'LogSoftmaxCrossEntropy';
   protected readonly targets = 'classes';
+  /** @param options `reduction` (default `'batchmean'`; see {@link LossOptions}). */
+  constructor(options?: LossOptions) {
+    super(options, 'LogSoftmaxCrossEntropy');
+  }
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.log_softmax_cross_entropy_forward;
   }
@@ -245,6 +383,6 @@ export class LogSoftmaxCrossEntropy extends Loss {
       const lse = max + Math.log(sum);
       for (let j = 0; j < cols; j++) s -= y[r * cols + j]! * (row[j]! - lse);
     }
-    return s / rows;
+    return this.reduce(s, rows, cols);
   }
 }
