@@ -1,7 +1,10 @@
-// End-to-end test of the demo (web/) in headless Chromium: the page trains the conv net in its
-// worker while a main-thread timer keeps firing, shows a test accuracy >= 0.9 and the
-// autoencoder's reconstructions, and classifies digits the test draws with the mouse. Saves
-// test-results/demo.png. Needs Debian's chromium (apt-get install -y chromium).
+// End-to-end test of the demo (web/) in headless Chromium: the page trains the default conv net in
+// its worker while a main-thread timer keeps firing and shows a test accuracy >= 0.9, a loss chart
+// with numbered axes and the test set's confusion matrix; its controls (network, optimiser, step,
+// epochs) change the next run; retrain and stop end a running training before anything else runs
+// in the worker; the autoencoder shows reconstructions; digits the test draws are classified by
+// the latest classifier. Saves test-results/demo.png. Needs Debian's chromium (apt-get install -y
+// chromium).
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,11 +15,23 @@ import { expectFreshDist } from './browser/dist-check.js';
 
 /** Main-thread timer period of the probe the test installs (ms). */
 const TICK_MS = 5;
+/** The digits test split's size. */
+const TEST_SIZE = 359;
 
 let server: Served;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 const pageErrors: string[] = [];
+
+/** What main.ts records of each worker message (window.demoLog). */
+interface Logged {
+  type: string;
+  run?: number;
+  epoch?: number;
+  loss?: number;
+  stopped?: boolean;
+  at: number;
+}
 
 beforeAll(async () => {
   expectFreshDist();
@@ -36,6 +51,42 @@ afterAll(async () => {
   await server?.close();
 });
 
+const demoLog = (p: Page): Promise<Logged[]> =>
+  p.evaluate(() => (window as unknown as { demoLog: Logged[] }).demoLog);
+
+/** Epoch losses the worker reported for `run`, in arrival order. */
+async function lossesOf(p: Page, run: number): Promise<number[]> {
+  return (await demoLog(p)).filter((m) => m.type === 'epoch' && m.run === run).map((m) => m.loss!);
+}
+
+/** Waits until the page's current run (body data-run) is `run` and has finished or stopped. */
+async function waitForEnd(p: Page, run: number): Promise<string> {
+  await p.waitForFunction(
+    (r) =>
+      document.body.dataset.run === String(r) &&
+      ['done', 'stopped', 'error'].includes(document.body.dataset.state ?? ''),
+    run,
+    { timeout: 30_000 },
+  );
+  return (await p.evaluate(() => document.body.dataset.state))!;
+}
+
+/** Sets the controls (only those given) and presses retrain; returns the new run's number. */
+async function retrain(
+  p: Page,
+  settings: { preset?: string; optimizer?: string; step?: string; epochs?: string },
+): Promise<number> {
+  if (settings.preset !== undefined) await p.selectOption('#preset', settings.preset);
+  if (settings.optimizer !== undefined) await p.selectOption('#optimizer', settings.optimizer);
+  if (settings.step !== undefined) await p.fill('#step', settings.step);
+  if (settings.epochs !== undefined) await p.fill('#epochs', settings.epochs);
+  const before = Number(await p.evaluate(() => document.body.dataset.run));
+  await p.click('#retrain');
+  const run = Number(await p.evaluate(() => document.body.dataset.run));
+  expect(run).toBe(before + 1);
+  return run;
+}
+
 /** Draws a polyline on the pad (coordinates in pad pixels, 192 x 192) with the mouse. */
 async function draw(p: Page, points: Array<[number, number]>): Promise<void> {
   const box = (await p.locator('#pad').boundingBox())!;
@@ -53,99 +104,267 @@ const ellipse = (cx: number, cy: number, rx: number, ry: number): Array<[number,
     cy - ry * Math.cos((i / 40) * 2 * Math.PI),
   ]);
 
+/** Pad strokes of four digits. */
+const DIGITS: Array<[string, Array<Array<[number, number]>>]> = [
+  ['0', [ellipse(96, 96, 40, 62)]],
+  [
+    '1',
+    [
+      [
+        [100, 30],
+        [100, 165],
+      ],
+    ],
+  ],
+  [
+    '4',
+    [
+      [
+        [110, 30],
+        [45, 115],
+        [150, 115],
+      ],
+      [
+        [120, 70],
+        [120, 170],
+      ],
+    ],
+  ],
+  [
+    '7',
+    [
+      [
+        [50, 35],
+        [145, 35],
+        [85, 165],
+      ],
+    ],
+  ],
+];
+
+/** Draws the digit's strokes on a cleared pad; resolves with the page's verdict. */
+async function classify(p: Page, strokes: Array<Array<[number, number]>>): Promise<string> {
+  await p.click('#clear');
+  for (const stroke of strokes) await draw(p, stroke);
+  // The answer to the last stroke (each stroke asks for a prediction).
+  await p.waitForFunction(
+    () =>
+      document.getElementById('prediction')!.dataset.request ===
+      document.getElementById('pad')!.dataset.request,
+  );
+  return (await p.getAttribute('#prediction', 'data-digit'))!;
+}
+
+/** The numbers of the loss chart's axis labels. */
+async function tickLabels(p: Page, axis: 'x' | 'y'): Promise<string[]> {
+  return p.locator(`#loss-chart .${axis}-axis .tick text`).allTextContents();
+}
+
+/** The confusion matrix's cells as numbers, row by row. */
+async function confusionCells(p: Page): Promise<number[][]> {
+  return p.evaluate(() =>
+    Array.from(document.querySelectorAll('#confusion table tr')).flatMap((tr) => {
+      const cells = Array.from(tr.querySelectorAll('td')).map((td) => Number(td.textContent));
+      return cells.length > 0 ? [cells] : [];
+    }),
+  );
+}
+
 describe('demo in headless Chromium', () => {
-  it('trains in the worker with the main thread live, reaches 0.9, shows reconstructions', async () => {
+  it('trains the default conv net in the worker with the main thread live and reaches 0.9', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.body.dataset.state !== 'training', null, {
-      timeout: 150_000,
-    });
-    expect(await page.evaluate(() => document.body.dataset.state)).toBe('done');
+    expect(await waitForEnd(page, 1)).toBe('done');
     expect(pageErrors).toEqual([]);
 
+    const running = await page.textContent('#running');
+    expect(running).toContain('conv1d');
+    expect(running).toContain('sgd · step 0.05 · 15 epochs');
     const accuracy = Number(await page.getAttribute('#accuracy', 'data-value'));
     expect(accuracy).toBeGreaterThanOrEqual(0.9);
-    const timeTo90 = await page.evaluate(() => document.body.dataset.timeTo90);
-    expect(timeTo90).toBeDefined();
+    const seconds = await page.evaluate(() => document.body.dataset.trainSeconds);
     console.log(
-      `demo: test accuracy ${accuracy.toFixed(3)}; reached 0.9 ${timeTo90} s after navigation (headless Chromium)`,
+      `demo: default config (conv1d, sgd, step 0.05, 15 epochs) trained in ${seconds} s in the worker, test accuracy ${accuracy.toFixed(3)} (headless Chromium)`,
     );
 
     // The timer fires during epochs, not just between them: impossible if an epoch ran on the
     // main thread (then at most the one tick of the yield lands between two epoch reports).
-    const { epochs, ticks } = await page.evaluate(() => ({
-      epochs: (window as unknown as { demoEpochLog: Array<{ model: string; at: number }> })
-        .demoEpochLog,
-      ticks: (window as unknown as { probeTicks: number[] }).probeTicks,
-    }));
-    const times = epochs.filter((e) => e.model === 'classifier').map((e) => e.at);
+    const log = await demoLog(page);
+    const ticks = await page.evaluate(
+      () => (window as unknown as { probeTicks: number[] }).probeTicks,
+    );
+    const times = log.filter((m) => m.type === 'epoch' && m.run === 1).map((m) => m.at);
     expect(times.length).toBe(15);
     const between = times
       .slice(1)
       .map((t, i) => ticks.filter((k) => k > times[i]! && k < t).length);
     const fired = between.reduce((a, b) => a + b, 0);
     console.log(
-      `demo: the ${TICK_MS} ms main-thread timer fired ${fired} times within ${between.length} classifier epochs`,
+      `demo: the ${TICK_MS} ms main-thread timer fired ${fired} times within ${between.length} epochs`,
     );
     expect(fired).toBeGreaterThanOrEqual(2 * between.length);
+  }, 60_000);
 
-    expect(await page.getAttribute('#recon', 'data-shown')).toBe('10');
-    const aeLosses = epochs.filter((e) => e.model === 'autoencoder');
-    expect(aeLosses.length).toBe(30);
-  }, 180_000);
+  it('shows no developer hook on the page', async () => {
+    const text = await page.locator('body').innerText();
+    expect(text).not.toMatch(/timer ticks|heartbeat|main thread:/i);
+    expect(await page.locator('#heartbeat').count()).toBe(0);
+  });
 
-  it('classifies digits the test draws', async () => {
+  it('plots the loss with a numbered y axis from 0 and an x axis in epochs', async () => {
+    expect(await page.getAttribute('#loss-chart', 'data-epochs')).toBe('15');
+    expect(await page.locator('#loss-chart .curve.current circle').count()).toBe(15);
+    const y = (await tickLabels(page, 'y')).map(Number);
+    expect(y.length).toBeGreaterThanOrEqual(3);
+    for (const v of y) expect(Number.isFinite(v)).toBe(true);
+    expect(y[0]).toBe(0);
+    for (let i = 1; i < y.length; i++) expect(y[i]!).toBeGreaterThan(y[i - 1]!);
+    // The axis covers the curve: its top label is at least the largest loss.
+    const losses = await lossesOf(page, 1);
+    expect(y.at(-1)!).toBeGreaterThanOrEqual(Math.max(...losses));
+    const x = (await tickLabels(page, 'x')).map(Number);
+    expect(x.length).toBeGreaterThanOrEqual(3);
+    for (const v of x) expect(Number.isInteger(v) && v >= 1 && v <= 15).toBe(true);
+    expect(await page.locator('#loss-chart').textContent()).toContain('epoch');
+  });
+
+  it("shows the test set's confusion matrix, whose diagonal is the printed accuracy", async () => {
+    const cells = await confusionCells(page);
+    expect(cells.length).toBe(10);
+    for (const row of cells) expect(row.length).toBe(10);
+    const total = cells.flat().reduce((a, b) => a + b, 0);
+    const correct = cells.reduce((a, row, i) => a + row[i]!, 0);
+    expect(total).toBe(TEST_SIZE);
+    expect(await page.textContent('#accuracy')).toBe((correct / total).toFixed(3));
+    expect(Number(await page.getAttribute('#accuracy', 'data-value'))).toBe(correct / total);
+    // A colour scale: the diagonal cells are shaded, darker than any mistake in their row.
+    const shades = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('#confusion td')).map(
+        (td) => (td as HTMLElement).style.background,
+      ),
+    );
+    expect(shades.filter((s) => s.startsWith('rgba')).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('refuses a bad step without starting a run', async () => {
+    const run = await page.evaluate(() => document.body.dataset.run);
+    await page.fill('#step', '-1');
+    await page.click('#retrain');
+    expect(await page.textContent('#controls-error')).toContain('step: expected a number above 0');
+    expect(await page.evaluate(() => document.body.dataset.run)).toBe(run);
+    await page.fill('#step', '0.05');
+  });
+
+  it('trains what the controls say: adam for 3 epochs, plotted and shown, unlike sgd', async () => {
+    // Picking adam sets its usual step (0.002); the same step with sgd is the comparison.
+    await page.selectOption('#optimizer', 'adam');
+    expect(await page.inputValue('#step')).toBe('0.002');
+    const adamRun = await retrain(page, { epochs: '3' });
+    expect(await waitForEnd(page, adamRun)).toBe('done');
+    const running = await page.textContent('#running');
+    expect(running).toContain('adam · step 0.002 · 3 epochs');
+    expect(await page.getAttribute('#running', 'data-optimizer')).toBe('adam');
+    expect(await page.getAttribute('#loss-chart', 'data-epochs')).toBe('3');
+    expect(await page.locator('#loss-chart .curve.current circle').count()).toBe(3);
+    expect((await tickLabels(page, 'x')).map(Number)).toEqual([1, 2, 3]);
+    // The previous run (sgd) is drawn dashed beside it.
+    expect(await page.locator('#loss-chart .curve.previous polyline').count()).toBe(1);
+    expect(await confusionCells(page)).toHaveLength(10);
+
+    const sgdRun = await retrain(page, { optimizer: 'sgd', step: '0.002', epochs: '3' });
+    expect(await waitForEnd(page, sgdRun)).toBe('done');
+    expect(await page.textContent('#running')).toContain('sgd · step 0.002 · 3 epochs');
+    const adamLosses = await lossesOf(page, adamRun);
+    const sgdLosses = await lossesOf(page, sgdRun);
+    expect(adamLosses).toHaveLength(3);
+    expect(sgdLosses).toHaveLength(3);
+    // Same network, seed and step: only the update rule differs. At this small step plain SGD
+    // barely moves from chance (ln 10 = 2.30) while Adam's per-weight steps bring the loss down.
+    console.log(
+      `demo: 3 epochs at step 0.002: adam ${adamLosses.map((v) => v.toFixed(3))}, sgd ${sgdLosses.map((v) => v.toFixed(3))}`,
+    );
+    expect(adamLosses[2]!).toBeLessThan(sgdLosses[2]! - 0.5);
+  }, 60_000);
+
+  it('retrain mid-run stops the running training before the next one starts', async () => {
+    const long = await retrain(page, { optimizer: 'sgd', step: '0.05', epochs: '200' });
+    await page.waitForFunction(
+      (r) =>
+        (window as unknown as { demoLog: Logged[] }).demoLog.filter(
+          (m) => m.type === 'epoch' && m.run === r,
+        ).length >= 2,
+      long,
+    );
+    const next = await retrain(page, { preset: 'mlp', optimizer: 'momentum', epochs: '4' });
+    expect(await waitForEnd(page, next)).toBe('done');
+    expect(await page.textContent('#running')).toContain('mlp');
+
+    const log = (await demoLog(page)).filter((m) => m.run === long || m.run === next);
+    const i = (pred: (m: Logged) => boolean): number => log.findIndex(pred);
+    const stopped = i((m) => m.type === 'finished' && m.run === long);
+    const started = i((m) => m.type === 'started' && m.run === next);
+    // The long run ended, stopped, and every report of it came before the next run started.
+    expect(log[stopped]!.stopped).toBe(true);
+    expect(stopped).toBeLessThan(started);
+    expect(log.slice(started).every((m) => m.run === next)).toBe(true);
+    const longEpochs = log.filter((m) => m.type === 'epoch' && m.run === long).length;
+    expect(longEpochs).toBeGreaterThanOrEqual(2);
+    expect(longEpochs).toBeLessThan(200);
+    expect(log.filter((m) => m.type === 'epoch' && m.run === next).map((m) => m.epoch)).toEqual([
+      0, 1, 2, 3,
+    ]);
+    expect(await page.getAttribute('#loss-chart', 'data-epochs')).toBe('4');
+    const status = await page.textContent('#status');
+    expect(status).toMatch(/^done: 4 epochs in [\d.]+ s/);
+  }, 60_000);
+
+  it('stop ends a run and keeps the model trained so far, with its confusion matrix', async () => {
+    const run = await retrain(page, {
+      preset: 'conv1d',
+      optimizer: 'sgd',
+      step: '0.05',
+      epochs: '200',
+    });
+    await page.waitForFunction(
+      (r) =>
+        (window as unknown as { demoLog: Logged[] }).demoLog.filter(
+          (m) => m.type === 'epoch' && m.run === r,
+        ).length >= 1,
+      run,
+    );
+    await page.click('#stop');
+    expect(await waitForEnd(page, run)).toBe('stopped');
+    expect(await page.textContent('#status')).toMatch(/^stopped after \d+ of 200 epochs/);
+    const total = (await confusionCells(page)).flat().reduce((a, b) => a + b, 0);
+    expect(total).toBe(TEST_SIZE);
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(String(run));
+  }, 60_000);
+
+  it('classifies digits the test draws with the newly trained model', async () => {
+    const run = await retrain(page, {
+      preset: 'conv1d',
+      optimizer: 'adam',
+      step: '0.002',
+      epochs: '15',
+    });
+    expect(await waitForEnd(page, run)).toBe('done');
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(String(run));
     const predictions: Record<string, string> = {};
-    // Pad pixels; the model and the drawing are deterministic, so the verdicts are too.
-    for (const [digit, strokes] of [
-      ['0', [ellipse(96, 96, 40, 62)]],
-      [
-        '1',
-        [
-          [
-            [100, 30],
-            [100, 165],
-          ],
-        ],
-      ],
-      [
-        '4',
-        [
-          [
-            [110, 30],
-            [45, 115],
-            [150, 115],
-          ],
-          [
-            [120, 70],
-            [120, 170],
-          ],
-        ],
-      ],
-      [
-        '7',
-        [
-          [
-            [50, 35],
-            [145, 35],
-            [85, 165],
-          ],
-        ],
-      ],
-    ] as const) {
-      await page.click('#clear');
-      for (const stroke of strokes) await draw(page, stroke as Array<[number, number]>);
-      // The answer to the last stroke (each stroke asks for a prediction).
-      await page.waitForFunction(
-        () =>
-          document.getElementById('prediction')!.dataset.request ===
-          document.getElementById('pad')!.dataset.request,
-      );
-      predictions[digit] = (await page.getAttribute('#prediction', 'data-digit'))!;
-      if (digit === '7') {
-        mkdirSync('test-results', { recursive: true });
-        await page.screenshot({ path: 'test-results/demo.png', fullPage: true });
-      }
-    }
+    for (const [digit, strokes] of DIGITS) predictions[digit] = await classify(page, strokes);
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/demo.png', fullPage: true });
     expect(predictions).toEqual({ 0: '0', 1: '1', 4: '4', 7: '7' });
+  }, 60_000);
+
+  it('trains the autoencoder, shows reconstructions, and the pad keeps the last classifier', async () => {
+    const classifierRun = await page.getAttribute('#pad-model', 'data-run');
+    const run = await retrain(page, { preset: 'autoencoder', optimizer: 'sgd', epochs: '5' });
+    expect(await waitForEnd(page, run)).toBe('done');
+    expect(await page.isVisible('#recon')).toBe(true);
+    expect(await page.getAttribute('#recon', 'data-shown')).toBe('10');
+    expect(await page.locator('#confusion table').count()).toBe(0);
+    expect(await page.locator('#loss-chart').textContent()).toContain('BCE');
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(classifierRun);
+    expect(await classify(page, DIGITS[1]![1])).toBe('1');
+    expect(pageErrors).toEqual([]);
   }, 60_000);
 });

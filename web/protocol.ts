@@ -1,4 +1,33 @@
-// The messages between the demo page (main.ts) and its training worker (worker.ts).
+// The messages between the demo page (main.ts) and its training worker (worker.ts). Every message
+// about a training carries its run number: the page numbers its requests, the worker runs one at a
+// time (a new request stops the current run first), and the page drops reports of older runs.
+
+import type { OptimizerName, PresetName } from 'torchlet';
+
+/** What one training uses: the controls' values. */
+export interface RunConfig {
+  /** A digits preset: a classifier, or 'autoencoder' (reconstructs its input). */
+  preset: PresetName;
+  optimizer: OptimizerName;
+  /** The gradient step (learning rate). */
+  step: number;
+  epochs: number;
+  batchSize: number;
+  /** Seed of the initial weights and of the shuffling. */
+  seed: number;
+}
+
+/** Page -> worker: stop the current training (if any) and start this one. */
+export interface TrainRequest {
+  type: 'train';
+  run: number;
+  config: RunConfig;
+}
+
+/** Page -> worker: stop the current training; the model trained so far stays. */
+export interface StopRequest {
+  type: 'stop';
+}
 
 /** Page -> worker: classify a drawn digit (64 pixels in [0, 1], row-major 8x8). */
 export interface PredictRequest {
@@ -7,20 +36,45 @@ export interface PredictRequest {
   pixels: number[];
 }
 
+/** Page -> worker. */
+export type ToWorker = TrainRequest | StopRequest | PredictRequest;
+
 /** Worker -> page. */
 export type FromWorker =
   | { type: 'status'; text: string }
-  /** One epoch of the classifier (with test accuracy) or of the autoencoder. */
+  /** The digits presets the worker can train (sent once, at start). */
+  | { type: 'presets'; presets: Array<{ name: PresetName; description: string; task: Task }> }
+  /** A run has started: what it trains. */
+  | { type: 'started'; run: number; config: RunConfig; description: string; task: Task }
+  /** One epoch (index from 0); test accuracy for a classifier. */
   | {
       type: 'epoch';
-      model: 'classifier' | 'autoencoder';
+      run: number;
       epoch: number;
       epochs: number;
       loss: number;
       accuracy?: number;
     }
-  /** Test digits and their reconstructions, `count` rows of 64 pixels each. */
-  | { type: 'reconstructions'; count: number; inputs: number[]; outputs: number[]; epoch: number }
+  /** Test digits and their reconstructions, `count` rows of 64 pixels each (autoencoder runs). */
+  | {
+      type: 'reconstructions';
+      run: number;
+      count: number;
+      inputs: number[];
+      outputs: number[];
+      epoch: number;
+    }
+  /** The test set's confusion matrix after a classifier run: `matrix[label][predicted]`. */
+  | { type: 'confusion'; run: number; matrix: number[][] }
+  /**
+   * A run ended: after all its epochs, or stopped (by a stop or a newer train request) after
+   * `epochsDone` epochs. `seconds` is its training time in the worker.
+   */
+  | { type: 'finished'; run: number; stopped: boolean; epochsDone: number; seconds: number }
+  /** The model the drawing pad uses changed (the first epoch of a classifier run is done). */
+  | { type: 'classifier'; run: number }
   | { type: 'prediction'; id: number; probabilities: number[] }
-  | { type: 'done' }
-  | { type: 'error'; message: string };
+  | { type: 'error'; run?: number; message: string };
+
+/** What a preset predicts. */
+export type Task = 'classify' | 'reconstruct';

@@ -1,39 +1,86 @@
-// The demo's worker: loads torchlet, trains the report's conv net on the 8x8 digits, then its
-// autoencoder, posting every epoch, and classifies drawings. All the numeric work is here, so
-// the page's main thread only draws. Between epochs it yields, so predictions are answered live.
+// The demo's worker: loads torchlet and the 8x8 digits once, then trains what the page asks for
+// (a preset, optimiser, step, epochs), posting every epoch, and classifies drawings. All the
+// numeric work is here, so the page's main thread only draws. One training at a time: a new
+// request aborts the current run and waits for it to unwind before starting, so two runs never
+// interleave. Training yields to the event loop every few milliseconds, so stop/retrain requests
+// and drawings are answered while it runs.
 import {
   BCELoss,
   LogSoftmaxCrossEntropy,
+  type Loss,
+  Optim,
+  type OptimizerName,
+  PRESETS,
   type Preset,
+  Rng,
   Tensor,
   accuracy,
   asSamples,
+  confusionMatrix,
   fetchDigits,
   init,
   preset,
-  sgd,
 } from 'torchlet';
-import type { FromWorker, PredictRequest } from './protocol.js';
+import type { FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
 
-const CLASSIFIER = { epochs: 15, batchSize: 32, step: 0.05 };
-const AUTOENCODER = { epochs: 30, batchSize: 32, step: 0.05 };
-/** Test digits whose reconstructions the page shows. */
+/** Test digits whose reconstructions the page shows (autoencoder runs). */
 const SHOWN = 10;
+/** Longest stretch of training (ms) between two yields to the event loop. */
+const SLICE_MS = 25;
 
 const post = (message: FromWorker): void => self.postMessage(message);
-const yieldToMessages = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+const yieldToEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
-// Drawings that arrive before the classifier has trained one epoch wait here. The listener is
-// registered first: a message that finds no listener is dropped.
-const pending: PredictRequest[] = [];
-let classifier: Preset | null = null;
-self.addEventListener('message', (e: MessageEvent<PredictRequest>) => {
-  if (e.data.type !== 'predict') return;
-  pending.push(e.data);
-  if (classifier) answerPredictions(classifier);
+post({
+  type: 'presets',
+  presets: PRESETS.filter((p) => p.data === 'digits').map(({ name, description, task }) => ({
+    name,
+    description,
+    task,
+  })),
 });
 
-/** Softmax of the conv net's logits for each pending drawing. */
+const ready = init().then(() => {
+  post({ type: 'status', text: 'loading the digits' });
+  return fetchDigits();
+});
+
+// The classifier the drawing pad uses: the latest classifier run that has trained an epoch.
+// Drawings that arrive before there is one wait in `pending`.
+const pending: Array<{ id: number; pixels: number[] }> = [];
+let classifier: Preset | null = null;
+
+/** The run that should be running: the latest train request, or null after a stop. */
+let wanted: number | null = null;
+/** The run in progress and how to stop it. */
+let current: { run: number; controller: AbortController } | null = null;
+/** Runs execute one after another along this chain. */
+let chain: Promise<void> = Promise.resolve();
+
+// Registered before any await: a message that finds no listener is dropped.
+self.addEventListener('message', (e: MessageEvent<ToWorker>) => {
+  const m = e.data;
+  switch (m.type) {
+    case 'predict':
+      pending.push(m);
+      if (classifier) answerPredictions(classifier);
+      break;
+    case 'stop':
+      wanted = null;
+      current?.controller.abort();
+      break;
+    case 'train': {
+      wanted = m.run;
+      current?.controller.abort();
+      const { run, config } = m;
+      // A request superseded while it waited is skipped.
+      chain = chain.then(() => (wanted === run ? runTraining(run, config) : undefined));
+      break;
+    }
+  }
+});
+
+/** Softmax of the classifier's outputs for each pending drawing. */
 function answerPredictions({ net, inputShape }: Preset): void {
   for (const request of pending.splice(0)) {
     const x = Tensor.from(request.pixels, [1, ...inputShape]);
@@ -46,67 +93,151 @@ function answerPredictions({ net, inputShape }: Preset): void {
   }
 }
 
-async function main(): Promise<void> {
-  await init();
-  post({ type: 'status', text: 'loading the digits' });
-  const { train, test } = await fetchDigits();
-
-  const conv = preset('conv1d', { seed: 1 });
-  const trainSet = { x: asSamples(train.x, conv.inputShape), y: train.y };
-  const testSet = { x: asSamples(test.x, conv.inputShape), y: test.y };
-  const crossEntropy = new LogSoftmaxCrossEntropy();
-  post({ type: 'status', text: `training ${conv.description}` });
-  for (let epoch = 0; epoch < CLASSIFIER.epochs; epoch++) {
-    const { loss } = sgd(conv.net, trainSet, crossEntropy, {
-      ...CLASSIFIER,
-      epochs: 1,
-      seed: epoch,
-    });
-    post({
-      type: 'epoch',
-      model: 'classifier',
-      epoch,
-      epochs: CLASSIFIER.epochs,
-      loss: loss[0]!,
-      accuracy: accuracy(conv.net, testSet),
-    });
-    classifier = conv;
-    answerPredictions(conv);
-    await yieldToMessages();
-  }
-
-  const ae = preset('autoencoder', { seed: 1 });
-  const shown = test.x.rows(0, SHOWN);
-  const bce = new BCELoss();
-  post({ type: 'status', text: `training ${ae.description}` });
-  for (let epoch = 0; epoch < AUTOENCODER.epochs; epoch++) {
-    const { loss } = sgd(ae.net, { x: train.x, y: train.x }, bce, {
-      ...AUTOENCODER,
-      epochs: 1,
-      seed: epoch,
-    });
-    post({
-      type: 'epoch',
-      model: 'autoencoder',
-      epoch,
-      epochs: AUTOENCODER.epochs,
-      loss: loss[0]!,
-    });
-    if (epoch % 5 === 4 || epoch === AUTOENCODER.epochs - 1) {
-      const outputs = Array.from(ae.net.forward(shown).data);
-      post({
-        type: 'reconstructions',
-        count: SHOWN,
-        inputs: Array.from(shown.data),
-        outputs,
-        epoch,
-      });
-    }
-    await yieldToMessages();
-  }
-  post({ type: 'done' });
+interface TrainOptions {
+  epochs: number;
+  step: number;
+  optimizer: OptimizerName;
+  batchSize: number;
+  seed: number;
+  signal: AbortSignal;
+  /** After each epoch (index from 0) with its mean training loss. */
+  onEpoch: (epoch: number, loss: number) => void;
 }
 
-main().catch((e: unknown) =>
-  post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+/**
+ * Mini-batch training with one `Optim` for the whole run (so momentum's and Adam's state carries
+ * across epochs), shuffling each epoch, yielding to the event loop every SLICE_MS and stopping
+ * at the first check after `signal` aborts. Resolves with the number of completed epochs.
+ */
+async function train(
+  net: Preset['net'],
+  data: { x: Tensor; y: Tensor },
+  loss: Loss,
+  options: TrainOptions,
+): Promise<number> {
+  const n = data.x.shape[0]!;
+  const sampleShape = data.x.shape.slice(1);
+  const xWidth = data.x.size / n;
+  const yWidth = data.y.size / n;
+  const xs = data.x.data.slice();
+  const ys = data.y.data.slice();
+  const rng = new Rng(options.seed);
+  const optim = new Optim(net, loss, options.step, { optimizer: options.optimizer });
+  const order = new Uint32Array(n).map((_, i) => i);
+  let sliceStart = performance.now();
+  let epoch = 0;
+  try {
+    net.train();
+    for (; epoch < options.epochs; epoch++) {
+      rng.shuffle(order);
+      let total = 0;
+      for (let start = 0; start < n; start += options.batchSize) {
+        if (options.signal.aborted) return epoch;
+        const rows = order.subarray(start, start + options.batchSize);
+        const bx = new Float32Array(rows.length * xWidth);
+        const by = new Float32Array(rows.length * yWidth);
+        rows.forEach((r, k) => {
+          bx.set(xs.subarray(r * xWidth, (r + 1) * xWidth), k * xWidth);
+          by.set(ys.subarray(r * yWidth, (r + 1) * yWidth), k * yWidth);
+        });
+        const x = Tensor.from(bx, [rows.length, ...sampleShape]);
+        const y = Tensor.from(by, yWidth === 1 ? [rows.length] : [rows.length, yWidth]);
+        try {
+          total += optim.step(x, y) * rows.length;
+        } finally {
+          x.dispose();
+          y.dispose();
+        }
+        if (performance.now() - sliceStart > SLICE_MS) {
+          await yieldToEvents();
+          sliceStart = performance.now();
+        }
+      }
+      net.eval();
+      options.onEpoch(epoch, total / n);
+      net.train();
+    }
+    return epoch;
+  } finally {
+    net.eval();
+    optim.dispose();
+  }
+}
+
+async function runTraining(run: number, config: RunConfig): Promise<void> {
+  const { train: trainSplit, test } = await ready;
+  if (wanted !== run) return;
+  const info = PRESETS.find((p) => p.name === config.preset);
+  if (info === undefined || info.data !== 'digits') {
+    post({ type: 'error', run, message: `expected a digits preset, got ${config.preset}` });
+    return;
+  }
+  const controller = new AbortController();
+  current = { run, controller };
+  const task: Task = info.task;
+  const model = preset(config.preset, { seed: config.seed });
+  const loss: Loss = task === 'classify' ? new LogSoftmaxCrossEntropy() : new BCELoss();
+  const testSet = { x: asSamples(test.x, model.inputShape), y: test.y };
+  const data =
+    task === 'classify'
+      ? { x: asSamples(trainSplit.x, model.inputShape), y: trainSplit.y }
+      : { x: trainSplit.x, y: trainSplit.x };
+  const shown = test.x.rows(0, SHOWN);
+  post({ type: 'started', run, config, description: model.description, task });
+  const started = performance.now();
+  try {
+    const epochsDone = await train(model.net, data, loss, {
+      ...config,
+      signal: controller.signal,
+      onEpoch: (epoch, value) => {
+        post({
+          type: 'epoch',
+          run,
+          epoch,
+          epochs: config.epochs,
+          loss: value,
+          ...(task === 'classify' ? { accuracy: accuracy(model.net, testSet) } : {}),
+        });
+        if (task === 'classify' && classifier !== model) {
+          classifier?.net.dispose();
+          classifier = model;
+          post({ type: 'classifier', run });
+        }
+        if (task === 'classify') answerPredictions(model);
+        if (task === 'reconstruct' && (epoch % 5 === 4 || epoch === config.epochs - 1)) {
+          post({
+            type: 'reconstructions',
+            run,
+            count: SHOWN,
+            inputs: Array.from(shown.data),
+            outputs: Array.from(model.net.forward(shown).data),
+            epoch,
+          });
+        }
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (task === 'classify' && epochsDone > 0 && (wanted === run || wanted === null)) {
+      post({ type: 'confusion', run, matrix: confusionMatrix(model.net, testSet).matrix });
+    }
+    post({
+      type: 'finished',
+      run,
+      stopped: epochsDone < config.epochs,
+      epochsDone,
+      seconds,
+    });
+  } catch (e) {
+    post({ type: 'error', run, message: e instanceof Error ? e.message : String(e) });
+  } finally {
+    if (classifier !== model) model.net.dispose();
+    loss.dispose();
+    shown.dispose();
+    if (current?.run === run) current = null;
+  }
+}
+
+ready.then(
+  () => post({ type: 'status', text: 'ready' }),
+  (e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
 );
