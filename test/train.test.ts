@@ -236,12 +236,13 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
     };
   }
 
+  // Messages count epochs and batches from 1 (issue 15), callback fields from 0.
   it('throws on a non-finite gradient naming epoch and batch, before any weight moves', () => {
     const { net, data } = overflowData();
     expectError(
       () => sgd(net, data, new MSELoss(), { batchSize: 1, shuffle: false, step: 0.1 }),
       'NON_FINITE',
-      /^sgd \(epoch 0, batch 2\): Optim\.step: expected a finite gradient of 0\.weight, got Infinity/,
+      /^sgd \(epoch 1 of 10, batch 3 of 4\): Optim\.step: expected a finite gradient of 0\.weight, got Infinity/,
     );
     // Batches 0 and 1 trained before the bad one; on the bad sample alone nothing moves.
     const fresh = overflowData();
@@ -252,7 +253,7 @@ describe('sgd toolkit: validation, early stopping, callbacks, finite guard', () 
           step: 0.1,
         }),
       'NON_FINITE',
-      /epoch 0, batch 0/,
+      /^sgd \(epoch 1 of 10, batch 1 of 1\): /,
     );
     expect(JSON.stringify(fresh.net.parameters().map((p) => Array.from(p.value.data)))).toBe(
       hashValues,
@@ -396,7 +397,7 @@ describe('sgd under hostile options', () => {
     expectError(
       () => sgd(net, small, new LogSoftmaxCrossEntropy(), { seed: 1 }),
       'NON_FINITE',
-      /^sgd \(epoch 0, batch 0\): Optim\.step: expected a finite network output, got NaN at flat index \d+; weights were not updated/,
+      /^sgd \(epoch 1 of 10, batch 1 of \d+\): Optim\.step: expected a finite network output, got NaN at flat index \d+; weights were not updated/,
     );
     expect(stateHash(net)).toBe(hash);
   });

@@ -77,12 +77,15 @@ export {
 } from './train/optim.js';
 export {
   sgd,
+  fit,
   predict,
   accuracy,
   evaluateLoss,
   labelsOf,
   type Dataset,
   type SgdOptions,
+  type FitOptions,
+  type Progress,
   type History,
   type EpochInfo,
   type BatchInfo,

@@ -59,7 +59,9 @@ export interface LayerSpec<M extends Module = Module> {
 
 /** A class with a description (what `register` takes). */
 export interface LayerClass<M extends Module = Module> {
+  /** The class's description (`static readonly spec`). */
   readonly spec: LayerSpec<M>;
+  /** The prototype of its instances (so a class of `M`s is a `LayerClass<M>`). */
   readonly prototype: M;
 }
 
@@ -342,13 +344,17 @@ export class Frame implements Call {
    * frame's buffers already hold: slots only grow, so a call of that shape reserves nothing.
    */
   reservedForward: readonly number[] | null = null;
+  /** @internal The input shape whose backward this frame's buffers already hold, or null. */
   reservedBackward: readonly number[] | null = null;
+  /** @internal Whether they hold dL/dx for that backward too. */
   reservedDelta = false;
   /** The module whose calls this frame records. */
   readonly owner: Module;
   /** Buffers: outputs, deltas, saved state (grow-only; see BufferSlot). */
   readonly outputSlot = new BufferSlot();
+  /** The buffer of dL/d(input), the backward's delta to the input. */
   readonly gradInputSlot = new BufferSlot();
+  /** The buffer of the forward's saved state (`savedSize` floats). */
   readonly savedSlot = new BufferSlot();
   /** Containers: the frames of their children, by position. */
   readonly children: Frame[] = [];
@@ -358,6 +364,7 @@ export class Frame implements Call {
    * them false for the outputs and deltas that pass between its own children.
    */
   outputEscapes = true;
+  /** Whether the delta to the input leaves the container (as `outputEscapes`, for the backward). */
   gradInputEscapes = true;
 
   constructor(owner: Module) {
@@ -951,21 +958,34 @@ export function sameArg(a: ArgValue, b: ArgValue): boolean {
 }
 
 /**
- * Runs `f` with `net` and everything inside it in training (`true`) or evaluation mode, then
- * restores each module's own mode (the evaluation helpers run in evaluation mode: no dropout).
+ * Puts `net` and everything inside it in training (`true`) or evaluation mode and returns the
+ * function that restores each module's own mode. Call it in a `finally`, so the modes come back
+ * however the work ends (a throw, an async rejection, an abort). @internal
  */
-export function withMode<T>(net: Module, training: boolean, f: () => T): T {
+export function enterMode(net: Module, training: boolean): () => void {
   const modes: [Module, boolean][] = [];
   const walk = (m: Module): void => {
     modes.push([m, m.training]);
     m.children().forEach(walk);
   };
   walk(net);
-  if (modes.every(([, t]) => t === training)) return f();
+  if (modes.every(([, t]) => t === training)) return () => {};
   net.train(training);
+  return () => {
+    for (const [m, t] of modes) m.training = t;
+  };
+}
+
+/**
+ * Runs `f` with `net` and everything inside it in training (`true`) or evaluation mode, then
+ * restores each module's own mode (the evaluation helpers run in evaluation mode: no dropout).
+ * For work that spans several calls or awaits (the training loop), use `enterMode`.
+ */
+export function withMode<T>(net: Module, training: boolean, f: () => T): T {
+  const restore = enterMode(net, training);
   try {
     return f();
   } finally {
-    for (const [m, t] of modes) m.training = t;
+    restore();
   }
 }

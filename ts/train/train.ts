@@ -1,7 +1,10 @@
-// The training loop of the original design. sgd() shuffles with its own seeded generator, gathers
-// each batch into reused buffers with one kernel call, and runs an `Optim` step (any update rule).
-// Per epoch it can score validation data, stop early with patience (restoring the best weights),
-// and call back; a NaN/Inf loss or gradient throws naming epoch and batch, or skips the batch.
+// The training loop of the original design, in one generator (`steps`) that yields after each
+// batch: sgd() drives it synchronously, fit() asynchronously, yielding to the event loop every
+// `yieldMs` and checking an AbortSignal between batches. Each epoch shuffles with a seeded
+// generator, gathers each batch into reused buffers with one kernel call and runs an `Optim` step
+// (any update rule, or the caller's Optim with its state). Per epoch it can score validation data,
+// stop early with patience (restoring the best weights) and call back; a NaN/Inf loss or gradient
+// throws naming epoch and batch, or skips the batch.
 
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
@@ -15,7 +18,7 @@ import {
   evaluateLoss,
   metricOf,
 } from './metrics.js';
-import { type Module, withMode } from '../core/module.js';
+import { type Module, enterMode } from '../core/module.js';
 import {
   OPTIM_KEYS,
   Optim,
@@ -70,12 +73,29 @@ export interface SgdOptions extends OptimOptions {
   epochs?: number;
   /** Convergence threshold: stop when the epoch loss changes by less than eps (default 0: never). */
   eps?: number;
-  /** Gradient step, i.e. the learning rate (default 1e-3). */
+  /** Gradient step, i.e. the learning rate (default 1e-3). Not with `optim` (it has its own). */
   step?: number;
+  /**
+   * Train with this `Optim`: its update rule, step and state (velocity, Adam's moments and step
+   * count) carry over from call to call, so one call per epoch trains as one call of many epochs.
+   * The caller owns it (it is not disposed); it must have been built for this `net` and `loss`.
+   * Not with `step` or the update-rule options (they are the Optim's). Default: a new Optim per
+   * call, from `step` and the update-rule options, disposed at the end.
+   */
+  optim?: Optim;
   /** Shuffle the samples each epoch (default true). */
   shuffle?: boolean;
-  /** Seed of the shuffling generator, an integer in [0, 2^32) (default: the shared `defaultRng`). */
+  /**
+   * Seed of the shuffling generator, an integer in [0, 2^32): each call starts a new generator
+   * from it (default: the shared `defaultRng`, which continues from call to call). Not with `rng`.
+   */
   seed?: number;
+  /**
+   * The shuffling generator itself, which continues from call to call (the caller owns it). Each
+   * epoch's order is a fresh shuffle of 0..n-1 drawn from it, so two calls of one epoch with the
+   * same `rng` (and `optim`) give the weights of one call of two epochs with `seed` its seed.
+   */
+  rng?: Rng;
   /**
    * Called after each epoch with its index (from 0), mean training loss and validation scores.
    * Returning `false` (exactly) stops training after this epoch.
@@ -102,7 +122,53 @@ export interface SgdOptions extends OptimOptions {
   nonFinite?: 'throw' | 'skip';
 }
 
-/** What `sgd` returns. */
+/** What `onProgress` receives (indices from 0, as the other callbacks'). */
+export interface Progress {
+  /** Epoch index, from 0: the epoch in progress, or the one just finished when `epochEnd`. */
+  epoch: number;
+  /** Epochs asked for (training may stop earlier). */
+  epochs: number;
+  /** Index, from 0, of the last batch completed in `epoch`. */
+  batch: number;
+  /** Batches per epoch. */
+  batches: number;
+  /** Samples trained on so far in this call (skipped batches included). */
+  samples: number;
+  /**
+   * Batches completed over batches planned (epochs × batches), in [0, 1]; it stays below 1 when
+   * training stops early (convergence, patience, `onEpoch` returning false).
+   */
+  fraction: number;
+  /** Milliseconds since training started. */
+  elapsedMs: number;
+  /** True for the report after an epoch's validation and `onEpoch`. */
+  epochEnd: boolean;
+}
+
+/** Options for `fit`: those of `sgd`, plus cancellation, progress and how often to yield. */
+export interface FitOptions extends SgdOptions {
+  /**
+   * Checked between batches (and before training starts): once aborted, `fit` rejects with
+   * `signal.reason` (an `AbortError` DOMException unless `abort(reason)` gave one). The weights
+   * are left as after the last completed batch (no best-weight restore), the optimiser state is
+   * consistent with them, and fit's buffers are freed.
+   */
+  signal?: AbortSignal;
+  /**
+   * Called each time fit yields to the event loop (about every `yieldMs` of training) and after
+   * each epoch (`epochEnd: true`, after validation and `onEpoch`).
+   */
+  onProgress?: (progress: Progress) => void;
+  /**
+   * Longest run of batches, in milliseconds, between yields to the event loop (default 16: one
+   * frame at 60 Hz; 0 yields after every batch). A batch is never split, so a run lasts at least
+   * one batch (and one epoch's validation). Yields are macrotasks: setImmediate in Node,
+   * MessageChannel in browsers (setTimeout(0) where neither exists).
+   */
+  yieldMs?: number;
+}
+
+/** What `sgd` and `fit` return. */
 export interface History {
   /** Mean training loss of each epoch (over the batches not skipped). */
   loss: number[];
@@ -128,8 +194,10 @@ export const SGD_KEYS: readonly string[] = Object.freeze([
   'epochs',
   'eps',
   'step',
+  'optim',
   'shuffle',
   'seed',
+  'rng',
   'onEpoch',
   'onBatch',
   'validation',
@@ -139,6 +207,12 @@ export const SGD_KEYS: readonly string[] = Object.freeze([
   'nonFinite',
   ...OPTIM_KEYS,
 ]);
+
+/** The options only `fit` takes. */
+const FIT_ONLY: readonly string[] = Object.freeze(['signal', 'onProgress', 'yieldMs']);
+
+/** The keys of `FitOptions`. @internal */
+export const FIT_KEYS: readonly string[] = Object.freeze([...SGD_KEYS, ...FIT_ONLY]);
 
 function checkOption(
   value: number,
@@ -156,24 +230,48 @@ function checkOption(
   return value;
 }
 
-/**
- * Mini-batch training, as in the original design (plain SGD unless `optimizer` says otherwise).
- * @returns The loss history, with validation scores when asked.
- * @throws TorchletError for bad data or options (before anything moves; an unknown option key
- *   names the likely one: `lr` -> `step`), and `NON_FINITE` naming epoch and batch when the
- *   network output, a loss or a gradient is NaN/Inf (unless `nonFinite: 'skip'`).
- * @example
- * const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
- *   batchSize: 32, epochs: 50, step: 1e-3, optimizer: 'adam', seed: 1,
- *   validation: test, metric: 'accuracy', patience: 5,
- * });
- */
-export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions = {}): History {
-  const where = 'sgd';
+/** Everything a run needs, validated before anything moves. */
+interface Plan {
+  where: string;
+  net: Module;
+  data: Dataset;
+  loss: Loss;
+  options: SgdOptions;
+  n: number;
+  batchSize: number;
+  epochs: number;
+  batches: number;
+  eps: number;
+  optim: Optim;
+  /** True when the run built `optim` (and disposes it). */
+  ownsOptim: boolean;
+  rng: Rng;
+  shuffle: boolean;
+  validation: Dataset | undefined;
+  metric: Metric | null;
+  patience: number | null;
+  monitor: 'loss' | 'metric';
+  skip: boolean;
+}
+
+/** Nets an sgd or fit is training now: a second run on one of them would interleave its steps. */
+const busy = new WeakSet<Module>();
+
+/** Throws `BAD_ARGUMENT` when a running sgd or fit is training `net`. */
+function checkIdle(net: Module, where: string): void {
+  if (busy.has(net)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected a net no other sgd or fit is training, got one a running fit is training (await it, or abort it first)`,
+    );
+  }
+}
+
+/** Validates sgd's and fit's shared arguments and options; moves nothing, allocates no WASM. */
+function plan(net: Module, data: Dataset, loss: Loss, options: SgdOptions, where: string): Plan {
   checkNet(net, where);
   const n = checkDataset(data, where);
   checkLoss(loss, where);
-  checkOptionKeys(options, SGD_KEYS, where);
   for (const name of ['onEpoch', 'onBatch'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw new TorchletError(
@@ -189,6 +287,20 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
     );
   }
   if (options.seed !== undefined) checkSeed(options.seed, where);
+  if (options.rng !== undefined) {
+    if (!(options.rng instanceof Rng)) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${where}: expected rng to be an Rng, got ${describe(options.rng)}`,
+      );
+    }
+    if (options.seed !== undefined) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${where}: expected seed or rng, got both (seed starts a new generator; rng continues one)`,
+      );
+    }
+  }
   const batchSize = checkOption(
     options.batchSize ?? 32,
     where,
@@ -209,14 +321,6 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
     'eps',
     (v) => v >= 0 && Number.isFinite(v),
     'a finite number >= 0',
-  );
-  // `step` is the original design's name of the learning rate.
-  const lr = checkOption(
-    options.step ?? 1e-3,
-    where,
-    'step',
-    (v) => v > 0 && Number.isFinite(v),
-    'a positive finite number',
   );
   const validation = options.validation;
   if (validation !== undefined) checkDataset(validation, where, 'validation');
@@ -257,6 +361,8 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
       `${where}: expected nonFinite 'throw' or 'skip', got ${String(onNonFinite)}`,
     );
   }
+  const optim = checkOptim(net, loss, options, where);
+  checkIdle(net, where);
   // Validate shapes once, on one sample, and every class label, before anything moves (a bad
   // label in a late batch would otherwise throw after earlier batches had updated the weights).
   checkLabels(data.y, net.outputShape(data.x.rows(0, 1).shape, 'forward'), where, 'data.y');
@@ -268,134 +374,395 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
       'validation.y',
     );
   }
-  const optimOptions: Record<string, unknown> = {};
-  for (const key of OPTIM_KEYS) {
-    if (Object.hasOwn(options, key)) optimOptions[key] = options[key as keyof OptimOptions];
-  }
-  const optim = new Optim(net, loss, lr, optimOptions);
-  const rng = options.seed === undefined ? defaultRng : new Rng(options.seed);
+  return {
+    where,
+    net,
+    data,
+    loss,
+    options,
+    n,
+    batchSize,
+    epochs,
+    batches: Math.ceil(n / batchSize),
+    eps,
+    // An Optim allocates its state at its first update, so building one here moves nothing.
+    optim: optim ?? new Optim(net, loss, stepOf(options, where), optimOptionsOf(options)),
+    ownsOptim: optim === null,
+    rng: options.rng ?? (options.seed === undefined ? defaultRng : new Rng(options.seed)),
+    shuffle: options.shuffle ?? true,
+    validation,
+    metric,
+    patience,
+    monitor,
+    skip: onNonFinite === 'skip',
+  };
+}
 
-  const order = new Uint32Array(n).map((_, i) => i);
-  // Never more than n rows per batch: a batchSize of 6e8 on 100 samples allocates 100 indices.
-  const indices = new U32Buffer(Math.min(batchSize, n));
+/** `step`, checked (`step` is the original design's name of the learning rate). */
+function stepOf(options: SgdOptions, where: string): number {
+  return checkOption(
+    options.step ?? 1e-3,
+    where,
+    'step',
+    (v) => v > 0 && Number.isFinite(v),
+    'a positive finite number',
+  );
+}
+
+function optimOptionsOf(options: SgdOptions): OptimOptions {
+  const out: Record<string, unknown> = {};
+  for (const key of OPTIM_KEYS) {
+    if (Object.hasOwn(options, key)) out[key] = options[key as keyof OptimOptions];
+  }
+  return out;
+}
+
+/** The caller's Optim, checked against net, loss and the options it excludes; null without one. */
+function checkOptim(net: Module, loss: Loss, options: SgdOptions, where: string): Optim | null {
+  const optim = options.optim;
+  if (optim === undefined) return null;
+  if (!(optim instanceof Optim)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected optim to be an Optim, got ${describe(optim)}`,
+    );
+  }
+  const clash = ['step', ...OPTIM_KEYS].filter((k) => options[k as keyof SgdOptions] !== undefined);
+  if (clash.length > 0) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected no ${clash.join(', ')} with optim (the Optim's own apply: step ${optim.lr}, optimizer '${optim.optimizer}'), got ${clash.map((k) => `${k} ${describe(options[k as keyof SgdOptions])}`).join(', ')}`,
+    );
+  }
+  if (optim.net !== net) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected optim built for the net being trained (new Optim(net, loss, …)), got an Optim of another module (${optim.net.constructor.name})`,
+    );
+  }
+  if (optim.loss !== loss) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected optim built with the loss passed (new Optim(net, loss, …)), got an Optim with another ${optim.loss.type}`,
+    );
+  }
+  return optim;
+}
+
+/** Where the loop stands; `steps` updates one object in place and yields it. */
+interface Position {
+  epoch: number;
+  batch: number;
+  samples: number;
+  epochEnd: boolean;
+}
+
+/**
+ * The training loop: yields after each batch and after each epoch's end (validation, `onEpoch`),
+ * returns the history. Buffers, the owned Optim and the modes are released in its `finally`,
+ * which also runs when the driver stops it early (`return()`, on abort).
+ */
+function* steps(p: Plan, pos: Position): Generator<Position, History, void> {
+  const { where, net, data, loss, options, n, batchSize, batches, optim, rng, skip } = p;
+  const { validation, metric, patience, monitor } = p;
+  busy.add(net);
+  // Training mode for the steps (Dropout drops); validation runs in evaluation mode.
+  const restoreMode = enterMode(net, true);
   const xSlot = new Slot();
   const ySlot = new Slot();
-  const xCols = data.x.size / n;
-  const yCols = data.y.size / n;
-  const xShape = [0, ...data.x.shape.slice(1)];
-  const yShape = [0, ...data.y.shape.slice(1)];
-  const batches = Math.ceil(n / batchSize);
-  const history: History = {
-    loss: [],
-    converged: false,
-    valLoss: [],
-    valMetric: [],
-    metric: metric?.name ?? null,
-    bestEpoch: -1,
-    stoppedEarly: false,
-    skippedBatches: 0,
-  };
-  const params = net.parameters();
-  let best: Float32Array[] | null = null;
-  let bestValue = NaN;
-  // Training mode for the steps (Dropout drops); validation runs in evaluation mode.
-  withMode(net, true, () => {
-    try {
-      for (let epoch = 0; epoch < epochs; epoch++) {
-        if (options.shuffle ?? true) rng.shuffle(order);
-        let total = 0;
-        let counted = 0;
-        let skipped = 0;
-        for (let b = 0; b < batches; b++) {
-          const start = b * batchSize;
-          const count = Math.min(batchSize, n - start);
-          indices.resize(count);
-          indices.data.set(order.subarray(start, start + count));
-          // Batch shapes: only the last batch of an epoch may differ, so Slot.get mostly hits.
-          if (count !== xShape[0]) {
-            xShape[0] = count;
-            yShape[0] = count;
-          }
-          const xb = xSlot.get(xShape);
-          const yb = ySlot.get(yShape);
-          kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
-          kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
-          const at = (): string => `${where} (epoch ${epoch}, batch ${b})`;
-          let report;
-          try {
-            report = optim.computeGradients(xb, yb);
-          } catch (e) {
-            if (e instanceof TorchletError)
-              throw new TorchletError(e.code, `${at()}: ${e.message}`);
-            throw e;
-          }
-          const skip = report.nonFinite !== null;
-          if (skip && onNonFinite === 'throw')
-            throw nonFiniteError(optim, report, `${at()}: Optim.step`);
-          if (skip) {
-            skipped += 1;
-          } else {
-            optim.update();
-            total += report.loss * count;
-            counted += count;
-          }
-          options.onBatch?.({
-            epoch,
-            batch: b,
-            batches,
-            size: count,
-            loss: report.loss,
-            skipped: skip,
-          });
-        }
-        history.skippedBatches += skipped;
-        const epochLoss = counted === 0 ? NaN : total / counted;
-        history.loss.push(epochLoss);
-        const info: EpochInfo = { skipped, best: false };
-        if (validation !== undefined) {
-          info.valLoss = scoreLoss(net, validation, loss, onNonFinite === 'skip');
-          history.valLoss.push(info.valLoss);
-        }
-        if (validation !== undefined && metric !== null) {
-          info.valMetric = metric.compute(net, validation);
-          history.valMetric.push(info.valMetric);
-        }
-        if (validation !== undefined) {
-          const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
-          const higher = monitor === 'metric' && metric!.higherIsBetter;
-          // NaN (a diverged epoch under 'skip') is never better than a number.
-          const better =
-            history.bestEpoch < 0 ||
-            (Number.isNaN(bestValue) && !Number.isNaN(value)) ||
-            (higher ? value > bestValue : value < bestValue);
-          if (better) {
-            bestValue = value;
-            history.bestEpoch = epoch;
-            info.best = true;
-            if (patience !== null) best = snapshot(params, best);
-          }
-        }
-        const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
-        if (patience !== null && epoch - history.bestEpoch >= patience) {
-          history.stoppedEarly = true;
-          break;
-        }
-        const prev = history.loss[history.loss.length - 2];
-        if (prev !== undefined && Math.abs(prev - epochLoss) < eps) {
-          history.converged = true;
-          break;
-        }
-        if (stop) break;
+  let indices: U32Buffer | null = null;
+  try {
+    const order = new Uint32Array(n).map((_, i) => i);
+    // Never more than n rows per batch: a batchSize of 6e8 on 100 samples allocates 100 indices.
+    indices = new U32Buffer(Math.min(batchSize, n));
+    const xCols = data.x.size / n;
+    const yCols = data.y.size / n;
+    const xShape = [0, ...data.x.shape.slice(1)];
+    const yShape = [0, ...data.y.shape.slice(1)];
+    const history: History = {
+      loss: [],
+      converged: false,
+      valLoss: [],
+      valMetric: [],
+      metric: metric?.name ?? null,
+      bestEpoch: -1,
+      stoppedEarly: false,
+      skippedBatches: 0,
+    };
+    const params = net.parameters();
+    let best: Float32Array[] | null = null;
+    let bestValue = NaN;
+    for (let epoch = 0; epoch < p.epochs; epoch++) {
+      if (p.shuffle) {
+        // A fresh shuffle of 0..n-1 each epoch: the order depends on the generator alone, so a
+        // run split over several calls sharing `rng` draws the orders of one long run.
+        for (let i = 0; i < n; i++) order[i] = i;
+        rng.shuffle(order);
       }
-      if (best !== null) params.forEach((p, i) => p.value.data.set(best![i]!));
-    } finally {
-      indices.dispose();
-      xSlot.dispose();
-      ySlot.dispose();
-      optim.dispose();
+      let total = 0;
+      let counted = 0;
+      let skipped = 0;
+      pos.epoch = epoch;
+      pos.epochEnd = false;
+      for (let b = 0; b < batches; b++) {
+        const start = b * batchSize;
+        const count = Math.min(batchSize, n - start);
+        indices.resize(count);
+        indices.data.set(order.subarray(start, start + count));
+        // Batch shapes: only the last batch of an epoch may differ, so Slot.get mostly hits.
+        if (count !== xShape[0]) {
+          xShape[0] = count;
+          yShape[0] = count;
+        }
+        const xb = xSlot.get(xShape);
+        const yb = ySlot.get(yShape);
+        kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
+        kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
+        // Messages count from 1 for people; callback fields stay indices from 0.
+        const at = (): string =>
+          `${where} (epoch ${epoch + 1} of ${p.epochs}, batch ${b + 1} of ${batches})`;
+        let report;
+        try {
+          report = optim.computeGradients(xb, yb);
+        } catch (e) {
+          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
+          throw e;
+        }
+        const skipBatch = report.nonFinite !== null;
+        if (skipBatch && !skip) throw nonFiniteError(optim, report, `${at()}: Optim.step`);
+        if (skipBatch) {
+          skipped += 1;
+        } else {
+          optim.update();
+          total += report.loss * count;
+          counted += count;
+        }
+        options.onBatch?.({
+          epoch,
+          batch: b,
+          batches,
+          size: count,
+          loss: report.loss,
+          skipped: skipBatch,
+        });
+        pos.batch = b;
+        pos.samples += count;
+        yield pos;
+      }
+      history.skippedBatches += skipped;
+      const epochLoss = counted === 0 ? NaN : total / counted;
+      history.loss.push(epochLoss);
+      const info: EpochInfo = { skipped, best: false };
+      if (validation !== undefined) {
+        info.valLoss = scoreLoss(net, validation, loss, skip);
+        history.valLoss.push(info.valLoss);
+      }
+      if (validation !== undefined && metric !== null) {
+        info.valMetric = metric.compute(net, validation);
+        history.valMetric.push(info.valMetric);
+      }
+      if (validation !== undefined) {
+        const value = monitor === 'metric' ? info.valMetric! : info.valLoss!;
+        const higher = monitor === 'metric' && metric!.higherIsBetter;
+        // NaN (a diverged epoch under 'skip') is never better than a number.
+        const better =
+          history.bestEpoch < 0 ||
+          (Number.isNaN(bestValue) && !Number.isNaN(value)) ||
+          (higher ? value > bestValue : value < bestValue);
+        if (better) {
+          bestValue = value;
+          history.bestEpoch = epoch;
+          info.best = true;
+          if (patience !== null) best = snapshot(params, best);
+        }
+      }
+      const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
+      pos.epochEnd = true;
+      yield pos;
+      if (patience !== null && epoch - history.bestEpoch >= patience) {
+        history.stoppedEarly = true;
+        break;
+      }
+      const prev = history.loss[history.loss.length - 2];
+      if (prev !== undefined && Math.abs(prev - epochLoss) < p.eps) {
+        history.converged = true;
+        break;
+      }
+      if (stop) break;
+    }
+    if (best !== null) params.forEach((q, i) => q.value.data.set(best![i]!));
+    return history;
+  } finally {
+    indices?.dispose();
+    xSlot.dispose();
+    ySlot.dispose();
+    if (p.ownsOptim) optim.dispose();
+    restoreMode();
+    busy.delete(net);
+  }
+}
+
+/** A fresh position for `steps`. */
+function startPosition(): Position {
+  return { epoch: 0, batch: -1, samples: 0, epochEnd: false };
+}
+
+/**
+ * Mini-batch training, as in the original design (plain SGD unless `optimizer` or `optim` says
+ * otherwise). Synchronous: it returns when training ends; `fit` is the same loop, asynchronous.
+ * @returns The loss history, with validation scores when asked.
+ * @throws TorchletError for bad data or options (before anything moves; an unknown option key
+ *   names the likely one: `lr` -> `step`), and `NON_FINITE` naming epoch and batch (counted from
+ *   1: `sgd (epoch 3 of 20, batch 5 of 47)`) when the network output, a loss or a gradient is
+ *   NaN/Inf (unless `nonFinite: 'skip'`).
+ * @example
+ * const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
+ *   batchSize: 32, epochs: 50, step: 1e-3, optimizer: 'adam', seed: 1,
+ *   validation: test, metric: 'accuracy', patience: 5,
+ * });
+ */
+export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions = {}): History {
+  const where = 'sgd';
+  checkFitOnly(options, where);
+  checkOptionKeys(options, SGD_KEYS, where);
+  const it = steps(plan(net, data, loss, options, where), startPosition());
+  let r = it.next();
+  while (r.done !== true) r = it.next();
+  return r.value;
+}
+
+/** Throws `BAD_ARGUMENT` for an option of fit given to sgd, naming fit. */
+function checkFitOnly(options: unknown, where: string): void {
+  if (typeof options !== 'object' || options === null) return;
+  const key = FIT_ONLY.find((k) => Object.hasOwn(options, k));
+  if (key !== undefined) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected an option of sgd, got ${key}, an option of fit (the asynchronous form: await fit(net, data, loss, { ${key} }))`,
+    );
+  }
+}
+
+/**
+ * `sgd`, asynchronous: the same loop, options and history (bit for bit), yielding to the event
+ * loop at least every `yieldMs` (default 16) so a page stays responsive, reporting progress and
+ * stopping on an `AbortSignal`. It returns at once; training starts in a later macrotask. Do not
+ * train the same net elsewhere while it runs (a second sgd or fit on it is refused).
+ * @returns The loss history, as `sgd`'s.
+ * @throws (rejects with) what `sgd` throws, and `signal.reason` when `signal` aborts (also when it
+ *   was aborted before the call: nothing moves then).
+ * @example
+ * const controller = new AbortController();
+ * const optim = new Optim(net, loss, 1e-3, { optimizer: 'adam' });
+ * const history = await fit(net, train, loss, {
+ *   optim, epochs: 20, signal: controller.signal,
+ *   onProgress: (p) => { bar.value = p.fraction; },
+ * });
+ */
+export async function fit(
+  net: Module,
+  data: Dataset,
+  loss: Loss,
+  options: FitOptions = {},
+): Promise<History> {
+  const where = 'fit';
+  checkOptionKeys(options, FIT_KEYS, where);
+  const { signal, onProgress } = options;
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')
+  ) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected signal to be an AbortSignal, got ${describe(signal)}`,
+    );
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected onProgress to be a function, got ${describe(onProgress)}`,
+    );
+  }
+  const yieldMs = checkOption(
+    options.yieldMs ?? 16,
+    where,
+    'yieldMs',
+    (v) => v >= 0 && Number.isFinite(v),
+    'a finite number of milliseconds >= 0',
+  );
+  const p = plan(net, data, loss, options, where);
+  // A function, so each call reads the signal afresh (it changes while we await).
+  const checkAbort = (): void => {
+    if (signal?.aborted === true) throw signal.reason;
+  };
+  checkAbort();
+  await macrotask();
+  checkAbort();
+  // Again: another fit may have started on this net while this one waited.
+  checkIdle(net, where);
+  const pos = startPosition();
+  const it = steps(p, pos);
+  const started = now();
+  const total = p.epochs * p.batches;
+  const report = (): void => {
+    const done = pos.epoch * p.batches + pos.batch + 1;
+    onProgress?.({
+      epoch: pos.epoch,
+      epochs: p.epochs,
+      batch: pos.batch,
+      batches: p.batches,
+      samples: pos.samples,
+      fraction: total === 0 ? 1 : done / total,
+      elapsedMs: now() - started,
+      epochEnd: pos.epochEnd,
+    });
+  };
+  let deadline = started + yieldMs;
+  try {
+    for (;;) {
+      const r = it.next();
+      if (r.done === true) return r.value;
+      checkAbort();
+      if (pos.epochEnd) report();
+      if (now() >= deadline) {
+        if (!pos.epochEnd) report();
+        await macrotask();
+        checkAbort();
+        deadline = now() + yieldMs;
+      }
+    }
+  } finally {
+    // Runs the loop's own finally when it stopped early (abort, a throwing onProgress).
+    it.return(undefined as never);
+  }
+}
+
+const now = (): number => performance.now();
+
+/** Resolvers waiting for the MessageChannel's next message (browsers). */
+const waiting: (() => void)[] = [];
+let channel: MessageChannel | null = null;
+
+/**
+ * Resolves in a later macrotask, after pending timers, I/O and (in browsers) rendering got their
+ * turn: setImmediate in Node; a MessageChannel message in browsers (setTimeout(0) is clamped to
+ * 4 ms once nested); setTimeout(0) elsewhere.
+ */
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof setImmediate === 'function') {
+      setImmediate(resolve);
+    } else if (typeof MessageChannel === 'function') {
+      if (channel === null) {
+        channel = new MessageChannel();
+        channel.port1.onmessage = () => waiting.shift()?.();
+      }
+      waiting.push(resolve);
+      channel.port2.postMessage(null);
+    } else {
+      setTimeout(resolve, 0);
     }
   });
-  return history;
 }
 
 /** The validation loss; with `skip`, NaN instead of a NON_FINITE throw for a diverged network. */
