@@ -15,10 +15,13 @@ type ElementwiseBackward = (saved: Ptr, delta: Ptr, dx: Ptr, n: number) => void;
 
 /** Shared body of the element-wise activations: shape in = shape out. */
 abstract class Elementwise extends Module {
+  /** @internal The forward kernel: y = f(x) over n floats. */
   protected abstract forwardKernel(k: Kernels): ElementwiseKernel;
+  /** @internal The backward kernel: dx from delta and the saved input or output. */
   protected abstract backwardKernel(k: Kernels): ElementwiseBackward;
   /** Whether backward reads the forward output (true) or the input (false). */
   protected abstract readonly backwardFromOutput: boolean;
+  /** @internal f in float64, for the reference forward that gradCheck compares with. */
   protected abstract f(x: number): number;
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
@@ -52,14 +55,18 @@ function plain<M extends Module>(type: string, make: () => M): LayerSpec<M> {
  * @example new Sequential(new Linear(64, 50), new TanH())
  */
 export class TanH extends Elementwise {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec = plain('TanH', () => new TanH());
   protected readonly backwardFromOutput = true;
+  /** @internal */
   protected forwardKernel(k: Kernels): ElementwiseKernel {
     return k.tanh_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): ElementwiseBackward {
     return k.tanh_backward_delta;
   }
+  /** @internal */
   protected f(x: number): number {
     return Math.tanh(x);
   }
@@ -70,14 +77,18 @@ export class TanH extends Elementwise {
  * @example new Sequential(new Linear(200, 64), new Sigmoid())
  */
 export class Sigmoid extends Elementwise {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec = plain('Sigmoid', () => new Sigmoid());
   protected readonly backwardFromOutput = true;
+  /** @internal */
   protected forwardKernel(k: Kernels): ElementwiseKernel {
     return k.sigmoid_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): ElementwiseBackward {
     return k.sigmoid_backward_delta;
   }
+  /** @internal */
   protected f(x: number): number {
     return 1 / (1 + Math.exp(-x));
   }
@@ -88,14 +99,18 @@ export class Sigmoid extends Elementwise {
  * @example new Sequential(new Linear(64, 100), new ReLU(), new Linear(100, 10))
  */
 export class ReLU extends Elementwise {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec = plain('ReLU', () => new ReLU());
   protected readonly backwardFromOutput = false;
+  /** @internal */
   protected forwardKernel(k: Kernels): ElementwiseKernel {
     return k.relu_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): ElementwiseBackward {
     return k.relu_backward_delta;
   }
+  /** @internal */
   protected f(x: number): number {
     return x > 0 ? x : 0;
   }
@@ -106,6 +121,7 @@ export class ReLU extends Elementwise {
  * @example new Sequential(new Linear(64, 10), new Softmax()) // with CrossEntropyLoss
  */
 export class Softmax extends Module {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec = plain('Softmax', () => new Softmax());
 
   outputShape(s: readonly number[], method = 'forward'): number[] {
@@ -155,6 +171,7 @@ export interface DropoutOptions {
  * net.eval(); // for prediction
  */
 export class Dropout extends Module {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Dropout> = {
     type: 'Dropout',
     args: [{ name: 'p', kind: 'fraction' }],

@@ -131,6 +131,7 @@ export abstract class Container extends Module {
  * const logits = net.forward(x);
  */
 export class Sequential extends Container {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Sequential> = {
     type: 'Sequential',
     args: [],
@@ -265,6 +266,7 @@ export class Sequential extends Container {
  * const code = ae.latent(x); // [batch, 50]
  */
 export class AutoEncoder extends Sequential {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static override readonly spec: LayerSpec<Sequential> = {
     type: 'AutoEncoder',
     args: [],

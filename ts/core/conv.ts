@@ -174,7 +174,7 @@ abstract class Conv extends Module {
     ];
   }
 
-  /** The input as [batch, h, w, c] (1-D: h = 1), with the padded size. */
+  /** @internal The input as [batch, h, w, c] (1-D: h = 1), with the padded size. */
   protected abstract geometry(shape: readonly number[]): Geometry;
 
   /** Pads for window k along one axis: k - 1 in all, the smaller half first (PyTorch's 'same'). */
@@ -396,6 +396,7 @@ const convArgs = [
  * new Conv1D(3, 1, 32, 1, { padding: 'same' }); // x [batch, 64, 1] -> y [batch, 64, 32]
  */
 export class Conv1D extends Conv {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Conv1D> = {
     type: 'Conv1D',
     args: [{ name: 'kSize', kind: 'int' }, ...convArgs],
@@ -439,6 +440,7 @@ export class Conv1D extends Conv {
     return [s[0]!, Conv.outLen(s[1]! + l0 + l1, this.kSize, this.stride), this.chanOut];
   }
 
+  /** @internal */
   protected geometry(s: readonly number[]): Geometry {
     const [left, right] = this.pads(this.kSize);
     return {
@@ -467,6 +469,7 @@ export class Conv1D extends Conv {
  * const y = conv.forward(x); // x [batch, 28, 28, 1] -> y [batch, 24, 24, 8]
  */
 export class Conv2D extends Conv {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Conv2D> = {
     type: 'Conv2D',
     args: [{ name: 'kH', kind: 'int' }, { name: 'kW', kind: 'int' }, ...convArgs],
@@ -529,6 +532,7 @@ export class Conv2D extends Conv {
     ];
   }
 
+  /** @internal */
   protected geometry(s: readonly number[]): Geometry {
     const [top, bottom] = this.pads(this.kH);
     const [left, right] = this.pads(this.kW);

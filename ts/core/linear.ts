@@ -30,6 +30,7 @@ export interface LinearOptions {
  * const y = fc.forward(x); // x [batch, 64] -> y [batch, 10]
  */
 export class Linear extends Module {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Linear> = {
     type: 'Linear',
     args: [

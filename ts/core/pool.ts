@@ -53,6 +53,7 @@ abstract class Pool extends Module {
   readonly stride: number;
   /** Window height and width (1-D: 1 and kSize). */
   protected readonly window: readonly [number, number];
+  /** @internal Average (true) or max (false) pooling, for the reference forward. */
   protected abstract readonly mean: boolean;
 
   protected constructor(type: string, window: Record<string, number>, stride: number) {
@@ -79,6 +80,7 @@ abstract class Pool extends Module {
   /** True for the 1-D poolings (input [batch, length, chan]). */
   protected abstract is1d(): boolean;
 
+  /** @internal The kernels' dimensions for an input shape (1-D: height 1). */
   protected dims(s: readonly number[]): Dims {
     const [kh, kw] = this.window;
     return this.is1d() ? [s[0]!, 1, s[1]!, s[2]!, kh, kw] : [s[0]!, s[1]!, s[2]!, s[3]!, kh, kw];
@@ -91,6 +93,7 @@ abstract class Pool extends Module {
 
 /** Max pooling: the forward saves each winner's flat input index (u32) for the backward. */
 abstract class MaxPool extends Pool {
+  /** @internal */
   protected readonly mean = false;
 
   protected override savedSize(shape: readonly number[]): number {
@@ -114,6 +117,7 @@ abstract class MaxPool extends Pool {
 
 /** Average pooling: nothing saved; the backward needs only the shapes. */
 abstract class AvgPool extends Pool {
+  /** @internal */
   protected readonly mean = true;
 
   protected updateOutput({ input, output }: Call): void {
@@ -150,6 +154,7 @@ const args2d = [
  * const y = pool.forward(x); // x [batch, 62, 32] -> y [batch, 31, 32]
  */
 export class MaxPool1D extends MaxPool {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<MaxPool1D> = {
     type: 'MaxPool1D',
     args: args1d,
@@ -179,6 +184,7 @@ export class MaxPool1D extends MaxPool {
  * const y = pool.forward(x); // x [batch, 24, 24, 8] -> y [batch, 12, 12, 8]
  */
 export class MaxPool2D extends MaxPool {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<MaxPool2D> = {
     type: 'MaxPool2D',
     args: args2d,
@@ -210,6 +216,7 @@ export class MaxPool2D extends MaxPool {
  * const y = pool.forward(x); // x [batch, 62, 32] -> y [batch, 31, 32]
  */
 export class AvgPool1D extends AvgPool {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<AvgPool1D> = {
     type: 'AvgPool1D',
     args: args1d,
@@ -238,6 +245,7 @@ export class AvgPool1D extends AvgPool {
  * const y = pool.forward(x); // x [batch, 24, 24, 8] -> y [batch, 12, 12, 8]
  */
 export class AvgPool2D extends AvgPool {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<AvgPool2D> = {
     type: 'AvgPool2D',
     args: args2d,

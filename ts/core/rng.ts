@@ -122,7 +122,13 @@ export class Rng {
    * Shuffles `a` in place (Fisher-Yates) and returns it.
    * @throws TorchletError `BAD_ARGUMENT` unless `a` is an array or a typed array.
    */
-  shuffle<T extends { [i: number]: number; length: number }>(a: T): T {
+  shuffle<
+    T extends {
+      [i: number]: number;
+      /** Number of elements. */
+      length: number;
+    },
+  >(a: T): T {
     if (!Array.isArray(a) && !(ArrayBuffer.isView(a) && !((a as unknown) instanceof DataView))) {
       throw new TorchletError(
         'BAD_ARGUMENT',

@@ -154,7 +154,7 @@ export class Tensor {
   }
 
   /**
-   * Byte address in WASM memory, for kernels.
+   * @internal Byte address in WASM memory, for kernels.
    * @throws TorchletError `DISPOSED` after `dispose()`, `OVERWRITTEN` once a later call reused
    *   its memory.
    */

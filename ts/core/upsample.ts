@@ -62,6 +62,7 @@ abstract class Upsample extends Module {
  * const y = up.forward(x); // x [batch, 31, 8] -> y [batch, 62, 8]
  */
 export class Upsample1D extends Upsample {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Upsample1D> = {
     type: 'Upsample1D',
     args: [{ name: 'scale', kind: 'int' }],
@@ -95,6 +96,7 @@ export class Upsample1D extends Upsample {
  * const y = up.forward(x); // x [batch, 4, 4, 16] -> y [batch, 8, 8, 16]
  */
 export class Upsample2D extends Upsample {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Upsample2D> = {
     type: 'Upsample2D',
     args: [

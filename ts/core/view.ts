@@ -79,6 +79,7 @@ abstract class ViewLayer extends Module {
  * const net = new Sequential(new Conv1D(3, 1, 32), new MaxPool1D(2), new Flatten(), new Linear(992, 10));
  */
 export class Flatten extends ViewLayer {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Flatten> = {
     type: 'Flatten',
     args: [],
@@ -101,6 +102,7 @@ export class Flatten extends ViewLayer {
  * const net = new Sequential(new Linear(10, 256), new Reshape(4, 4, 16), new Upsample2D(2)); // -> [batch, 8, 8, 16]
  */
 export class Reshape extends ViewLayer {
+  /** The layer's description: model files, `toString` and `fromArchitecture` derive from it. */
   static readonly spec: LayerSpec<Reshape> = {
     type: 'Reshape',
     args: [{ name: 'shape', kind: 'ints' }],
