@@ -2,7 +2,9 @@
 // contract of the built package (what `npm install torchlet` gives), then used like a built-in
 // layer: in a Sequential, trained by sgd with Adam, checked by gradCheck, saved and loaded.
 // Run: `node --experimental-strip-types examples/custom-layer.mts` after `npm install torchlet`,
-// or compile it with tsc. test/package.test.ts runs it against the packed package.
+// or compile it with tsc. The part between the --8<-- markers is the README's block, word for
+// word; test/package.test.ts runs this file against the packed package and checks its last line.
+// --8<-- [start:readme]
 import {
   type Call,
   type LayerSpec,
@@ -25,7 +27,6 @@ import {
   sgd,
 } from 'torchlet';
 
-// --8<-- [start:layer]
 /** y[b, j] = x[b, j] · gain[j]: a learned scale per feature, initialised to 1. */
 export class Scale extends Module {
   // The one description: model files, toString and fromArchitecture derive from it.
@@ -82,8 +83,8 @@ export class Scale extends Module {
 }
 
 register(Scale); // files naming 'Scale' now load (data only: the class builds it)
-// --8<-- [end:layer]
 
+// Then it is a layer like any other.
 await init();
 const { train, test } = loadDigits();
 const rng = new Rng(1);
@@ -99,24 +100,24 @@ const history = sgd(net, train, new LogSoftmaxCrossEntropy(), {
   optimizer: 'adam',
   seed: 1,
 });
-
 const probe = Tensor.from(
   Array.from({ length: 20 }, (_, i) => Math.sin(i + 1)),
   [4, 5],
 );
-const check = gradCheck(new Scale(5), probe);
+const check = gradCheck(new Scale(5), probe); // check.ok: true
+const copy = deserialize(serialize(net)); // Sequential(Linear(64, 32) -> Scale(32) -> ReLU() -> Linear(32, 10))
+console.log(history.loss.at(-1), accuracy(net, test), check.ok, String(copy));
+// --8<-- [end:readme]
 
-const copy = deserialize(serialize(net));
+// What test/package.test.ts checks, as one JSON line: the saved and loaded copy computes the same.
 const x = test.x.rows(0, 16);
 const [before, after] = [net.forward(x).toArray(), copy.forward(x).toArray()];
-const same = before.every((v, i) => v === after[i]);
-
 console.log(
   JSON.stringify({
     loss: [history.loss[0], history.loss.at(-1)],
     accuracy: accuracy(net, test),
     gradCheck: check.ok,
     architecture: String(copy),
-    sameAfterLoad: same,
+    sameAfterLoad: before.every((v, i) => v === after[i]),
   }),
 );

@@ -3,42 +3,14 @@
 // steps in each, run gridSearch's worker and the CLI, and type-check a consumer against the shipped
 // .d.ts. Uses the built dist/
 // (npm test builds it), so the pack skips the prepare script.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectFreshDist } from './browser/dist-check.js';
+import { TSC, installPacked, run } from './packed.js';
 
-const TSC = resolve('node_modules/typescript/bin/tsc');
 let tmp: string;
 let app: string;
 let packed: string[];
-
-/** The environment without npm's per-run variables, which point back into this tree. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^npm_|^INIT_CWD$/i.test(k)),
-  );
-}
-
-/** Runs a command in `cwd`; a failure throws with its output. */
-function run(cmd: string, args: string[], cwd: string): string {
-  try {
-    return execFileSync(cmd, args, {
-      cwd,
-      env: cleanEnv(),
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-  } catch (e) {
-    const { stdout, stderr } = e as { stdout?: string; stderr?: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`, {
-      cause: e,
-    });
-  }
-}
 
 // Two SGD steps on the first 32 digits; prints what the test checks, as JSON.
 const TRAIN = `
@@ -82,20 +54,7 @@ export async function twoSteps(x: Tensor, y: Tensor): Promise<[number, number]> 
 `;
 
 beforeAll(() => {
-  expectFreshDist();
-  tmp = mkdtempSync(join(tmpdir(), 'torchlet-pack-'));
-  const out = JSON.parse(
-    run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], process.cwd()),
-  ) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  packed = out[0]!.files.map((f) => f.path);
-  app = join(tmp, 'app');
-  mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-  run(
-    'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, out[0]!.filename)],
-    app,
-  );
+  ({ tmp, app, packed } = installPacked('torchlet-pack-'));
   writeFileSync(join(app, 'esm.mjs'), ESM);
   writeFileSync(join(app, 'cjs.cjs'), CJS);
   writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
@@ -176,7 +135,8 @@ describe('the npm package', () => {
       'custom-layer.mts',
     ];
     expect(run('node', [TSC, ...args], app)).toBe('');
-    const r = JSON.parse(run('node', ['custom-layer.mjs'], app)) as {
+    const lines = run('node', ['custom-layer.mjs'], app).trim().split('\n');
+    const r = JSON.parse(lines.at(-1)!) as {
       loss: number[];
       accuracy: number;
       gradCheck: boolean;
@@ -190,8 +150,8 @@ describe('the npm package', () => {
       'Sequential(Linear(64, 32) -> Scale(32) -> ReLU() -> Linear(32, 10))',
     );
     expect(r.sameAfterLoad).toBe(true);
-    // The README shows the same layer, word for word.
-    const layer = /--8<-- \[start:layer\]\n([\s\S]*?)\/\/ --8<-- \[end:layer\]/.exec(
+    // The README shows the same program, word for word (test/readme.test.ts runs that block too).
+    const layer = /--8<-- \[start:readme\]\n([\s\S]*?)\/\/ --8<-- \[end:readme\]/.exec(
       readFileSync('examples/custom-layer.mts', 'utf8'),
     )![1]!;
     expect(readFileSync('README.md', 'utf8')).toContain(layer.trim());
