@@ -39,6 +39,8 @@ interface Run {
   description: string;
   task: Task;
   losses: number[];
+  /** Set when the run was stopped before its last epoch. */
+  stopped?: boolean;
 }
 
 /** The latest run requested (0: none yet); reports of other runs are stale. */
@@ -107,9 +109,11 @@ function onMessage(m: FromWorker): void {
       break;
     }
     case 'finished': {
+      const run = runs.get(m.run);
+      if (run) run.stopped = m.stopped;
       if (m.run !== latest) return;
       const what = m.stopped
-        ? `stopped after ${m.epochsDone} of ${runs.get(m.run)?.config.epochs} epochs`
+        ? `stopped after ${m.epochsDone} of ${run?.config.epochs} epochs`
         : `done: ${m.epochsDone} epochs`;
       $('status').textContent = `${what} in ${m.seconds.toFixed(1)} s, all in the worker`;
       document.body.dataset.state = m.stopped ? 'stopped' : 'done';
@@ -222,9 +226,6 @@ function showAccuracy(value: number, epoch: number): void {
   el.textContent = value.toFixed(3);
   el.dataset.value = String(value);
   $('accuracy-detail').textContent = `after epoch ${epoch + 1}`;
-  if (value >= 0.9 && document.body.dataset.timeTo90 === undefined) {
-    document.body.dataset.timeTo90 = (performance.now() / 1000).toFixed(2);
-  }
 }
 
 function emptyConfusion(): HTMLElement {
@@ -385,7 +386,9 @@ function drawLossChart(run: Run): void {
   });
   const legend = svg('g', { class: 'legend' });
   shown.forEach((r, i) => {
-    const label = `run ${r.run}: ${r.config.preset}, ${r.config.optimizer}, step ${r.config.step}`;
+    const label =
+      `run ${r.run}: ${r.config.preset}, ${r.config.optimizer}, step ${r.config.step}` +
+      (r.stopped ? ` (stopped after ${r.losses.length})` : '');
     const text = svg('text', { x: w - pad.right, y: 12 + 13 * i, 'text-anchor': 'end' }, label);
     text.setAttribute('style', `fill: ${r === run ? '#3b6fd8' : '#999'}`);
     legend.append(text);

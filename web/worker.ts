@@ -2,22 +2,21 @@
 // (a preset, optimiser, step, epochs), posting every epoch, and classifies drawings. All the
 // numeric work is here, so the page's main thread only draws. One training at a time: a new
 // request aborts the current run and waits for it to unwind before starting, so two runs never
-// interleave. Training yields to the event loop every few milliseconds, so stop/retrain requests
-// and drawings are answered while it runs.
+// interleave. Training is torchlet's async `fit`, which yields to the event loop every few
+// milliseconds and stops on an AbortSignal, so stop/retrain requests and drawings are answered
+// while it runs.
 import {
   BCELoss,
   LogSoftmaxCrossEntropy,
   type Loss,
-  Optim,
-  type OptimizerName,
   PRESETS,
   type Preset,
-  Rng,
   Tensor,
   accuracy,
   asSamples,
   confusionMatrix,
   fetchDigits,
+  fit,
   init,
   preset,
 } from 'torchlet';
@@ -25,11 +24,8 @@ import type { FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
 
 /** Test digits whose reconstructions the page shows (autoencoder runs). */
 const SHOWN = 10;
-/** Longest stretch of training (ms) between two yields to the event loop. */
-const SLICE_MS = 25;
 
 const post = (message: FromWorker): void => self.postMessage(message);
-const yieldToEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 post({
   type: 'presets',
@@ -93,77 +89,6 @@ function answerPredictions({ net, inputShape }: Preset): void {
   }
 }
 
-interface TrainOptions {
-  epochs: number;
-  step: number;
-  optimizer: OptimizerName;
-  batchSize: number;
-  seed: number;
-  signal: AbortSignal;
-  /** After each epoch (index from 0) with its mean training loss. */
-  onEpoch: (epoch: number, loss: number) => void;
-}
-
-/**
- * Mini-batch training with one `Optim` for the whole run (so momentum's and Adam's state carries
- * across epochs), shuffling each epoch, yielding to the event loop every SLICE_MS and stopping
- * at the first check after `signal` aborts. Resolves with the number of completed epochs.
- */
-async function train(
-  net: Preset['net'],
-  data: { x: Tensor; y: Tensor },
-  loss: Loss,
-  options: TrainOptions,
-): Promise<number> {
-  const n = data.x.shape[0]!;
-  const sampleShape = data.x.shape.slice(1);
-  const xWidth = data.x.size / n;
-  const yWidth = data.y.size / n;
-  const xs = data.x.data.slice();
-  const ys = data.y.data.slice();
-  const rng = new Rng(options.seed);
-  const optim = new Optim(net, loss, options.step, { optimizer: options.optimizer });
-  const order = new Uint32Array(n).map((_, i) => i);
-  let sliceStart = performance.now();
-  let epoch = 0;
-  try {
-    net.train();
-    for (; epoch < options.epochs; epoch++) {
-      rng.shuffle(order);
-      let total = 0;
-      for (let start = 0; start < n; start += options.batchSize) {
-        if (options.signal.aborted) return epoch;
-        const rows = order.subarray(start, start + options.batchSize);
-        const bx = new Float32Array(rows.length * xWidth);
-        const by = new Float32Array(rows.length * yWidth);
-        rows.forEach((r, k) => {
-          bx.set(xs.subarray(r * xWidth, (r + 1) * xWidth), k * xWidth);
-          by.set(ys.subarray(r * yWidth, (r + 1) * yWidth), k * yWidth);
-        });
-        const x = Tensor.from(bx, [rows.length, ...sampleShape]);
-        const y = Tensor.from(by, yWidth === 1 ? [rows.length] : [rows.length, yWidth]);
-        try {
-          total += optim.step(x, y) * rows.length;
-        } finally {
-          x.dispose();
-          y.dispose();
-        }
-        if (performance.now() - sliceStart > SLICE_MS) {
-          await yieldToEvents();
-          sliceStart = performance.now();
-        }
-      }
-      net.eval();
-      options.onEpoch(epoch, total / n);
-      net.train();
-    }
-    return epoch;
-  } finally {
-    net.eval();
-    optim.dispose();
-  }
-}
-
 async function runTraining(run: number, config: RunConfig): Promise<void> {
   const { train: trainSplit, test } = await ready;
   if (wanted !== run) return;
@@ -185,37 +110,52 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
   const shown = test.x.rows(0, SHOWN);
   post({ type: 'started', run, config, description: model.description, task });
   const started = performance.now();
+  let epochsDone = 0;
+  let stopped = false;
   try {
-    const epochsDone = await train(model.net, data, loss, {
-      ...config,
-      signal: controller.signal,
-      onEpoch: (epoch, value) => {
-        post({
-          type: 'epoch',
-          run,
-          epoch,
-          epochs: config.epochs,
-          loss: value,
-          ...(task === 'classify' ? { accuracy: accuracy(model.net, testSet) } : {}),
-        });
-        if (task === 'classify' && classifier !== model) {
-          classifier?.net.dispose();
-          classifier = model;
-          post({ type: 'classifier', run });
-        }
-        if (task === 'classify') answerPredictions(model);
-        if (task === 'reconstruct' && (epoch % 5 === 4 || epoch === config.epochs - 1)) {
+    try {
+      // One fit call for the whole run, so momentum's and Adam's state carries across epochs.
+      const { optimizer, step, epochs, batchSize, seed } = config;
+      await fit(model.net, data, loss, {
+        optimizer,
+        step,
+        epochs,
+        batchSize,
+        seed,
+        signal: controller.signal,
+        onEpoch: (epoch, value) => {
+          epochsDone = epoch + 1;
           post({
-            type: 'reconstructions',
+            type: 'epoch',
             run,
-            count: SHOWN,
-            inputs: Array.from(shown.data),
-            outputs: Array.from(model.net.forward(shown).data),
             epoch,
+            epochs: config.epochs,
+            loss: value,
+            ...(task === 'classify' ? { accuracy: accuracy(model.net, testSet) } : {}),
           });
-        }
-      },
-    });
+          if (task === 'classify' && classifier !== model) {
+            classifier?.net.dispose();
+            classifier = model;
+            post({ type: 'classifier', run });
+          }
+          if (task === 'classify') answerPredictions(model);
+          if (task === 'reconstruct' && (epoch % 5 === 4 || epoch === config.epochs - 1)) {
+            post({
+              type: 'reconstructions',
+              run,
+              count: SHOWN,
+              inputs: Array.from(shown.data),
+              outputs: Array.from(model.net.forward(shown).data),
+              epoch,
+            });
+          }
+        },
+      });
+    } catch (e) {
+      // Stopped: fit rejects with the signal's reason; the weights are those of the last batch.
+      if (!controller.signal.aborted || e !== controller.signal.reason) throw e;
+      stopped = true;
+    }
     const seconds = (performance.now() - started) / 1000;
     if (task === 'classify' && epochsDone > 0 && (wanted === run || wanted === null)) {
       post({ type: 'confusion', run, matrix: confusionMatrix(model.net, testSet).matrix });
@@ -223,7 +163,7 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
     post({
       type: 'finished',
       run,
-      stopped: epochsDone < config.epochs,
+      stopped,
       epochsDone,
       seconds,
     });
