@@ -101,6 +101,8 @@ export abstract class Loss {
     return (this.writerName ??= `${this.type}.backward`);
   }
   private readonly gradSlot = new Slot();
+  /** The kernel's 'batchmean' gradient, before scaling (other reductions only). */
+  private readonly rawSlot = new Slot();
   /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
   protected abstract readonly targets: 'dense' | 'classes';
   protected abstract forwardKernel(k: Kernels): ForwardKernel;
@@ -134,10 +136,7 @@ export abstract class Loss {
    */
   backward(y: Tensor, yhat: Tensor): Tensor {
     const [target, rows, cols] = this.prepare(y, yhat, 'backward');
-    const grad = this.gradSlot.next(yhat.shape, this.writer);
-    this.backwardKernel(kernels())(target.ptr, yhat.ptr, grad.ptr, rows, cols);
-    this.scaleGradient(grad, rows, cols);
-    return grad;
+    return this.gradient(kernels(), target, yhat, rows, cols);
   }
 
   /**
@@ -156,10 +155,7 @@ export abstract class Loss {
       cols,
     );
     if (!Number.isFinite(loss)) return { loss, gradient: null };
-    const gradient = this.gradSlot.next(yhat.shape, this.writer);
-    this.backwardKernel(k)(target.ptr, yhat.ptr, gradient.ptr, rows, cols);
-    this.scaleGradient(gradient, rows, cols);
-    return { loss, gradient };
+    return { loss, gradient: this.gradient(k, target, yhat, rows, cols) };
   }
 
   /**
@@ -177,15 +173,23 @@ export abstract class Loss {
     return num === 1 && den === 1 ? value : Math.fround((value * num) / den);
   }
 
-  // NOTE: no kernel scales a buffer in place and the ABI is frozen for this change, so a JS loop
-  // over the gradient's view (~1 ns per element; 'batchmean' skips it). num / den is exact for
-  // 'sum' (an integer) and one rounding for 'mean' (1 / cols).
-  private scaleGradient(grad: Tensor, rows: number, cols: number): void {
+  /** dL/dyhat into the next gradient buffer: the kernel's, scaled for the reduction. */
+  private gradient(k: Kernels, target: Tensor, yhat: Tensor, rows: number, cols: number): Tensor {
     const [num, den] = this.factor(rows, cols);
-    if (num === 1 && den === 1) return;
-    const g = grad.data;
-    const f = num / den;
-    for (let i = 0; i < g.length; i++) g[i] = g[i]! * f;
+    const grad = this.gradSlot.next(yhat.shape, this.writer);
+    if (num === 1 && den === 1) {
+      this.backwardKernel(k)(target.ptr, yhat.ptr, grad.ptr, rows, cols);
+      return grad;
+    }
+    // NOTE: no kernel scales in place (and the ABI is frozen for this change), so the kernel
+    // writes a scratch buffer and sgd_update, an axpy (p -= step · g), adds it times num / den to
+    // the zeroed gradient: two SIMD passes, ~5x cheaper than a JS loop over the view. The factor
+    // is rounded to float32 once ('sum': an integer, exact; 'mean': 1 / cols).
+    const raw = this.rawSlot.get(yhat.shape);
+    this.backwardKernel(k)(target.ptr, yhat.ptr, raw.ptr, rows, cols);
+    k.fill_zero(grad.ptr, grad.size);
+    k.sgd_update(raw.ptr, grad.ptr, grad.size, -num / den);
+    return grad;
   }
 
   /**
@@ -211,6 +215,7 @@ export abstract class Loss {
   dispose(): void {
     this.targetSlot.dispose();
     this.gradSlot.dispose();
+    this.rawSlot.dispose();
   }
 
   /** Extra range checks on the prediction (e.g. probabilities in [0, 1]). */
