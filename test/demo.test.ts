@@ -255,6 +255,17 @@ describe('demo in headless Chromium', () => {
     await page.fill('#step', '0.05');
   });
 
+  it('reports a diverging step on the page and keeps the last classifier', async () => {
+    const classifierRun = await page.getAttribute('#pad-model', 'data-run');
+    const run = await retrain(page, { step: '20' });
+    expect(await waitForEnd(page, run)).toBe('error');
+    expect(await page.textContent('#status')).toMatch(
+      /^error: fit \(epoch 1 of 15, batch \d+ of 45\): .*finite.*lower the step/,
+    );
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(classifierRun);
+    await page.fill('#step', '0.05');
+  });
+
   it('trains what the controls say: adam for 3 epochs, plotted and shown, unlike sgd', async () => {
     // Picking adam sets its usual step (0.002); the same step with sgd is the comparison.
     await page.selectOption('#optimizer', 'adam');
