@@ -6,13 +6,19 @@
 //   dist/cli.js          the `torchlet` command (bin), on top of index.node.js
 //   dist/torchlet.wasm, dist/digits.csv.gz   the files the bundles load with new URL('./…', import.meta.url)
 //   dist/**/*.d.ts       the types, copied from build/lib
-// The node and default bundles differ only in ts/platform.ts, which the default build swaps for
-// platform.browser.ts.
+// The node and default bundles differ only in ts/core/platform.ts and ts/train/gridspawn.ts, which
+// the default build swaps for their .browser.ts twins. gridspawn.browser.ts holds the literal
+// `new Worker(new URL('./gridworker.js', import.meta.url), { type: 'module' })` that Vite and
+// webpack follow; it points at dist/gridworker.js from dist/index.js as from
+// build/lib/train/gridspawn.browser.js. The worker bundle keeps gridspawn.ts, so no bundler meets
+// a worker that names itself as a worker (Vite refuses that as a circular worker import).
 import { resolve } from 'node:path';
 import { assetUrls, copyTypes, swapModules } from './scripts/rollup-plugins.mjs';
 
 const assets = () => assetUrls({ sourceDirs: { 'build/lib': 'ts' } });
-const browser = () => swapModules({ 'platform.js': 'platform.browser.js' });
+const browser = () =>
+  swapModules({ 'platform.js': 'platform.browser.js', 'gridspawn.js': 'gridspawn.browser.js' });
+const browserWorker = () => swapModules({ 'platform.js': 'platform.browser.js' });
 const library = resolve('build/lib/index.js');
 
 export default [
@@ -29,7 +35,7 @@ export default [
   {
     input: 'build/lib/train/gridworker.js',
     output: { file: 'dist/gridworker.js', format: 'es' },
-    plugins: [browser(), assets()],
+    plugins: [browserWorker(), assets()],
   },
   {
     // The CLI shares the node bundle instead of carrying a second copy of the library.

@@ -1,9 +1,14 @@
 // Data: the bundled digits (counts, range, the fixed split) and MNIST from the `mnist` package.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   DIGITS_TRAIN_COUNT,
+  type TorchletError,
   fetchDigits,
   init,
   loadDigits,
@@ -86,6 +91,31 @@ describe('fetchDigits', () => {
       fetchDigits({ url: new URL('./no-such.csv.gz', import.meta.url) }),
     ).rejects.toThrow(
       /^fetchDigits: expected the gzipped digits CSV at file:\/\/.*\/no-such\.csv\.gz, got ENOENT/,
+    );
+  });
+
+  // Vite's dev server sends the .gz with `Content-Encoding: gzip`, so the browser hands fetch the
+  // inflated CSV (issue 15); gzip's magic bytes 1f 8b tell the two apart.
+  it('accepts the CSV already inflated, under the .gz name, and refuses an HTML page', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-digits-'));
+    const plain = join(dir, 'digits.csv.gz');
+    writeFileSync(
+      plain,
+      gunzipSync(readFileSync(new URL('../data/digits.csv.gz', import.meta.url))),
+    );
+    const inflated = await fetchDigits({ url: pathToFileURL(plain) });
+    const loaded = loadDigits();
+    expect(Array.from(inflated.train.x.data)).toEqual(Array.from(loaded.train.x.data));
+    expect(Array.from(inflated.test.y.data)).toEqual(Array.from(loaded.test.y.data));
+    const html = join(dir, 'index.html');
+    writeFileSync(html, '<!doctype html><title>app</title>');
+    const e = await fetchDigits({ url: pathToFileURL(html) }).then(
+      () => null,
+      (err: unknown) => err as TorchletError,
+    );
+    expect(e?.code).toBe('BAD_FILE');
+    expect(e?.message).toMatch(
+      /^fetchDigits: expected the gzipped digits CSV at file:.*\/index\.html, got an HTML page; serve digits\.csv\.gz next to the bundle \(copy torchlet\/dist\/digits\.csv\.gz\) or pass fetchDigits\(\{ url \}\)$/,
     );
   });
 });

@@ -112,7 +112,7 @@ describe('gridSearch options, checked before any trial', () => {
       (await rejection(gridSearch(build, { a: [1] }, x, y, options as never))).message;
     expect(await bad({ cv: 3, worker: 2 })).toBe(
       'gridSearch: expected option names among metric, cv, loss, train, saveLossGraphs, ' +
-        'outDir, workers, seed, onResult, got `worker` (did you mean `workers`?)',
+        'outDir, workers, workerUrl, seed, onResult, got `worker` (did you mean `workers`?)',
     );
     expect(await bad({ Seed: 1 })).toMatch(/got `Seed` \(did you mean `seed`\?\)$/);
     expect(await bad({ epochs: 3 })).toMatch(
@@ -196,6 +196,59 @@ describe('gridSearch options, checked before any trial', () => {
     );
     const g = await rejection(gridSearch(build, { a: [1] }, x, y, { ...options, outDir: file }));
     expect(g.message).toMatch(/got ".*plain" \((EEXIST|not a folder)/);
+  });
+});
+
+describe('gridSearch workers that never start (issue 15: a bundle without gridworker.js)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torchlet-grid-worker-'));
+
+  /** The TorchletError a search rejects with (within 30 s). */
+  async function thrown(p: Promise<unknown>): Promise<TorchletError> {
+    const e = await within(30_000, p).then(
+      () => new Error('resolved'),
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(TorchletError);
+    return e as TorchletError;
+  }
+
+  it('rejects with BAD_FILE naming a missing worker script, instead of rows of NaN', async () => {
+    const missing = pathToFileURL(join(dir, 'no-such-gridworker.js'));
+    const e = await thrown(
+      gridSearch(build, { a: [1, 2] }, x, y, { ...quick, workers: 2, workerUrl: missing }),
+    );
+    expect(e.code).toBe('BAD_FILE');
+    expect(e.message).toMatch(
+      new RegExp(
+        `^gridSearch: expected the worker script at ${missing.href} to start, got no such file; `,
+      ),
+    );
+    expect(e.message).toMatch(/torchlet\/dist\/gridworker\.js copied next to the bundle/);
+    expect(e.message).toMatch(/gridSearch\(\.\.\., \{ workerUrl \}\); workers: 0 runs the trials/);
+  });
+
+  it('names what a worker script that throws as it loads said (a path, relative to the cwd)', async () => {
+    const script = join(dir, 'throws.mjs');
+    writeFileSync(script, "throw new Error('not the torchlet worker');\n");
+    const e = await thrown(
+      gridSearch(build, { a: [1] }, x, y, { ...quick, workers: 1, workerUrl: script }),
+    );
+    expect(e.code).toBe('BAD_FILE');
+    expect(e.message).toContain(
+      `expected the worker script at ${pathToFileURL(script).href} to start, got not the torchlet worker.`,
+    );
+  });
+
+  it('checks workerUrl before any worker starts', async () => {
+    const bad = async (options: object): Promise<string> =>
+      (await rejection(gridSearch(build, { a: [1] }, x, y, { ...quick, ...options }))).message;
+    expect(await bad({ workerUrl: 5 })).toBe(
+      'gridSearch: expected workerUrl to be a URL or a non-empty string, got 5',
+    );
+    expect(await bad({ workerUrl: '' })).toMatch(/got ""$/);
+    expect(await bad({ workers: 0, workerUrl: 'gridworker.js' })).toBe(
+      'gridSearch: expected workers > 0 with workerUrl (workers: 0 runs no worker), got workers: 0',
+    );
   });
 });
 

@@ -545,7 +545,7 @@ async function compile(source: WasmSource | undefined): Promise<WebAssembly.Modu
     } catch (e) {
       throw new TorchletError(
         'BAD_WASM',
-        `init: expected torchlet.wasm at ${url.href}, got ${(e as Error).message}; serve or ship torchlet.wasm next to the module (in a checkout, ${REBUILD_HINT}), or pass init({ wasm })`,
+        `init: expected torchlet.wasm at ${url.href}, got ${(e as Error).message}; serve or ship torchlet.wasm next to the module (bundlers that do not follow new URL(…, import.meta.url) to assets, such as esbuild, need torchlet/dist/torchlet.wasm copied next to the bundle; in a checkout, ${REBUILD_HINT}), or pass init({ wasm })`,
       );
     }
   } else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);

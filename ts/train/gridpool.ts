@@ -25,6 +25,7 @@ import {
   foldAt,
 } from './grid.js';
 import { METRICS, evaluateLoss } from './metrics.js';
+import { type WorkerPort, type WorkerSource, workerSource } from './gridspawn.js';
 import { type SgdOptions, sgd } from './train.js';
 
 /** The torchlet module namespace, handed to `buildNet` inside each worker. */
@@ -194,17 +195,23 @@ const MAX_START_FAILURES = 2;
 
 /**
  * Runs every job and reports each result with the worker that ran it (0 = this thread): on
- * `workers` workers (at most one per job), or in this thread when `workers` is 0. Rejects with
- * the error `onResult` throws, once every worker is terminated. In this thread, the shared
- * `defaultRng` that each trial seeds is put back as it was.
+ * `workers` workers (at most one per job) running `workerUrl` (default: gridworker.js beside this
+ * module), or in this thread when `workers` is 0. Rejects with the error `onResult` throws, once
+ * every worker is terminated, and with a `BAD_FILE` TorchletError naming the worker script when no
+ * worker ever starts. In this thread, the shared `defaultRng` that each trial seeds is put back as
+ * it was.
  */
 export async function runTrials(
   workers: number,
   ctx: TrialContext,
   jobs: TrialJob[],
   onResult: (r: TrialResult, worker: number) => void,
+  workerUrl?: URL,
 ): Promise<void> {
-  if (workers > 0) return runPool(Math.min(workers, jobs.length), ctx, jobs, onResult);
+  if (workers > 0) {
+    const source = workerSource(workerUrl);
+    return runPool(source, Math.min(workers, jobs.length), ctx, jobs, onResult);
+  }
   // NOTE: buildNet's contract hands it the whole public namespace, which holds gridSearch itself,
   // so this one edge back to index.ts stays until a trial's network is data (an ArchitectureNode
   // template). It is taken at call time, when index.ts has long finished loading.
@@ -223,62 +230,10 @@ function restoreDefaultRng(state: Uint32Array): void {
   defaultRng.setState(state);
 }
 
-interface Port {
-  post(msg: ToWorker): void;
-  /** Stops the worker; resolves once it is gone. */
-  terminate(): Promise<unknown>;
-}
-
-function spawn(onMessage: (m: FromWorker) => void, onExit: (message: string) => void): Port {
-  // From the sources (vitest, tsx) the entry is the .ts sibling; from build/lib or dist, the .js.
-  const ts = import.meta.url.endsWith('.ts');
-  const url = new URL(ts ? './gridworker.ts' : './gridworker.js', import.meta.url);
-  const wt =
-    typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
-  if (wt) {
-    const w = ts ? new wt.Worker(tsxBootstrap(url), { eval: true }) : new wt.Worker(url);
-    w.on('message', (m: FromWorker) => onMessage(m));
-    w.on('error', (e: Error) => onExit(e.message));
-    w.on('exit', (code: number) => onExit(`worker exited with code ${code}`));
-    return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
-  }
-  if (typeof Worker === 'undefined') {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      'gridSearch: expected worker_threads or Web Workers, got neither; pass workers: 0',
-    );
-  }
-  const w = new Worker(url, { type: 'module' });
-  w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
-  w.onerror = (e: ErrorEvent) => onExit(e.message);
-  return {
-    post: (m) => w.postMessage(m),
-    terminate: () => Promise.resolve(w.terminate()),
-  };
-}
-
-/**
- * Worker source that registers tsx's loader, then imports the .ts entry: used when torchlet runs
- * from its TypeScript sources (vitest, tsx), where `--import tsx` is not applied to workers.
- */
-function tsxBootstrap(entry: URL): string {
-  const mod = process.getBuiltinModule('node:module');
-  const url = process.getBuiltinModule('node:url');
-  const fs = process.getBuiltinModule('node:fs');
-  // The ESM build of tsx's API, found through its package.json exports (require.resolve would
-  // give the CJS build, which cannot register the ESM loader from an eval'd worker).
-  const pkgPath = mod.createRequire(import.meta.url).resolve('tsx/package.json');
-  type Exports = Record<string, { import: { default: string } }>;
-  const pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8')) as { exports: Exports };
-  const api = new URL(pkg.exports['./esm/api']!.import.default, url.pathToFileURL(pkgPath)).href;
-  const [apiText, entryText] = [JSON.stringify(api), JSON.stringify(entry.href)];
-  return `import(${apiText}).then((m) => { m.register(); return import(${entryText}); });`;
-}
-
 /** One place in the pool: worker `id` and, after a death, its replacement. */
 interface PoolSlot {
   id: number;
-  port: Port | null;
+  port: WorkerPort | null;
   ready: boolean;
   job: TrialJob | null;
   /** Deaths of this slot's workers with no trial in flight since one last finished a trial. */
@@ -293,9 +248,11 @@ interface PoolSlot {
  * is replaced; the trial it was running goes back to the front of the queue (a worker that dies
  * just after a trial can take the next one with it) and fails after `MAX_TRIAL_ATTEMPTS`. A slot
  * whose fresh workers keep dying without finishing a trial is given up; when every slot is, the
- * trials left fail with "every worker failed".
+ * trials left fail with "every worker failed", or, when no worker ever started (a script that
+ * does not load, a module that does not instantiate), the search rejects with `notStarted`.
  */
 function runPool(
+  source: WorkerSource,
   count: number,
   ctx: TrialContext,
   jobs: TrialJob[],
@@ -309,6 +266,8 @@ function runPool(
     let settled = false;
     let waiting = count;
     let lastDeath = '';
+    let lastFatal = false;
+    let started = false;
     const end = (error?: { e: unknown }): void => {
       if (settled) return;
       settled = true;
@@ -349,12 +308,13 @@ function runPool(
       // Dispatch once every first worker is up (or dead), so a slow start does not leave one idle.
       if (waiting === 0) for (const other of slots) dispatch(other);
     };
-    const died = (s: PoolSlot, port: Port, message: string): void => {
+    const died = (s: PoolSlot, port: WorkerPort, message: string, fatal = false): void => {
       if (settled || s.port !== port) return; // an event of a worker already replaced or stopped
       void port.terminate();
       s.port = null;
       s.ready = false;
       lastDeath = message;
+      lastFatal = fatal;
       const job = s.job;
       s.job = null;
       if (job !== null) {
@@ -372,15 +332,23 @@ function runPool(
       counted(s);
       if (s.startFailures < MAX_START_FAILURES) start(s);
       else if (slots.every((o) => o.port === null)) {
+        if (!started) {
+          const e = source
+            .explain()
+            .then((why) => notStarted(source.url, lastDeath, lastFatal, why));
+          void e.then((err) => end({ e: err }));
+          return;
+        }
         while (queue.length > 0 && !settled) {
           finish({ id: queue.shift()!.id, error: `every worker failed; last: ${lastDeath}` }, s.id);
         }
       }
     };
-    const heard = (s: PoolSlot, port: Port, m: FromWorker): void => {
+    const heard = (s: PoolSlot, port: WorkerPort, m: FromWorker): void => {
       if (settled || s.port !== port) return;
-      if (m.kind === 'fatal') return died(s, port, m.message);
+      if (m.kind === 'fatal') return died(s, port, m.message, true);
       if (m.kind === 'ready') {
+        started = true;
         s.ready = true;
         counted(s);
       } else if (s.job !== null && m.result.id === s.job.id) {
@@ -392,13 +360,14 @@ function runPool(
     };
     const start = (s: PoolSlot): void => {
       try {
-        const port: Port = spawn(
+        const port: WorkerPort = source.spawn(
           (m) => heard(s, port, m),
           (message) => died(s, port, message),
         );
         s.port = port;
       } catch (e) {
-        end({ e });
+        const why = e instanceof Error ? e.message : String(e);
+        end({ e: notStarted(source.url, why, false, '') });
         return;
       }
       post(s, { kind: 'init', module: compiledModule(), ctx });
@@ -416,4 +385,26 @@ function runPool(
       start(s);
     }
   });
+}
+
+/**
+ * The error of a pool none of whose workers ever started: the script's URL, what the worker said
+ * (`death`), what the server says about the script (`probe`), and what to pass instead.
+ */
+function notStarted(url: string, death: string, fatal: boolean, probe: string): TorchletError {
+  if (fatal) {
+    return new TorchletError(
+      'BAD_WASM',
+      `gridSearch: expected the workers (${url}) to start, got: ${death}`,
+    );
+  }
+  const got = [probe, death].filter((w) => w !== '').join('; ');
+  return new TorchletError(
+    'BAD_FILE',
+    `gridSearch: expected the worker script at ${url} to start, got ${got || 'a worker that failed'}. ` +
+      "Bundlers that do not follow `new Worker(new URL('./gridworker.js', import.meta.url))` " +
+      '(esbuild, rollup without a plugin) need torchlet/dist/gridworker.js copied next to the ' +
+      'bundle, or its URL passed: gridSearch(..., { workerUrl }); workers: 0 runs the trials in ' +
+      'this thread',
+  );
 }

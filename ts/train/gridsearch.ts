@@ -34,6 +34,7 @@ import {
   defaultWorkers,
   runTrials,
 } from './gridpool.js';
+import { resolveWorkerUrl } from './gridspawn.js';
 import { METRICS } from './metrics.js';
 
 /** Options for `gridSearch`. */
@@ -55,6 +56,14 @@ export interface GridSearchOptions {
    * trial in this thread.
    */
   workers?: number;
+  /**
+   * Where the worker script is, for bundlers that do not follow
+   * `new Worker(new URL('./gridworker.js', import.meta.url))` (esbuild; rollup without a plugin):
+   * the URL of a copy of `torchlet/dist/gridworker.js` (a string is relative to the page; in Node,
+   * a file path or URL). Default: the gridworker.js the bundler emitted, or the one beside the
+   * module. Not with `workers: 0`.
+   */
+  workerUrl?: URL | string;
   /**
    * Seed of the folds, of each trial's initial weights and of its shuffling (default 0): an
    * integer from 0 to 2^32 - 1.
@@ -82,7 +91,9 @@ export interface GridSearchOptions {
  *   `MAX_GRID_TRIALS` trials (combinations x folds), more than `MAX_GRID_WORKERS` workers, a
  *   `train` value that is not plain data, a `buildNet` whose source is not a function expression
  *   or arrow (method shorthand, bound), an `outDir` that cannot be created.
- *   Rejects with the error `onResult` throws, once every worker has stopped.
+ *   Rejects with the error `onResult` throws, once every worker has stopped; with `BAD_FILE`,
+ *   naming the script's URL, when no worker starts (gridworker.js missing or served as HTML:
+ *   copy it next to the bundle or pass `workerUrl`), or `BAD_WASM` when none instantiates.
  * @example
  * const rows = await gridSearch(
  *   (p, t) => new t.Sequential(new t.Linear(64, p.hidden as number), new t.ReLU(), new t.Linear(p.hidden as number, 10)),
@@ -127,6 +138,7 @@ export async function gridSearch(
     const what = `an integer from 0 to ${MAX_GRID_WORKERS} (MAX_GRID_WORKERS)`;
     throw bad(`expected workers to be ${what}, got ${String(workers)}`);
   }
+  const workerUrl = checkWorkerUrl(options.workerUrl, workers);
   const train = checkTrain(options.train);
   if (options.saveLossGraphs !== undefined && typeof options.saveLossGraphs !== 'boolean') {
     throw bad(`expected saveLossGraphs to be a boolean, got ${String(options.saveLossGraphs)}`);
@@ -180,7 +192,7 @@ export async function gridSearch(
     workers: [],
   }));
   const folds = Array.from({ length: cv }, (_, k) => k);
-  await runTrials(workers, ctx, jobs, (r, worker) => {
+  const collect = (r: TrialResult, worker: number): void => {
     results.set(r.id, [r, worker]);
     const c = Math.floor(r.id / cv);
     if (folds.every((k) => results.has(c * cv + k))) {
@@ -191,7 +203,8 @@ export async function gridSearch(
       for (const k of folds) results.delete(c * cv + k);
       options.onResult?.(rows[c]!);
     }
-  });
+  };
+  await runTrials(workers, ctx, jobs, collect, workerUrl);
   const ranked = rankRows(rows, higherIsBetter(metric));
   if (options.saveLossGraphs === true) writeGraphs(rows, options.outDir!);
   return ranked;
@@ -206,6 +219,7 @@ const OPTION_KEYS = [
   'saveLossGraphs',
   'outDir',
   'workers',
+  'workerUrl',
   'seed',
   'onResult',
 ] as const;
@@ -244,6 +258,33 @@ function checkTrain(train: GridTrainOptions | undefined): GridTrainOptions {
     }
   }
   return { ...train };
+}
+
+/** Checks `workerUrl` (a URL or a non-empty string, only with workers) and resolves it. */
+function checkWorkerUrl(value: URL | string | undefined, workers: number): URL | undefined {
+  if (value === undefined) return undefined;
+  const what = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  if (!(value instanceof URL) && (typeof value !== 'string' || value === '')) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected workerUrl to be a URL or a non-empty string, got ${what(value)}`,
+    );
+  }
+  if (workers === 0) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected workers > 0 with workerUrl (workers: 0 runs no worker), got workers: 0`,
+    );
+  }
+  try {
+    return resolveWorkerUrl(value);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected workerUrl to be a URL or path, got ${what(value)} (${why})`,
+    );
+  }
 }
 
 /** Creates `outDir` (and its parents) and checks it is a writable folder. */

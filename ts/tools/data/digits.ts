@@ -109,15 +109,32 @@ export async function fetchDigits(options: FetchDigitsOptions = {}): Promise<Dig
       : new URL(options.url, typeof location !== 'undefined' ? location.href : import.meta.url);
   let text: string;
   try {
-    const gz = new Blob([(await readBytes(url)) as Uint8Array<ArrayBuffer>]);
-    text = await new Response(gz.stream().pipeThrough(new DecompressionStream('gzip'))).text();
+    text = await gunzipText(await readBytes(url));
   } catch (e) {
     throw new TorchletError(
       'BAD_FILE',
       `fetchDigits: expected the gzipped digits CSV at ${url.href}, got ${(e as Error).message}`,
     );
   }
+  if (/^\s*</.test(text)) {
+    throw new TorchletError(
+      'BAD_FILE',
+      `fetchDigits: expected the gzipped digits CSV at ${url.href}, got an HTML page; serve ` +
+        'digits.csv.gz next to the bundle (copy torchlet/dist/digits.csv.gz) or pass fetchDigits({ url })',
+    );
+  }
   return split(parseDigitsCsv(text), options.url === undefined);
+}
+
+/**
+ * The text of gzipped bytes, or of bytes that are already inflated: a server that sends a .gz
+ * with `Content-Encoding: gzip` (Vite's dev server) has the browser inflate it before fetch
+ * returns. Told apart by gzip's magic bytes, 1f 8b.
+ */
+async function gunzipText(bytes: Uint8Array): Promise<string> {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return new TextDecoder().decode(bytes);
+  const gz = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+  return new Response(gz.stream().pipeThrough(new DecompressionStream('gzip'))).text();
 }
 
 /**
