@@ -2,7 +2,7 @@
 // reports and yields to the event loop; and `optim`, which keeps the optimiser state across calls
 // (one call per epoch trains as one call of many epochs). No timing assertions: the event-loop
 // test lets a timer end a run that could not end otherwise.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type BatchInfo,
   Dropout,
@@ -483,4 +483,34 @@ describe('fit: abort, progress, the event loop', () => {
     a.dispose();
     b.dispose();
   });
+});
+
+// Browsers have no setImmediate: fit yields through a MessageChannel there (setTimeout(0) is
+// clamped to 4 ms once nested), and through setTimeout(0) where neither exists.
+describe('fit yields without setImmediate', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+  for (const [name, stub] of [
+    ['MessageChannel (browsers)', ['setImmediate']],
+    ['setTimeout(0) (neither)', ['setImmediate', 'MessageChannel']],
+  ] as const) {
+    it(`through ${name}: same weights as sgd, and a timer can abort it`, async () => {
+      for (const g of stub) vi.stubGlobal(g, undefined);
+      expect(typeof setImmediate).toBe('undefined');
+      const loss = new LogSoftmaxCrossEntropy();
+      const [a, b] = [mlp(), mlp()];
+      sgd(a, small, loss, { epochs: 2, seed: 1, step: 0.05 });
+      await fit(b, small, loss, { epochs: 2, seed: 1, step: 0.05, yieldMs: 0 });
+      expect(stateHash(b)).toBe(stateHash(a));
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('timer')), 5);
+      const e = await rejection(
+        fit(b, small, loss, { epochs: 1e6, signal: controller.signal, yieldMs: 0 }),
+      );
+      expect((e as Error).message).toBe('timer');
+      a.dispose();
+      b.dispose();
+    });
+  }
 });

@@ -696,10 +696,26 @@ export async function fit(
     if (signal?.aborted === true) throw signal.reason;
   };
   checkAbort();
-  await macrotask();
-  checkAbort();
-  // Again: another fit may have started on this net while this one waited.
-  checkIdle(net, where);
+  const pause = yielder();
+  try {
+    await pause.next();
+    checkAbort();
+    // Again: another fit may have started on this net while this one waited.
+    checkIdle(net, where);
+    return await drive(p, onProgress, yieldMs, checkAbort, pause);
+  } finally {
+    pause.close();
+  }
+}
+
+/** Runs the loop, yielding every `yieldMs` and reporting progress; see `fit`. */
+async function drive(
+  p: Plan,
+  onProgress: FitOptions['onProgress'],
+  yieldMs: number,
+  checkAbort: () => void,
+  pause: Yielder,
+): Promise<History> {
   const pos = startPosition();
   const it = steps(p, pos);
   const started = now();
@@ -726,7 +742,7 @@ export async function fit(
       if (pos.epochEnd) report();
       if (now() >= deadline) {
         if (!pos.epochEnd) report();
-        await macrotask();
+        await pause.next();
         checkAbort();
         deadline = now() + yieldMs;
       }
@@ -739,30 +755,43 @@ export async function fit(
 
 const now = (): number => performance.now();
 
-/** Resolvers waiting for the MessageChannel's next message (browsers). */
-const waiting: (() => void)[] = [];
-let channel: MessageChannel | null = null;
+/** Waits for later macrotasks, one at a time; `close` releases what it holds. */
+interface Yielder {
+  next(): Promise<void>;
+  close(): void;
+}
 
 /**
- * Resolves in a later macrotask, after pending timers, I/O and (in browsers) rendering got their
- * turn: setImmediate in Node; a MessageChannel message in browsers (setTimeout(0) is clamped to
- * 4 ms once nested); setTimeout(0) elsewhere.
+ * Yields to the event loop with a macrotask, so pending timers, I/O and (in browsers) rendering get
+ * their turn: setImmediate in Node; a MessageChannel message in browsers (setTimeout(0) is clamped
+ * to 4 ms once nested); setTimeout(0) where neither exists. One per fit call, closed at its end
+ * (an open port would keep Node alive).
  */
-function macrotask(): Promise<void> {
-  return new Promise((resolve) => {
-    if (typeof setImmediate === 'function') {
-      setImmediate(resolve);
-    } else if (typeof MessageChannel === 'function') {
-      if (channel === null) {
-        channel = new MessageChannel();
-        channel.port1.onmessage = () => waiting.shift()?.();
-      }
-      waiting.push(resolve);
-      channel.port2.postMessage(null);
-    } else {
-      setTimeout(resolve, 0);
-    }
-  });
+function yielder(): Yielder {
+  if (typeof setImmediate === 'function') {
+    return { next: () => new Promise((resolve) => setImmediate(resolve)), close: () => {} };
+  }
+  if (typeof MessageChannel === 'function') {
+    const channel = new MessageChannel();
+    let wake: (() => void) | null = null;
+    channel.port1.onmessage = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    return {
+      next: () =>
+        new Promise((resolve) => {
+          wake = resolve;
+          channel.port2.postMessage(null);
+        }),
+      close: () => {
+        channel.port1.close();
+        channel.port2.close();
+      },
+    };
+  }
+  return { next: () => new Promise((resolve) => setTimeout(resolve, 0)), close: () => {} };
 }
 
 /** The validation loss; with `skip`, NaN instead of a NON_FINITE throw for a diverged network. */
