@@ -75,10 +75,10 @@ function onMessage(m: FromWorker): void {
       fillPresets(m.presets);
       break;
     case 'started': {
-      if (m.run !== latest) return;
       const { config, description, task } = m;
       const run: Run = { run: m.run, config, description, task, losses: [] };
       runs.set(m.run, run);
+      if (m.run !== latest) return;
       showRunning(run);
       drawLossChart(run);
       $('status').textContent = `training: epoch 1 of ${m.config.epochs}…`;

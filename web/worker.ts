@@ -70,7 +70,11 @@ self.addEventListener('message', (e: MessageEvent<ToWorker>) => {
       current?.controller.abort();
       const { run, config } = m;
       // A request superseded while it waited is skipped.
-      chain = chain.then(() => (wanted === run ? runTraining(run, config) : undefined));
+      chain = chain
+        .then(() => (wanted === run ? runTraining(run, config) : undefined))
+        .catch((e: unknown) =>
+          post({ type: 'error', run, message: e instanceof Error ? e.message : String(e) }),
+        );
       break;
     }
   }
