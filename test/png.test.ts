@@ -1,71 +1,10 @@
 // PNG decoding for `torchlet predict` (ts/tools/png.ts): a tiny encoder here writes gray, gray+
 // alpha, RGB and RGBA images with each of the five scanline filters, which must decode to the same
 // bytes; unsupported formats and corrupt files throw naming what they are; ink maps and resizing.
-import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../ts/core/crc32.js';
 import { decodePng, inkOf, resizeArea, toDigitPixels, type PngImage } from '../ts/tools/png.js';
 import { expectError } from './helpers.js';
-
-const COLOUR: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6 };
-
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  dv.setUint32(8 + data.length, crc32([out.subarray(4, 8 + data.length)]));
-  return out;
-}
-
-/** Paeth predictor, as the PNG spec defines it. */
-function paeth(a: number, b: number, c: number): number {
-  const p = a + b - c;
-  const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-/** Encodes `img`, row y filtered with filters[y % filters.length]; header fields overridable. */
-function encode(
-  img: PngImage,
-  filters: number[] = [0],
-  over: { depth?: number; colour?: number; interlace?: number } = {},
-): Uint8Array {
-  const { width, height, channels, data } = img;
-  const stride = width * channels;
-  const raw = new Uint8Array(height * (stride + 1));
-  for (let y = 0; y < height; y++) {
-    const f = filters[y % filters.length]!;
-    raw[y * (stride + 1)] = f;
-    for (let i = 0; i < stride; i++) {
-      const x = data[y * stride + i]!;
-      const a = i >= channels ? data[y * stride + i - channels]! : 0;
-      const b = y > 0 ? data[(y - 1) * stride + i]! : 0;
-      const c = y > 0 && i >= channels ? data[(y - 1) * stride + i - channels]! : 0;
-      const p = [0, a, b, (a + b) >> 1, paeth(a, b, c)][f]!;
-      raw[y * (stride + 1) + 1 + i] = (x - p) & 0xff;
-    }
-  }
-  const ihdr = new Uint8Array(13);
-  const dv = new DataView(ihdr.buffer);
-  dv.setUint32(0, width);
-  dv.setUint32(4, height);
-  ihdr.set([over.depth ?? 8, over.colour ?? COLOUR[channels]!, 0, 0, over.interlace ?? 0], 8);
-  const parts = [
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', new Uint8Array(deflateSync(raw))),
-    chunk('IEND', new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { encodePng as encode } from './child/png-encode.js';
 
 function image(width: number, height: number, channels: 1 | 2 | 3 | 4, seed: number): PngImage {
   const data = Uint8Array.from(
