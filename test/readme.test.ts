@@ -266,3 +266,15 @@ describe("the README's links", () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe('docs/development.md', () => {
+  it('links to files of this repository that exist (relative links: it is read on GitHub)', () => {
+    const text = readFileSync('docs/development.md', 'utf8').replace(/^```[\s\S]*?^```$/gm, '');
+    const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(0);
+    const missing = links
+      .filter((l) => !/^(https?:|#)/.test(l))
+      .filter((l) => !existsSync(join('docs', l.replace(/#.*/, ''))));
+    expect(missing).toEqual([]);
+  });
+});
