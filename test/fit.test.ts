@@ -198,7 +198,12 @@ describe('optim: the optimiser state carries over from call to call', () => {
     expectError(
       () => sgd(net, small, loss, { optim: {} as Optim }),
       'BAD_ARGUMENT',
-      /^sgd: expected optim to be an Optim, got an object \(Object\)$/,
+      /^sgd: expected optim to be an Optim \(new Optim\(net, loss, step, options\)\), got an object \(Object\)$/,
+    );
+    expectError(
+      () => sgd(net, small, loss, { optim: 'adam' as never }),
+      'BAD_ARGUMENT',
+      /^sgd: expected optim to be an Optim .*, got "adam"; did you mean optimizer: "adam"\?$/,
     );
     expectError(
       () => sgd(net, small, loss, { seed: 1, rng: new Rng(1) }),
@@ -433,6 +438,11 @@ describe('fit: abort, progress, the event loop', () => {
         /^fit: expected a known option, got unknown key "lr"; did you mean `step`\?$/,
       ],
       [{ epochs: -1 }, /^fit: expected epochs to be a non-negative integer, got -1$/],
+      [{ abort: null } as FitOptions, /got unknown key "abort"; did you mean `signal`\?$/],
+      [
+        { progress: null } as FitOptions,
+        /got unknown key "progress"; did you mean `onProgress`\?$/,
+      ],
     ];
     for (const [options, re] of bad) {
       const e = await rejection(fit(net, small, loss, options));

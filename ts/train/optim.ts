@@ -100,6 +100,16 @@ const ALIASES: Readonly<Record<string, readonly string[]>> = {
   criterion: ['loss'],
   tol: ['eps'],
   tolerance: ['eps'],
+  optimiser: ['optimizer', 'optim'],
+  abort: ['signal'],
+  abortsignal: ['signal'],
+  abort_signal: ['signal'],
+  progress: ['onProgress'],
+  on_progress: ['onProgress'],
+  onprogress: ['onProgress'],
+  yield_ms: ['yieldMs'],
+  generator: ['rng'],
+  random: ['rng'],
 };
 
 /** The known key an unknown one most likely meant (quoted), or what `elsewhere` says of it, or null. */

@@ -422,9 +422,10 @@ function checkOptim(net: Module, loss: Loss, options: SgdOptions, where: string)
   const optim = options.optim;
   if (optim === undefined) return null;
   if (!(optim instanceof Optim)) {
+    const hint = typeof optim === 'string' ? `; did you mean optimizer: ${describe(optim)}?` : '';
     throw new TorchletError(
       'BAD_ARGUMENT',
-      `${where}: expected optim to be an Optim, got ${describe(optim)}`,
+      `${where}: expected optim to be an Optim (new Optim(net, loss, step, options)), got ${describe(optim)}${hint}`,
     );
   }
   const clash = ['step', ...OPTIM_KEYS].filter((k) => options[k as keyof SgdOptions] !== undefined);
