@@ -74,6 +74,14 @@ function splitLine(line: string, where: () => string): string[] {
   return cells;
 }
 
+/** Columns of the first non-blank line (a quick look before choosing the label column). */
+export function csvColumns(text: string): number {
+  const line = text.split('\n').find((l) => l.trim() !== '');
+  return line === undefined
+    ? 0
+    : splitLine(line.replace(/\r$/, ''), () => 'on the first line').length;
+}
+
 /** A cell as a finite number, or NaN: empty cells and text such as "0x1f" or "Infinity" are NaN. */
 function numberOf(cell: string): number {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(cell)) return NaN;
