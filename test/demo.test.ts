@@ -343,6 +343,30 @@ describe('demo in headless Chromium', () => {
     expect(status).toMatch(/^done: 4 epochs in [\d.]+ s/);
   }, 60_000);
 
+  it('rapid retrains: only the last request trains to the end, one run at a time', async () => {
+    await retrain(page, { preset: 'conv1d', optimizer: 'sgd', step: '0.05', epochs: '50' });
+    await retrain(page, {});
+    const last = await retrain(page, { epochs: '2' });
+    expect(await waitForEnd(page, last)).toBe('done');
+    const log = (await demoLog(page)).filter((m) => m.run !== undefined && m.run >= last - 2);
+    // Runs never overlap: each one that started finished before the next started.
+    let open: number | null = null;
+    for (const m of log) {
+      if (m.type === 'started') {
+        expect(open).toBeNull();
+        open = m.run!;
+      } else if (m.type === 'finished') {
+        expect(m.run).toBe(open);
+        open = null;
+      } else if (m.type === 'epoch') {
+        expect(m.run).toBe(open);
+      }
+    }
+    const finished = log.filter((m) => m.type === 'finished');
+    expect(finished.at(-1)).toMatchObject({ run: last, stopped: false });
+    for (const m of finished.slice(0, -1)) expect(m.stopped).toBe(true);
+  });
+
   it('stop ends a run and keeps the model trained so far, with its confusion matrix', async () => {
     const run = await retrain(page, {
       preset: 'conv1d',
