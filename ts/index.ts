@@ -77,19 +77,17 @@ export {
 } from './train/optim.js';
 export {
   sgd,
-  fit,
   predict,
   accuracy,
   evaluateLoss,
   labelsOf,
   type Dataset,
   type SgdOptions,
-  type FitOptions,
-  type Progress,
   type History,
   type EpochInfo,
   type BatchInfo,
 } from './train/train.js';
+export { fit, type FitOptions, type Progress } from './train/fit.js';
 export {
   evaluate,
   confusionMatrix,

@@ -1,6 +1,5 @@
 // The training loop of the original design, in one generator (`steps`) that yields after each
-// batch: sgd() drives it synchronously, fit() asynchronously, yielding to the event loop every
-// `yieldMs` and checking an AbortSignal between batches. Each epoch shuffles with a seeded
+// batch: sgd() drives it synchronously, fit() (fit.ts) asynchronously. Each epoch shuffles with a seeded
 // generator, gathers each batch into reused buffers with one kernel call and runs an `Optim` step
 // (any update rule, or the caller's Optim with its state). Per epoch it can score validation data,
 // stop early with patience (restoring the best weights) and call back; a NaN/Inf loss or gradient
@@ -122,52 +121,6 @@ export interface SgdOptions extends OptimOptions {
   nonFinite?: 'throw' | 'skip';
 }
 
-/** What `onProgress` receives (indices from 0, as the other callbacks'). */
-export interface Progress {
-  /** Epoch index, from 0: the epoch in progress, or the one just finished when `epochEnd`. */
-  epoch: number;
-  /** Epochs asked for (training may stop earlier). */
-  epochs: number;
-  /** Index, from 0, of the last batch completed in `epoch`. */
-  batch: number;
-  /** Batches per epoch. */
-  batches: number;
-  /** Samples trained on so far in this call (skipped batches included). */
-  samples: number;
-  /**
-   * Batches completed over batches planned (epochs × batches), in [0, 1]; it stays below 1 when
-   * training stops early (convergence, patience, `onEpoch` returning false).
-   */
-  fraction: number;
-  /** Milliseconds since training started. */
-  elapsedMs: number;
-  /** True for the report after an epoch's validation and `onEpoch`. */
-  epochEnd: boolean;
-}
-
-/** Options for `fit`: those of `sgd`, plus cancellation, progress and how often to yield. */
-export interface FitOptions extends SgdOptions {
-  /**
-   * Checked between batches (and before training starts): once aborted, `fit` rejects with
-   * `signal.reason` (an `AbortError` DOMException unless `abort(reason)` gave one). The weights
-   * are left as after the last completed batch (no best-weight restore), the optimiser state is
-   * consistent with them, and fit's buffers are freed.
-   */
-  signal?: AbortSignal;
-  /**
-   * Called each time fit yields to the event loop (about every `yieldMs` of training) and after
-   * each epoch (`epochEnd: true`, after validation and `onEpoch`).
-   */
-  onProgress?: (progress: Progress) => void;
-  /**
-   * Longest run of batches, in milliseconds, between yields to the event loop (default 16: one
-   * frame at 60 Hz; 0 yields after every batch). A batch is never split, so a run lasts at least
-   * one batch (and one epoch's validation). Yields are macrotasks: setImmediate in Node,
-   * MessageChannel in browsers (setTimeout(0) where neither exists).
-   */
-  yieldMs?: number;
-}
-
 /** What `sgd` and `fit` return. */
 export interface History {
   /** Mean training loss of each epoch (over the batches not skipped). */
@@ -208,13 +161,11 @@ export const SGD_KEYS: readonly string[] = Object.freeze([
   ...OPTIM_KEYS,
 ]);
 
-/** The options only `fit` takes. */
-const FIT_ONLY: readonly string[] = Object.freeze(['signal', 'onProgress', 'yieldMs']);
+/** The options only `fit` takes. @internal */
+export const FIT_ONLY: readonly string[] = Object.freeze(['signal', 'onProgress', 'yieldMs']);
 
-/** The keys of `FitOptions`. @internal */
-export const FIT_KEYS: readonly string[] = Object.freeze([...SGD_KEYS, ...FIT_ONLY]);
-
-function checkOption(
+/** Checks a numeric option with `ok`, or throws `BAD_ARGUMENT` saying `rule`. @internal */
+export function checkOption(
   value: number,
   where: string,
   name: string,
@@ -230,8 +181,8 @@ function checkOption(
   return value;
 }
 
-/** Everything a run needs, validated before anything moves. */
-interface Plan {
+/** Everything a run needs, validated before anything moves. @internal */
+export interface Plan {
   where: string;
   net: Module;
   data: Dataset;
@@ -257,8 +208,8 @@ interface Plan {
 /** Nets an sgd or fit is training now: a second run on one of them would interleave its steps. */
 const busy = new WeakSet<Module>();
 
-/** Throws `BAD_ARGUMENT` when a running sgd or fit is training `net`. */
-function checkIdle(net: Module, where: string): void {
+/** Throws `BAD_ARGUMENT` when a running sgd or fit is training `net`. @internal */
+export function checkIdle(net: Module, where: string): void {
   if (busy.has(net)) {
     throw new TorchletError(
       'BAD_ARGUMENT',
@@ -267,8 +218,17 @@ function checkIdle(net: Module, where: string): void {
   }
 }
 
-/** Validates sgd's and fit's shared arguments and options; moves nothing, allocates no WASM. */
-function plan(net: Module, data: Dataset, loss: Loss, options: SgdOptions, where: string): Plan {
+/**
+ * Validates sgd's and fit's shared arguments and options; moves nothing, allocates no WASM.
+ * @internal
+ */
+export function plan(
+  net: Module,
+  data: Dataset,
+  loss: Loss,
+  options: SgdOptions,
+  where: string,
+): Plan {
   checkNet(net, where);
   const n = checkDataset(data, where);
   checkLoss(loss, where);
@@ -450,8 +410,8 @@ function checkOptim(net: Module, loss: Loss, options: SgdOptions, where: string)
   return optim;
 }
 
-/** Where the loop stands; `steps` updates one object in place and yields it. */
-interface Position {
+/** Where the loop stands; `steps` updates one object in place and yields it. @internal */
+export interface Position {
   epoch: number;
   batch: number;
   samples: number;
@@ -461,9 +421,9 @@ interface Position {
 /**
  * The training loop: yields after each batch and after each epoch's end (validation, `onEpoch`),
  * returns the history. Buffers, the owned Optim and the modes are released in its `finally`,
- * which also runs when the driver stops it early (`return()`, on abort).
+ * which also runs when the driver stops it early (`return()`, on abort). @internal
  */
-function* steps(p: Plan, pos: Position): Generator<Position, History, void> {
+export function* steps(p: Plan, pos: Position): Generator<Position, History, void> {
   const { where, net, data, loss, options, n, batchSize, batches, optim, rng, skip } = p;
   const { validation, metric, patience, monitor } = p;
   busy.add(net);
@@ -603,8 +563,8 @@ function* steps(p: Plan, pos: Position): Generator<Position, History, void> {
   }
 }
 
-/** A fresh position for `steps`. */
-function startPosition(): Position {
+/** A fresh position for `steps`. @internal */
+export function startPosition(): Position {
   return { epoch: 0, batch: -1, samples: 0, epochEnd: false };
 }
 
@@ -642,157 +602,6 @@ function checkFitOnly(options: unknown, where: string): void {
       `${where}: expected an option of sgd, got ${key}, an option of fit (the asynchronous form: await fit(net, data, loss, { ${key} }))`,
     );
   }
-}
-
-/**
- * `sgd`, asynchronous: the same loop, options and history (bit for bit), yielding to the event
- * loop at least every `yieldMs` (default 16) so a page stays responsive, reporting progress and
- * stopping on an `AbortSignal`. It returns at once; training starts in a later macrotask. Do not
- * train the same net elsewhere while it runs (a second sgd or fit on it is refused).
- * @returns The loss history, as `sgd`'s.
- * @throws (rejects with) what `sgd` throws, and `signal.reason` when `signal` aborts (also when it
- *   was aborted before the call: nothing moves then).
- * @example
- * const controller = new AbortController();
- * const optim = new Optim(net, loss, 1e-3, { optimizer: 'adam' });
- * const history = await fit(net, train, loss, {
- *   optim, epochs: 20, signal: controller.signal,
- *   onProgress: (p) => { bar.value = p.fraction; },
- * });
- */
-export async function fit(
-  net: Module,
-  data: Dataset,
-  loss: Loss,
-  options: FitOptions = {},
-): Promise<History> {
-  const where = 'fit';
-  checkOptionKeys(options, FIT_KEYS, where);
-  const { signal, onProgress } = options;
-  if (
-    signal !== undefined &&
-    (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')
-  ) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `${where}: expected signal to be an AbortSignal, got ${describe(signal)}`,
-    );
-  }
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `${where}: expected onProgress to be a function, got ${describe(onProgress)}`,
-    );
-  }
-  const yieldMs = checkOption(
-    options.yieldMs ?? 16,
-    where,
-    'yieldMs',
-    (v) => v >= 0 && Number.isFinite(v),
-    'a finite number of milliseconds >= 0',
-  );
-  const p = plan(net, data, loss, options, where);
-  // A function, so each call reads the signal afresh (it changes while we await).
-  const checkAbort = (): void => {
-    if (signal?.aborted === true) throw signal.reason;
-  };
-  checkAbort();
-  const pause = yielder();
-  try {
-    await pause.next();
-    checkAbort();
-    // Again: another fit may have started on this net while this one waited.
-    checkIdle(net, where);
-    return await drive(p, onProgress, yieldMs, checkAbort, pause);
-  } finally {
-    pause.close();
-  }
-}
-
-/** Runs the loop, yielding every `yieldMs` and reporting progress; see `fit`. */
-async function drive(
-  p: Plan,
-  onProgress: FitOptions['onProgress'],
-  yieldMs: number,
-  checkAbort: () => void,
-  pause: Yielder,
-): Promise<History> {
-  const pos = startPosition();
-  const it = steps(p, pos);
-  const started = now();
-  const total = p.epochs * p.batches;
-  const report = (): void => {
-    const done = pos.epoch * p.batches + pos.batch + 1;
-    onProgress?.({
-      epoch: pos.epoch,
-      epochs: p.epochs,
-      batch: pos.batch,
-      batches: p.batches,
-      samples: pos.samples,
-      fraction: total === 0 ? 1 : done / total,
-      elapsedMs: now() - started,
-      epochEnd: pos.epochEnd,
-    });
-  };
-  let deadline = started + yieldMs;
-  try {
-    for (;;) {
-      const r = it.next();
-      if (r.done === true) return r.value;
-      checkAbort();
-      if (pos.epochEnd) report();
-      if (now() >= deadline) {
-        if (!pos.epochEnd) report();
-        await pause.next();
-        checkAbort();
-        deadline = now() + yieldMs;
-      }
-    }
-  } finally {
-    // Runs the loop's own finally when it stopped early (abort, a throwing onProgress).
-    it.return(undefined as never);
-  }
-}
-
-const now = (): number => performance.now();
-
-/** Waits for later macrotasks, one at a time; `close` releases what it holds. */
-interface Yielder {
-  next(): Promise<void>;
-  close(): void;
-}
-
-/**
- * Yields to the event loop with a macrotask, so pending timers, I/O and (in browsers) rendering get
- * their turn: setImmediate in Node; a MessageChannel message in browsers (setTimeout(0) is clamped
- * to 4 ms once nested); setTimeout(0) where neither exists. One per fit call, closed at its end
- * (an open port would keep Node alive).
- */
-function yielder(): Yielder {
-  if (typeof setImmediate === 'function') {
-    return { next: () => new Promise((resolve) => setImmediate(resolve)), close: () => {} };
-  }
-  if (typeof MessageChannel === 'function') {
-    const channel = new MessageChannel();
-    let wake: (() => void) | null = null;
-    channel.port1.onmessage = () => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    return {
-      next: () =>
-        new Promise((resolve) => {
-          wake = resolve;
-          channel.port2.postMessage(null);
-        }),
-      close: () => {
-        channel.port1.close();
-        channel.port2.close();
-      },
-    };
-  }
-  return { next: () => new Promise((resolve) => setTimeout(resolve, 0)), close: () => {} };
 }
 
 /** The validation loss; with `skip`, NaN instead of a NON_FINITE throw for a diverged network. */
