@@ -88,9 +88,9 @@ describe('torchlet CLI', () => {
     // Not a terminal: plain lines, one per epoch, each with the test accuracy.
     // Epochs numbered from 1, of the total.
     expect(
-      r.stdout.match(/^epoch [12]\/2 +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm),
+      r.stdout.match(/^epoch [12] of 2 +loss [\d.]+ +test loss [\d.]+ +test accuracy [\d.]+$/gm),
     ).toHaveLength(2);
-    expect(r.stdout).toMatch(/^epoch 1\/2 /m);
+    expect(r.stdout).toMatch(/^epoch 1 of 2 /m);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.epochs).toBe(2);
     expect(summary.optimizer).toBe('momentum');
@@ -549,19 +549,19 @@ describe('Progress', () => {
     let now = 0;
     const s = stream(true);
     const bar = new Progress({ stream: s, now: () => now });
-    bar.update('epoch 1/2 batch', 1, 4, 'loss 2.0000');
+    bar.update('epoch 1 of 2, batch', 1, 4, 'loss 2.0000');
     now += 50;
-    bar.update('epoch 1/2 batch', 2, 4); // throttled: within 100 ms
+    bar.update('epoch 1 of 2, batch', 2, 4); // throttled: within 100 ms
     now += 100;
-    bar.update('epoch 1/2 batch', 4, 4);
+    bar.update('epoch 1 of 2, batch', 4, 4);
     expect(s.written).toHaveLength(2);
     const ESC = '\x1b[K';
     expect(s.written[0]!.endsWith(ESC)).toBe(true);
     expect(s.written[1]!.endsWith(ESC)).toBe(true);
     expect(s.written[0]!.slice(0, -ESC.length)).toMatch(
-      /^\repoch 1\/2 batch \|█+░+\| 1\/4 {2}loss 2\.0000$/,
+      /^\repoch 1 of 2, batch \|█+░+\| 1\/4 {2}loss 2\.0000$/,
     );
-    expect(s.written[1]!.slice(0, -ESC.length)).toMatch(/^\repoch 1\/2 batch \|█+\| 4\/4$/);
+    expect(s.written[1]!.slice(0, -ESC.length)).toMatch(/^\repoch 1 of 2, batch \|█+\| 4\/4$/);
     expect(s.written.every((w) => w.length <= 60 + 4)).toBe(true);
     bar.clear();
     expect(s.written[2]).toBe('\r\x1b[K');
@@ -587,6 +587,6 @@ describe('Progress', () => {
 function expectOnlyProgress(stderr: string): void {
   const other = stderr
     .split('\n')
-    .filter((l) => l !== '' && !/^(epoch \d+\/\d+ batch|combinations) \d+\/\d+/.test(l));
+    .filter((l) => l !== '' && !/^(epoch +\d+ of \d+, batch|combinations) \d+\/\d+/.test(l));
   expect(other).toEqual([]);
 }

@@ -132,7 +132,7 @@ function train(f: Record<string, unknown>, autoencode: boolean): void {
       samples += b.size;
       const speed = Math.round(samples / Math.max(1e-3, (performance.now() - batchStart) / 1000));
       bar.update(
-        `epoch ${b.epoch + 1}/${epochs} batch`,
+        `epoch ${b.epoch + 1} of ${epochs}, batch`,
         b.batch + 1,
         b.batches,
         `loss ${b.loss.toFixed(4)}  ${speed} samples/s`,
@@ -144,7 +144,7 @@ function train(f: Record<string, unknown>, autoencode: boolean): void {
         ? `test mse ${info.valMetric!.toFixed(4)}`
         : `test accuracy ${info.valMetric!.toFixed(4)}`;
       console.log(
-        `epoch ${String(e + 1).padStart(String(epochs).length)}/${epochs}  loss ${value.toFixed(4)}  test loss ${info.valLoss!.toFixed(4)}  ${score}`,
+        `epoch ${String(e + 1).padStart(String(epochs).length)} of ${epochs}  loss ${value.toFixed(4)}  test loss ${info.valLoss!.toFixed(4)}  ${score}`,
       );
     },
   });
