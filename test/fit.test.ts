@@ -139,7 +139,7 @@ describe('optim: the optimiser state carries over from call to call', () => {
     });
   }
 
-  it('without optim, one call per epoch restarts Adam each call (the old behaviour, now opt-in)', () => {
+  it('without optim, each call restarts Adam (the old behaviour, now opt-in)', () => {
     const loss = new LogSoftmaxCrossEntropy();
     const whole = mlp();
     sgd(whole, small, loss, { epochs: 2, step: 0.01, optimizer: 'adam', seed: 9 });
@@ -246,7 +246,7 @@ describe('fit: abort, progress, the event loop', () => {
     net.dispose();
   });
 
-  it('abort mid-run: weights as after the last completed batch, optim consistent, buffers freed, mode restored', async () => {
+  it('abort mid-run: weights of the last batch, optim consistent, buffers freed, mode back', async () => {
     const loss = new LogSoftmaxCrossEntropy();
     const net = mlp();
     // Warm up: the layers' outputs and the loss's gradient (theirs, kept between calls) exist.

@@ -7,11 +7,11 @@
 // The reduction (constructor option `reduction`, PyTorch's names; B = batch size yhat.shape[0],
 // N = every element of yhat):
 //
-// | reduction             | MSELoss, BCELoss                | CrossEntropyLoss, LogSoftmaxCrossEntropy |
-// |-----------------------|---------------------------------|------------------------------------------|
-// | 'batchmean' (default) | Σ over all N elements / B       | Σ over all elements / B                  |
-// | 'mean'                | Σ over all N elements / N       | Σ over all elements / B (as 'batchmean') |
-// | 'sum'                 | Σ over all N elements           | Σ over all elements                      |
+// | reduction             | MSELoss, BCELoss          | CrossEntropyLoss, LogSoftmaxCrossEntropy |
+// |-----------------------|---------------------------|------------------------------------------|
+// | 'batchmean' (default) | Σ over all N elements / B | Σ over all elements / B                  |
+// | 'mean'                | Σ over all N elements / N | Σ over all elements / B (as 'batchmean') |
+// | 'sum'                 | Σ over all N elements     | Σ over all elements                      |
 //
 // 'mean' is PyTorch's default: the mean over every element for MSELoss and BCELoss, the mean over
 // the batch for the class losses (torch.nn.CrossEntropyLoss with class indices or probabilities,

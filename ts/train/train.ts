@@ -1,9 +1,9 @@
 // The training loop of the original design, in one generator (`steps`) that yields after each
-// batch: sgd() drives it synchronously, fit() (fit.ts) asynchronously. Each epoch shuffles with a seeded
-// generator, gathers each batch into reused buffers with one kernel call and runs an `Optim` step
-// (any update rule, or the caller's Optim with its state). Per epoch it can score validation data,
-// stop early with patience (restoring the best weights) and call back; a NaN/Inf loss or gradient
-// throws naming epoch and batch, or skips the batch.
+// batch: sgd() drives it synchronously, fit() (fit.ts) asynchronously. Each epoch shuffles with a
+// seeded generator, gathers each batch into reused buffers with one kernel call and runs an
+// `Optim` step (any update rule, or the caller's Optim with its state). Per epoch it can score
+// validation data, stop early with patience (restoring the best weights) and call back; a NaN/Inf
+// loss or gradient throws naming epoch and batch, or skips the batch.
 
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
