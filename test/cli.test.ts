@@ -307,6 +307,14 @@ describe('torchlet CLI', () => {
       /^torchlet: expected --test-split to be in \(0, 1\), got "1\.5"$/,
     ],
     [
+      ['predict', '--model', digitsModel, '--ink', 'dark', ragged],
+      /^torchlet: expected --ink only with PNG files, got none among 1 files$/,
+    ],
+    [
+      ['predict', '--model', digitsModel, '--label', 'y', palette],
+      /^torchlet: expected --label only with CSV files, got PNG files only$/,
+    ],
+    [
       ['predict', '--model', digitsModel, palette],
       /^torchlet: decodePng \(palette\.png\): expected 8-bit grayscale, gray\+alpha, RGB or RGBA, got 8-bit palette; /,
     ],

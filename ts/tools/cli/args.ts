@@ -1,5 +1,5 @@
 // The CLI's argument handling on node:util parseArgs: each command declares its flags once (name,
-// placeholder, help, default, parser, old names), and from that come the parse, the checks (an
+// placeholder, help, default, parser), and from that come the parse, the checks (an
 // unknown flag or command is a usage error with a "did you mean"), and the --help text.
 
 import { nearestName } from '../../core/errors.js';
@@ -19,8 +19,6 @@ export interface Flag {
   default?: string | number | boolean;
   /** Parses and checks the text (throws a UsageError); default: the text as it is. */
   parse?: (text: string) => unknown;
-  /** Earlier names that still work (not shown in the help). */
-  aliases?: readonly string[];
 }
 
 /** One command: its flags, positional arguments, and what it does. */
@@ -78,7 +76,7 @@ export function parseCommand(
   args: readonly string[],
 ): { flags: Record<string, unknown>; positionals: string[]; help: boolean } {
   const byName = new Map<string, Flag>();
-  for (const f of cmd.flags) for (const n of [f.name, ...(f.aliases ?? [])]) byName.set(n, f);
+  for (const f of cmd.flags) byName.set(f.name, f);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };

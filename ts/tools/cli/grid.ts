@@ -124,6 +124,7 @@ async function gridSearch(f: Record<string, unknown>): Promise<void> {
   const plots = new Map<t.GridRow, string>();
   let done = 0;
   const started = performance.now();
+  bar.update('combinations', 0, total);
   const rows = await t.gridSearch(build, full, x, data.train.y, {
     cv: f['cv'] as number,
     seed,

@@ -34,8 +34,7 @@ export const PREDICT: Command = {
     {
       name: 'ink',
       value: '<tone>',
-      help: "PNG strokes: dark (on light paper), light (on black), or auto (by the border's tone)",
-      default: 'auto',
+      help: "PNG strokes: dark (on light paper), light (on black), or auto (by the border's tone; the default)",
       parse: oneOf('--ink', ['auto', 'dark', 'light']),
     },
   ],
@@ -50,11 +49,22 @@ function predict(files: string[], f: Record<string, unknown>): void {
       `expected a classifier as --model, got a reconstruction model (${f['model']}); use evaluate`,
     );
   const size = model.inputShape.reduce((a, b) => a * b, 1);
+  const pngs = files.filter((file) => /\.png$/i.test(file)).length;
+  if (f['ink'] !== undefined && pngs === 0)
+    throw new UsageError(
+      `expected --ink only with PNG files, got none among ${files.length} files`,
+    );
+  if (f['label'] !== undefined && pngs === files.length)
+    throw new UsageError('expected --label only with CSV files, got PNG files only');
   checkFits(model.net, model.inputShape, 'classify', model.classes ?? 1, f['model']);
   const rows: Array<{ source: string; row: number; x: Float32Array; label?: number }> = [];
   for (const file of files) {
     if (/\.png$/i.test(file)) {
-      rows.push({ source: file, row: 1, x: pngInput(file, model, f['ink'] as Ink) });
+      rows.push({
+        source: file,
+        row: 1,
+        x: pngInput(file, model, (f['ink'] as Ink | undefined) ?? 'auto'),
+      });
       continue;
     }
     let text: string;
