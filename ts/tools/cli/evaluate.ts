@@ -73,7 +73,7 @@ export const EVALUATE: Command = {
     'a model file on a test set: accuracy and confusion matrix (classifiers), or MSE and BCE per value (reconstruction models)',
   positionals: { usage: '<model>', min: 1, max: 1 },
   flags: [
-    ...dataFlags(false, undefined).map((f) =>
+    ...dataFlags(false, null).map((f) =>
       f.name === 'data'
         ? { ...f, help: `${f.help}; default: the model's data set (a CSV's rows are all tested)` }
         : f,
