@@ -620,6 +620,43 @@ add('sgd', 'a bad label in the last batch', 'LABEL_OUT_OF_RANGE', () =>
     shuffle: false,
   }),
 );
+// issue 15: sgd's optim and rng options; the losses' reduction
+add('sgd', 'step with optim', 'BAD_ARGUMENT', () =>
+  sgd(net, data, optim.loss, { optim, step: 0.1 }),
+);
+add('sgd', 'an optim of another loss', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.MSELoss!, { optim }),
+);
+add('sgd', 'seed and rng', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.LogSoftmaxCrossEntropy!, { seed: 1, rng: new Rng(1) }),
+);
+add('sgd', 'signal (an option of fit)', 'BAD_ARGUMENT', () =>
+  sgd(net, data, losses.LogSoftmaxCrossEntropy!, { signal: undefined } as never),
+);
+add(
+  'Loss constructor',
+  "reduction 'avg'",
+  'BAD_ARGUMENT',
+  () => new MSELoss({ reduction: 'avg' as never }),
+);
+add(
+  'Loss constructor',
+  'unknown key reduce',
+  'BAD_ARGUMENT',
+  () => new BCELoss({ reduce: 'sum' } as never),
+);
+add(
+  'Loss constructor',
+  'a string as options',
+  'BAD_ARGUMENT',
+  () => new CrossEntropyLoss('sum' as never),
+);
+add(
+  'Loss constructor',
+  'null options',
+  'BAD_ARGUMENT',
+  () => new LogSoftmaxCrossEntropy(null as never),
+);
 add('predict', 'not a tensor', 'BAD_ARGUMENT', () => predict(net, 'x' as never));
 add('predict', 'wrong shape', 'SHAPE_MISMATCH', () => predict(net, tzeros([2, 7])));
 add('predict', 'batchSize 0', 'BAD_ARGUMENT', () => predict(net, xs, 0));
@@ -916,6 +953,7 @@ describe('every public function rejects bad input with a TorchletError and chang
     // through every subclass above).
     const exempt: Record<string, string> = {
       init: 'async; BAD_WASM cases in test/wasm.test.ts (a loaded instance ignores its argument)',
+      fit: 'async; its rejections (bad options, aborts, a net already training) in test/fit.test.ts',
       fetchDigits: 'async, browsers; parseDigitsCsv holds its checks',
       gridSearch: 'async; test/gridsearch.test.ts and test/gridsearch-robust.test.ts',
       BufferSlot:
