@@ -75,7 +75,10 @@ export const EVALUATE: Command = {
   flags: [
     ...dataFlags(false, null).map((f) =>
       f.name === 'data'
-        ? { ...f, help: `${f.help}; default: the model's data set (a CSV's rows are all tested)` }
+        ? {
+            ...f,
+            help: `${f.help}; default: the data set the model file records (digits if none; a CSV's rows are all tested)`,
+          }
         : f,
     ),
     { name: 'json', help: 'print JSON' },
@@ -86,11 +89,12 @@ export const EVALUATE: Command = {
 function evaluate(file: string, f: Record<string, unknown>): void {
   const model = readModel(file);
   if (f['data'] === undefined) {
-    if (model.data !== 'digits' && model.data !== 'mnist')
-      throw new UsageError(
-        `expected --data for ${file}, trained on ${model.data ?? 'unrecorded data'}, got none`,
-      );
-    f['data'] = model.data;
+    // torchlet train records the data set; a file that records none (saved by hand) is evaluated
+    // on the digits, as evaluate always did (its help says so).
+    const recorded = model.data ?? 'digits';
+    if (recorded !== 'digits' && recorded !== 'mnist')
+      throw new UsageError(`expected --data for ${file}, trained on ${recorded}, got none`);
+    f['data'] = recorded;
   }
   if (
     f['label'] === undefined &&
