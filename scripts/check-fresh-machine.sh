@@ -5,7 +5,12 @@
 # run as root, exactly as the README says. It prints each command's wall time and the tests
 # summary line ("tests: N passed, N failed"), and exits non-zero if either command fails.
 #
-#   sudo bash scripts/check-fresh-machine.sh [COMMIT]     # COMMIT defaults to HEAD
+#   sudo bash scripts/check-fresh-machine.sh [COMMIT]        # COMMIT defaults to HEAD
+#   sudo bash scripts/check-fresh-machine.sh --ci [COMMIT]   # runs `bash .ci/run` instead
+#
+# With --ci it runs CI's script on the fresh clone in place of the README's commands (it adds the
+# wasm toolchain and checks wasm/torchlet.wasm against a rebuild, then runs npm test; log
+# fresh-ci.log).
 #
 # Needs root (debootstrap, chroot, mounts), debootstrap (apt-get install -y debootstrap) and the
 # Debian mirror this machine's apt uses (read from /etc/apt/sources.list[.d]). The base chroot is
@@ -16,6 +21,11 @@
 set -euo pipefail
 # One block, read whole before it runs: a checkout that changes during the run cannot break it.
 {
+ci=0
+if [ "${1:-}" = --ci ]; then
+  ci=1
+  shift
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 commit=$(git -C "$repo" rev-parse --verify "${1:-HEAD}^{commit}")
 top=${FRESH_ROOT:-/tmp/fresh-root}
@@ -140,16 +150,20 @@ in_chroot() {
   return "$rc"
 }
 status=0
-in_chroot install 'npm install && npm start' || status=1
-if [ "$status" -eq 0 ]; then
+if [ "$ci" -eq 1 ]; then
+  in_chroot ci 'bash .ci/run' || status=1
+  grep -E '^(setup|build-wasm):' "$logs/fresh-ci.log" | sed 's/^/  /' || true
+  grep -E '^tests: [0-9]+ passed' "$logs/fresh-ci.log" | sed 's/^/  /' || tail -20 "$logs/fresh-ci.log" | sed 's/^/  /'
+elif ! in_chroot install 'npm install && npm start'; then
+  status=1
+  tail -20 "$logs/fresh-install.log" | sed 's/^/  /'
+else
   # The last epoch of each training run that npm start makes.
   awk '/test accuracy/ { last = $0 } /^wrote / && last { print "  " last; last = "" }' \
     "$logs/fresh-install.log"
   in_chroot test 'npm test' || status=1
   grep -E '^setup:' "$logs/fresh-test.log" | sed 's/^/  /' || true
-  grep -E '^tests: [0-9]+ passed' "$logs/fresh-test.log" | sed 's/^/  /' || echo "  (no tests summary line)"
-else
-  tail -20 "$logs/fresh-install.log" | sed 's/^/  /'
+  grep -E '^tests: [0-9]+ passed' "$logs/fresh-test.log" | sed 's/^/  /' || tail -20 "$logs/fresh-test.log" | sed 's/^/  /'
 fi
 [ "$status" -eq 0 ] && echo "check-fresh-machine: passed" || echo "check-fresh-machine: FAILED"
 exit "$status"
