@@ -480,3 +480,43 @@ describe('sgd under hostile options', () => {
     expect(history.loss).toHaveLength(1);
   });
 });
+
+describe('a data set loss under each reduction', () => {
+  const { train } = loadDigits();
+  const data = { x: train.x.rows(0, 1024), y: train.y.rows(0, 1024) };
+  const cols = 10;
+
+  it('evaluateLoss reduces over the whole set, whatever the batch size', () => {
+    const net = mlp(3);
+    const batchmean = evaluateLoss(net, data, new LogSoftmaxCrossEntropy());
+    const sum = new LogSoftmaxCrossEntropy({ reduction: 'sum' });
+    // 'sum' is the total over every sample: batches of 256 or 100 (the last one 24) add up alike.
+    expect(evaluateLoss(net, data, sum)).toBeCloseTo(batchmean * 1024, 1);
+    expect(evaluateLoss(net, data, sum, 100)).toBeCloseTo(batchmean * 1024, 1);
+    const y = Tensor.from(
+      new Float32Array(1024 * cols).map((_, i) => (i % 7) / 7),
+      [1024, cols],
+    );
+    const dense = { x: data.x, y };
+    const mse = evaluateLoss(net, dense, new MSELoss(), 100);
+    // 'mean' for MSE is per element: the per-sample value over the columns.
+    expect(evaluateLoss(net, dense, new MSELoss({ reduction: 'mean' }), 100)).toBeCloseTo(
+      mse / cols,
+      5,
+    );
+  });
+
+  it("sgd's epoch loss under 'sum' is the epoch's total, not a size-weighted sum of sums", () => {
+    // Batches of 32 over 1024 rows: the summed loss's gradient is exactly 32 times the
+    // batch mean's, so a step 32 times smaller walks the same path.
+    const a = mlp(4);
+    const b = mlp(4);
+    const mean = sgd(a, data, new LogSoftmaxCrossEntropy(), { epochs: 2, step: 0.05, seed: 9 });
+    const sum = sgd(b, data, new LogSoftmaxCrossEntropy({ reduction: 'sum' }), {
+      epochs: 2,
+      step: 0.05 / 32,
+      seed: 9,
+    });
+    sum.loss.forEach((l, e) => expect(l / 1024).toBeCloseTo(mean.loss[e]!, 4));
+  });
+});

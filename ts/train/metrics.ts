@@ -5,7 +5,7 @@
 // forward runs; the confusion matrix is limited to MAX_CLASSES classes (it is classes² numbers).
 
 import { TorchletError } from '../core/errors.js';
-import { Loss } from '../core/loss.js';
+import { Loss, type Reduction } from '../core/loss.js';
 import { Module, checkTensor, withMode } from '../core/module.js';
 import type { Tensor } from '../core/tensor.js';
 import { kernels } from '../core/wasm.js';
@@ -271,21 +271,48 @@ export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): n
   return total / n;
 }
 
-/** Mean loss of the network over a data set, in batches, in evaluation mode. */
+/**
+ * A data set's loss from its batches' losses, under the loss's reduction: as if the data were one
+ * batch (the mean weighted by batch size for 'batchmean' and 'mean', the total for 'sum').
+ * @internal
+ */
+export class LossTotal {
+  private total = 0;
+  private samples = 0;
+  constructor(private readonly reduction: Reduction) {}
+  /** Adds one batch's (reduced) loss. */
+  add(value: number, count: number): void {
+    this.total += this.reduction === 'sum' ? value : value * count;
+    this.samples += count;
+  }
+  /** The data set's loss (NaN when no batch was added). */
+  get value(): number {
+    if (this.samples === 0) return NaN;
+    return this.reduction === 'sum' ? this.total : this.total / this.samples;
+  }
+}
+
+/**
+ * The loss of the network over a data set, in batches, in evaluation mode, reduced as the loss
+ * says over the whole set (per sample for 'batchmean', per element for 'mean', the total for
+ * 'sum'): the batch size changes nothing but rounding.
+ */
 export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize = 256): number {
   checkNet(net, 'evaluateLoss');
   const n = checkDataset(data, 'evaluateLoss');
   checkLoss(loss, 'evaluateLoss');
   checkBatchSize(batchSize, 'evaluateLoss');
-  let total = 0;
+  const total = new LossTotal(loss.reduction);
   withMode(net, false, () => {
     for (let start = 0; start < n; start += batchSize) {
       const count = Math.min(batchSize, n - start);
-      total +=
-        loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))) * count;
+      total.add(
+        loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))),
+        count,
+      );
     }
   });
-  return total / n;
+  return total.value;
 }
 
 /** Options for `evaluate`. */

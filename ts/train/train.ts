@@ -14,6 +14,7 @@ import {
   checkDataset,
   checkLoss,
   checkNet,
+  LossTotal,
   evaluateLoss,
   metricOf,
 } from './metrics.js';
@@ -123,7 +124,11 @@ export interface SgdOptions extends OptimOptions {
 
 /** What `sgd` and `fit` return. */
 export interface History {
-  /** Mean training loss of each epoch (over the batches not skipped). */
+  /**
+   * Training loss of each epoch, over the batches not skipped, reduced as the loss says over the
+   * epoch's samples (the mean per sample for 'batchmean', per element for 'mean', the total for
+   * 'sum'); NaN for an epoch whose batches were all skipped.
+   */
   loss: number[];
   /** True when training stopped because the loss changed by less than `eps`. */
   converged: boolean;
@@ -460,8 +465,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         for (let i = 0; i < n; i++) order[i] = i;
         rng.shuffle(order);
       }
-      let total = 0;
-      let counted = 0;
+      const total = new LossTotal(loss.reduction);
       let skipped = 0;
       pos.epoch = epoch;
       pos.epochEnd = false;
@@ -495,8 +499,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
           skipped += 1;
         } else {
           optim.update();
-          total += report.loss * count;
-          counted += count;
+          total.add(report.loss, count);
         }
         options.onBatch?.({
           epoch,
@@ -511,7 +514,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         yield pos;
       }
       history.skippedBatches += skipped;
-      const epochLoss = counted === 0 ? NaN : total / counted;
+      const epochLoss = total.value;
       history.loss.push(epochLoss);
       const info: EpochInfo = { skipped, best: false };
       if (validation !== undefined) {
