@@ -171,6 +171,22 @@ describe('gridSearch on the digits', () => {
     expect(inWorkers[0]!.workers).toEqual([1, 1, 1]);
   });
 
+  it("carries the loss's reduction into every trial, and refuses an unknown one", async () => {
+    // Untrained nets (0 epochs, same seeds): 'sum' scores each fold's validation loss summed over
+    // its rows, 'batchmean' averaged over them.
+    const options = { cv: 3, seed: 2, metric: 'loss', workers: 0, train: { epochs: 0 } } as const;
+    const [mean] = await gridSearch(buildNet, { hidden: [8] }, x, y, options);
+    const [sum] = await gridSearch(buildNet, { hidden: [8] }, x, y, {
+      ...options,
+      reduction: 'sum',
+    });
+    const rows = kFold(x.shape[0]!, 3, 2).map((f) => f.validation.length);
+    sum!.scores.forEach((s, k) => expect(s).toBeCloseTo(mean!.scores[k]! * rows[k]!, 2));
+    await expect(
+      gridSearch(buildNet, { hidden: [8] }, x, y, { reduction: 'avg' as never }),
+    ).rejects.toThrow(/gridSearch: expected reduction one of mean, sum, batchmean, got avg/);
+  });
+
   it('rejects bad options before starting workers', async () => {
     await expect(
       gridSearch(buildNet, { hidden: [8] }, x, y, { metric: 'f1' as never }),

@@ -8,7 +8,9 @@ import {
   CrossEntropyLoss,
   LogSoftmaxCrossEntropy,
   type Loss,
+  type LossOptions,
   MSELoss,
+  type Reduction,
 } from '../core/loss.js';
 import type { Module } from '../core/module.js';
 import { defaultRng, manualSeed } from '../core/rng.js';
@@ -51,6 +53,7 @@ export interface TrialContext {
   folds: number;
   buildSource: string;
   loss: LossName;
+  reduction: Reduction;
   metric: GridMetric;
   train: GridTrainOptions;
 }
@@ -76,11 +79,11 @@ export type ToWorker =
 export type FromWorker =
   { kind: 'ready' } | { kind: 'result'; result: TrialResult } | { kind: 'fatal'; message: string };
 
-const LOSSES: Readonly<Record<LossName, () => Loss>> = Object.freeze({
-  LogSoftmaxCrossEntropy: () => new LogSoftmaxCrossEntropy(),
-  MSELoss: () => new MSELoss(),
-  BCELoss: () => new BCELoss(),
-  CrossEntropyLoss: () => new CrossEntropyLoss(),
+const LOSSES: Readonly<Record<LossName, (o: LossOptions) => Loss>> = Object.freeze({
+  LogSoftmaxCrossEntropy: (o) => new LogSoftmaxCrossEntropy(o),
+  MSELoss: (o) => new MSELoss(o),
+  BCELoss: (o) => new BCELoss(o),
+  CrossEntropyLoss: (o) => new CrossEntropyLoss(o),
 });
 
 function rowsOf(data: Float32Array, shape: number[], idx: Uint32Array): Tensor {
@@ -144,7 +147,7 @@ export function runTrial(
       y: rowsOf(ctx.y, ctx.yShape, fold.validation),
     };
     made.push(validation.x, validation.y);
-    const loss = LOSSES[ctx.loss]();
+    const loss = LOSSES[ctx.loss]({ reduction: ctx.reduction });
     made.push(loss);
     manualSeed(job.seed);
     const net = build(job.params, t);

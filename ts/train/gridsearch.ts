@@ -4,6 +4,7 @@
 // are in grid.ts, and where the trials run (workers or this thread) is in gridpool.ts.
 
 import { TorchletError } from '../core/errors.js';
+import { REDUCTIONS, type Reduction } from '../core/loss.js';
 import { Tensor } from '../core/tensor.js';
 import { lossCurvesSvg } from '../tools/plot.js';
 import {
@@ -45,6 +46,8 @@ export interface GridSearchOptions {
   cv?: number;
   /** The loss to train with (default `'LogSoftmaxCrossEntropy'`). */
   loss?: LossName;
+  /** The loss's reduction (default `'batchmean'`, the losses' own default; see `Reduction`). */
+  reduction?: Reduction;
   /** Training options of every trial (default: sgd's defaults); grid keys override them. */
   train?: GridTrainOptions;
   /** Write one SVG of the train/validation loss curves per combination (needs `outDir`; Node). */
@@ -125,6 +128,9 @@ export async function gridSearch(
   const loss = options.loss ?? 'LogSoftmaxCrossEntropy';
   if (!LOSS_NAMES.includes(loss))
     throw bad(`expected loss one of ${LOSS_NAMES.join(', ')}, got ${String(loss)}`);
+  const reduction = options.reduction ?? 'batchmean';
+  if (!REDUCTIONS.includes(reduction))
+    throw bad(`expected reduction one of ${REDUCTIONS.join(', ')}, got ${String(reduction)}`);
   const cv = options.cv ?? 3;
   if (!Number.isInteger(cv) || cv < 2 || cv > n) {
     throw bad(`expected cv to be an integer from 2 to the ${n} rows, got ${String(cv)}`);
@@ -168,6 +174,7 @@ export async function gridSearch(
     folds: cv,
     buildSource,
     loss,
+    reduction,
     metric,
     train,
   };
@@ -215,6 +222,7 @@ const OPTION_KEYS = [
   'metric',
   'cv',
   'loss',
+  'reduction',
   'train',
   'saveLossGraphs',
   'outDir',
