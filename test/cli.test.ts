@@ -501,6 +501,58 @@ describe('torchlet CLI', () => {
     expect(lines[1]).toMatch(/points\.csv,1,(north|south|east)$/);
   });
 
+  it('trains on a CSV of 200,000 rows (labels counted without spreading them onto the stack)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-csv-big-'));
+    const data = join(dir, 'big.csv');
+    const rows = Array.from({ length: 200_000 }, (_, i) => `${i % 2},${(i * 7) % 5},${i % 2}`);
+    writeFileSync(data, rows.join('\n') + '\n');
+    const r = run(
+      'train',
+      '--data',
+      data,
+      '--preset',
+      'mlp',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '4096',
+      '--out',
+      join(dir, 'out'),
+    );
+    expectOnlyProgress(r.stderr);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /Linear\(2, 100\) -> ReLU -> Linear\(100, 2\) on .*big\.csv \(160000 train \/ 40000 test\)/,
+    );
+  });
+
+  it('autoencodes a CSV of values in [0, 1] with --label none, and evaluates the model on it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torchlet-csv-ae-'));
+    const data = join(dir, 'pixels.csv');
+    const { train } = loadDigits();
+    const x = train.x.toArray();
+    const rows = Array.from({ length: 200 }, (_, r) =>
+      Array.from(x.subarray(r * 64, r * 64 + 64), (v) => v.toFixed(4)).join(','),
+    );
+    writeFileSync(data, rows.join('\n') + '\n');
+    const out = join(dir, 'model');
+    const r = run('autoencode', '--data', data, '--label', 'none', '--epochs', '2', '--out', out);
+    expectOnlyProgress(r.stderr);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /AutoEncoder\(Linear\(64, 200\).* on .*pixels\.csv \(160 train \/ 40 test\)/,
+    );
+    const ev = run('evaluate', join(out, 'model.safetensors'), '--data', data);
+    expect(ev.status).toBe(0);
+    expect(ev.stdout).toMatch(/^reconstruction on 200 pixels\.csv samples: mse 0\.\d{4} {2}bce /);
+    // A classifier needs the labels.
+    const cls = run('train', '--data', data, '--label', 'none', '--out', join(dir, 'cls'));
+    expect(cls.status).toBe(2);
+    expect(cls.stderr).toMatch(
+      /^torchlet: expected a label column in .*pixels\.csv to train or test a classifier, got --label none$/m,
+    );
+  });
+
   it('predicts digits from PNGs of any size and margin (dark ink on white)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'torchlet-png-'));
     const out = join(dir, 'model');

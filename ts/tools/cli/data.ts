@@ -55,7 +55,7 @@ export interface Data {
   test: t.Dataset;
   /** Values per sample. */
   features: number;
-  /** Class count (labels are 0 .. classes - 1). */
+  /** Class count (labels are 0 .. classes - 1); 0 for a CSV read with --label none. */
   classes: number;
   /** Text labels of a CSV, by class index; null when the labels are indices. */
   classNames: string[] | null;
@@ -76,7 +76,7 @@ export function dataFlags(split: boolean, dataDefault: string | null = 'digits')
     {
       name: 'label',
       value: '<column>',
-      help: "a CSV's label column: its header name or its number from 1 (default: the last)",
+      help: "a CSV's label column: its header name, its number from 1, or none (default: the last)",
     },
   ];
   if (split)
@@ -101,15 +101,15 @@ export function dataFlags(split: boolean, dataDefault: string | null = 'digits')
   return flags;
 }
 
-/** The label column as the flag gives it: a number from 1 or a header name. */
-function labelOf(text: string): string | number {
-  return /^\d+$/.test(text) ? Number(text) : text;
+/** The label column as the flag gives it: a number from 1, a header name, or none. */
+function labelOf(text: string): string | number | null {
+  return text === 'none' ? null : /^\d+$/.test(text) ? Number(text) : text;
 }
 
 function readCsvFile(
   file: string,
   flag: string,
-  label: string | number | undefined,
+  label: string | number | null | undefined,
   classNames?: string[] | null,
 ) {
   let text: string;
@@ -149,7 +149,8 @@ export function loadData(flags: Record<string, unknown>, split: boolean, seed: n
     throw new UsageError('expected --test-split or --test-data, got both');
   const label = flags['label'] === undefined ? undefined : labelOf(flags['label'] as string);
   const table = readCsvFile(name, '--data', label);
-  if (table.y === null) throw new UsageError(`expected a label column in ${name}, got none`);
+  // --label none: every column is an input (reconstruction); classes 0 says there are no labels.
+  const labels = table.y ?? new Float32Array(table.rows);
   const tensor = (x: Float32Array, y: Float32Array, rows: number): t.Dataset => ({
     x: t.Tensor.from(x, [rows, table.features]),
     y: t.Tensor.from(y, [rows]),
@@ -161,17 +162,17 @@ export function loadData(flags: Record<string, unknown>, split: boolean, seed: n
     const other = readCsvFile(
       flags['test-data'],
       '--test-data',
-      label ?? table.labelIndex! + 1,
+      label === undefined ? table.labelIndex! + 1 : label,
       classNames,
     );
     if (other.features !== table.features)
       throw new UsageError(
         `expected --test-data to have ${table.features} feature columns as --data has, got ${other.features}`,
       );
-    train = tensor(table.x, table.y, table.rows);
-    test = tensor(other.x, other.y!, other.rows);
+    train = tensor(table.x, labels, table.rows);
+    test = tensor(other.x, other.y ?? new Float32Array(other.rows), other.rows);
   } else if (!split) {
-    train = tensor(table.x, table.y, table.rows);
+    train = tensor(table.x, labels, table.rows);
     test = train;
   } else {
     const fraction = (flags['test-split'] as number | undefined) ?? 0.2;
@@ -186,21 +187,25 @@ export function loadData(flags: Record<string, unknown>, split: boolean, seed: n
       const y = new Float32Array(rows.length);
       rows.forEach((r, i) => {
         x.set(table.x.subarray(r * table.features, (r + 1) * table.features), i * table.features);
-        y[i] = table.y![r]!;
+        y[i] = labels[r]!;
       });
       return tensor(x, y, rows.length);
     };
     test = pick(order.subarray(0, nTest));
     train = pick(order.subarray(nTest));
   }
-  const classes = classNames?.length ?? Math.max(...train.y.toArray(), ...test.y.toArray()) + 1;
-  if (classes < 2)
+  const most = (y: t.Tensor): number => y.toArray().reduce((a, b) => Math.max(a, b), 0);
+  const classes =
+    table.y === null ? 0 : (classNames?.length ?? Math.max(most(train.y), most(test.y)) + 1);
+  if (table.y !== null && classes < 2)
     throw new UsageError(`expected at least 2 classes in ${name}'s labels, got ${classes}`);
   classNames ??= null;
   const labelName =
-    table.header && table.labelIndex !== null
-      ? table.header[table.labelIndex]!
-      : table.labelIndex! + 1;
+    table.labelIndex === null
+      ? 'none'
+      : table.header
+        ? table.header[table.labelIndex]!
+        : table.labelIndex + 1;
   return {
     name,
     train,

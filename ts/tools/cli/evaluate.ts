@@ -5,7 +5,7 @@
 import * as t from '../../index.js';
 import { type Command, UsageError } from './args.js';
 import { type Data, DEFAULT_SEED, dataFlags, loadData, view } from './data.js';
-import { checkFits } from './net.js';
+import { checkFits, needLabels } from './net.js';
 
 const path = process.getBuiltinModule('node:path');
 
@@ -18,7 +18,7 @@ export interface ModelInfo {
   classes: number | undefined;
   classNames: string[] | null;
   /** The CSV label column's number from 1, when trained on a CSV. */
-  labelColumn: number | undefined;
+  labelColumn: number | 'none' | undefined;
 }
 
 export function readModel(file: string): ModelInfo {
@@ -60,8 +60,11 @@ export function readModel(file: string): ModelInfo {
   };
 }
 
-function labelColumnOf(label: string | number | undefined, header: string[] | undefined) {
-  if (typeof label === 'number') return label;
+function labelColumnOf(
+  label: string | number | undefined,
+  header: string[] | undefined,
+): number | 'none' | undefined {
+  if (typeof label === 'number' || label === 'none') return label;
   const j = label === undefined ? -1 : (header?.indexOf(label) ?? -1);
   return j < 0 ? undefined : j + 1;
 }
@@ -103,6 +106,7 @@ function evaluate(file: string, f: Record<string, unknown>): void {
   )
     f['label'] = String(model.labelColumn);
   const data = loadData(f, false, DEFAULT_SEED);
+  needLabels(model, data);
   const classes = model.classes ?? data.classes;
   checkFits(model.net, model.inputShape, model.task, classes, file);
   const test = view(data.test, model.inputShape);

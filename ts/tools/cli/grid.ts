@@ -6,6 +6,7 @@ import * as t from '../../index.js';
 import type { GridParams, Module, Torchlet } from '../../index.js';
 import { type Command, UsageError, int, oneOf } from './args.js';
 import { dataFlags, loadData, outFolder, readSmallFile, seedFlag } from './data.js';
+import { needLabels } from './net.js';
 import { Progress } from './progress.js';
 
 const fs = process.getBuiltinModule('node:fs');
@@ -83,6 +84,7 @@ async function gridSearch(f: Record<string, unknown>): Promise<void> {
   if (out !== undefined) outFolder(out);
   const seed = f['seed'] as number;
   const data = loadData(f, false, seed);
+  needLabels({ task: 'classify' }, data);
   const name = f['preset'] as t.PresetName;
   const usesHidden = typeof grid['hidden'] === 'object';
   let inputShape: number[] = [data.features];

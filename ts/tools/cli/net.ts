@@ -28,19 +28,22 @@ export function chooseNet(
 ): NetChoice {
   if (flags.spec !== undefined) {
     if (flags.preset !== undefined) throw new UsageError('expected --preset or --spec, got both');
-    return loadSpec(flags.spec, flags.seed, data);
+    return needLabels(loadSpec(flags.spec, flags.seed, data), data);
   }
   const name = flags.preset ?? 'conv1d';
   oneOf(
     '--preset',
     t.PRESETS.map((p) => p.name),
   )(name);
+  needLabels({ task: t.PRESETS.find((q) => q.name === name)!.task }, data);
+  // No labels (--label none): only the autoencoder, which takes no class count.
+  const classes = data.classes > 0 ? data.classes : undefined;
   let p: t.Preset;
   try {
     p = t.preset(name as t.PresetName, {
       seed: flags.seed,
       inputSize: data.features,
-      classes: data.classes,
+      classes,
     });
   } catch (e) {
     const fits = t.PRESETS.filter((q) => {
@@ -48,7 +51,7 @@ export function chooseNet(
         t.preset(q.name, {
           seed: 0,
           inputSize: data.features,
-          classes: data.classes,
+          classes,
         }).net.dispose();
         return true;
       } catch {
@@ -66,6 +69,18 @@ export function chooseNet(
     short: p.name,
     task: p.task,
   };
+}
+
+/** Throws unless the data has labels or the network reconstructs; returns `choice`. */
+export function needLabels<T extends { task: 'classify' | 'reconstruct' }>(
+  choice: T,
+  data: Data,
+): T {
+  if (choice.task === 'classify' && data.classes === 0)
+    throw new UsageError(
+      `expected a label column in ${data.name} to train or test a classifier, got --label none`,
+    );
+  return choice;
 }
 
 function loadSpec(file: string, seed: number, data: Data): NetChoice {

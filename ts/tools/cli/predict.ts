@@ -85,7 +85,9 @@ function predict(files: string[], f: Record<string, unknown>): void {
       const given = f['label'] as string | undefined;
       label =
         given === undefined
-          ? (model.labelColumn ?? width)
+          ? typeof model.labelColumn === 'number'
+            ? model.labelColumn
+            : width
           : /^\d+$/.test(given)
             ? Number(given)
             : given;
