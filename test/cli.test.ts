@@ -501,7 +501,7 @@ describe('torchlet CLI', () => {
     expect(lines[1]).toMatch(/points\.csv,1,(north|south|east)$/);
   });
 
-  it('trains on a CSV of 200,000 rows (labels counted without spreading them onto the stack)', () => {
+  it('trains on a CSV of 200,000 rows (labels counted off the stack) and pipes its predictions into head', () => {
     const dir = mkdtempSync(join(tmpdir(), 'torchlet-csv-big-'));
     const data = join(dir, 'big.csv');
     const rows = Array.from({ length: 200_000 }, (_, i) => `${i % 2},${(i * 7) % 5},${i % 2}`);
@@ -524,6 +524,23 @@ describe('torchlet CLI', () => {
     expect(r.stdout).toMatch(
       /Linear\(2, 100\) -> ReLU -> Linear\(100, 2\) on .*big\.csv \(160000 train \/ 40000 test\)/,
     );
+    // 200,000 lines of predictions into a reader that stops after one: a quiet exit 0, no EPIPE.
+    const model = join(dir, 'out', 'model.safetensors');
+    const piped = spawnSync(
+      'bash',
+      [
+        '-c',
+        'set -o pipefail; "$0" "$1" predict --model "$2" "$3" | head -n 1',
+        process.execPath,
+        cli,
+        model,
+        data,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(piped.stderr).not.toMatch(/EPIPE|Error/);
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toMatch(/^[01]\n$/);
   });
 
   it('autoencodes a CSV of values in [0, 1] with --label none, and evaluates the model on it', () => {

@@ -112,4 +112,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 const invoked =
   process.argv[1] !== undefined &&
   import.meta.url === url.pathToFileURL(fs.realpathSync(process.argv[1])).href;
-if (invoked) process.exitCode = await main(process.argv.slice(2));
+if (invoked) {
+  // A reader that stops early (`torchlet predict … | head`) closes the pipe: stop quietly, as
+  // Unix tools do, instead of an unhandled EPIPE stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}

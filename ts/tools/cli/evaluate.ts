@@ -130,11 +130,9 @@ function evaluate(file: string, f: Record<string, unknown>): void {
   console.log(`test accuracy ${acc.toFixed(4)} on ${n} ${path.basename(data.name)} samples`);
   console.log('confusion matrix (rows: label, columns: predicted)');
   const names = model.classNames ?? Array.from({ length: cm.classes }, (_, j) => String(j));
-  const w = Math.max(
-    5,
-    ...names.map((s) => s.length + 1),
-    ...cm.matrix.flat().map((v) => String(v).length + 1),
-  );
+  // Column width: the longest name or count, plus a space (a reduce: the matrix may be large).
+  const cells = [...names, ...cm.matrix.map((row) => String(row.reduce((a, b) => Math.max(a, b))))];
+  const w = cells.reduce((a, s) => Math.max(a, s.length + 1), 5);
   console.log(' '.repeat(w) + names.map((s) => s.padStart(w)).join(''));
   cm.matrix.forEach((row, i) =>
     console.log(names[i]!.padStart(w) + row.map((v) => String(v).padStart(w)).join('')),
