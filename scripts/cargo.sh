@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v cargo >/dev/null 2>&1; then exec cargo "$@"; fi
-if [ -x "$HOME/.cargo/bin/cargo" ]; then exec "$HOME/.cargo/bin/cargo" "$@"; fi
+if [ -x "${HOME:-}/.cargo/bin/cargo" ]; then exec "${HOME:-}/.cargo/bin/cargo" "$@"; fi
 if [ -x /usr/bin/cargo ]; then RUSTC=/usr/bin/rustc exec /usr/bin/cargo "$@"; fi
-echo "cargo not found: apt-get install -y rustc cargo (or install rustup)" >&2
+echo "cargo.sh: expected cargo on PATH, in ~/.cargo/bin or /usr/bin, got none; bash scripts/setup-tools.sh installs Debian's (as root) or names the command" >&2
 exit 1

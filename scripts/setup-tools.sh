@@ -17,7 +17,7 @@ chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
 pkgs=()
 why=()
 cargo_bin=$(command -v cargo 2>/dev/null || true)
-if [ -z "$cargo_bin" ] && [ -x "$HOME/.cargo/bin/cargo" ]; then cargo_bin=$HOME/.cargo/bin/cargo; fi
+if [ -z "$cargo_bin" ] && [ -x "${HOME:-}/.cargo/bin/cargo" ]; then cargo_bin=${HOME:-}/.cargo/bin/cargo; fi
 if [ -z "$cargo_bin" ]; then
   pkgs+=(rustc cargo)
   why+=("the Rust kernel tests (cargo test) need cargo, and there is none on PATH or in ~/.cargo/bin: Debian's rustc, cargo")
@@ -84,7 +84,7 @@ if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${pkg
 fi
 rm -f "$log"
 # Check that what was installed is what the tests look for.
-command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || {
+command -v cargo >/dev/null 2>&1 || [ -x "${HOME:-}/.cargo/bin/cargo" ] || {
   echo "setup: expected cargo after installing, got none on PATH" >&2
   exit 1
 }

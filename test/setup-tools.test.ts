@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -43,7 +44,8 @@ function machine(m: Machine) {
   const bin = join(dir, 'bin');
   const home = join(dir, 'home');
   const aptLog = join(dir, 'apt.log');
-  spawnSync('mkdir', ['-p', bin, home]);
+  mkdirSync(bin);
+  mkdirSync(home);
   const stub = (name: string, body: string) => {
     writeFileSync(join(bin, name), `#!${bash}\n${body}\n`);
     chmodSync(join(bin, name), 0o755);
