@@ -204,6 +204,10 @@ describe('torchlet CLI', () => {
     [['train', '--epoch', '3'], /unknown option '--epoch' for train \(did you mean --epochs\?\)$/],
     [['train', '--lr'], /expected a value after --lr \(<x>\), got none$/],
     [
+      ['train', '--out', '--epochs', '3'],
+      /expected a value after --out \(<dir>\), got the option --epochs$/,
+    ],
+    [
       ['evaluate', 'a', 'b'],
       /expected at most 1 argument after evaluate besides options, got "b"$/,
     ],

@@ -114,6 +114,11 @@ export function parseCommand(
     } else {
       if (token.value === undefined)
         throw new UsageError(`expected a value after --${f.name} (${f.value}), got none`);
+      // `--out --epochs 3` is a forgotten value, not a folder named --epochs (`--out=--x` is one).
+      if (!token.inlineValue && token.value.startsWith('--'))
+        throw new UsageError(
+          `expected a value after --${f.name} (${f.value}), got the option ${token.value}`,
+        );
       flags[f.name] = f.parse ? f.parse(token.value) : token.value;
     }
   }
