@@ -40,7 +40,7 @@ export default [
   {
     // The CLI shares the node bundle instead of carrying a second copy of the library.
     input: 'build/lib/tools/cli.js',
-    external: (id) => id === library || ['commander', 'cli-progress'].includes(id),
+    external: (id) => id === library,
     output: { file: 'dist/cli.js', format: 'es', paths: { [library]: './index.node.js' } },
     plugins: [assets()],
   },
