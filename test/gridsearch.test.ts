@@ -10,6 +10,7 @@ import {
   type GridParams,
   type Torchlet,
   gridCombinations,
+  gridPlotName,
   gridSearch,
   init,
   kFold,
@@ -116,6 +117,19 @@ describe('fold scores and ranking', () => {
   });
 });
 
+describe('gridPlotName', () => {
+  it('names a combination safely and never twice', () => {
+    const taken = new Set<string>();
+    expect(gridPlotName({ step: 0.05, act: 'a/b c' }, taken)).toBe('grid-step=0.05-act=a_b_c.svg');
+    expect(gridPlotName({ step: 0.05, act: 'a/b c' }, taken)).toBe(
+      'grid-step=0.05-act=a_b_c-2.svg',
+    );
+    expect(gridPlotName({ step: 0.05, act: 'a b/c' }, taken)).toBe(
+      'grid-step=0.05-act=a_b_c-3.svg',
+    );
+  });
+});
+
 describe('gridSearch on the digits', () => {
   const { train } = loadDigits();
   const x = train.x.rows(0, 600);
@@ -139,6 +153,8 @@ describe('gridSearch on the digits', () => {
       expect(r.mean).toBeCloseTo(r.scores.reduce((a, b) => a + b, 0) / 3, 12);
       expect(r.std).toBeGreaterThanOrEqual(0);
       expect(r.curves.map((c) => c.validation.length)).toEqual([3, 3, 3]);
+      // Named by the combination, e.g. grid-step=0.01-hidden=16.svg.
+      expect(r.plot).toBe(join(dir, `grid-step=${r.params.step}-hidden=${r.params.hidden}.svg`));
       const svg = readFileSync(r.plot!, 'utf8');
       expect(svg.startsWith('<svg')).toBe(true);
       expect(svg.match(/class="validation"/g)).toHaveLength(3);

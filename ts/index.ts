@@ -104,6 +104,7 @@ export { gridSearch, type GridSearchOptions } from './train/gridsearch.js';
 export {
   kFold,
   gridCombinations,
+  gridPlotName,
   paramsLabel,
   MAX_GRID_TRIALS,
   type GridRow,

@@ -216,7 +216,24 @@ export function checkKeys(
   }
 }
 
-/** A file-name-safe label of a combination. */
+/**
+ * A combination's loss-curve file name, as `gridSearch`'s `saveLossGraphs` and the CLI's
+ * `--plots` write it: `grid-step=0.05-batchSize=32.svg`, characters unsafe in file names as `_`.
+ * When `taken` already holds the name, `-2`, `-3`, … is appended; the name is added to `taken`.
+ */
+export function gridPlotName(params: GridParams, taken: Set<string> = new Set()): string {
+  const label = Object.entries(params)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join('-')
+    .replace(/[^A-Za-z0-9._=+-]/g, '_')
+    .slice(0, 180);
+  let name = `grid-${label}.svg`;
+  for (let i = 2; taken.has(name); i++) name = `grid-${label}-${i}.svg`;
+  taken.add(name);
+  return name;
+}
+
+/** A readable label of a combination: `step=0.05, hidden=16` (key order kept). */
 export function paramsLabel(params: GridParams): string {
   if (typeof params !== 'object' || params === null) {
     throw new TorchletError(

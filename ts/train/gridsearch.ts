@@ -19,6 +19,7 @@ import {
   checkKeys,
   foldOrder,
   gridCombinations,
+  gridPlotName,
   gridSize,
   higherIsBetter,
   meanStd,
@@ -328,7 +329,7 @@ function completeRow(row: GridRow, parts: Array<[TrialResult, number]>): void {
   if (row.error === undefined) Object.assign(row, meanStd(row.scores));
 }
 
-/** Writes grid-001.svg, … (one per combination, in grid order) with each fold's loss curves. */
+/** Writes one SVG per combination (named by `gridPlotName`) with each fold's loss curves. */
 function writeGraphs(rows: GridRow[], outDir: string): void {
   const fs = process.getBuiltinModule?.('node:fs');
   const path = process.getBuiltinModule?.('node:path');
@@ -337,14 +338,15 @@ function writeGraphs(rows: GridRow[], outDir: string): void {
       'BAD_ARGUMENT',
       'gridSearch: expected Node >= 20.16 to write saveLossGraphs, got none',
     );
-  rows.forEach((row, c) => {
+  const taken = new Set<string>();
+  rows.forEach((row) => {
     if (row.curves.length === 0) return;
     const runs = row.curves.map((cu, k) => ({
       name: `fold ${k + 1}`,
       train: cu.train,
       validation: cu.validation,
     }));
-    const file = path.join(outDir, `grid-${String(c + 1).padStart(3, '0')}.svg`);
+    const file = path.join(outDir, gridPlotName(row.params, taken));
     fs.writeFileSync(file, lossCurvesSvg(runs, { title: paramsLabel(row.params) }));
     row.plot = file;
   });

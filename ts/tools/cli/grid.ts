@@ -51,19 +51,6 @@ export const GRID_SEARCH: Command = {
   run: (f) => gridSearch(f),
 };
 
-/** A combination as a file name: `grid-step=0.05-batchSize=32.svg`, unsafe characters as `_`. */
-export function plotName(params: GridParams, taken: Set<string>): string {
-  const label = Object.entries(params)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join('-')
-    .replace(/[^A-Za-z0-9._=+-]/g, '_')
-    .slice(0, 180);
-  let name = `grid-${label}.svg`;
-  for (let i = 2; taken.has(name); i++) name = `grid-${label}-${i}.svg`;
-  taken.add(name);
-  return name;
-}
-
 async function gridSearch(f: Record<string, unknown>): Promise<void> {
   if (typeof f['grid'] !== 'string') throw new UsageError('expected --grid <json>, got none');
   let grid: t.ParamGrid;
@@ -141,7 +128,7 @@ async function gridSearch(f: Record<string, unknown>): Promise<void> {
         `[${done}/${total}] ${t.paramsLabel(shown(r.params))}${r.error ? `  FAILED ${r.error}` : `  ${r.mean.toFixed(4)}`}  (${elapsed.toFixed(1)} s${done < total ? `, ~${left.toFixed(0)} s left` : ''})`,
       );
       if (f['plots'] && out !== undefined && r.curves.length > 0) {
-        const file = path.join(out, plotName(shown(r.params), taken));
+        const file = path.join(out, t.gridPlotName(shown(r.params), taken));
         const runs = r.curves.map((c, k) => ({
           name: `fold ${k + 1}`,
           train: c.train,
