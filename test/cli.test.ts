@@ -121,6 +121,24 @@ describe('torchlet CLI', () => {
     expect(existsSync(join(out, 'reconstructions.png'))).toBe(true);
   });
 
+  it("autoencode --reduction mean reports PyTorch-scale BCE (the default's over 64 values)", () => {
+    const losses: number[][] = [];
+    for (const reduction of ['batchmean', 'mean']) {
+      const out = mkdtempSync(join(tmpdir(), 'torchlet-ae-reduction-'));
+      const r = run('autoencode', '--epochs', '1', '--reduction', reduction, '--out', out);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`BCELoss (${reduction})`);
+      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+      expect(summary.lossFunction).toBe(`BCELoss (${reduction})`);
+      losses.push(summary.testLoss);
+    }
+    // Per value (mean) a BCE of a half-trained net lies in (0, 1); summed over 64 values it cannot.
+    expect(losses[1]![0]).toBeGreaterThan(0);
+    expect(losses[1]![0]).toBeLessThan(1);
+    expect(losses[0]![0]).toBeGreaterThan(10);
+    expect(run('autoencode', '--reduction', 'avg').stderr).toMatch(/--reduction/);
+  });
+
   it('grid-search prints a ranked table and writes grid.json', () => {
     const out = mkdtempSync(join(tmpdir(), 'torchlet-grid-cli-'));
     const r = run(

@@ -43,6 +43,13 @@ function trainFlags(d: { epochs: number; lr: number; optimizer: string; out: str
       default: d.optimizer,
       parse: oneOf('--optimizer', t.OPTIMIZERS),
     },
+    {
+      name: 'reduction',
+      value: '<name>',
+      help: "the loss over a batch: batchmean (summed per sample, averaged over the batch), mean (PyTorch's: per value for BCE, per sample for cross-entropy) or sum",
+      default: 'batchmean',
+      parse: oneOf('--reduction', t.REDUCTIONS),
+    },
     seedFlag("seed of the initial weights, the shuffling and a CSV's test split"),
     { name: 'out', value: '<dir>', help: 'output folder', default: d.out },
   ];
@@ -108,9 +115,12 @@ function train(f: Record<string, unknown>, autoencode: boolean): void {
     trainSet.y = trainSet.x;
     testSet.y = testSet.x;
   }
-  const loss = reconstruct ? new t.BCELoss() : new t.LogSoftmaxCrossEntropy();
+  const reduction = f['reduction'] as t.Reduction;
+  const loss = reconstruct
+    ? new t.BCELoss({ reduction })
+    : new t.LogSoftmaxCrossEntropy({ reduction });
   console.log(
-    `torchlet: ${choice.label} on ${data.name} (${trainSet.x.shape[0]} train / ${testSet.x.shape[0]} test), ${f['optimizer']} lr ${f['lr']}, seed ${seed}`,
+    `torchlet: ${choice.label} on ${data.name} (${trainSet.x.shape[0]} train / ${testSet.x.shape[0]} test), ${f['optimizer']} lr ${f['lr']}, ${loss.type} (${reduction}), seed ${seed}`,
   );
   const bar = new Progress();
   let batchStart = performance.now();
@@ -175,6 +185,7 @@ function train(f: Record<string, unknown>, autoencode: boolean): void {
     inputShape: choice.inputShape,
     optimizer: f['optimizer'],
     lr: f['lr'],
+    lossFunction: `${loss.type} (${reduction})`,
     epochs: history.loss.length,
     batchSize: f['batch-size'],
     seed,
