@@ -46,6 +46,12 @@ command -v debootstrap >/dev/null || {
   exit 2
 }
 mkdir -p "$top" "$logs"
+# One check at a time: two would share $FRESH_ROOT/run.
+exec 9>"$top/.lock"
+flock -n 9 || {
+  echo "check-fresh-machine: expected no other check running in $top, got one (lock $top/.lock)" >&2
+  exit 2
+}
 
 # Unmounts everything under a root, deepest first. Nothing is deleted while anything is mounted.
 unmount_all() {
@@ -68,6 +74,7 @@ mount_all() {
   cp /etc/resolv.conf "$1/etc/resolv.conf"
 }
 trap 'unmount_all "$base"; unmount_all "$run"' EXIT
+trap 'exit 130' INT TERM
 
 # The Debian mirror this machine's apt uses (deb822 URIs, else a one-line sources.list entry).
 mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
