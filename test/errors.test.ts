@@ -71,6 +71,7 @@ import {
   fromArchitecture,
   metricOf,
   paramsLabel,
+  gridPlotName,
   loadModel,
   deserializeModel,
   parseDigitsCsv,
@@ -775,6 +776,11 @@ add('metricOf', 'an object without compute', 'BAD_ARGUMENT', () =>
 add('paramsLabel', 'null', 'BAD_ARGUMENT', () => paramsLabel(null as never));
 add('paramsLabel', 'undefined', 'BAD_ARGUMENT', () => paramsLabel(undefined as never));
 add('paramsLabel', 'a number', 'BAD_ARGUMENT', () => paramsLabel(3 as never));
+add('gridPlotName', 'null', 'BAD_ARGUMENT', () => gridPlotName(null as never));
+add('gridPlotName', 'an array', 'BAD_ARGUMENT', () => gridPlotName([1] as never));
+add('gridPlotName', 'taken as an array', 'BAD_ARGUMENT', () =>
+  gridPlotName({ step: 1 }, [] as never),
+);
 add('parseDigitsCsv', 'a short row', 'BAD_FILE', () => parseDigitsCsv('1,2,3'));
 add('parseDigitsCsv', 'a label of 12', 'BAD_FILE', () =>
   parseDigitsCsv([...Array.from({ length: 64 }, () => '1'), '12'].join(',')),

@@ -3,10 +3,26 @@
 // steps in each, run gridSearch's worker and the CLI, and type-check a consumer against the shipped
 // .d.ts. Uses the built dist/
 // (npm test builds it), so the pack skips the prepare script.
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TSC, installPacked, run } from './packed.js';
+
+/** Top-level exports of ts/ whose doc comment says @internal (SGD_KEYS, …). */
+function internalExports(): string[] {
+  const files = readdirSync('ts', { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('.ts'),
+  );
+  return files.flatMap((f) =>
+    [
+      ...readFileSync(join('ts', f), 'utf8').matchAll(
+        /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*export (?:declare )?(?:abstract )?(?:async )?(?:const|let|function|type|interface|class|enum) (\w+)/g,
+      ),
+    ]
+      .filter((m) => m[1]!.includes('@internal'))
+      .map((m) => m[2]!),
+  );
+}
 
 let tmp: string;
 let app: string;
@@ -155,6 +171,22 @@ describe('the npm package', () => {
       readFileSync('examples/custom-layer.mts', 'utf8'),
     )![1]!;
     expect(readFileSync('README.md', 'utf8')).toContain(layer.trim());
+  });
+
+  it('ships .d.ts without @internal members (tsconfig.build.json stripInternal): no SGD_KEYS', () => {
+    const dts = packed.filter((f) => f.endsWith('.d.ts'));
+    expect(dts).toContain('dist/index.d.ts');
+    const text = dts
+      .map((f) => readFileSync(join(app, 'node_modules/torchlet', f), 'utf8'))
+      .join('\n');
+    // stripInternal drops a declaration with its doc comment, so no "@internal" survives.
+    expect(text).not.toContain('@internal');
+    const names = internalExports();
+    expect(names).toContain('SGD_KEYS');
+    const declared = names.filter((n) =>
+      new RegExp(`\\b(?:const|function|type|interface|class|enum) ${n}\\b`).test(text),
+    );
+    expect(declared).toEqual([]);
   });
 
   it('type-checks a strict consumer against the shipped .d.ts (the app has no @types/node)', () => {

@@ -107,6 +107,8 @@ export {
   gridPlotName,
   paramsLabel,
   MAX_GRID_TRIALS,
+  LOSS_NAMES,
+  TRAIN_KEYS,
   type GridRow,
   type GridParams,
   type ParamGrid,

@@ -105,7 +105,9 @@ export abstract class Loss {
   private readonly rawSlot = new Slot();
   /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
   protected abstract readonly targets: 'dense' | 'classes';
+  /** @internal The WASM kernel of the forward: the loss of rows x cols values. */
   protected abstract forwardKernel(k: Kernels): ForwardKernel;
+  /** @internal The WASM kernel of the backward: writes dL/dyhat. */
   protected abstract backwardKernel(k: Kernels): BackwardKernel;
 
   /**
@@ -146,7 +148,15 @@ export abstract class Loss {
    *   result, valid until the next call).
    * @throws As `forward`.
    */
-  forwardBackward(y: Tensor, yhat: Tensor): { loss: number; gradient: Tensor | null } {
+  forwardBackward(
+    y: Tensor,
+    yhat: Tensor,
+  ): {
+    /** The reduced loss, as `forward` returns it. */
+    loss: number;
+    /** dL/dyhat, as `backward` returns it (null when the loss is not finite). */
+    gradient: Tensor | null;
+  } {
     const [target, rows, cols] = this.prepare(y, yhat, 'forward');
     const k = kernels();
     const loss = this.scaleValue(
@@ -288,9 +298,11 @@ export class MSELoss extends Loss {
   constructor(options?: LossOptions) {
     super(options, 'MSELoss');
   }
+  /** @internal */
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.mse_loss_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): BackwardKernel {
     return k.mse_loss_backward;
   }
@@ -312,9 +324,11 @@ export class BCELoss extends Loss {
   constructor(options?: LossOptions) {
     super(options, 'BCELoss');
   }
+  /** @internal */
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.bce_loss_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): BackwardKernel {
     return k.bce_loss_backward;
   }
@@ -345,9 +359,11 @@ export class CrossEntropyLoss extends Loss {
   constructor(options?: LossOptions) {
     super(options, 'CrossEntropyLoss');
   }
+  /** @internal */
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.cross_entropy_loss_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): BackwardKernel {
     return k.cross_entropy_loss_backward;
   }
@@ -372,9 +388,11 @@ export class LogSoftmaxCrossEntropy extends Loss {
   constructor(options?: LossOptions) {
     super(options, 'LogSoftmaxCrossEntropy');
   }
+  /** @internal */
   protected forwardKernel(k: Kernels): ForwardKernel {
     return k.log_softmax_cross_entropy_forward;
   }
+  /** @internal */
   protected backwardKernel(k: Kernels): BackwardKernel {
     return k.log_softmax_cross_entropy_backward;
   }

@@ -222,6 +222,18 @@ export function checkKeys(
  * When `taken` already holds the name, `-2`, `-3`, … is appended; the name is added to `taken`.
  */
 export function gridPlotName(params: GridParams, taken: Set<string> = new Set()): string {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridPlotName: expected a combination object, got ${params === null ? 'null' : typeof params}`,
+    );
+  }
+  if (!(taken instanceof Set)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridPlotName: expected taken to be a Set of names, got ${typeof taken}`,
+    );
+  }
   const label = Object.entries(params)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join('-')

@@ -203,6 +203,7 @@ const MAX_START_FAILURES = 2;
  * every worker is terminated, and with a `BAD_FILE` TorchletError naming the worker script when no
  * worker ever starts. In this thread, the shared `defaultRng` that each trial seeds is put back as
  * it was.
+ * @internal
  */
 export async function runTrials(
   workers: number,

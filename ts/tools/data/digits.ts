@@ -34,7 +34,12 @@ export interface LoadDigitsOptions {
 }
 
 /** Parses the digits CSV: rows of 64 pixels (0..16) then the label (0..9). */
-export function parseDigitsCsv(text: string): { pixels: Float32Array; labels: Float32Array } {
+export function parseDigitsCsv(text: string): {
+  /** The images, 64 values in [0, 1] per row, row after row. */
+  pixels: Float32Array;
+  /** The class of each row, 0 to 9. */
+  labels: Float32Array;
+} {
   if (typeof text !== 'string')
     throw new TorchletError(
       'BAD_ARGUMENT',

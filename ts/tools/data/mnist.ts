@@ -27,7 +27,12 @@ export interface LoadMnistOptions {
  * Loads MNIST from the `mnist` package with a fixed split (8,000 train / 2,000 test; counts checked).
  * @throws TorchletError `BAD_ARGUMENT` when the package is not installed.
  */
-export function loadMnist(options: LoadMnistOptions = {}): { train: Dataset; test: Dataset } {
+export function loadMnist(options: LoadMnistOptions = {}): {
+  /** The training split (8,000 images). */
+  train: Dataset;
+  /** The test split (2,000 images). */
+  test: Dataset;
+} {
   const mod =
     typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:module');
   if (!mod)
