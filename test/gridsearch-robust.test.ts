@@ -111,7 +111,7 @@ describe('gridSearch options, checked before any trial', () => {
     const bad = async (options: object): Promise<string> =>
       (await rejection(gridSearch(build, { a: [1] }, x, y, options as never))).message;
     expect(await bad({ cv: 3, worker: 2 })).toBe(
-      'gridSearch: expected option names among metric, cv, loss, train, saveLossGraphs, ' +
+      'gridSearch: expected option names among metric, cv, loss, reduction, train, saveLossGraphs, ' +
         'outDir, workers, workerUrl, seed, onResult, got `worker` (did you mean `workers`?)',
     );
     expect(await bad({ Seed: 1 })).toMatch(/got `Seed` \(did you mean `seed`\?\)$/);
