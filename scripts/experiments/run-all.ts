@@ -1,10 +1,13 @@
 // Runs every section script (two at a time: the machine has 2 cores), then regenerates
-// docs/report.md. `npm run experiments` is quick mode; `-- --full` uses the report's epochs.
-// Usage: tsx scripts/experiments/run-all.ts [--full] [--jobs N] [--only 3.1.1,4]
+// docs/report.md. `npm run experiments` is quick mode; `-- --full` uses the report's epochs;
+// `-- --smoke` trains 1 seed for 1-2 epochs into a temporary folder (does every script still run?).
+// Usage: tsx scripts/experiments/run-all.ts [--full | --smoke] [--out DIR] [--jobs N] [--only 3.1.1,4]
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseFlags } from './runner.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -14,7 +17,18 @@ const flag = (name: string): string | undefined => {
 };
 const jobs = Number(flag('--jobs') ?? 2);
 const only = flag('--only')?.split(',');
-const mode = args.includes('--full') ? ['--full'] : [];
+const flags = parseFlags(args);
+// One folder for every script and the report; smoke mode never writes to docs/.
+const outDir =
+  flags.out !== undefined
+    ? resolve(flags.out)
+    : flags.mode === 'smoke'
+      ? mkdtempSync(join(tmpdir(), 'torchlet-experiments-smoke-'))
+      : undefined;
+const mode = [
+  ...(flags.mode === 'quick' ? [] : [`--${flags.mode}`]),
+  ...(outDir === undefined ? [] : ['--out', outDir]),
+];
 // The heaviest first, so that the two queues end together.
 const order = ['s3-3-2', 's4-', 's3-3-1', 's3-1-1'];
 const scripts = readdirSync(here)
@@ -56,6 +70,6 @@ await Promise.all(
 );
 failed += await run('report.ts');
 console.log(
-  `experiments: ${scripts.length} sections in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`,
+  `experiments: ${scripts.length} sections${outDir === undefined ? '' : ` (written to ${outDir})`} in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`,
 );
 process.exit(failed ? 1 : 0);

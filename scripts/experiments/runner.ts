@@ -1,10 +1,14 @@
-// The shared runner of the report's experiments: flags (--full), seeded multi-seed training with
-// per-epoch test loss and accuracy, mean ± spread, and the writers of figures (SVG) and numbers
-// (JSON). Quick mode writes docs/figures + docs/results (committed); --full writes docs/full/.
-// Each section script calls `section(...)` once; scripts/experiments/report.ts reads the JSONs.
+// The shared runner of the report's experiments: flags (--full, --smoke, --out), seeded
+// multi-seed training with per-epoch test loss and accuracy, mean ± spread, and the writers of
+// figures (SVG) and numbers (JSON). Quick mode writes docs/figures + docs/results (committed);
+// --full writes docs/full/; --smoke (1 seed, 1-2 epochs: does the script still run against the
+// current API? test/experiments.test.ts) writes to a temporary folder, never to docs/.
+// `--out DIR` writes DIR/figures and DIR/results instead, in any mode.
+// Each section script calls `writeSection(...)` once; scripts/experiments/report.ts reads the JSONs.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Dataset,
@@ -19,38 +23,66 @@ import {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** How much a section trains: `quick` (committed), `full` (the report's epochs), `smoke` (1-2 epochs). */
+export type Mode = 'quick' | 'full' | 'smoke';
+
 /** Where a section writes, and in which mode it runs. */
 export interface Ctx {
+  mode: Mode;
   /** True with `--full`: the report's epoch counts and 5 seeds. */
   full: boolean;
   /** Folder of the SVG figures. */
   figDir: string;
   /** Folder of the JSON results. */
   resDir: string;
-  /** Path of a figure as the report links it (relative to docs/). */
+  /** Path of a figure as the report links it (relative to docs/, or to `--out`). */
   figLink(name: string): string;
   /** Seeds of the multi-seed runs. */
   seeds: number[];
-  /** `quick` in quick mode, `full` in full mode. */
-  pick<T>(quick: T, full: T): T;
+  /** `quick` in quick mode, `full` in full mode, `smoke` (default `quick`) in smoke mode. */
+  pick<T>(quick: T, full: T, smoke?: T): T;
+}
+
+/** The mode and output folder from argv: `--full`, `--smoke`, `--out DIR`. */
+export function parseFlags(argv: readonly string[]): { mode: Mode; out: string | undefined } {
+  const full = argv.includes('--full');
+  const smoke = argv.includes('--smoke');
+  if (full && smoke) throw new Error('experiments: expected at most one of --full and --smoke');
+  const i = argv.indexOf('--out');
+  const out = i < 0 ? undefined : argv[i + 1];
+  if (i >= 0 && (out === undefined || out.startsWith('--')))
+    throw new Error(`experiments: expected a folder after --out, got ${out ?? 'nothing'}`);
+  return { mode: full ? 'full' : smoke ? 'smoke' : 'quick', out };
 }
 
 /** Parses argv, loads the WASM, makes the output folders. */
 export async function context(): Promise<Ctx> {
-  const full = process.argv.includes('--full');
-  const base = full ? join(root, 'docs', 'full') : join(root, 'docs');
+  const { mode, out } = parseFlags(process.argv);
+  const full = mode === 'full';
+  // Smoke runs never write to docs/: a fresh temporary folder unless --out names one.
+  const base =
+    out !== undefined
+      ? resolve(out)
+      : mode === 'smoke'
+        ? mkdtempSync(join(tmpdir(), 'torchlet-experiments-smoke-'))
+        : full
+          ? join(root, 'docs', 'full')
+          : join(root, 'docs');
   const figDir = join(base, 'figures');
   const resDir = join(base, 'results');
   mkdirSync(figDir, { recursive: true });
   mkdirSync(resDir, { recursive: true });
+  if (mode === 'smoke' && out === undefined) console.log(`smoke: writing to ${base}`);
   await init();
   return {
+    mode,
     full,
     figDir,
     resDir,
-    figLink: (name) => `${full ? 'full/' : ''}figures/${name}`,
-    seeds: full ? [1, 2, 3, 4, 5] : [1, 2, 3],
-    pick: (quick, fullValue) => (full ? fullValue : quick),
+    figLink: (name) => `${full && out === undefined ? 'full/' : ''}figures/${name}`,
+    seeds: full ? [1, 2, 3, 4, 5] : mode === 'smoke' ? [1] : [1, 2, 3],
+    pick: (quick, fullValue, smoke = quick) =>
+      mode === 'full' ? fullValue : mode === 'smoke' ? smoke : quick,
   };
 }
 
@@ -83,12 +115,13 @@ export function train(
   options: TrainOptions,
 ): Curves {
   const t0 = performance.now();
-  const scoreAcc = options.accuracy ?? true;
+  // `accuracy` is ours, not sgd's (sgd refuses unknown option keys): take it out before passing on.
+  const { accuracy = true, ...sgdOptions } = options;
   const h = sgd(net, data.train, loss, {
     batchSize: 32,
-    ...options,
+    ...sgdOptions,
     validation: data.test,
-    ...(scoreAcc ? { metric: 'accuracy' as const } : {}),
+    ...(accuracy ? { metric: 'accuracy' as const } : {}),
   });
   return {
     trainLoss: h.loss,
@@ -192,7 +225,7 @@ export interface SectionResult {
   title: string;
   /** The report's claim, in its words. */
   claim: string;
-  mode: 'quick' | 'full';
+  mode: Mode;
   epochs: number | Record<string, number>;
   /** Training setup in words (optimizer, step, batch size, seeds). */
   setup: string;
@@ -350,7 +383,7 @@ export function writeSection(
 ): void {
   const full: SectionResult = {
     ...result,
-    mode: ctx.full ? 'full' : 'quick',
+    mode: ctx.mode,
     verdict: verdictOf(result.checks),
   };
   writeFileSync(join(ctx.resDir, `${file}.json`), JSON.stringify(full, roundReplacer, 1) + '\n');

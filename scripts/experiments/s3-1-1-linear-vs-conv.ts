@@ -17,7 +17,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(30, 200);
+const epochs = ctx.pick(30, 200, 2);
 const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const opts = (seed: number): { epochs: number; step: number; seed: number } => ({

@@ -25,7 +25,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(60, 200);
+const epochs = ctx.pick(60, 200, 2);
 const common = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const acts: [string, () => Module, number][] = [

@@ -24,7 +24,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(60, 200);
+const epochs = ctx.pick(60, 200, 2);
 const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const nets: [string, string, (rng: Rng) => Module][] = [

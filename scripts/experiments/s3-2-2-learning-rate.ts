@@ -16,7 +16,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(60, 200);
+const epochs = ctx.pick(60, 200, 2);
 const loss = new LogSoftmaxCrossEntropy();
 const steps = [1e-4, 1e-3, 1e-2, 1e-1, 1];
 const configs = steps.map((step) =>

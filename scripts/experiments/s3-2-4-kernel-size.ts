@@ -16,7 +16,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(40, 200);
+const epochs = ctx.pick(40, 200, 2);
 const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const names = ['conv1d-k1', 'conv1d-k5', 'conv1d-k10'] as const;

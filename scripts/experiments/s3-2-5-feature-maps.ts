@@ -16,7 +16,7 @@ import {
 const t0 = performance.now();
 const ctx = await context();
 const data = await digits();
-const epochs = ctx.pick(60, 400);
+const epochs = ctx.pick(60, 400, 2);
 const step = 0.05;
 const loss = new LogSoftmaxCrossEntropy();
 const names = ['conv1d-c3', 'conv1d-c10', 'conv1d-c32'] as const;

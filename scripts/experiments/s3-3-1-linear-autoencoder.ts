@@ -24,8 +24,8 @@ const data = {
   train: { x: flat.train.x, y: flat.train.x },
   test: { x: flat.test.x, y: flat.test.x },
 };
-const epochs = ctx.pick(60, 1000);
-const sweepEpochs = ctx.pick(60, 500);
+const epochs = ctx.pick(60, 1000, 2);
+const sweepEpochs = ctx.pick(60, 500, 2);
 const step = 0.1;
 const seeds = [1];
 const bce = new BCELoss();

@@ -77,7 +77,7 @@ function fit(
 
 // Digits, latent 50 (the report's choice).
 const L = 50;
-const dEpochs = ctx.pick(25, 200);
+const dEpochs = ctx.pick(25, 200, 2);
 const dig = task(flat.train, flat.test, 8);
 const dLin = fit(
   `digits linear L ${L}`,
@@ -108,14 +108,14 @@ const dSgd = fit(
 const mL = 32;
 const mnist = loadMnist();
 const mTrain = {
-  x: mnist.train.x.rows(0, ctx.pick(2000, 8000)),
-  y: mnist.train.y.rows(0, ctx.pick(2000, 8000)),
+  x: mnist.train.x.rows(0, ctx.pick(2000, 8000, 256)),
+  y: mnist.train.y.rows(0, ctx.pick(2000, 8000, 256)),
 };
 const mTest = {
-  x: mnist.test.x.rows(0, ctx.pick(500, 2000)),
-  y: mnist.test.y.rows(0, ctx.pick(500, 2000)),
+  x: mnist.test.x.rows(0, ctx.pick(500, 2000, 64)),
+  y: mnist.test.y.rows(0, ctx.pick(500, 2000, 64)),
 };
-const mEpochs = ctx.pick(8, 30);
+const mEpochs = ctx.pick(8, 30, 1);
 const mn = task(mTrain, mTest, 28);
 const mLin = fit(
   `MNIST linear L ${mL}`,
