@@ -14,6 +14,15 @@ export interface LossRun {
   train: readonly number[];
   /** Validation loss per epoch (optional). */
   validation?: readonly number[];
+  /**
+   * Half-width of a shaded band around `train` per epoch (optional; e.g. one standard deviation
+   * over seeds, with `train` their mean): the band spans `train[i] - trainBand[i]` to
+   * `train[i] + trainBand[i]`. Same length as `train`, values >= 0; a non-finite value leaves a gap.
+   * Without bands the SVG is exactly what it was before bands existed.
+   */
+  trainBand?: readonly number[];
+  /** Half-width of a shaded band around `validation` per epoch (optional; as `trainBand`). */
+  validationBand?: readonly number[];
 }
 
 /** Options for `lossCurvesSvg`. */
@@ -55,9 +64,14 @@ function tick(v: number): string {
 
 /**
  * Loss curves as an SVG document: epochs on x, loss on y, one colour per run, training solid
- * and validation dashed. Non-finite values leave a gap.
- * @throws TorchletError `BAD_ARGUMENT` when there is no run or no value to plot.
+ * and validation dashed. Non-finite values leave a gap. A run's optional `trainBand` /
+ * `validationBand` shade the spread around its curves (e.g. ±1 standard deviation over seeds),
+ * drawn under the curves in the run's colour; the y range then covers the bands too (on a log
+ * scale, a band reaching 0 or below is cut at the bottom of the plot).
+ * @throws TorchletError `BAD_ARGUMENT` when there is no run or no value to plot, or a band is not
+ * an array of numbers >= 0 as long as its curve.
  * @example fs.writeFileSync('loss.svg', lossCurvesSvg([{ name: 'mlp', train: h.loss, validation: h.valLoss }]));
+ * @example lossCurvesSvg([{ name: 'mlp', train: meanLoss, trainBand: stdLoss }]); // mean ± 1 std
  */
 export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions = {}): string {
   if (!Array.isArray(runs) || runs.length === 0)
@@ -74,12 +88,39 @@ export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions
       'BAD_ARGUMENT',
       `lossCurvesSvg: expected runs[${bad}] to be { train: number[], validation?: number[] }, got ${JSON.stringify(runs[bad])}`,
     );
+  for (const [i, r] of runs.entries())
+    for (const [key, curve] of [
+      ['trainBand', r.train],
+      ['validationBand', r.validation],
+    ] as const) {
+      const band = r[key];
+      if (band === undefined) continue;
+      if (
+        !Array.isArray(band) ||
+        band.length !== (curve?.length ?? -1) ||
+        band.some((b) => typeof b !== 'number' || b < 0)
+      )
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `lossCurvesSvg: expected runs[${i}].${key} to be numbers >= 0, one per value of ${key === 'trainBand' ? 'train' : 'validation'} (${curve?.length ?? 'none'}), got ${Array.isArray(band) ? `${band.length} values${band.some((b) => typeof b !== 'number' || b < 0) ? ` including ${JSON.stringify(band.find((b) => typeof b !== 'number' || b < 0))}` : ''}` : JSON.stringify(band)}`,
+        );
+    }
   const width = options.width ?? 640;
   const height = options.height ?? 400;
   const log = options.logScale ?? false;
   const tf = (v: number): number => (log ? Math.log10(v) : v);
+  // The band edges of each run's curves (none without bands: the plot is then unchanged).
+  const edges = (vs: readonly number[] | undefined, band: readonly number[] | undefined) =>
+    vs === undefined || band === undefined
+      ? []
+      : vs.flatMap((v, i) => [v - band[i]!, v + band[i]!]);
   const values = runs
-    .flatMap((r) => [...r.train, ...(r.validation ?? [])])
+    .flatMap((r) => [
+      ...r.train,
+      ...(r.validation ?? []),
+      ...edges(r.train, r.trainBand),
+      ...edges(r.validation, r.validationBand),
+    ])
     .filter((v) => Number.isFinite(v) && (!log || v > 0));
   if (values.length === 0)
     throw new TorchletError(
@@ -143,6 +184,41 @@ export function lossCurvesSvg(runs: readonly LossRun[], options: LossPlotOptions
     });
     return d;
   };
+  // A band: for each stretch of finite values, the upper edge forward and the lower edge back.
+  const area = (vs: readonly number[], band: readonly number[]): string => {
+    let d = '';
+    let run: number[] = [];
+    const flush = (): void => {
+      if (run.length === 0) return;
+      const yc = (v: number): string => fmt(log && v <= 0 ? top + ph : Math.min(top + ph, y(v)));
+      d += run
+        .map((i, k) => `${k === 0 ? 'M' : 'L'}${fmt(x(i))} ${yc(vs[i]! + band[i]!)}`)
+        .join('');
+      d += [...run]
+        .reverse()
+        .map((i) => `L${fmt(x(i))} ${yc(vs[i]! - band[i]!)}`)
+        .join('');
+      d += 'Z';
+      run = [];
+    };
+    vs.forEach((v, i) => {
+      if (!Number.isFinite(v) || !Number.isFinite(band[i]!) || (log && v <= 0)) flush();
+      else run.push(i);
+    });
+    flush();
+    return d;
+  };
+  runs.forEach((r, i) => {
+    const color = PALETTE[i % PALETTE.length]!;
+    if (r.trainBand !== undefined)
+      out.push(
+        `<path class="train-band" data-run="${esc(r.name)}" d="${area(r.train, r.trainBand)}" fill="${color}" fill-opacity="0.18" stroke="none"/>`,
+      );
+    if (r.validation !== undefined && r.validationBand !== undefined)
+      out.push(
+        `<path class="validation-band" data-run="${esc(r.name)}" d="${area(r.validation, r.validationBand)}" fill="${color}" fill-opacity="0.1" stroke="none"/>`,
+      );
+  });
   runs.forEach((r, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     out.push(
