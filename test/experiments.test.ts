@@ -2,8 +2,11 @@
 // `--smoke` mode (1 seed, 1-2 epochs) into a temporary folder and must finish and write its result
 // JSON, with finite numbers, and its figures; then report.ts builds a page from them. This catches
 // a script that no longer runs against the current API (0.2.0 made sgd refuse unknown option keys
-// and MSELoss refuse class indices, and 4 of the 12 sections failed unnoticed). It never writes to
-// docs/: the committed numbers come from `npm run experiments` (quick mode).
+// and MSELoss refuse class indices, and 4 of the 12 sections failed unnoticed). It also checks the
+// page's machinery: the 'no claim' verdict, `--only`, and the marks that say which mode a page is
+// (quick mode's docs/quick/report.md is the CI smoke run, not the reproduction). It never writes
+// to docs/: the committed numbers come from `npm run experiments -- --full` (docs/report.md) and
+// `npm run experiments` (docs/quick/).
 import { execFile } from 'node:child_process';
 import {
   cpSync,
@@ -19,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, writeSection } from '../scripts/experiments/runner.js';
+import { stat } from '../scripts/experiments/stats.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -37,16 +42,37 @@ async function runScript(script: string, args: string[]): Promise<string> {
   return stdout;
 }
 
+/** Runs a script that must fail; resolves to its stderr. */
+async function failScript(script: string, args: string[]): Promise<string> {
+  try {
+    await runScript(script, args);
+  } catch (e) {
+    return (e as { stderr: string }).stderr;
+  }
+  throw new Error(`${script} ${args.join(' ')}: expected a failure, got exit code 0`);
+}
+
+/** The result JSONs under docs/ (committed pages) whose mtimes must not change. */
+const committed = ['', 'quick']
+  .map((d) => join('docs', d))
+  .flatMap((d) => [
+    ...(existsSync(join(root, d, 'report.md')) ? [join(d, 'report.md')] : []),
+    ...(existsSync(join(root, d, 'results'))
+      ? readdirSync(join(root, d, 'results')).map((f) => join(d, 'results', f))
+      : []),
+  ]);
+
 /**
  * Paths (a.b[2].c) of the values in a result JSON that are not plain data: null (what
- * JSON.stringify makes of NaN and ±Infinity) outside the two places where it means something
- * (`epochsTo.*`: never reached; `final.testAcc`: a reconstruction run), and strings that print a
- * non-finite number ("NaN", "Infinity").
+ * JSON.stringify makes of NaN and ±Infinity) outside the places where it means something (under
+ * a key naming an epoch, `epochsTo.*` or `escapeEpochBySeed.*`: never reached; `final.testAcc`: a
+ * reconstruction run), and strings that print a non-finite number ("NaN", "Infinity").
  */
 function badValues(value: unknown, path: string[] = []): string[] {
   const [parent, key] = path.slice(-2);
   if (value === null)
-    return parent === 'epochsTo' || (parent === 'final' && key === 'testAcc')
+    return path.slice(0, -1).some((k) => /epoch/i.test(k)) ||
+      (parent === 'final' && key === 'testAcc')
       ? []
       : [path.join('.')];
   if (typeof value === 'number') return Number.isFinite(value) ? [] : [path.join('.')];
@@ -58,15 +84,11 @@ function badValues(value: unknown, path: string[] = []): string[] {
 
 describe('experiments (scripts/experiments, --smoke)', () => {
   let tmp = '';
-  const docsFiles = [
-    'report.md',
-    ...readdirSync(join(root, 'docs', 'results')).map((f) => join('results', f)),
-  ];
   const mtimes = new Map<string, number>();
 
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'torchlet-experiments-test-'));
-    for (const f of docsFiles) mtimes.set(f, statSync(join(root, 'docs', f)).mtimeMs);
+    for (const f of committed) mtimes.set(f, statSync(join(root, f)).mtimeMs);
   });
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -85,14 +107,21 @@ describe('experiments (scripts/experiments, --smoke)', () => {
       const result = JSON.parse(readFileSync(join(out, 'results', files[0]!), 'utf8')) as {
         mode: string;
         verdict: string;
+        noClaim?: unknown;
         checks: { holds: unknown; evidence: unknown }[];
         configs: { curves: { trainLoss: unknown[]; testLoss: unknown[] } }[];
         figures: { file: string }[];
         extra?: Record<string, unknown>;
       };
       expect(result.mode).toBe('smoke');
-      expect(['reproduced', 'partly', 'not reproduced']).toContain(result.verdict);
-      expect(result.checks.length).toBeGreaterThan(0);
+      // A section checks something, or says why the report makes no claim (and checks nothing).
+      if (result.verdict === 'no claim') {
+        expect(typeof result.noClaim).toBe('string');
+        expect(result.checks).toEqual([]);
+      } else {
+        expect(['reproduced', 'partly', 'not reproduced']).toContain(result.verdict);
+        expect(result.checks.length).toBeGreaterThan(0);
+      }
       for (const c of result.checks) {
         expect(typeof c.holds).toBe('boolean');
         expect(typeof c.evidence).toBe('string');
@@ -127,8 +156,103 @@ describe('experiments (scripts/experiments, --smoke)', () => {
     expect(links.filter((l) => !existsSync(join(all, l)))).toEqual([]);
   });
 
+  it("renders a 'no claim' section with its reason and no checks", async () => {
+    const dirNc = join(tmp, 'no-claim');
+    mkdirSync(join(dirNc, 'results'), { recursive: true });
+    const ctx = { mode: 'smoke' as const, seeds: [1], resDir: join(dirNc, 'results') };
+    const base = {
+      section: '9.1',
+      title: 'Something',
+      claim: 'The report shows a figure and draws no conclusion.',
+      epochs: 2,
+      setup: 'none',
+      configs: [] as Config[],
+      figures: [],
+      wallSeconds: 0,
+    };
+    const check = { claim: 'c', holds: true, evidence: 'e' };
+    // Both checks and noClaim, or neither, are refused, and nothing is written.
+    expect(() => writeSection(ctx, 'x', { ...base, checks: [check], noClaim: 'why' })).toThrow(
+      'writeSection(9.1): expected no checks with noClaim',
+    );
+    expect(() => writeSection(ctx, 'x', { ...base, checks: [] })).toThrow(
+      'writeSection(9.1): expected at least one check, or noClaim',
+    );
+    expect(() => writeSection(ctx, 'x', { ...base, checks: [], noClaim: ' ' })).toThrow(
+      'expected noClaim to say why',
+    );
+    expect(readdirSync(join(dirNc, 'results'))).toEqual([]);
+    writeSection(ctx, '9.1-something', {
+      ...base,
+      checks: [],
+      noClaim: 'the report draws no conclusion on this',
+    });
+    writeSection(ctx, '9.2-other', { ...base, section: '9.2', title: 'Other', checks: [check] });
+    await runScript('report.ts', ['--smoke', '--out', dirNc]);
+    const page = readFileSync(join(dirNc, 'report.md'), 'utf8');
+    const nine1 = page.slice(page.indexOf('## 9.1 Something'), page.indexOf('## 9.2 Other'));
+    expect(nine1).toContain('**No claim to check:** the report draws no conclusion on this');
+    expect(nine1).toContain('**Verdict: no claim.**');
+    expect(nine1).not.toContain('**Checks:**');
+    expect(page).toMatch(
+      /\| \[9\.1 Something\]\(#91-something\) \| .* \| \*\*no claim\*\* \| smoke \| 2 \| 1 \|/,
+    );
+    expect(page).toContain('**Verdict: reproduced.**');
+  });
+
+  it('--only runs the named sections and no other, and refuses an unknown one', async () => {
+    const only = join(tmp, 'only');
+    await runScript('run-all.ts', ['--smoke', '--out', only, '--only', '3.2.4', '--only', '3.2.5']);
+    expect(readdirSync(join(only, 'results')).sort()).toEqual([
+      '3.2.4-kernel-size.json',
+      '3.2.5-feature-maps.json',
+    ]);
+    const page = readFileSync(join(only, 'report.md'), 'utf8');
+    expect(page.match(/^\*\*Verdict: /gm)).toHaveLength(2);
+    const bad = await failScript('run-all.ts', ['--smoke', '--out', only, '--only', '3.2.9']);
+    expect(bad).toContain('experiments: expected --only to name a section (3.1.1, 3.1.2,');
+    expect(bad).toContain('3.3.2, 4), got 3.2.9');
+    // A misspelt flag is refused, not ignored (it would have run everything in quick mode).
+    expect(await failScript('run-all.ts', ['--smoke', '--out', only, '--onyl', '4'])).toContain(
+      'experiments: expected one of --full, --smoke, --out, --only, --jobs, got "--onyl"',
+    );
+  });
+
+  it('marks each page with its mode: quick as the CI smoke run pointing to the full page', async () => {
+    const page = join(tmp, 'pages');
+    mkdirSync(join(page, 'results'), { recursive: true });
+    writeSection({ mode: 'quick', seeds: [1, 2, 3], resDir: join(page, 'results') }, 's', {
+      section: '9.1',
+      title: 'Something',
+      claim: 'c',
+      epochs: 2,
+      setup: 'none',
+      configs: [],
+      checks: [{ claim: 'c', holds: stat([1, 2]).mean > 1, evidence: 'e' }],
+      figures: [],
+      wallSeconds: 0,
+    });
+    await runScript('report.ts', ['--out', page]);
+    const quick = readFileSync(join(page, 'report.md'), 'utf8');
+    const top = quick.slice(0, quick.indexOf('## Verdicts'));
+    expect(top).toContain('**Smoke run for CI, not the reproduction.**');
+    expect(top).toContain('3 seeds per experiment');
+    expect(top).toContain('`docs/report.md`');
+    expect(top).toContain('## How to read this page');
+    expect(top).toContain('a difference counts when it exceeds two standard errors');
+    // The rule is stated once, at the top.
+    expect(quick.match(/two standard errors/g)).toHaveLength(1);
+    await runScript('report.ts', ['--full', '--out', page]);
+    const full = readFileSync(join(page, 'report.md'), 'utf8');
+    expect(full).toContain("**Full mode:** the report's epoch counts, 5 seeds per experiment.");
+    expect(full).not.toContain('Smoke run');
+    // The page lists a section run in another mode as such (here: the quick JSON on a full page).
+    expect(full).toContain("**quick** (not this page's mode: re-run it)");
+  });
+
   it('left docs/ alone', () => {
-    for (const f of docsFiles)
-      expect([f, statSync(join(root, 'docs', f)).mtimeMs]).toEqual([f, mtimes.get(f)]);
+    expect(committed.length).toBeGreaterThan(0);
+    for (const f of committed)
+      expect([f, statSync(join(root, f)).mtimeMs]).toEqual([f, mtimes.get(f)]);
   });
 });

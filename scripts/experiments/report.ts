@@ -1,22 +1,35 @@
-// Generates docs/report.md (or docs/full/report.md with --full) from the section JSONs, adding
-// the hand-written discussion in docs/notes/: `<section>.md` (e.g. `3.1.1.md`) is pasted under
-// that section, `intro.md` / `outro.md` open and close the page, and `<key>.<mode>.md` replaces
-// `<key>.md` on that mode's page (see docs/notes/README.md).
-// With `--out DIR` (the section scripts' folder) it reads DIR/results and writes DIR/report.md.
+// Generates a mode's page from the section JSONs: `--full` -> docs/report.md (the committed page),
+// quick mode -> docs/quick/report.md (the CI smoke run, marked as such at its top), with
+// `--out DIR` (any mode; required with --smoke) DIR/report.md from DIR/results. It adds the
+// hand-written discussion in docs/notes/: `<section>.md` (e.g. `3.1.1.md`) is pasted under that
+// section, `intro.md` under "How to read this page", `outro.md` at the end, and `<key>.<mode>.md`
+// replaces `<key>.md` on that mode's page (see docs/notes/README.md). The verdict rule is printed
+// once, from stats.ts, so the page cannot state a rule the code does not apply.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, type SectionResult, parseFlags } from './runner.js';
+import {
+  type Config,
+  type SectionResult,
+  SEEDS,
+  epochsText,
+  modeDir,
+  parseFlags,
+} from './runner.js';
+import { RULE } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { mode, out: outDir } = parseFlags(process.argv);
-if (mode === 'smoke' && outDir === undefined)
+const { mode, out: outDir } = parseFlags(process.argv.slice(2));
+const base = outDir !== undefined ? resolve(outDir) : modeDir(mode);
+if (base === undefined)
   throw new Error('report: expected --out DIR with --smoke (smoke runs never write to docs/)');
-const full = mode === 'full';
-const base = outDir !== undefined ? resolve(outDir) : join(root, 'docs', ...(full ? ['full'] : []));
 const resDir = join(base, 'results');
 const outFile = join(base, 'report.md');
-const link = (file: string): string => (full ? file.replace(/^full\//, '') : file);
+// The committed page, linked from the quick and smoke pages (as a path when written elsewhere).
+const fullPage =
+  outDir === undefined
+    ? `[docs/report.md](${relative(base, join(root, 'docs', 'report.md'))})`
+    : '`docs/report.md`';
 
 // One file per block in docs/notes/: `<key>.<mode>.md` (this page's mode) wins over `<key>.md`.
 const notesDir = join(root, 'docs', 'notes');
@@ -27,11 +40,6 @@ const noteOf = (key: string): string | undefined => {
   }
   return undefined;
 };
-const notes = new Map<string, string>();
-for (const key of ['intro', 'outro']) {
-  const note = noteOf(key);
-  if (note !== undefined) notes.set(key, note);
-}
 
 const order = (s: string): number[] => s.split('.').map(Number);
 const sections: SectionResult[] = readdirSync(resDir)
@@ -47,23 +55,26 @@ const sections: SectionResult[] = readdirSync(resDir)
 const f = (v: number, d = 4): string => v.toFixed(d);
 const pm = (s: { mean: number; std: number }, d = 4): string =>
   s.std === 0 ? f(s.mean, d) : `${f(s.mean, d)} ± ${f(s.std, d)}`;
-const epochsText = (e: SectionResult['epochs']): string =>
-  typeof e === 'number'
-    ? `${e}`
-    : Object.entries(e)
-        .map(([k, v]) => `${v} (${k})`)
-        .join(', ');
+/** The seed counts of a section's configs ("5", or "3, 5" when they differ). */
+/** The distinct epoch counts of a section ("200", or "1, 2, 45" when its configs differ). */
+const epochsShort = (e: SectionResult['epochs']): string =>
+  typeof e === 'number' ? `${e}` : [...new Set(Object.values(e))].sort((a, b) => a - b).join(', ');
+const plural = (n: string, word: string): string => `${n} ${word}${n === '1' ? '' : 's'}`;
+const seedsOf = (s: SectionResult): string => {
+  const counts = [...new Set(s.configs.map((c) => c.seeds.length))];
+  return counts.length > 0 ? counts.join(', ') : `${s.seeds.length}`;
+};
 
 function table(configs: Config[]): string[] {
   if (configs.length === 0) return [];
   const acc = configs.some((c) => c.final.testAcc !== null);
   const rows = [
-    `| run | final train loss | final test loss | best test loss (epoch) |${acc ? ' final test accuracy |' : ''} seeds |`,
-    `|---|---|---|---|${acc ? '---|' : ''}---|`,
+    `| run | epochs | seeds | final train loss | final test loss | best test loss (epoch) |${acc ? ' final test accuracy |' : ''}`,
+    `|---|---|---|---|---|---|${acc ? '---|' : ''}`,
   ];
   for (const c of configs) {
     rows.push(
-      `| ${c.name} | ${pm(c.final.trainLoss)} | ${pm(c.final.testLoss)} | ${pm(c.best.testLoss)} (${c.best.epoch}) |${acc ? ` ${c.final.testAcc ? pm(c.final.testAcc, 3) : '–'} |` : ''} ${c.seeds.length} |`,
+      `| ${c.name} | ${c.epochs} | ${c.seeds.length} | ${pm(c.final.trainLoss)} | ${pm(c.final.testLoss)} | ${pm(c.best.testLoss)} (${c.best.epoch}) |${acc ? ` ${c.final.testAcc ? pm(c.final.testAcc, 3) : '–'} |` : ''}`,
     );
   }
   rows.push(
@@ -122,19 +133,40 @@ function squaredErrors(extra: Record<string, unknown>): string[] {
   ];
 }
 
+// The mark at the top of the page: which mode, and for quick and smoke pages what they are not.
+const seedCount = (m: SectionResult['mode']): string =>
+  `${SEEDS[m].length} seed${SEEDS[m].length === 1 ? '' : 's'}`;
+const banner: Record<SectionResult['mode'], string> = {
+  full: `**Full mode:** the report's epoch counts, ${seedCount('full')} per experiment. This is the reproduction's page.`,
+  quick: `> **Smoke run for CI, not the reproduction.** This page is quick mode: fewer epochs than the report and ${seedCount('quick')} per experiment, so that every section can be re-run in minutes and checked to still run and agree with itself. Its verdicts can differ from the reproduction's; the page to read is the full-mode one, ${fullPage}.`,
+  smoke: `> **Smoke test output:** ${seedCount('smoke')}, 1-2 epochs per experiment; it only shows that every script still runs. No number on this page means anything. The page to read is the full-mode one, ${fullPage}.`,
+};
+const stale = sections.filter((s) => s.mode !== mode);
+for (const s of stale)
+  console.error(
+    `report: ${s.section} was run in ${s.mode} mode, not ${mode}: re-run it (npm run experiments -- --only ${s.section}${mode === 'quick' ? '' : ` --${mode}`})`,
+  );
+
 const out: string[] = [
   '# Reproducing the report with torchlet',
   '',
-  `<!-- Generated by scripts/experiments/report.ts from ${outDir !== undefined ? 'the results/*.json next to it' : `docs/${full ? 'full/' : ''}results/*.json`} and docs/notes/; edit those, not this file. -->`,
+  `<!-- Generated by scripts/experiments/report.ts from ${outDir !== undefined ? 'the results/*.json next to it' : `${relative(root, resDir)}/*.json`} and docs/notes/; edit those, not this file. -->`,
   '',
-  notes.get('intro') ?? '',
+  banner[mode],
+  '',
+  '## How to read this page',
+  '',
+  noteOf('intro') ?? '',
+  '',
+  `**The rule.** Every check line below is computed by the section's script, and every one uses the same rule: ${RULE}. A section is **reproduced** when all its checks hold, **partly** when some do, **not reproduced** when none do, and **no claim** when the report draws no conclusion to check.`,
   '',
   '## Verdicts',
   '',
-  '| section | claim | verdict |',
-  '|---|---|---|',
+  '| section | claim | verdict | mode | epochs | seeds |',
+  '|---|---|---|---|---|---|',
   ...sections.map(
-    (s) => `| [${s.section} ${s.title}](#${anchor(s)}) | ${s.claim} | **${s.verdict}** |`,
+    (s) =>
+      `| [${s.section} ${s.title}](#${anchor(s)}) | ${s.claim} | **${s.verdict}** | ${s.mode === mode ? s.mode : `**${s.mode}** (not this page's mode: re-run it)`} | ${epochsShort(s.epochs)} | ${seedsOf(s)} |`,
   ),
   '',
 ];
@@ -148,18 +180,23 @@ for (const s of sections) {
   out.push(`## ${s.section} ${s.title}`, '');
   out.push(`**The report:** ${s.claim}`, '');
   out.push(
-    `**Setup:** ${s.setup}; ${epochsText(s.epochs)} epochs (${s.mode} mode, ${f(s.wallSeconds, 0)} s).`,
+    `**Setup:** ${s.setup}; ${epochsText(s.epochs)} epochs, ${plural(seedsOf(s), 'seed')} (${s.mode} mode, ${f(s.wallSeconds, 0)} s).`,
     '',
   );
-  for (const fig of s.figures) out.push(`![${fig.caption}](${link(fig.file)})`, '');
+  for (const fig of s.figures)
+    out.push(`![${fig.caption}](${fig.file})`, '', `*${fig.caption}*`, '');
   out.push(...table(s.configs));
   if (s.extra) out.push(...clusteringTable(s.extra), ...squaredErrors(s.extra));
-  out.push('', '**Checks:**', '');
-  for (const c of s.checks) out.push(`- [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
+  if (s.noClaim !== undefined) out.push('', `**No claim to check:** ${s.noClaim}`);
+  else {
+    out.push('', '**Checks:**', '');
+    for (const c of s.checks) out.push(`- [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
+  }
   out.push('', `**Verdict: ${s.verdict}.**`, '');
   const note = noteOf(s.section);
   if (note) out.push(note, '');
 }
-if (notes.has('outro')) out.push(notes.get('outro')!, '');
+const outro = noteOf('outro');
+if (outro !== undefined) out.push(outro, '');
 writeFileSync(outFile, out.join('\n').replace(/\n{3,}/g, '\n\n'));
-console.log(`report: wrote ${outFile} (${sections.length} sections)`);
+console.log(`report: wrote ${outFile} (${mode} mode, ${sections.length} sections)`);

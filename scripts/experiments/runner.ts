@@ -1,10 +1,12 @@
 // The shared runner of the report's experiments: flags (--full, --smoke, --out), seeded
 // multi-seed training with per-epoch test loss and accuracy, mean ± spread, and the writers of
-// figures (SVG) and numbers (JSON). Quick mode writes docs/figures + docs/results (committed);
-// --full writes docs/full/; --smoke (1 seed, 1-2 epochs: does the script still run against the
-// current API? test/experiments.test.ts) writes to a temporary folder, never to docs/.
-// `--out DIR` writes DIR/figures and DIR/results instead, in any mode.
+// figures (SVG) and numbers (JSON). `--full` (the report's epochs, 5 seeds) writes docs/figures +
+// docs/results, behind the committed page docs/report.md; quick mode (fewer epochs, 3 seeds: the CI
+// smoke run of the page) writes docs/quick/; --smoke (1 seed, 1-2 epochs: does the script still
+// run against the current API? test/experiments.test.ts) writes to a temporary folder, never to
+// docs/. `--out DIR` writes DIR/figures and DIR/results instead, in any mode.
 // Each section script calls `writeSection(...)` once; scripts/experiments/report.ts reads the JSONs.
+// Statistics and the verdict rule live in stats.ts.
 
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +22,33 @@ import {
   sgd,
   imageGridSvg,
 } from '../../ts/index.js';
+import { type Stat, stat } from './stats.js';
+
+export { type Stat, stat };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** How much a section trains: `quick` (committed), `full` (the report's epochs), `smoke` (1-2 epochs). */
+/**
+ * How much a section trains: `full` (the report's epochs, 5 seeds: the committed page), `quick`
+ * (fewer epochs, 3 seeds: docs/quick/, the CI smoke run of the page), `smoke` (1 seed, 1-2 epochs).
+ */
 export type Mode = 'quick' | 'full' | 'smoke';
+
+/** The seeds of every multi-seed run, per mode: 5 in full mode, 3 in quick mode, 1 in smoke mode. */
+export const SEEDS: Record<Mode, number[]> = {
+  full: [1, 2, 3, 4, 5],
+  quick: [1, 2, 3],
+  smoke: [1],
+};
+
+/** The folder a mode writes to without `--out` (smoke: none, a fresh temporary folder). */
+export function modeDir(mode: Mode): string | undefined {
+  return mode === 'full'
+    ? join(root, 'docs')
+    : mode === 'quick'
+      ? join(root, 'docs', 'quick')
+      : undefined;
+}
 
 /** Where a section writes, and in which mode it runs. */
 export interface Ctx {
@@ -35,39 +59,57 @@ export interface Ctx {
   figDir: string;
   /** Folder of the JSON results. */
   resDir: string;
-  /** Path of a figure as the report links it (relative to docs/, or to `--out`). */
+  /** Path of a figure as the report links it (relative to the page's folder). */
   figLink(name: string): string;
-  /** Seeds of the multi-seed runs. */
+  /** Seeds of the multi-seed runs: 5 in full mode, 3 in quick mode, 1 in smoke mode (`SEEDS`). */
   seeds: number[];
   /** `quick` in quick mode, `full` in full mode, `smoke` (default `quick`) in smoke mode. */
   pick<T>(quick: T, full: T, smoke?: T): T;
 }
 
-/** The mode and output folder from argv: `--full`, `--smoke`, `--out DIR`. */
-export function parseFlags(argv: readonly string[]): { mode: Mode; out: string | undefined } {
-  const full = argv.includes('--full');
-  const smoke = argv.includes('--smoke');
+/**
+ * The mode and output folder from the command-line arguments (without node and the script):
+ * `--full`, `--smoke`, `--out DIR`. Any other argument is refused unless `extra` names it
+ * (`extra` maps a flag to whether it takes a value), so that a misspelt flag is never ignored.
+ */
+export function parseFlags(
+  args: readonly string[],
+  extra: Record<string, boolean> = {},
+): { mode: Mode; out: string | undefined } {
+  const known: Record<string, boolean> = {
+    '--full': false,
+    '--smoke': false,
+    '--out': true,
+    ...extra,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!(a in known))
+      throw new Error(
+        `experiments: expected one of ${Object.keys(known).join(', ')}, got ${JSON.stringify(a)}`,
+      );
+    if (known[a]) {
+      const v = args[i + 1];
+      if (v === undefined || v.startsWith('--'))
+        throw new Error(`experiments: expected a value after ${a}, got ${v ?? 'nothing'}`);
+      i += 1;
+    }
+  }
+  const full = args.includes('--full');
+  const smoke = args.includes('--smoke');
   if (full && smoke) throw new Error('experiments: expected at most one of --full and --smoke');
-  const i = argv.indexOf('--out');
-  const out = i < 0 ? undefined : argv[i + 1];
-  if (i >= 0 && (out === undefined || out.startsWith('--')))
-    throw new Error(`experiments: expected a folder after --out, got ${out ?? 'nothing'}`);
-  return { mode: full ? 'full' : smoke ? 'smoke' : 'quick', out };
+  const i = args.indexOf('--out');
+  return { mode: full ? 'full' : smoke ? 'smoke' : 'quick', out: i < 0 ? undefined : args[i + 1] };
 }
 
-/** Parses argv, loads the WASM, makes the output folders. */
+/** Parses the arguments, loads the WASM, makes the output folders. */
 export async function context(): Promise<Ctx> {
-  const { mode, out } = parseFlags(process.argv);
-  const full = mode === 'full';
+  const { mode, out } = parseFlags(process.argv.slice(2));
   // Smoke runs never write to docs/: a fresh temporary folder unless --out names one.
   const base =
     out !== undefined
       ? resolve(out)
-      : mode === 'smoke'
-        ? mkdtempSync(join(tmpdir(), 'torchlet-experiments-smoke-'))
-        : full
-          ? join(root, 'docs', 'full')
-          : join(root, 'docs');
+      : (modeDir(mode) ?? mkdtempSync(join(tmpdir(), 'torchlet-experiments-smoke-')));
   const figDir = join(base, 'figures');
   const resDir = join(base, 'results');
   mkdirSync(figDir, { recursive: true });
@@ -76,11 +118,11 @@ export async function context(): Promise<Ctx> {
   await init();
   return {
     mode,
-    full,
+    full: mode === 'full',
     figDir,
     resDir,
-    figLink: (name) => `${full && out === undefined ? 'full/' : ''}figures/${name}`,
-    seeds: full ? [1, 2, 3, 4, 5] : mode === 'smoke' ? [1] : [1, 2, 3],
+    figLink: (name) => `figures/${name}`,
+    seeds: [...SEEDS[mode]],
     pick: (quick, fullValue, smoke = quick) =>
       mode === 'full' ? fullValue : mode === 'smoke' ? smoke : quick,
   };
@@ -131,26 +173,18 @@ export function train(
   };
 }
 
-/** Mean and (sample) standard deviation. */
-export interface Stat {
-  mean: number;
-  std: number;
-}
-
-export function stat(xs: readonly number[]): Stat {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const v = xs.length < 2 ? 0 : xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
-  return { mean, std: Math.sqrt(v) };
-}
-
 /** A configuration trained over several seeds: mean curves and final statistics. */
 export interface Config {
   name: string;
   /** The network (and anything else that differs), in words. */
   description: string;
   seeds: number[];
+  /** Epochs trained (the length of the curves), shown in the page's tables next to the seeds. */
+  epochs: number;
   /** Mean over seeds of each per-epoch curve. */
   curves: { trainLoss: number[]; testLoss: number[]; testAcc: number[] };
+  /** Sample standard deviation over seeds of each per-epoch curve (0 with one seed): the bands. */
+  curvesStd: { trainLoss: number[]; testLoss: number[]; testAcc: number[] };
   /** Last epoch, over seeds. */
   final: { trainLoss: Stat; testLoss: Stat; testAcc: Stat | null };
   /** Lowest test loss over the epochs (mean over seeds), and the epoch (1-based) of the mean curve's minimum. */
@@ -160,12 +194,12 @@ export interface Config {
   seconds: number;
 }
 
-function meanCurve(curves: number[][]): number[] {
+/** Mean and sample standard deviation over runs at each epoch (up to the shortest run). */
+function curveStats(curves: number[][]): { mean: number[]; std: number[] } {
+  if (curves.length === 0 || curves[0]!.length === 0) return { mean: [], std: [] };
   const len = Math.min(...curves.map((c) => c.length));
-  return Array.from(
-    { length: len },
-    (_, i) => curves.reduce((s, c) => s + c[i]!, 0) / curves.length,
-  );
+  const at = Array.from({ length: len }, (_, i) => stat(curves.map((c) => c[i]!)));
+  return { mean: at.map((s) => s.mean), std: at.map((s) => s.std) };
 }
 
 /** Runs `run(seed)` for each seed and summarises. */
@@ -175,19 +209,23 @@ export function multiSeed(
   seeds: number[],
   run: (seed: number) => Curves,
 ): Config {
+  if (seeds.length === 0)
+    throw new Error(`multiSeed: expected at least one seed for ${name}, got none`);
   const runs = seeds.map((s) => run(s));
-  const curves = {
-    trainLoss: meanCurve(runs.map((r) => r.trainLoss)),
-    testLoss: meanCurve(runs.map((r) => r.testLoss)),
-    testAcc: runs[0]!.testAcc.length > 0 ? meanCurve(runs.map((r) => r.testAcc)) : [],
-  };
+  const trainLoss = curveStats(runs.map((r) => r.trainLoss));
+  const testLoss = curveStats(runs.map((r) => r.testLoss));
+  const testAcc = curveStats(runs.map((r) => r.testAcc));
+  const curves = { trainLoss: trainLoss.mean, testLoss: testLoss.mean, testAcc: testAcc.mean };
+  const curvesStd = { trainLoss: trainLoss.std, testLoss: testLoss.std, testAcc: testAcc.std };
   const last = <T>(xs: T[]): T => xs[xs.length - 1]!;
   const bestEpoch = curves.testLoss.indexOf(Math.min(...curves.testLoss));
   const summary: Config = {
     name,
     description,
     seeds,
+    epochs: curves.trainLoss.length,
     curves,
+    curvesStd,
     final: {
       trainLoss: stat(runs.map((r) => last(r.trainLoss))),
       testLoss: stat(runs.map((r) => last(r.testLoss))),
@@ -219,6 +257,20 @@ export interface Check {
   evidence: string;
 }
 
+/** The verdict of a section (see `verdictOf`). */
+export type Verdict = 'reproduced' | 'partly' | 'not reproduced' | 'no claim';
+
+/**
+ * A figure of a section: the file (relative to the page) and its caption, which `writeSection`
+ * ends with the mode, epochs and seeds that produced it ("(full mode, 200 epochs, 5 seeds)").
+ */
+export interface FigureEntry {
+  file: string;
+  caption: string;
+  /** Epochs and seeds of this figure when they differ from the section's; set by lossFigure. */
+  run?: { epochs: number | string; seeds: number | string };
+}
+
 /** What a section's JSON holds. */
 export interface SectionResult {
   section: string;
@@ -227,67 +279,99 @@ export interface SectionResult {
   claim: string;
   mode: Mode;
   epochs: number | Record<string, number>;
+  /** The mode's seeds (`ctx.seeds`); each config lists the seeds it ran. */
+  seeds: number[];
   /** Training setup in words (optimizer, step, batch size, seeds). */
   setup: string;
   configs: Config[];
+  /** Empty exactly when `noClaim` is set. */
   checks: Check[];
-  /** reproduced (all checks hold), partly (some), not reproduced (none). */
-  verdict: 'reproduced' | 'partly' | 'not reproduced';
-  figures: { file: string; caption: string }[];
+  /** Why the section checks nothing (the report draws no conclusion): verdict `no claim`. */
+  noClaim?: string;
+  /** reproduced (all checks hold), partly (some), not reproduced (none), no claim (`noClaim`). */
+  verdict: Verdict;
+  figures: FigureEntry[];
   /** Any other numbers (tables) the section reports. */
   extra?: Record<string, unknown>;
   wallSeconds: number;
 }
 
-/** Writes `docs/[full/]figures/<name>` and returns the entry for `figures`. */
+/**
+ * Writes `<figures folder>/<name>` and returns the entry for `figures`. `run` gives the epochs and
+ * seeds behind the figure when they differ from the section's (`writeSection` labels the caption
+ * with the section's otherwise).
+ */
 export function figure(
   ctx: Ctx,
   name: string,
   svg: string,
   caption: string,
-): { file: string; caption: string } {
+  run?: FigureEntry['run'],
+): FigureEntry {
   writeFileSync(join(ctx.figDir, name), svg);
-  return { file: ctx.figLink(name), caption };
+  return { file: ctx.figLink(name), caption, ...(run === undefined ? {} : { run }) };
 }
 
-/** Loss curves (train solid, test dashed) of the mean curves of each config. */
+/** The configs' epochs and seed counts: one number when they agree, else "20, 30". */
+function runOf(configs: readonly Config[]): NonNullable<FigureEntry['run']> {
+  const distinct = (xs: number[]): number | string => {
+    const u = [...new Set(xs)];
+    return u.length === 1 ? u[0]! : u.join(', ');
+  };
+  return {
+    epochs: distinct(configs.map((c) => c.epochs)),
+    seeds: distinct(configs.map((c) => c.seeds.length)),
+  };
+}
+
+/**
+ * Loss curves (train solid, test dashed) of each config: the mean over seeds, with a shaded band
+ * of ±1 standard deviation over seeds.
+ */
 export function lossFigure(
   ctx: Ctx,
   name: string,
   configs: Config[],
   title: string,
   logScale = false,
-): { file: string; caption: string } {
+): FigureEntry {
   const svg = lossCurvesSvg(
     configs.map((c) => ({
       name: c.name,
       train: c.curves.trainLoss,
       validation: c.curves.testLoss,
+      trainBand: c.curvesStd.trainLoss,
+      validationBand: c.curvesStd.testLoss,
     })),
     { title, logScale },
   );
   return figure(
     ctx,
     name,
-    svg
-      .replace('(train solid, validation dashed)', '(train solid, test dashed)')
-      .replaceAll('(train solid, validation dashed)', '(train solid, test dashed)'),
-    `${title}: training loss (solid) and test loss (dashed) per epoch, mean over seeds`,
+    svg.replaceAll('(train solid, validation dashed)', '(train solid, test dashed)'),
+    `${title}: training loss (solid) and test loss (dashed) per epoch, mean over seeds with a shaded ±1 standard deviation band`,
+    runOf(configs),
   );
 }
 
-/** Test accuracy curves of each config (the loss plot, relabelled). */
+/** Test accuracy curves of each config (the loss plot, relabelled), mean ± 1 std band over seeds. */
 export function accuracyFigure(
   ctx: Ctx,
   name: string,
   configs: Config[],
   title: string,
-): { file: string; caption: string } {
+): FigureEntry {
   const svg = lossCurvesSvg(
-    configs.map((c) => ({ name: c.name, train: c.curves.testAcc })),
+    configs.map((c) => ({ name: c.name, train: c.curves.testAcc, trainBand: c.curvesStd.testAcc })),
     { title },
   ).replace(/>loss<\/text>/, '>test accuracy</text>');
-  return figure(ctx, name, svg, `${title}: test accuracy per epoch, mean over seeds`);
+  return figure(
+    ctx,
+    name,
+    svg,
+    `${title}: test accuracy per epoch, mean over seeds with a shaded ±1 standard deviation band`,
+    runOf(configs),
+  );
 }
 
 /** Rows of images: originals on top, then one row per reconstruction, labelled on the left. */
@@ -298,7 +382,8 @@ export function reconstructionFigure(
   count: number,
   imageShape: [number, number],
   title: string,
-): { file: string; caption: string } {
+  run?: FigureEntry['run'],
+): FigureEntry {
   const all = new Float32Array(rows.length * count * imageShape[0] * imageShape[1]);
   rows.forEach((r, i) =>
     all.set(
@@ -316,7 +401,13 @@ export function reconstructionFigure(
     labels,
     title,
   });
-  return figure(ctx, name, svg, `${title}: ${rows.map((r) => r.label).join(', ')} (one row each)`);
+  return figure(
+    ctx,
+    name,
+    svg,
+    `${title}: ${rows.map((r) => r.label).join(', ')} (one row each)`,
+    run,
+  );
 }
 
 const COLOURS = [
@@ -369,27 +460,70 @@ export function scatterSvg(
   return out.join('\n') + '\n';
 }
 
-/** The verdict from the checks: all hold, some hold, none hold. */
-export function verdictOf(checks: Check[]): SectionResult['verdict'] {
+/** The verdict from the checks: all hold, some hold, none hold; `no claim` with `noClaim`. */
+export function verdictOf(checks: readonly Check[], noClaim?: string): Verdict {
+  if (noClaim !== undefined) return 'no claim';
   const held = checks.filter((c) => c.holds).length;
   return held === checks.length ? 'reproduced' : held === 0 ? 'not reproduced' : 'partly';
 }
 
-/** Writes docs/[full/]results/<file>.json and prints the verdict. */
+/** "60" or "60 (linear), 30 (conv)". */
+export function epochsText(e: SectionResult['epochs']): string {
+  return typeof e === 'number'
+    ? `${e}`
+    : Object.entries(e)
+        .map(([k, v]) => `${v} (${k})`)
+        .join(', ');
+}
+
+/** "full mode, 200 epochs, 5 seeds". */
+export function runLabel(mode: Mode, epochs: number | string, seeds: number | string): string {
+  return `${mode} mode, ${epochs} epochs, ${seeds} seed${seeds === 1 ? '' : 's'}`;
+}
+
+/**
+ * Writes `<results folder>/<file>.json` and prints the verdict. A section either has checks or,
+ * when the report draws no conclusion, none and `noClaim` saying so (verdict `no claim`). Each
+ * figure's caption is labelled with the mode, epochs and seeds behind it.
+ * @throws Error with neither checks nor `noClaim`, or with both (nothing is written).
+ */
 export function writeSection(
-  ctx: Ctx,
+  ctx: Pick<Ctx, 'mode' | 'seeds' | 'resDir'>,
   file: string,
-  result: Omit<SectionResult, 'verdict' | 'mode'>,
+  result: Omit<SectionResult, 'verdict' | 'mode' | 'seeds'>,
 ): void {
+  const where = `writeSection(${result.section})`;
+  if (result.noClaim !== undefined && result.checks.length > 0)
+    throw new Error(
+      `${where}: expected no checks with noClaim (a section without a claim checks nothing), got ${result.checks.length}`,
+    );
+  if (result.noClaim !== undefined && result.noClaim.trim() === '')
+    throw new Error(`${where}: expected noClaim to say why the report makes no claim, got ""`);
+  if (result.noClaim === undefined && result.checks.length === 0)
+    throw new Error(
+      `${where}: expected at least one check, or noClaim with the reason the report makes no claim, got neither`,
+    );
+  const configsRun = runOf(result.configs);
+  const sectionRun =
+    result.configs.length > 0
+      ? { epochs: epochsText(result.epochs), seeds: configsRun.seeds }
+      : { epochs: epochsText(result.epochs), seeds: ctx.seeds.length };
+  const figures = result.figures.map(({ file: f, caption, run }) => {
+    const r = run ?? sectionRun;
+    return { file: f, caption: `${caption} (${runLabel(ctx.mode, r.epochs, r.seeds)})` };
+  });
   const full: SectionResult = {
     ...result,
+    figures,
     mode: ctx.mode,
-    verdict: verdictOf(result.checks),
+    seeds: [...ctx.seeds],
+    verdict: verdictOf(result.checks, result.noClaim),
   };
   writeFileSync(join(ctx.resDir, `${file}.json`), JSON.stringify(full, roundReplacer, 1) + '\n');
   console.log(
     `${result.section} ${result.title}: ${full.verdict} (${result.wallSeconds.toFixed(0)} s)`,
   );
+  if (result.noClaim !== undefined) console.log(`  no claim: ${result.noClaim}`);
   for (const c of result.checks)
     console.log(`  [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
 }
