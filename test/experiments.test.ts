@@ -17,6 +17,7 @@ import {
   readdirSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,7 +192,7 @@ describe('experiments (scripts/experiments, --smoke)', () => {
     await runScript('report.ts', ['--smoke', '--out', dirNc]);
     const page = readFileSync(join(dirNc, 'report.md'), 'utf8');
     const nine1 = page.slice(page.indexOf('## 9.1 Something'), page.indexOf('## 9.2 Other'));
-    expect(nine1).toContain('**No claim to check:** the report draws no conclusion on this');
+    expect(nine1).toContain('**No claim to check:** the report draws no conclusion on this.');
     expect(nine1).toContain('**Verdict: no claim.**');
     expect(nine1).not.toContain('**Checks:**');
     expect(page).toMatch(
@@ -248,6 +249,33 @@ describe('experiments (scripts/experiments, --smoke)', () => {
     expect(full).not.toContain('Smoke run');
     // The page lists a section run in another mode as such (here: the quick JSON on a full page).
     expect(full).toContain("**quick** (not this page's mode: re-run it)");
+  });
+
+  it('report.ts refuses a result JSON from before the labels, naming the command that renews it', async () => {
+    const old = join(tmp, 'old');
+    mkdirSync(join(old, 'results'), { recursive: true });
+    const json = { section: '3.2.3', title: 'Batch size', claim: 'c', mode: 'quick', epochs: 60 };
+    writeFileSync(
+      join(old, 'results', '3.2.3-batch-size.json'),
+      JSON.stringify({
+        ...json,
+        setup: '',
+        configs: [],
+        checks: [],
+        verdict: 'partly',
+        figures: [],
+      }),
+    );
+    expect(await failScript('report.ts', ['--out', old])).toContain(
+      'got an older file: re-run it (npm run experiments -- --only 3.2.3)',
+    );
+    expect(existsSync(join(old, 'report.md'))).toBe(false);
+  });
+
+  it('the committed quick page is marked as the CI smoke run and links the full page', () => {
+    const quick = readFileSync(join(root, 'docs', 'quick', 'report.md'), 'utf8');
+    expect(quick.slice(0, 1200)).toContain('**Smoke run for CI, not the reproduction.**');
+    expect(quick).toContain('[docs/report.md](../report.md)');
   });
 
   it('left docs/ alone', () => {

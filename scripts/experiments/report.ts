@@ -44,7 +44,15 @@ const noteOf = (key: string): string | undefined => {
 const order = (s: string): number[] => s.split('.').map(Number);
 const sections: SectionResult[] = readdirSync(resDir)
   .filter((f) => f.endsWith('.json'))
-  .map((f) => JSON.parse(readFileSync(join(resDir, f), 'utf8')) as SectionResult)
+  .map((f) => {
+    const s = JSON.parse(readFileSync(join(resDir, f), 'utf8')) as SectionResult;
+    // A JSON written before the page labelled every row with its epochs and seeds cannot be shown.
+    if (!Array.isArray(s.seeds) || s.configs.some((c) => typeof c.epochs !== 'number'))
+      throw new Error(
+        `report: expected ${join(resDir, f)} to carry its seeds and each config's epochs (written by the current runner), got an older file: re-run it (npm run experiments -- --only ${s.section}${mode === 'quick' ? '' : ` --${mode}`})`,
+      );
+    return s;
+  })
   .sort((a, b) => {
     const [x, y] = [order(a.section), order(b.section)];
     for (let i = 0; i < Math.max(x.length, y.length); i++)
@@ -187,7 +195,8 @@ for (const s of sections) {
     out.push(`![${fig.caption}](${fig.file})`, '', `*${fig.caption}*`, '');
   out.push(...table(s.configs));
   if (s.extra) out.push(...clusteringTable(s.extra), ...squaredErrors(s.extra));
-  if (s.noClaim !== undefined) out.push('', `**No claim to check:** ${s.noClaim}`);
+  if (s.noClaim !== undefined)
+    out.push('', `**No claim to check:** ${s.noClaim}${/[.!?]$/.test(s.noClaim) ? '' : '.'}`);
   else {
     out.push('', '**Checks:**', '');
     for (const c of s.checks) out.push(`- [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
