@@ -1,11 +1,12 @@
 // 3.2.4 Kernel size 1, 5, 10 in Conv1D(k,1,10)->MaxPool1D(2,2)->Flatten->Linear(...,10) (presets
-// conv1d-k1/k5/k10). The report draws curves without a stated conclusion; we state what we see.
+// conv1d-k1/k5/k10). The report shows the curves and draws no conclusion, so this section has no
+// check and its verdict is 'no claim'. The report's Linear(320/310/310) do not match the conv
+// outputs for k = 5 and 10; the presets use 320/300/270 (stated in the setup and the note).
 import { LogSoftmaxCrossEntropy, preset } from '../../ts/index.js';
 import {
   accuracyFigure,
   context,
   digits,
-  fmtStat,
   lossFigure,
   multiSeed,
   since,
@@ -25,26 +26,15 @@ const configs = names.map((name) =>
     train(preset(name, { seed }).net, data.seq, loss, { epochs, step, seed }),
   ),
 );
-const [k1, k5, k10] = configs as [(typeof configs)[0], (typeof configs)[0], (typeof configs)[0]];
 writeSection(ctx, '3.2.4-kernel-size', {
   section: '3.2.4',
   title: 'Kernel size',
-  claim:
-    'Kernel sizes 1, 5 and 10 compared (the report shows the curves; a window larger than 1 should use the neighbouring pixels).',
+  claim: 'Kernel sizes 1, 5 and 10 compared: the report shows the curves and draws no conclusion.',
   epochs,
-  setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}`,
+  setup: `plain SGD, step ${step}, batch 32, LogSoftmaxCrossEntropy, seeds ${ctx.seeds.join(', ')}; Linear(320/300/270, 10) after the pooling for k = 1/5/10 (the report writes 320/310/310, which do not match the conv outputs)`,
   configs,
-  checks: [
-    {
-      claim: 'k = 5 and k = 10 beat k = 1 on test loss',
-      holds:
-        k5.final.testLoss.mean < k1.final.testLoss.mean &&
-        k10.final.testLoss.mean < k1.final.testLoss.mean,
-      evidence: configs
-        .map((c) => `${c.name} ${fmtStat(c.final.testLoss)} (acc ${fmtStat(c.final.testAcc!, 3)})`)
-        .join(', '),
-    },
-  ],
+  checks: [],
+  noClaim: 'the report shows the curves of the three kernel sizes without drawing a conclusion',
   figures: [
     lossFigure(ctx, '3.2.4-loss.svg', configs, 'Kernel size: loss', true),
     accuracyFigure(ctx, '3.2.4-accuracy.svg', configs, 'Kernel size: test accuracy'),
