@@ -1,6 +1,8 @@
 // The autoencoders of 3.3.1, 3.3.2 and the clustering section: the report's linear autoencoder
 // (any widths) and the convolutional ones for 8x8 digits and 28x28 MNIST. Every decoder ends in
 // Sigmoid -> Flatten, so the output is [batch, pixels] like the flat data it reconstructs.
+// Also the measurements the autoencoder sections share: parameter counts, reconstructions in
+// batches, the BCE of each image, and the mean image (the plateau a stuck autoencoder sits on).
 import {
   AutoEncoder,
   Conv2D,
@@ -8,12 +10,65 @@ import {
   Linear,
   ReLU,
   Reshape,
+  type Module,
   type Rng,
   Sequential,
   Sigmoid,
   TanH,
+  type Tensor,
   Upsample2D,
 } from '../../ts/index.js';
+
+/** Trainable values of `net`: the sum of its parameter tensors' sizes. */
+export function parameterCount(net: Module): number {
+  return net.parameters().reduce((s, p) => s + p.value.size, 0);
+}
+
+/** `net.forward(x)` in batches of 256 rows, flattened: [n * outputs] values. */
+export function reconstruct(net: Module, x: Tensor): Float32Array {
+  const n = x.shape[0]!;
+  const parts: Float32Array[] = [];
+  for (let s = 0; s < n; s += 256)
+    parts.push(net.forward(x.rows(s, Math.min(256, n - s))).toArray());
+  const out = new Float32Array(parts.reduce((k, p) => k + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Binary cross-entropy of each image, summed over its `pixels` (BCELoss's per-image value, each
+ * log clamped at -100): `yhat` and `y` are n rows of `pixels` values, or `yhat` is one row (the
+ * same prediction for every image, e.g. the mean image).
+ */
+export function bcePerImage(
+  yhat: ArrayLike<number>,
+  y: ArrayLike<number>,
+  pixels: number,
+): number[] {
+  const n = y.length / pixels;
+  const shared = yhat.length === pixels;
+  return Array.from({ length: n }, (_, i) => {
+    let s = 0;
+    for (let j = 0; j < pixels; j++) {
+      const p = yhat[shared ? j : i * pixels + j]!;
+      const t = y[i * pixels + j]!;
+      s -= t * Math.max(Math.log(p), -100) + (1 - t) * Math.max(Math.log(1 - p), -100);
+    }
+    return s;
+  });
+}
+
+/** The mean of n rows of `pixels` values (the mean image of a data set). */
+export function meanImage(x: ArrayLike<number>, pixels: number): Float64Array {
+  const n = x.length / pixels;
+  const m = new Float64Array(pixels);
+  for (let i = 0; i < n; i++) for (let j = 0; j < pixels; j++) m[j] += x[i * pixels + j]! / n;
+  return m;
+}
 
 /** Linear(p,enc)->TanH->Linear(enc,L)->TanH / Linear(L,dec)->TanH->Linear(dec,p)->Sigmoid. */
 export function linearAE(
