@@ -220,7 +220,7 @@ const mConv = fit(
 );
 
 const seedRows = (f: Fit, label: string): { label: string; images: Float32Array }[] =>
-  f.recon.map((images, i) => ({ label: `${label}, seed ${seeds[i]}`, images }));
+  f.recon.map((images, i) => ({ label: `${label} (seed ${seeds[i]})`, images }));
 writeSection(ctx, '3.3.2-conv-autoencoder', {
   section: '3.3.2',
   title: 'Convolutional autoencoder',
@@ -251,7 +251,7 @@ writeSection(ctx, '3.3.2-conv-autoencoder', {
       '3.3.2-digits.svg',
       [
         { label: 'original', images: flat.test.x.rows(0, shown).toArray() },
-        { label: `linear, seed ${seeds[0]}`, images: dLin.recon[0]! },
+        { label: `linear (seed ${seeds[0]})`, images: dLin.recon[0]! },
         ...seedRows(dConv, 'conv'),
         ...seedRows(dSgd, 'conv SGD'),
       ],
@@ -265,7 +265,7 @@ writeSection(ctx, '3.3.2-conv-autoencoder', {
       '3.3.2-mnist.svg',
       [
         { label: 'original', images: mTest.x.rows(0, shown).toArray() },
-        { label: `linear, seed ${seeds[0]}`, images: mLin.recon[0]! },
+        { label: `linear (seed ${seeds[0]})`, images: mLin.recon[0]! },
         ...seedRows(mConv, 'conv'),
       ],
       shown,

@@ -18,7 +18,13 @@ import {
   type AutoEncoder,
   type Tensor,
 } from '../../ts/index.js';
-import { convAEDigits, linearAE, linearAEText, CONV_AE_DIGITS_TEXT } from './autoencoders.js';
+import {
+  CONV_AE_DIGITS_TEXT,
+  convAEDigits,
+  linearAE,
+  linearAEText,
+  parameterCount,
+} from './autoencoders.js';
 import {
   type Check,
   type Config,
@@ -110,19 +116,24 @@ for (const [name, desc, build, image] of [
   const bySeed: Space['bySeed'] = [];
   const squared: number[] = [];
   configs.push(
-    multiSeed(name.replace(' latent', ''), desc, seeds, (seed) => {
-      const net = build(new Rng(seed));
-      const curves = train(net, data, bce, {
-        epochs,
-        step,
-        seed,
-        optimizer: 'adam',
-        accuracy: false,
-      });
-      squared.push(evaluateLoss(net, data.test, new MSELoss()));
-      bySeed.push({ train: codes(net, data.train.x), test: codes(net, data.test.x) });
-      return curves;
-    }),
+    multiSeed(
+      name.replace(' latent', ''),
+      `${desc} (${parameterCount(build(new Rng(0)))} parameters)`,
+      seeds,
+      (seed) => {
+        const net = build(new Rng(seed));
+        const curves = train(net, data, bce, {
+          epochs,
+          step,
+          seed,
+          optimizer: 'adam',
+          accuracy: false,
+        });
+        squared.push(evaluateLoss(net, data.test, new MSELoss()));
+        bySeed.push({ train: codes(net, data.train.x), test: codes(net, data.test.x) });
+        return curves;
+      },
+    ),
   );
   squaredError[name] = stat(squared);
   spaces[name] = { d: L, bySeed };
