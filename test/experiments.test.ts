@@ -110,6 +110,7 @@ describe('experiments (scripts/experiments, --smoke)', () => {
         verdict: string;
         noClaim?: unknown;
         checks: { holds: unknown; evidence: unknown }[];
+        hypotheses?: { holds: unknown; evidence: unknown }[];
         configs: { curves: { trainLoss: unknown[]; testLoss: unknown[] } }[];
         figures: { file: string }[];
         extra?: Record<string, unknown>;
@@ -123,7 +124,9 @@ describe('experiments (scripts/experiments, --smoke)', () => {
         expect(['reproduced', 'partly', 'not reproduced']).toContain(result.verdict);
         expect(result.checks.length).toBeGreaterThan(0);
       }
-      for (const c of result.checks) {
+      // Hypotheses of ours appear only where the report claims nothing.
+      if (result.hypotheses !== undefined) expect(result.verdict).toBe('no claim');
+      for (const c of [...result.checks, ...(result.hypotheses ?? [])]) {
         expect(typeof c.holds).toBe('boolean');
         expect(typeof c.evidence).toBe('string');
       }
@@ -182,7 +185,22 @@ describe('experiments (scripts/experiments, --smoke)', () => {
     expect(() => writeSection(ctx, 'x', { ...base, checks: [], noClaim: ' ' })).toThrow(
       'expected noClaim to say why',
     );
+    // Hypotheses of ours only where the report claims nothing, and never an empty list.
+    expect(() => writeSection(ctx, 'x', { ...base, checks: [check], hypotheses: [check] })).toThrow(
+      'writeSection(9.1): expected hypotheses only with noClaim',
+    );
+    expect(() =>
+      writeSection(ctx, 'x', { ...base, checks: [], noClaim: 'why', hypotheses: [] }),
+    ).toThrow('writeSection(9.1): expected at least one hypothesis check');
     expect(readdirSync(join(dirNc, 'results'))).toEqual([]);
+    writeSection(ctx, '9.3-ours', {
+      ...base,
+      section: '9.3',
+      title: 'Ours',
+      checks: [],
+      noClaim: 'the report names this as future work',
+      hypotheses: [check, { claim: 'd', holds: false, evidence: 'f' }],
+    });
     writeSection(ctx, '9.1-something', {
       ...base,
       checks: [],
@@ -199,6 +217,16 @@ describe('experiments (scripts/experiments, --smoke)', () => {
       /\| \[9\.1 Something\]\(#91-something\) \| .* \| \*\*no claim\*\* \| smoke \| 2 \| 1 \|/,
     );
     expect(page).toContain('**Verdict: reproduced.**');
+    // A hypothesis of ours is shown with its outcome, and the verdict stays 'no claim'.
+    const nine3 = page.slice(page.indexOf('## 9.3 Ours'));
+    expect(nine3).toContain(
+      "**Our hypothesis (not the report's claim; it does not count in the verdict):**",
+    );
+    expect(nine3).toContain('- [x] c: e');
+    expect(nine3).toContain('- [ ] d: f');
+    expect(nine3).toContain('**Our hypothesis holds in part** (1 of 2 checks).');
+    expect(nine3).toContain('**Verdict: no claim.**');
+    expect(page).toMatch(/\| \[9\.3 Ours\]\(#93-ours\) \| .* \| \*\*no claim\*\* \|/);
   });
 
   it('--only runs the named sections and no other, and refuses an unknown one', async () => {

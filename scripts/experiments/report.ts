@@ -63,11 +63,11 @@ const sections: SectionResult[] = readdirSync(resDir)
 const f = (v: number, d = 4): string => v.toFixed(d);
 const pm = (s: { mean: number; std: number }, d = 4): string =>
   s.std === 0 ? f(s.mean, d) : `${f(s.mean, d)} ± ${f(s.std, d)}`;
-/** The seed counts of a section's configs ("5", or "3, 5" when they differ). */
 /** The distinct epoch counts of a section ("200", or "1, 2, 45" when its configs differ). */
 const epochsShort = (e: SectionResult['epochs']): string =>
   typeof e === 'number' ? `${e}` : [...new Set(Object.values(e))].sort((a, b) => a - b).join(', ');
 const plural = (n: string, word: string): string => `${n} ${word}${n === '1' ? '' : 's'}`;
+/** The seed counts of a section's configs ("5", or "3, 5" when they differ). */
 const seedsOf = (s: SectionResult): string => {
   const counts = [...new Set(s.configs.map((c) => c.seeds.length))];
   return counts.length > 0 ? counts.join(', ') : `${s.seeds.length}`;
@@ -97,40 +97,35 @@ function table(configs: Config[]): string[] {
 }
 
 function clusteringTable(extra: Record<string, unknown>): string[] {
+  type Stat = { mean: number; std: number; n: number };
   const scores = extra['scores'] as
-    | Record<
-        string,
-        Record<
-          'train' | 'test',
-          { purity: { mean: number; std: number }; ari: { mean: number; std: number } }
-        >
-      >
-    | undefined;
+    Record<string, Record<'train' | 'test', { purity: Stat; ari: Stat }>> | undefined;
   if (scores === undefined) return [];
+  // The blank line ends the architectures' <details> block above, so the table renders as one.
   const rows = [
-    '| space | purity (train) | ARI (train) | purity (test) | ARI (test) |',
-    '|---|---|---|---|---|',
+    '',
+    '| space | seeds | purity (train) | ARI (train) | purity (test) | ARI (test) |',
+    '|---|---|---|---|---|---|',
   ];
   for (const [name, s] of Object.entries(scores))
     rows.push(
-      `| ${name} | ${pm(s.train.purity, 3)} | ${pm(s.train.ari, 3)} | ${pm(s.test.purity, 3)} | ${pm(s.test.ari, 3)} |`,
-    );
-  const recon = extra['reconstruction'] as
-    Record<string, { bce: number; squaredError: number }> | undefined;
-  if (recon)
-    rows.push(
-      '',
-      `Test reconstruction of those autoencoders: ${Object.entries(recon)
-        .map(
-          ([k, v]) =>
-            `${k.replace(/ latent.*/, '')} BCE ${f(v.bce, 3)}, squared error ${f(v.squaredError, 3)}`,
-        )
-        .join('; ')}.`,
+      `| ${name} | ${s.train.ari.n} | ${pm(s.train.purity, 3)} | ${pm(s.train.ari, 3)} | ${pm(s.test.purity, 3)} | ${pm(s.test.ari, 3)} |`,
     );
   return rows;
 }
 
 function squaredErrors(extra: Record<string, unknown>): string[] {
+  type Stat = { mean: number; std: number; n: number };
+  const stats = extra['testSquaredErrorStats'] as Record<string, Stat> | undefined;
+  if (stats !== undefined)
+    return [
+      '',
+      `Test squared error per image (sum over pixels), mean ± std over seeds: ${Object.entries(
+        stats,
+      )
+        .map(([k, v]) => `${k} ${pm(v, 3)} (${v.n} seeds)`)
+        .join('; ')}.`,
+    ];
   const se = (extra['testSquaredError'] ?? extra['testMse']) as Record<string, number> | undefined;
   if (se === undefined) return [];
   return [
@@ -166,7 +161,7 @@ const out: string[] = [
   '',
   noteOf('intro') ?? '',
   '',
-  `**The rule.** Every check line below is computed by the section's script, and every one uses the same rule: ${RULE}. A section is **reproduced** when all its checks hold, **partly** when some do, **not reproduced** when none do, and **no claim** when the report draws no conclusion to check.`,
+  `**The rule.** Every check line below is computed by the section's script, and every one uses the same rule: ${RULE}. A section is **reproduced** when all its checks hold, **partly** when some do, **not reproduced** when none do, and **no claim** when the report draws no conclusion to check (a section may then test a hypothesis of ours, by the same rule, shown apart and not counted).`,
   '',
   '## Verdicts',
   '',
@@ -195,9 +190,20 @@ for (const s of sections) {
     out.push(`![${fig.caption}](${fig.file})`, '', `*${fig.caption}*`, '');
   out.push(...table(s.configs));
   if (s.extra) out.push(...clusteringTable(s.extra), ...squaredErrors(s.extra));
-  if (s.noClaim !== undefined)
+  if (s.noClaim !== undefined) {
     out.push('', `**No claim to check:** ${s.noClaim}${/[.!?]$/.test(s.noClaim) ? '' : '.'}`);
-  else {
+    if (s.hypotheses !== undefined) {
+      const held = s.hypotheses.filter((c) => c.holds).length;
+      out.push(
+        '',
+        "**Our hypothesis (not the report's claim; it does not count in the verdict):**",
+        '',
+        ...s.hypotheses.map((c) => `- [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`),
+        '',
+        `**Our hypothesis ${held === s.hypotheses.length ? 'holds' : held === 0 ? 'does not hold' : 'holds in part'}** (${held} of ${s.hypotheses.length} checks).`,
+      );
+    }
+  } else {
     out.push('', '**Checks:**', '');
     for (const c of s.checks) out.push(`- [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
   }

@@ -288,6 +288,12 @@ export interface SectionResult {
   checks: Check[];
   /** Why the section checks nothing (the report draws no conclusion): verdict `no claim`. */
   noClaim?: string;
+  /**
+   * Checks of a hypothesis of ours where the report claims nothing (only with `noClaim`): shown on
+   * the page under their own heading, by the same rule, and never counted in the verdict, which
+   * stays `no claim`: the page judges the report only on what it says.
+   */
+  hypotheses?: Check[];
   /** reproduced (all checks hold), partly (some), not reproduced (none), no claim (`noClaim`). */
   verdict: Verdict;
   figures: FigureEntry[];
@@ -503,6 +509,12 @@ export function writeSection(
     throw new Error(
       `${where}: expected at least one check, or noClaim with the reason the report makes no claim, got neither`,
     );
+  if (result.hypotheses !== undefined && result.noClaim === undefined)
+    throw new Error(
+      `${where}: expected hypotheses only with noClaim (where the report claims something, test that in checks), got ${result.hypotheses.length} hypotheses and no noClaim`,
+    );
+  if (result.hypotheses !== undefined && result.hypotheses.length === 0)
+    throw new Error(`${where}: expected at least one hypothesis check, got an empty list`);
   const configsRun = runOf(result.configs);
   const sectionRun =
     result.configs.length > 0
@@ -526,6 +538,8 @@ export function writeSection(
   if (result.noClaim !== undefined) console.log(`  no claim: ${result.noClaim}`);
   for (const c of result.checks)
     console.log(`  [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
+  for (const c of result.hypotheses ?? [])
+    console.log(`  ours [${c.holds ? 'x' : ' '}] ${c.claim}: ${c.evidence}`);
 }
 
 /** Keeps the JSON small and stable: 5 significant digits. */
