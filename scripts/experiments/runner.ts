@@ -482,8 +482,10 @@ export function epochsText(e: SectionResult['epochs']): string {
         .join(', ');
 }
 
-/** "full mode, 200 epochs, 5 seeds". */
+/** "full mode, 200 epochs, 5 seeds"; "full mode, nothing trained" for 0 epochs and 0 seeds. */
 export function runLabel(mode: Mode, epochs: number | string, seeds: number | string): string {
+  // A figure of untrained data (section 4's raw pixels) has neither.
+  if (epochs === 0 && seeds === 0) return `${mode} mode, nothing trained`;
   return `${mode} mode, ${epochs} epochs, ${seeds} seed${seeds === 1 ? '' : 's'}`;
 }
 

@@ -169,7 +169,7 @@ const figures = maps.map(([name, key]) => {
   const p = pca(s.bySeed[0]!.test, labels.test.length, s.d, 2);
   const title = `${name}${key === 'raw' ? '' : `, seed ${seeds[0]}`}: PCA of the test digits (${(100 * (p.explained[0]! + p.explained[1]!)).toFixed(0)}% of the variance)`;
   // One seed's code (the raw pixels: nothing trained), so the caption says so.
-  const run = key === 'raw' ? { epochs: 'no', seeds: 'no' } : { epochs, seeds: 1 };
+  const run = key === 'raw' ? { epochs: 0, seeds: 0 } : { epochs, seeds: 1 };
   return figure(ctx, `4-pca-${key}.svg`, scatterSvg(p.projected, labels.test, title), title, run);
 });
 figures.push(lossFigure(ctx, '4-autoencoders-loss.svg', configs, `Autoencoders, L = ${L}: BCE`));
