@@ -41,8 +41,8 @@ export type Torchlet = typeof TorchletNamespace;
  */
 export type BuildNet = (params: GridParams, t: Torchlet) => Module;
 
-/** What a worker needs once. @internal */
-export interface TrialContext {
+/** The data and settings every trial of a search shares. @internal */
+export interface TrialData {
   x: Float32Array;
   xShape: number[];
   y: Float32Array;
@@ -51,12 +51,22 @@ export interface TrialContext {
   order: Uint32Array;
   /** Number of folds. */
   folds: number;
-  buildSource: string;
   loss: LossName;
   reduction: Reduction;
   metric: GridMetric;
   train: GridTrainOptions;
 }
+
+/** What a pool worker needs once: the shared data and `buildNet`'s source text. @internal */
+export interface TrialContext extends TrialData {
+  buildSource: string;
+}
+
+/**
+ * Makes a trial's network from its combination, drawing from the seeded `defaultRng`: `buildNet`
+ * with the namespace (the pool), or `fromArchitecture` (queue workers). @internal
+ */
+export type MakeNet = (params: GridParams) => Module;
 
 /** One combination on one fold. @internal */
 export interface TrialJob {
@@ -127,12 +137,33 @@ export function compileBuildNet(source: string): BuildNet {
 /** Longest error message a trial reports (a row keeps it; it is copied from the worker). */
 const MAX_ERROR_CHARS = 2000;
 
-/** Runs one trial; never throws (errors are returned). @internal */
+/** A trial's error as its row reports it: the message, cut at `MAX_ERROR_CHARS`. @internal */
+export function trialError(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}...` : message;
+}
+
+/** Refuses what `buildNet` returned unless it is a Module. @internal */
+export function checkBuilt(net: unknown): Module {
+  if (net === null || typeof net !== 'object' || typeof (net as Module).forward !== 'function') {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `gridSearch: expected buildNet to return a Module, got ${typeof net}`,
+    );
+  }
+  return net as Module;
+}
+
+/**
+ * Runs one trial: seeds `defaultRng` with the job's seed, makes the network with `make`, trains
+ * it on the fold and scores it; `onEpoch` hears each epoch's index (from 0) for progress. Never
+ * throws (errors are returned). @internal
+ */
 export function runTrial(
-  ctx: TrialContext,
-  build: BuildNet,
-  t: Torchlet,
+  ctx: TrialData,
+  make: MakeNet,
   job: TrialJob,
+  onEpoch?: (epoch: number) => void,
 ): TrialResult {
   const made: { dispose(): void }[] = [];
   try {
@@ -150,15 +181,10 @@ export function runTrial(
     const loss = LOSSES[ctx.loss]({ reduction: ctx.reduction });
     made.push(loss);
     manualSeed(job.seed);
-    const net = build(job.params, t);
-    if (net === null || typeof net !== 'object' || typeof (net as Module).forward !== 'function') {
-      throw new TorchletError(
-        'BAD_ARGUMENT',
-        `gridSearch: expected buildNet to return a Module, got ${typeof net}`,
-      );
-    }
+    const net = checkBuilt(make(job.params));
     made.push(net);
     const options: SgdOptions = { ...ctx.train, seed: job.seed, validation };
+    if (onEpoch !== undefined) options.onEpoch = (epoch) => void onEpoch(epoch);
     for (const key of TRAIN_KEYS) {
       if (Object.hasOwn(job.params, key))
         (options as Record<string, unknown>)[key] = job.params[key];
@@ -170,10 +196,7 @@ export function runTrial(
         : METRICS[ctx.metric].compute(net, validation);
     return { id: job.id, score, curves: { train: history.loss, validation: history.valLoss } };
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const error =
-      message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}...` : message;
-    return { id: job.id, error };
+    return { id: job.id, error: trialError(e) };
   } finally {
     for (const m of made) m.dispose();
   }
@@ -223,7 +246,11 @@ export async function runTrials(
   const build = compileBuildNet(ctx.buildSource);
   const saved = defaultRng.state();
   try {
-    for (const job of jobs) onResult(runTrial(ctx, build, t, job), 0);
+    for (const job of jobs)
+      onResult(
+        runTrial(ctx, (p) => build(p, t), job),
+        0,
+      );
   } finally {
     restoreDefaultRng(saved);
   }

@@ -51,7 +51,8 @@ ep.listen((m) => {
         ep.post({ kind: 'fatal', message: e instanceof Error ? e.message : String(e) });
       }
     } else if (ctx !== null && build !== null) {
-      const result = runTrial(ctx, build, torchlet, m.job);
+      const make = build;
+      const result = runTrial(ctx, (p) => make(p, torchlet), m.job);
       await settle();
       ep.post({ kind: 'result', result });
     }
