@@ -962,6 +962,7 @@ describe('every public function rejects bad input with a TorchletError and chang
       fit: 'async; its rejections (bad options, aborts, a net already training) in test/fit.test.ts',
       fetchDigits: 'async, browsers; parseDigitsCsv holds its checks',
       gridSearch: 'async; test/gridsearch.test.ts and test/gridsearch-robust.test.ts',
+      startGridWorker: 'async; test/gridqueue.test.ts',
       BufferSlot:
         'a scratch buffer for user layers; its constructor takes nothing (test/seam.test.ts)',
       loadMnist: 'optional peer dependency',

@@ -112,7 +112,7 @@ describe('gridSearch options, checked before any trial', () => {
       (await rejection(gridSearch(build, { a: [1] }, x, y, options as never))).message;
     expect(await bad({ cv: 3, worker: 2 })).toBe(
       'gridSearch: expected option names among metric, cv, loss, reduction, train, saveLossGraphs, ' +
-        'outDir, workers, workerUrl, seed, onResult, got `worker` (did you mean `workers`?)',
+        'outDir, workers, workerUrl, seed, onResult, queue, got `worker` (did you mean `workers`?)',
     );
     expect(await bad({ Seed: 1 })).toMatch(/got `Seed` \(did you mean `seed`\?\)$/);
     expect(await bad({ epochs: 3 })).toMatch(

@@ -120,6 +120,13 @@ export {
   type Fold,
 } from './train/grid.js';
 export { MAX_GRID_WORKERS, type BuildNet, type Torchlet } from './train/gridpool.js';
+export {
+  GRID_QUEUE,
+  startGridWorker,
+  type GridQueueOptions,
+  type GridWorker,
+  type GridWorkerOptions,
+} from './train/gridqueue.js';
 
 // ---- tools: data sets, the report's presets, plots, clustering (the CLI is tools/cli.ts)
 export {

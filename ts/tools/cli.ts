@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `torchlet` command: train, evaluate, predict, grid-search, autoencode (one file per command
-// group in cli/). Arguments by node:util parseArgs (cli/args.ts), progress by cli/progress.ts: no
+// The `torchlet` command: train, evaluate, predict, grid-search, autoencode, worker (one file per
+// command group in cli/). Arguments by node:util parseArgs (cli/args.ts), progress by cli/progress.ts: no
 // dependencies. No arguments or --help: help, exit 0. Bad arguments: one error line (with a "did
 // you mean") plus the usage line, exit 2, found before any training. Other failures: exit 1.
 
@@ -11,13 +11,21 @@ import { EVALUATE } from './cli/evaluate.js';
 import { PREDICT } from './cli/predict.js';
 import { GRID_SEARCH } from './cli/grid.js';
 import { AUTOENCODE, TRAIN } from './cli/train.js';
+import { WORKER } from './cli/worker.js';
 
 const fs = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 const url = process.getBuiltinModule('node:url');
 
 /** Every command, in the order the help lists them (exported for tests). */
-export const COMMANDS: readonly Command[] = [TRAIN, EVALUATE, PREDICT, GRID_SEARCH, AUTOENCODE];
+export const COMMANDS: readonly Command[] = [
+  TRAIN,
+  EVALUATE,
+  PREDICT,
+  GRID_SEARCH,
+  AUTOENCODE,
+  WORKER,
+];
 
 /** The version of the package this file belongs to: the nearest package.json named torchlet. */
 export function version(): string {

@@ -36,6 +36,7 @@ import {
   defaultWorkers,
   runTrials,
 } from './gridpool.js';
+import { type GridQueueOptions, checkQueueOptions, queueTrials } from './gridqueue.js';
 import { resolveWorkerUrl } from './gridspawn.js';
 import { METRICS } from './metrics.js';
 
@@ -75,9 +76,20 @@ export interface GridSearchOptions {
   seed?: number;
   /**
    * Called as each combination finishes (all its folds), in completion order. If it throws, the
-   * search stops its workers and rejects with that error.
+   * search stops its workers and rejects with that error (with a `queue`, the queued trials stay
+   * queued and the workers go on: the same call again resumes).
    */
   onResult?: (row: GridRow) => void;
+  /**
+   * Run the trials on a Redis + BullMQ queue instead, on `torchlet worker` processes started on
+   * any number of machines (Node only; needs the optional packages `bullmq` and `ioredis`).
+   * `buildNet` then runs here, once per trial, and each job carries its architecture (so it need
+   * not be self-contained, but must use built-in layers); the data is stored once in Redis under
+   * its SHA-256. The rows are the local run's, bit for bit, except `workers`, which holds the
+   * process id of the trial process that ran each fold (0 for a failed fold). Not with `workers`
+   * or `workerUrl`. See `GridQueueOptions`.
+   */
+  queue?: GridQueueOptions;
 }
 
 /**
@@ -95,6 +107,10 @@ export interface GridSearchOptions {
  *   `MAX_GRID_TRIALS` trials (combinations x folds), more than `MAX_GRID_WORKERS` workers, a
  *   `train` value that is not plain data, a `buildNet` whose source is not a function expression
  *   or arrow (method shorthand, bound), an `outDir` that cannot be created.
+ *   With a `queue`, rejects with `BAD_ARGUMENT` before anything is queued for a network of
+ *   layers a worker cannot rebuild the same (unregistered or user-registered types, a layer with
+ *   its own `rng`, a buildNet drawing other values from `defaultRng`), outside Node, without the
+ *   bullmq and ioredis packages, or when Redis does not answer within `queue.connectTimeout`.
  *   Rejects with the error `onResult` throws, once every worker has stopped; with `BAD_FILE`,
  *   naming the script's URL, when no worker starts (gridworker.js missing or served as HTML:
  *   copy it next to the bundle or pass `workerUrl`), or `BAD_WASM` when none instantiates.
@@ -140,6 +156,13 @@ export async function gridSearch(
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
     throw bad(`expected seed to be an integer from 0 to 2^32 - 1, got ${String(seed)}`);
   }
+  if (options.queue !== undefined) {
+    for (const key of ['workers', 'workerUrl'] as const) {
+      if (options[key] !== undefined)
+        throw bad(`expected ${key} or queue, got both (a queue's trials run on its workers)`);
+    }
+  }
+  const queue = options.queue === undefined ? undefined : checkQueueOptions(options.queue);
   const workers = options.workers ?? Math.min(defaultWorkers(), MAX_GRID_WORKERS);
   if (!Number.isInteger(workers) || workers < 0 || workers > MAX_GRID_WORKERS) {
     const what = `an integer from 0 to ${MAX_GRID_WORKERS} (MAX_GRID_WORKERS)`;
@@ -164,7 +187,8 @@ export async function gridSearch(
     throw bad(`expected at most ${MAX_GRID_TRIALS} trials (MAX_GRID_TRIALS), ${got}`);
   }
   const buildSource = buildNet.toString();
-  compileBuildNet(buildSource);
+  // With a queue, buildNet runs here and only its networks' architectures travel.
+  if (queue === undefined) compileBuildNet(buildSource);
   const combos = gridCombinations(paramGrid);
   const ctx: TrialContext = {
     x: x.toArray(),
@@ -212,7 +236,8 @@ export async function gridSearch(
       options.onResult?.(rows[c]!);
     }
   };
-  await runTrials(workers, ctx, jobs, collect, workerUrl);
+  if (queue === undefined) await runTrials(workers, ctx, jobs, collect, workerUrl);
+  else await queueTrials(queue, buildNet, ctx, seed, jobs, collect);
   const ranked = rankRows(rows, higherIsBetter(metric));
   if (options.saveLossGraphs === true) writeGraphs(rows, options.outDir!);
   return ranked;
@@ -231,6 +256,7 @@ const OPTION_KEYS = [
   'workerUrl',
   'seed',
   'onResult',
+  'queue',
 ] as const;
 
 /** Training options put at the top level, and other likely slips. */

@@ -44,6 +44,21 @@ export const GRID_SEARCH: Command = {
       help: 'worker threads (default: cores)',
       parse: int('--workers', 0),
     },
+    {
+      name: 'redis',
+      value: '<url>',
+      help: 'queue the trials on this Redis (redis://host:6379) for `torchlet worker` processes to train',
+    },
+    {
+      name: 'queue',
+      value: '<name>',
+      help: `the queue, with --redis (default ${t.GRID_QUEUE})`,
+    },
+    {
+      name: 'search-id',
+      value: '<id>',
+      help: 'names the search, with --redis: the same id resumes it (default: a hash of the search)',
+    },
     seedFlag('seed of the folds and the trials'),
     { name: 'out', value: '<dir>', help: 'write grid.json (and plots) here' },
     { name: 'plots', help: 'write one loss-curve SVG per combination (needs --out)' },
@@ -69,6 +84,23 @@ async function gridSearch(f: Record<string, unknown>): Promise<void> {
   const out = f['out'] as string | undefined;
   if (f['plots'] && out === undefined) throw new UsageError('expected --out DIR with --plots');
   if (out !== undefined) outFolder(out);
+  const redis = f['redis'] as string | undefined;
+  for (const flag of ['queue', 'search-id'] as const) {
+    if (f[flag] !== undefined && redis === undefined)
+      throw new UsageError(`expected --redis with --${flag}, got none`);
+  }
+  if (redis !== undefined && f['workers'] !== undefined)
+    throw new UsageError(
+      "expected --workers or --redis, got both (a queue's trials run on its workers)",
+    );
+  const queue =
+    redis === undefined
+      ? undefined
+      : {
+          connection: redis,
+          name: f['queue'] as string | undefined,
+          searchId: f['search-id'] as string | undefined,
+        };
   const seed = f['seed'] as number;
   const data = loadData(f, false, seed);
   needLabels({ task: 'classify' }, data);
@@ -118,6 +150,7 @@ async function gridSearch(f: Record<string, unknown>): Promise<void> {
     cv: f['cv'] as number,
     seed,
     workers: f['workers'] as number | undefined,
+    ...(queue === undefined ? {} : { queue }),
     train: { epochs: f['epochs'] as number },
     onResult: (r) => {
       done++;
