@@ -3,7 +3,9 @@
 #   - a Rust toolchain (cargo, rustc) for the kernels' native `cargo test`: any cargo on PATH or
 #     rustup's ~/.cargo/bin/cargo will do, else Debian's rustc and cargo are installed;
 #   - Chromium for the browser tests: $CHROMIUM_PATH if set, else Debian's /usr/bin/chromium
-#     (package chromium; never a browser downloaded by a test tool).
+#     (package chromium; never a browser downloaded by a test tool);
+#   - redis-server for the queue tests (test/gridqueue.test.ts starts its own on a free port):
+#     any on PATH, else Debian's redis-server.
 # With --wasm (for .ci/run), also what rebuilds wasm/torchlet.wasm byte for byte: Debian's rustc
 # 1.63 with the wasm32 std (libstd-rust-dev-wasm32), lld and binaryen (wasm-opt).
 #
@@ -30,6 +32,11 @@ if [ ! -x "$chromium" ]; then
   pkgs+=(chromium)
   why+=("the browser tests need Chromium, and there is none at /usr/bin/chromium: Debian's chromium")
 fi
+redis_bin=$(command -v redis-server 2>/dev/null || true)
+if [ -z "$redis_bin" ]; then
+  pkgs+=(redis-server)
+  why+=("the queue tests (gridSearch on Redis + BullMQ) start a redis-server, and there is none on PATH: Debian's redis-server")
+fi
 if [ "${1:-}" = --wasm ]; then
   wasm=()
   for p in rustc cargo libstd-rust-dev-wasm32 lld binaryen; do
@@ -45,7 +52,7 @@ elif [ $# -gt 0 ]; then
 fi
 
 if [ ${#pkgs[@]} -eq 0 ]; then
-  echo "setup: found cargo ($cargo_bin) and Chromium ($chromium); nothing to install"
+  echo "setup: found cargo ($cargo_bin), Chromium ($chromium) and redis-server ($redis_bin); nothing to install"
   exit 0
 fi
 # --wasm repeats rustc and cargo when they are missing: name each package once.
@@ -58,7 +65,8 @@ for w in "${why[@]}"; do echo "setup: $w"; done
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "setup: expected Debian's apt-get to install ${pkgs[*]}, got none; install their equivalents" \
-    "(cargo: a Rust toolchain; chromium: a Chromium binary, named by CHROMIUM_PATH), then rerun" >&2
+    "(cargo: a Rust toolchain; chromium: a Chromium binary, named by CHROMIUM_PATH; redis-server:" \
+    "Redis 7 on PATH), then rerun" >&2
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -90,6 +98,10 @@ command -v cargo >/dev/null 2>&1 || [ -x "${HOME:-}/.cargo/bin/cargo" ] || {
 }
 [ -x "$chromium" ] || {
   echo "setup: expected Chromium at $chromium after installing, got no file" >&2
+  exit 1
+}
+command -v redis-server >/dev/null 2>&1 || {
+  echo "setup: expected redis-server on PATH after installing, got none" >&2
   exit 1
 }
 echo "setup: installed ${pkgs[*]} in $((SECONDS - t0)) s"

@@ -1,6 +1,7 @@
-// scripts/setup-tools.sh, which `npm test` runs first: on a fresh Debian machine it installs Rust
-// and Chromium with apt-get (as root) or names the exact command (not root), and says why. It runs
-// here against stand-ins on a PATH of its own (id, apt-get, sudo, dpkg, cargo), so every branch is
+// scripts/setup-tools.sh, which `npm test` runs first: on a fresh Debian machine it installs Rust,
+// Chromium and redis-server with apt-get (as root) or names the exact command (not root), and
+// says why. It runs
+// here against stand-ins on a PATH of its own (id, apt-get, sudo, dpkg, cargo, redis-server), so every branch is
 // taken whatever this machine has and nothing is installed. The real install on a bare machine is
 // checked by scripts/check-fresh-machine.sh (a clean Debian chroot), which is not part of npm test.
 import { spawnSync } from 'node:child_process';
@@ -36,6 +37,8 @@ interface Machine {
   apt?: 'ok' | 'fail';
   /** Chromium at $CHROMIUM_PATH (the default /usr/bin/chromium is not looked at here). */
   chromium?: boolean;
+  /** A redis-server on PATH (default true). */
+  redis?: boolean;
 }
 
 function machine(m: Machine) {
@@ -59,12 +62,14 @@ function machine(m: Machine) {
   stub('dpkg', 'exit 1'); // no Debian package is installed
   if (m.cargo) stub('cargo', 'exit 0');
   if (m.sudo) stub('sudo', 'exit 0');
+  if (m.redis !== false) stub('redis-server', 'exit 0');
   if (m.apt) {
     stub(
       'apt-get',
       `echo "$*" >> ${aptLog}
 ${m.apt === 'fail' ? 'echo "E: Unable to locate package $3" >&2; exit 100' : ''}
-case "$*" in *install*cargo*) printf '#!${bash}\\nexit 0\\n' > ${bin}/cargo; chmod +x ${bin}/cargo ;; esac`,
+case "$*" in *install*cargo*) printf '#!${bash}\\nexit 0\\n' > ${bin}/cargo; chmod +x ${bin}/cargo ;; esac
+case "$*" in *install*redis-server*) printf '#!${bash}\\nexit 0\\n' > ${bin}/redis-server; chmod +x ${bin}/redis-server ;; esac`,
     );
   }
   const chromium = join(dir, 'chromium');
@@ -88,12 +93,31 @@ case "$*" in *install*cargo*) printf '#!${bash}\\nexit 0\\n' > ${bin}/cargo; chm
 }
 
 describe('scripts/setup-tools.sh', () => {
-  it('installs nothing and says so when cargo and Chromium are there', () => {
+  it('installs nothing and says so when cargo, Chromium and redis-server are there', () => {
     const r = machine({ uid: 0, cargo: true, apt: 'ok' }).run();
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^setup: found cargo \(.*\) and Chromium \(.*\); nothing to install$/m,
+      /^setup: found cargo \(.*\), Chromium \(.*\) and redis-server \(.*\/redis-server\); nothing to install$/m,
     );
+    expect(r.apt).toEqual([]);
+  });
+
+  it('as root, installs Debian redis-server when none is on PATH, and finds it the next time', () => {
+    const m = machine({ uid: 0, cargo: true, apt: 'ok', redis: false });
+    const r = m.run();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      'setup: the queue tests (gridSearch on Redis + BullMQ) start a redis-server',
+    );
+    expect(r.stdout).toMatch(/^setup: installed redis-server in \d+ s$/m);
+    expect(r.apt).toEqual(['update -q', 'install -y -q --no-install-recommends redis-server']);
+    expect(m.run().stdout).toContain('nothing to install');
+  });
+
+  it('not root, without redis-server: prints the command that installs it and fails', () => {
+    const r = machine({ uid: 1000, cargo: true, apt: 'ok', redis: false }).run();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('  apt-get update && apt-get install -y redis-server\n');
     expect(r.apt).toEqual([]);
   });
 
