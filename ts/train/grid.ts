@@ -69,7 +69,10 @@ export interface GridRow {
   scores: number[];
   /** Loss curves of each fold. */
   curves: FoldCurves[];
-  /** Worker that ran each fold (0 = this thread). */
+  /**
+   * Worker that ran each fold (0 = this thread); with a `queue`, the process id of the trial
+   * process that ran it (0 for a failed fold).
+   */
   workers: number[];
   /** Set when a fold threw: `fold <i>: <message>`. */
   error?: string;
