@@ -4,7 +4,9 @@
 // initial weights, batch order and learning rate for every framework; round 0 is warm-up; each
 // figure is the median over rounds (a round is one epoch, replayed until it has run
 // `minRoundSeconds`, and cut short after `roundSeconds`).
-// Writes bench/results.json and bench/results.md (quick runs: bench/results-quick.*).
+// Writes bench/results.json and bench/results.md (quick runs: bench/results-quick.*). The warm-up
+// figure (epochs 2..E of an ordinary run in a fresh process, bench/warmup.ts) is part of both;
+// `--warmup` runs it alone (bench/results-warmup.*).
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { Slot, U32Buffer } from '../ts/core/tensor.js';
 import { kernels } from '../ts/core/wasm.js';
 import { GEMM_SHAPES, benchGemm, gemmTable, type GemmResult } from './gemm.js';
 import { WORKLOADS, batchOrder, workloadData, workloadLoss, type Workload } from './workloads.js';
+import { STEADY_SECONDS, WARMUP_EPOCHS, spawnWarmup, summarise, type WarmupRun } from './warmup.js';
 
 const quick = process.argv.includes('--quick');
 /** Measured rounds after the warm-up round, and the time cap of one round. */
@@ -49,6 +52,20 @@ interface WorkloadResult {
   /** 1-minute load average when torchlet's run of this workload started. */
   load: number;
   peers: Record<string, Peer>;
+  /** The warm-up figure (see `warmupFigures`). */
+  warmup?: WarmupFigure;
+}
+
+/** Epochs 2..E of an ordinary run in a fresh process, and the steady state after them. */
+interface WarmupFigure {
+  epochs: number;
+  /** Fresh processes per framework; the figures are those of the median run (by `warm`). */
+  runs: number;
+  torchlet: Pick<WarmupRun, 'warm' | 'steady' | 'cpuWarm' | 'cpuSteady' | 'setupMs'> & {
+    /** `warm` of every run. */
+    all: number[];
+  };
+  pytorch: { warm: number; steady: number; all: number[] } | null;
 }
 
 /** torchlet samples/s per round: Optim.step on gathered batches, as sgd() runs them. */
@@ -122,6 +139,7 @@ function torchAvailable(): string | null {
 function runTorch(
   jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
   gemmShapes: typeof GEMM_SHAPES,
+  warmup?: { epochs: number; steadySeconds: number },
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'torchlet-bench-'));
   try {
@@ -146,10 +164,14 @@ function runTorch(
         y: write(`${w.id}-y.bin`, job.y),
         weights: job.weights.map((v, i) => write(`${w.id}-w${i}.bin`, v)),
         orders: write(`${w.id}-orders.bin`, orders),
+        ...(warmup ? { warmup } : {}),
       };
     });
     const gemm = { shapes: gemmShapes, runs: quick ? 3 : 7, minMs: quick ? 10 : 40 };
-    writeFileSync(join(dir, 'job.json'), JSON.stringify({ workloads, gemm }));
+    writeFileSync(
+      join(dir, 'job.json'),
+      JSON.stringify(gemmShapes.length > 0 ? { workloads, gemm } : { workloads }),
+    );
     // One thread everywhere: PyTorch's intra-op pool and the BLAS under it.
     const env = {
       ...process.env,
@@ -166,12 +188,137 @@ function runTorch(
     return JSON.parse(r.stdout) as {
       version: string;
       threads: number;
+      /** Samples/s per round, or with `warmup` seconds per epoch. */
       workloads: Record<string, number[]>;
-      gemm: Array<{ m: number; k: number; n: number; nn: number; nt: number; tn: number }>;
+      gemm?: Array<{ m: number; k: number; n: number; nn: number; nt: number; tn: number }>;
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Fresh processes per framework for the warm-up figure. */
+const WARMUP_RUNS = quick ? 1 : 3;
+
+/**
+ * The warm-up figure of one workload: WARMUP_RUNS fresh Node processes train it as an ordinary
+ * run (bench/warmup.ts: Optim.step, one epoch per order, E epochs, then the steady state), and
+ * as many fresh Python processes do the same with PyTorch, alternating; the run with the median
+ * epochs 2..E throughput of each is reported.
+ */
+function warmupFigures(
+  w: Workload,
+  job: ReturnType<typeof peerJob>,
+  withTorch: boolean,
+): WarmupFigure {
+  const epochs = WARMUP_EPOCHS[w.id]!;
+  const orders = Array.from({ length: epochs }, (_, e) => batchOrder(job.n, SEED, e));
+  const ours: WarmupRun[] = [];
+  const theirs: Array<{ warm: number; steady: number }> = [];
+  for (let r = 0; r < WARMUP_RUNS; r++) {
+    ours.push(spawnWarmup(w.id, 'optim'));
+    if (!withTorch) continue;
+    const seconds = runTorch([{ w, job: { ...job, orders } }], [], {
+      epochs,
+      steadySeconds: STEADY_SECONDS,
+    }).workloads[w.id]!;
+    const samples = Math.floor(job.n / w.batch) * w.batch;
+    theirs.push(
+      summarise(
+        seconds.map((s) => s * 1000),
+        epochs,
+        samples,
+      ),
+    );
+  }
+  const mid = <T extends { warm: number }>(xs: T[]): T =>
+    [...xs].sort((a, b) => a.warm - b.warm)[xs.length >> 1]!;
+  const t = mid(ours);
+  const p = theirs.length > 0 ? mid(theirs) : null;
+  return {
+    epochs,
+    runs: WARMUP_RUNS,
+    torchlet: {
+      warm: t.warm,
+      steady: t.steady,
+      cpuWarm: t.cpuWarm,
+      cpuSteady: t.cpuSteady,
+      setupMs: t.setupMs,
+      all: ours.map((r) => r.warm),
+    },
+    pytorch: p === null ? null : { ...p, all: theirs.map((r) => r.warm) },
+  };
+}
+
+const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(0)} %`;
+
+/** The warm-up table (markdown lines). */
+function warmupTable(results: Array<{ id: string; warmup?: WarmupFigure }>): string[] {
+  const lines = [
+    `Warm-up: an ordinary run of E epochs (the issue's: W1 20, W2 5, W3 10, W4 2, W5 20) in a fresh process, throughput over epochs 2..E; steady = later epochs of the same process (${STEADY_SECONDS} s more), not replayed rounds. torchlet: the Optim.step loop, with the main thread's CPU time in brackets (which leaves out waiting for a core); PyTorch: the same loop, 1 thread. Median of ${WARMUP_RUNS} fresh processes each. Ratio = torchlet / PyTorch over epochs 2..E.`,
+    '',
+    '| workload | torchlet 2..E | steady | 2..E / steady (CPU) | PyTorch 2..E | steady | 2..E / steady | ratio 2..E |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const f = r.warmup;
+    if (f === undefined) continue;
+    const t = f.torchlet;
+    const p = f.pytorch;
+    const peer = p
+      ? `${fmt(p.warm)} | ${fmt(p.steady)} | ${pct(p.warm, p.steady)} | ${ratio(t.warm, p.warm)}`
+      : 'skipped (no torch) | — | — | —';
+    lines.push(
+      `| ${r.id}, ${f.epochs} epochs | ${fmt(t.warm)} | ${fmt(t.steady)} | ${pct(t.warm, t.steady)} (${pct(t.cpuWarm, t.cpuSteady)}) | ${peer} |`,
+    );
+  }
+  return lines;
+}
+
+/** `--warmup`: the warm-up figures alone, into bench/results-warmup.{json,md}. */
+async function warmupOnly(): Promise<void> {
+  await init();
+  const started = new Date().toISOString();
+  const loadAtStart = loadavg()[0]!;
+  const torchVersion = torchAvailable();
+  const results: Array<{ id: string; warmup: WarmupFigure; load: number }> = [];
+  for (const w of WORKLOADS) {
+    const data = workloadData(w);
+    const job = peerJob(w, data, []);
+    data.dispose();
+    const load = loadavg()[0]!;
+    const f = warmupFigures(w, job, torchVersion !== null);
+    results.push({ id: w.id, warmup: f, load });
+    console.log(
+      `${w.id}: torchlet ${fmt(f.torchlet.warm)} (${pct(f.torchlet.warm, f.torchlet.steady)} of steady), PyTorch ${fmt(f.pytorch?.warm)}, ratio ${ratio(f.torchlet.warm, f.pytorch?.warm ?? null)} (load ${load.toFixed(1)})`,
+    );
+  }
+  const loadAtEnd = loadavg()[0]!;
+  const md = [
+    ...warmupTable(results),
+    '',
+    `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores (per workload: ${results.map((r) => `${r.id} ${r.load.toFixed(1)}`).join(', ')}).`,
+    ...(torchVersion === null
+      ? []
+      : ['', `PyTorch: ${torchVersion}, BLAS ${blasName()}, 1 thread.`]),
+  ].join('\n');
+  console.log(`\n${md}`);
+  const cpu = cpus()[0]?.model ?? null;
+  const json = {
+    started,
+    cpu,
+    cores: cpus().length,
+    node: process.versions.node,
+    torch: torchVersion,
+    loadAverage: { start: loadAtStart, end: loadAtEnd },
+    workloads: results,
+  };
+  writeFileSync('bench/results-warmup.json', `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(
+    'bench/results-warmup.md',
+    `# torchlet warm-up benchmark (${started})\n\n${cpu}, ${json.cores} cores, Node ${json.node}\n\n${md}\n`,
+  );
+  console.log('\nwrote bench/results-warmup.json and bench/results-warmup.md');
 }
 
 const fmt = (v: number | null | undefined, digits = 0): string =>
@@ -240,6 +387,18 @@ async function main(): Promise<void> {
     );
   const torch = torchVersion === null ? null : runTorch([], gemmShapes);
 
+  // The warm-up figure: what an ordinary run gets before the JIT has settled (issue 13).
+  for (const [i, { w, job }] of jobs.entries()) {
+    results[i]!.warmup = warmupFigures(w, job, torchVersion !== null);
+    const f = results[i]!.warmup!;
+    console.log(
+      `${w.id} warm-up, epochs 2..${f.epochs}: torchlet ${fmt(f.torchlet.warm)} (${pct(f.torchlet.warm, f.torchlet.steady)} of its steady state)` +
+        (f.pytorch
+          ? `, PyTorch ${fmt(f.pytorch.warm)} (${pct(f.pytorch.warm, f.pytorch.steady)}), ratio ${ratio(f.torchlet.warm, f.pytorch.warm)}`
+          : ''),
+    );
+  }
+
   const tfjs = await import('./tfjs.js');
   const tfGemm: Record<string, Awaited<ReturnType<typeof tfjs.gemmTfjs>>> = {};
   for (const backend of ['wasm', 'cpu'] as const) {
@@ -302,6 +461,7 @@ async function main(): Promise<void> {
       `| ${r.id} ${r.title} | ${fmt(r.torchlet)} | ${r.gflops.toFixed(1)} | ${cells.join(' | ')} |`,
     );
   }
+  lines.push('', ...warmupTable(results));
   lines.push(
     '',
     `GEMM GFLOP/s, torchlet (ceiling ${CEILING} GFLOP/s: a tight single-thread SIMD128 multiply-add loop on the reference CPU):`,
@@ -316,7 +476,7 @@ async function main(): Promise<void> {
     const same = (x: { m: number; k: number; n: number }) =>
       x.m === g.m && x.k === g.k && x.n === g.n;
     lines.push(
-      `| ${g.m}x${g.k}x${g.n} | ${triple(g)} | ${triple(torch?.gemm.find(same))} | ${triple(tfGemm['wasm']?.find(same))} | ${triple(tfGemm['cpu']?.find(same))} |`,
+      `| ${g.m}x${g.k}x${g.n} | ${triple(g)} | ${triple(torch?.gemm?.find(same))} | ${triple(tfGemm['wasm']?.find(same))} | ${triple(tfGemm['cpu']?.find(same))} |`,
     );
   }
   const loadAtEnd = loadavg()[0]!;
@@ -384,4 +544,5 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${base}.json and ${base}.md`);
 }
 
-await main();
+if (process.argv.includes('--warmup')) await warmupOnly();
+else await main();

@@ -69,6 +69,8 @@ def train(job, d):
     net = build(job["layers"], weights)
     opt = torch.optim.SGD(net.parameters(), lr=job["lr"])
     orders = load(os.path.join(d, job["orders"]), torch.int32).reshape(-1, n).long()
+    if job.get("warmup"):
+        return warmup(job, net, opt, x, y, orders)
     rates = []
     for order in orders:
         t0, done = time.perf_counter(), 0
@@ -76,15 +78,7 @@ def train(job, d):
         while True:
             for start in range(0, n - batch + 1, batch):
                 idx = order[start:start + batch]
-                xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-                out = net(xb)
-                if job["loss"] == "ce":
-                    loss = F.cross_entropy(out, yb)
-                else:
-                    loss = F.binary_cross_entropy(out, yb, reduction="sum") / batch
-                opt.zero_grad(set_to_none=False)
-                loss.backward()
-                opt.step()
+                step(job, net, opt, x.index_select(0, idx), y.index_select(0, idx))
                 done += batch
                 if time.perf_counter() - t0 > job["roundSeconds"]:
                     break
@@ -92,6 +86,37 @@ def train(job, d):
                 break
         rates.append(done / (time.perf_counter() - t0))
     return rates
+
+
+def step(job, net, opt, xb, yb):
+    out = net(xb)
+    if job["loss"] == "ce":
+        loss = F.cross_entropy(out, yb)
+    else:
+        loss = F.binary_cross_entropy(out, yb, reduction="sum") / job["batch"]
+    opt.zero_grad(set_to_none=False)
+    loss.backward()
+    opt.step()
+
+
+def warmup(job, net, opt, x, y, orders):
+    """An ordinary run in this fresh process: one epoch per order (full batches), each timed, then
+    more epochs (the orders again) until steadySeconds have passed: seconds per epoch."""
+    n, batch, epochs = job["n"], job["batch"], job["warmup"]["epochs"]
+    seconds, warm_end, e = [], 0.0, 0
+    while True:
+        order = orders[e % len(orders)]
+        t0 = time.perf_counter()
+        for start in range(0, n - batch + 1, batch):
+            idx = order[start:start + batch]
+            step(job, net, opt, x.index_select(0, idx), y.index_select(0, idx))
+        t1 = time.perf_counter()
+        seconds.append(t1 - t0)
+        e += 1
+        if e == epochs:
+            warm_end = t1
+        if e >= epochs + 3 and t1 - warm_end >= job["warmup"]["steadySeconds"]:
+            return seconds
 
 
 def gemm(shapes, runs, min_s):
@@ -133,7 +158,8 @@ def main():
     result = {"version": torch.__version__, "threads": torch.get_num_threads(), "workloads": {}}
     for w in job["workloads"]:
         result["workloads"][w["id"]] = train(w, d)
-    result["gemm"] = gemm(job["gemm"]["shapes"], job["gemm"]["runs"], job["gemm"]["minMs"] / 1000)
+    if "gemm" in job:
+        result["gemm"] = gemm(job["gemm"]["shapes"], job["gemm"]["runs"], job["gemm"]["minMs"] / 1000)
     print(json.dumps(result))
 
 

@@ -101,6 +101,8 @@ export abstract class Loss {
     return (this.writerName ??= `${this.type}.backward`);
   }
   private readonly gradSlot = new Slot();
+  // `Type.forward` / `Type.backward`, built once (every step validates under one of them).
+  private readonly whereNames: { forward?: string; backward?: string } = {};
   /** The kernel's 'batchmean' gradient, before scaling (other reductions only). */
   private readonly rawSlot = new Slot();
   /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
@@ -232,8 +234,12 @@ export abstract class Loss {
   protected checkPrediction(_yhat: Tensor, _where: string): void {}
 
   /** Validates, converts class indices to one-hot, and returns the dense target with its shape. */
-  private prepare(y: Tensor, yhat: Tensor, method: string): [Tensor, number, number] {
-    const where = `${this.type}.${method}`;
+  private prepare(
+    y: Tensor,
+    yhat: Tensor,
+    method: 'forward' | 'backward',
+  ): [Tensor, number, number] {
+    const where = (this.whereNames[method] ??= `${this.type}.${method}`);
     checkTensor(yhat, where, 'yhat');
     checkTensor(y, where, 'y');
     const classes = this.targets === 'classes';

@@ -76,6 +76,11 @@ export interface Call {
 }
 
 const NO_RANGES: readonly number[] = [];
+// What a layer's children() returns: one frozen array, not a new one per call (the liveness check
+// of every step walks the children).
+const NO_CHILDREN: readonly Module[] = Object.freeze([]);
+// checkTensor's options at the hot call sites, built once.
+const NOT_FINITE = Object.freeze({ finite: false });
 
 /** Bytes `alloc` takes for `floats` (16-byte blocks), as a Number: exact far past 2^32. */
 function blockBytes(floats: number): number {
@@ -432,7 +437,7 @@ export function checkTensor(
   x: unknown,
   where: string,
   what: string,
-  opts: { finite?: boolean; batch?: boolean } = {},
+  opts?: { finite?: boolean; batch?: boolean },
 ): asserts x is Tensor {
   if (!(x instanceof Tensor)) {
     throw new TorchletError(
@@ -457,13 +462,13 @@ export function checkTensor(
       `${where}: expected ${what} to be a live tensor, got a disposed one of shape ${fmtShape(x.shape)}`,
     );
   }
-  if ((opts.batch ?? true) && (x.shape.length === 0 || x.shape[0] === 0)) {
+  if (opts?.batch !== false && (x.shape.length === 0 || x.shape[0] === 0)) {
     throw new TorchletError(
       'EMPTY_BATCH',
       `${where}: expected ${what} with at least one sample, got shape ${fmtShape(x.shape)}`,
     );
   }
-  if ((opts.finite ?? true) && kernels().non_finite_count(x.ptr, x.size) > 0) {
+  if (opts?.finite !== false && kernels().non_finite_count(x.ptr, x.size) > 0) {
     const data = x.data;
     const i = data.findIndex((v) => !Number.isFinite(v));
     throw new TorchletError(
@@ -552,7 +557,7 @@ export abstract class Module {
 
   /** The child modules of a container (none for a layer). */
   children(): readonly Module[] {
-    return [];
+    return NO_CHILDREN;
   }
 
   /** Constructor arguments by name, read from the fields its description names. */
@@ -748,7 +753,8 @@ export abstract class Module {
   /** True once `dispose()` ran on this module or on a module inside it. */
   get disposed(): boolean {
     if (this.disposedFlag) return true;
-    for (const c of this.children()) if (c.disposed) return true;
+    const children = this.children();
+    for (let i = 0; i < children.length; i++) if (children[i]!.disposed) return true;
     return false;
   }
 
@@ -926,9 +932,9 @@ export abstract class Module {
 
   /** Validates `input` and `delta` for a backward call, and that they pair with the last forward. */
   protected checkBackward(input: Tensor, delta: Tensor, method: string): void {
-    const where = `${this.type}.${method}`;
+    const where = (this.callNames[method] ??= `${this.type}.${method}`);
     this.checkLive(method);
-    checkTensor(input, where, 'input', { finite: false });
+    checkTensor(input, where, 'input', NOT_FINITE);
     checkTensor(delta, where, 'delta');
     const outShape = this.outputShape(input.shape, method);
     if (!sameShape(delta.shape, outShape))

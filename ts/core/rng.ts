@@ -135,12 +135,33 @@ export class Rng {
         `Rng.shuffle: expected an array or a typed array, got ${shown(a)}`,
       );
     }
+    // nextU32 inlined on local copies of the state (same draws, same final state): sgd shuffles
+    // every epoch, and in the first epochs, before V8 optimises, five calls per element were
+    // 20 % of a digits epoch.
+    const st = this.s;
+    let s0 = st[0]!;
+    let s1 = st[1]!;
+    let s2 = st[2]!;
+    let s3 = st[3]!;
     for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
+      const x = Math.imul(s1, 5) >>> 0;
+      const u = Math.imul(((x << 7) | (x >>> 25)) >>> 0, 9) >>> 0;
+      const t = (s1 << 9) >>> 0;
+      s2 = (s2 ^ s0) >>> 0;
+      s3 = (s3 ^ s1) >>> 0;
+      s1 = (s1 ^ s2) >>> 0;
+      s0 = (s0 ^ s3) >>> 0;
+      s2 = (s2 ^ t) >>> 0;
+      s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      const j = Math.floor((u / 4294967296) * (i + 1));
       const tmp = a[i]!;
       a[i] = a[j]!;
       a[j] = tmp;
     }
+    st[0] = s0;
+    st[1] = s1;
+    st[2] = s2;
+    st[3] = s3;
     return a;
   }
 

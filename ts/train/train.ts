@@ -429,7 +429,7 @@ export interface Position {
  * which also runs when the driver stops it early (`return()`, on abort). @internal
  */
 export function* steps(p: Plan, pos: Position): Generator<Position, History, void> {
-  const { where, net, data, loss, options, n, batchSize, batches, optim, rng, skip } = p;
+  const { net, data, loss, options, n, batchSize, batches, optim, rng, skip } = p;
   const { validation, metric, patience, monitor } = p;
   busy.add(net);
   // Training mode for the steps (Dropout drops); validation runs in evaluation mode.
@@ -456,6 +456,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
       skippedBatches: 0,
     };
     const params = net.parameters();
+    const k = kernels();
     let best: Float32Array[] | null = null;
     let bestValue = NaN;
     for (let epoch = 0; epoch < p.epochs; epoch++) {
@@ -481,20 +482,20 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         }
         const xb = xSlot.get(xShape);
         const yb = ySlot.get(yShape);
-        kernels().gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
-        kernels().gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
-        // Messages count from 1 for people; callback fields stay indices from 0.
-        const at = (): string =>
-          `${where} (epoch ${epoch + 1} of ${p.epochs}, batch ${b + 1} of ${batches})`;
+        k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, count, xCols);
+        k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, count, yCols);
         let report;
         try {
           report = optim.computeGradients(xb, yb);
         } catch (e) {
-          if (e instanceof TorchletError) throw new TorchletError(e.code, `${at()}: ${e.message}`);
+          if (e instanceof TorchletError) {
+            throw new TorchletError(e.code, `${at(p, epoch, b)}: ${e.message}`);
+          }
           throw e;
         }
         const skipBatch = report.nonFinite !== null;
-        if (skipBatch && !skip) throw nonFiniteError(optim, report, `${at()}: Optim.step`);
+        if (skipBatch && !skip)
+          throw nonFiniteError(optim, report, `${at(p, epoch, b)}: Optim.step`);
         if (skipBatch) {
           skipped += 1;
         } else {
@@ -564,6 +565,11 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
     restoreMode();
     busy.delete(net);
   }
+}
+
+/** Where a batch is, for messages: they count from 1 for people (callback fields stay indices). */
+function at(p: Plan, epoch: number, b: number): string {
+  return `${p.where} (epoch ${epoch + 1} of ${p.epochs}, batch ${b + 1} of ${p.batches})`;
 }
 
 /** A fresh position for `steps`. @internal */
