@@ -8,7 +8,7 @@
 // SIGTERM finishing the trial in progress; refusals before anything is queued; an unreachable
 // Redis. Never skipped: without redis-server it fails with the command that installs it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,6 +227,27 @@ afterAll(async () => {
   client?.disconnect();
   if (redisProc) await stopRedis();
   rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the optional packages', () => {
+  it('are imported by the node bundles only, dynamically; the browser bundles name neither', () => {
+    const imports = (file: string) =>
+      [
+        ...readFileSync(file, 'utf8').matchAll(
+          /\bimport\(\s*['"]([^'"]+)['"]\s*\)|from\s*['"]([^'"]+)['"]/g,
+        ),
+      ]
+        .map((m) => m[1] ?? m[2])
+        .filter((s) => s === 'bullmq' || s === 'ioredis');
+    expect(imports('dist/index.node.js')).toEqual(['bullmq', 'ioredis']);
+    expect(imports('dist/index.js')).toEqual([]);
+    expect(imports('dist/gridworker.js')).toEqual([]);
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+    expect(pkg.dependencies?.bullmq ?? pkg.dependencies?.ioredis).toBeUndefined();
+    expect(
+      pkg.peerDependenciesMeta.bullmq.optional && pkg.peerDependenciesMeta.ioredis.optional,
+    ).toBe(true);
+  });
 });
 
 describe('seeded rebuild', () => {
