@@ -48,7 +48,7 @@ import { expectFreshDist } from './browser/dist-check.js';
 await init();
 
 const INSTALL = 'apt-get install -y redis-server';
-const LOCK_MS = 2000;
+const LOCK_MS = 3000;
 
 // Linear -> ReLU -> Dropout -> Linear: Dropout draws its masks from defaultRng while training.
 const build = (p: GridParams, t: Torchlet) =>
@@ -446,6 +446,12 @@ describe('gridSearch with a queue', () => {
     const returned = jobs.filter((_, i) => states[i] === 'completed').map((j) => j!.returnvalue);
     expect(new Set(pids.filter((p) => p > 0))).toEqual(new Set(returned.map((r) => r.pid)));
     expect(unpackFloats(returned[0].score)).toHaveLength(1);
+    // Progress: each trial process reports its epoch (from 1) as it trains, at most once a second.
+    for (const i of [0, 2]) {
+      const { epoch } = jobs[i]!.progress as { epoch: number };
+      expect(epoch).toBeGreaterThanOrEqual(1);
+      expect(epoch).toBeLessThanOrEqual(i === 0 ? 20 : 500);
+    }
     await q.close();
     conn.disconnect();
   }, 120_000);

@@ -140,6 +140,8 @@ export function dataKey(hash: string): string {
 const DATA_TTL_S = 7 * 24 * 3600;
 /** Largest data blob (a Redis string holds 512 MiB). */
 const MAX_DATA_BYTES = 512 * 2 ** 20 - 1024;
+/** Least time between two progress reports of a trial (ms). */
+const PROGRESS_MS = 1000;
 /** How often the coordinator reads the state of its unfinished trials besides the events (ms). */
 const SWEEP_MS = 5000;
 
@@ -875,7 +877,11 @@ export async function processTrial(job: TrialJobView): Promise<QueueJobResult> {
     train: d.train,
   };
   const trial: TrialJob = { id: d.trial, params: d.params, fold: d.fold, seed: d.seed };
+  // The epoch (from 1) as BullMQ job progress: the first, then at most one a second.
+  let reported = -Infinity;
   const progress = (epoch: number): void => {
+    if (epoch > 0 && Date.now() - reported < PROGRESS_MS) return;
+    reported = Date.now();
     job.updateProgress({ epoch: epoch + 1 }).catch(() => {}); // progress is best effort
   };
   const r = runTrial(ctx, () => fromArchitecture(d.architecture, defaultRng), trial, progress);
