@@ -43,7 +43,9 @@ import {
 } from '../ts/train/gridqueue.js';
 import { ABI_VERSION } from '../ts/core/wasm.js';
 import { describeArchitecture } from '../ts/core/serialize.js';
+import * as browserQueue from '../ts/train/gridqueue.browser.js';
 import { expectFreshDist } from './browser/dist-check.js';
+import { expectError } from './helpers.js';
 
 await init();
 
@@ -247,6 +249,19 @@ describe('the optional packages', () => {
     expect(
       pkg.peerDependenciesMeta.bullmq.optional && pkg.peerDependenciesMeta.ioredis.optional,
     ).toBe(true);
+  });
+
+  it('the browser build refuses a queue and a worker, saying they need Node', async () => {
+    const nodeOnly = /expected Node\.js for a queue \(Redis and BullMQ\), got the browser build/;
+    expectError(
+      () => browserQueue.checkQueueOptions({ connection: url }),
+      'BAD_ARGUMENT',
+      nodeOnly,
+    );
+    await expect(browserQueue.startGridWorker({ connection: url })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringMatching(/^startGridWorker: expected Node\.js/),
+    });
   });
 });
 
