@@ -1,8 +1,9 @@
 // Wall time of one grid search on a Redis + BullMQ queue with 1 and with 4 `torchlet worker`
 // processes (dist/cli.js, concurrency 1 each), against the same search in this thread, and the
-// per-trial overhead of the queue: `npm run build && npx tsx scripts/grid-queue-timing.ts`.
-// Starts its own redis-server on a free port in a temp folder. The grid: 4 combinations x cv 3 =
-// 12 trials on the digits (1,438 training rows, 10 epochs each).
+// queue's costs: storing and fetching the data, enqueueing, and the per-trial overhead (48 trials
+// of one short epoch, queue vs this thread): `npm run build && npx tsx scripts/grid-queue-timing.ts`.
+// Starts its own redis-server on a free port in a temp folder. The timed grid: 4 combinations x
+// cv 3 = 12 trials on the digits (1,438 training rows, 200 epochs each).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,8 +21,11 @@ const build = (p: GridParams, t: Torchlet) =>
     new t.ReLU(),
     new t.Linear(p.hidden as number, 10),
   );
-const grid = { step: [0.01, 0.05], hidden: [50, 100] };
-const options = { cv: 3, seed: 1, train: { epochs: 10, batchSize: 32 } };
+const grid = { step: [0.01, 0.05], hidden: [100, 200] };
+const options = { cv: 3, seed: 1, train: { epochs: 200, batchSize: 32 } };
+// Trials that take almost no time: what is left is the queue's cost per trial.
+const tiny = { hidden: [4, 5, 6, 7, 8, 9, 10, 11] };
+const tinyOptions = { cv: 6, seed: 1, train: { epochs: 1, batchSize: 256 } };
 
 const port = await new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -32,10 +36,14 @@ const port = await new Promise<number>((resolve) => {
 const url = `redis://127.0.0.1:${port}`;
 const dir = mkdtempSync(join(tmpdir(), 'torchlet-queue-timing-'));
 const redis = spawn('redis-server', ['--port', String(port), '--dir', dir, '--save', ''], {
-  stdio: 'ignore',
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+await new Promise<void>((resolve) => {
+  redis.stdout!.on('data', (b: Buffer) => {
+    if (b.toString().includes('Ready to accept connections')) resolve();
+  });
 });
 const client = new Redis(url, { maxRetriesPerRequest: null });
-await client.ping();
 
 /** Starts `n` workers and resolves once each is taking trials. */
 async function startWorkers(n: number): Promise<ChildProcess[]> {
@@ -97,16 +105,27 @@ const enqueue = performance.now() - started;
 console.log(`enqueue: 12 trials queued ${enqueue.toFixed(0)} ms after the call`);
 const one = await startWorkers(1);
 await pending;
+// The per-trial overhead: 48 trials of one short epoch, on the queue (one warm worker) and here.
+started = performance.now();
+await gridSearch(build, tiny, train.x, train.y, { ...tinyOptions, workers: 0 });
+const tinyLocal = performance.now() - started;
+started = performance.now();
+await gridSearch(build, tiny, train.x, train.y, { ...tinyOptions, queue: { connection: url } });
+const tinyQueue = performance.now() - started;
+console.log(
+  `48 short trials: ${tinyLocal.toFixed(0)} ms in this thread, ${tinyQueue.toFixed(0)} ms on the queue with 1 worker: ${((tinyQueue - tinyLocal) / 48).toFixed(1)} ms per trial of overhead`,
+);
 await stopAll(one);
 
 const times: Record<number, number[]> = { 1: [], 4: [] };
 for (const n of [1, 4, 1, 4]) {
   await client.flushall();
   const ps = await startWorkers(n);
-  // A first search of one short trial starts each worker's trial process (fork, WASM).
-  await gridSearch(build, { hidden: [8] }, train.x, train.y, {
-    cv: 2,
-    train: { epochs: 1 },
+  // A first search starts each worker's trial process (fork, WASM, the data): 8 trials of 20
+  // epochs, so that every worker takes one.
+  await gridSearch(build, { hidden: [8, 9] }, train.x, train.y, {
+    cv: 4,
+    train: { epochs: 20 },
     queue: { connection: url },
   });
   started = performance.now();
