@@ -54,7 +54,7 @@ export interface WarmupRun {
   warm: number;
   /** Samples/s of the steady state: median over the second half of the epochs after E. */
   steady: number;
-  /** Milliseconds from the start of the process to the first step (init, data, net). */
+  /** Milliseconds of `init()` in this fresh process (with the kernel warm-up). */
   setupMs: number;
 }
 
@@ -234,6 +234,11 @@ async function main(): Promise<void> {
       console.log(
         `   main-thread CPU: epochs 2..${e} ${rs.map((r) => fmt(r.cpuWarm)).join(' / ')}, steady ${rs.map((r) => fmt(r.cpuSteady)).join(' / ')}, ratio ${rs.map((r) => `${((100 * r.cpuWarm) / r.cpuSteady).toFixed(0)} %`).join(' / ')}`,
       );
+      const split = (r: WarmupRun): string => {
+        const ms = (xs: number[]): string => xs.reduce((a, b) => a + b, 0).toFixed(0);
+        return `${r.setupMs.toFixed(0)} + ${ms(r.epochMs.slice(0, 1))} + ${ms(r.epochMs.slice(1, e))}`;
+      };
+      console.log(`   init + epoch 1 + epochs 2..${e} (ms): ${rs.map(split).join(' / ')}`);
       console.log(
         `   first run's epochs (ms): ${rs[0]!.epochMs
           .slice(0, e + 3)

@@ -518,112 +518,84 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
   instance = { module, memory: exp.memory, kernels: table };
 }
 
-/** Floats in each of the six scratch blocks of `warmKernels` (64 KiB each). */
+/** Floats in each of the five scratch blocks of `warmKernels` (64 KiB each). */
 const WARM_FLOATS = 16384;
 /** Passes of `warmKernels` over the kernels, and rounds of the cheaper kernels in each pass. */
 const WARM_PASSES = 2;
 const WARM_REPEATS = 4;
 
 /**
- * Runs the training kernels on zeros in scratch memory it then frees, so that V8 has compiled them
- * optimised before the first real batch. V8 compiles WASM first with its baseline compiler
- * (Liftoff: 3-5x slower on our SIMD loops) and recompiles a function optimised (TurboFan, on a
- * background thread) once it has run about 1.8 MB worth of code; with small batches (digits, batch
- * 32) that took several epochs, kernel by kernel, and the first epochs of a 20-epoch run were 3-10x
- * slower than the steady state (docs/performance.md, "Warm-up"). These calls use up that budget for
- * every kernel with a loop, on shapes that take the branches a training step takes (the 4 x 8 and
- * 4 x 4 GEMM tiles, the direct and packed convolutions); the exports' thin wrappers tier up later,
- * which costs little. It adds about 10 ms to `init()` (2-core EPYC) and changes nothing visible:
- * every block is freed, no result depends on it (WASM memory may have grown by a few pages). Other
- * engines tier differently; there it is a few milliseconds of harmless work.
+ * Runs the kernels of dense networks (Linear, activations, losses, updates, the checks) on zeros
+ * in scratch memory it then frees, so that V8 has compiled them optimised before the first batch.
+ * V8 compiles WASM first with its baseline compiler (Liftoff: 3-5x slower on our SIMD loops) and
+ * recompiles a function optimised (TurboFan, on a background thread) once it has run about 1.8 MB
+ * worth of code; with small batches (digits, batch 32) that took 6-10 epochs, and those epochs ran
+ * at a third of the steady state (docs/performance.md, "Warm-up"). These calls use up that budget
+ * for each of those kernels, on shapes that take the branches a step takes (the 4 x 8 and 4 x 4
+ * GEMM tiles). Convolution and pooling are left out: their steps are long enough to tier up within
+ * the first epoch, and compiling them here would delay the others in V8's compile queue. It adds a
+ * few milliseconds to `init()` and changes nothing visible: every block is freed and no result
+ * depends on it (WASM memory may have grown by a few pages). Other engines tier differently; there
+ * it is a few milliseconds of harmless work.
  */
 function warmKernels(k: Kernels): void {
   const n = WARM_FLOATS;
   const blocks: Ptr[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 5; i++) {
     const p = k.tl_alloc(n * 4);
     if (p === 0) {
-      // Only a speed-up: a module that cannot spare 384 KiB now (or a test's stub) goes without.
+      // Only a speed-up: a module that cannot spare 320 KiB now (or a test's stub) goes without.
       for (const q of blocks) k.tl_free(q, n * 4);
       return;
     }
     blocks.push(p);
   }
-  const [a, b, c, d, e, u] = blocks as [Ptr, Ptr, Ptr, Ptr, Ptr, Ptr];
+  const [a, b, c, d, u] = blocks as [Ptr, Ptr, Ptr, Ptr, Ptr];
   try {
-    // Zeros before each round: finite values, and row and arg-max indices that stay in bounds.
+    // Zeros before each round: finite values, and row indices that stay in bounds.
     const zero = (): void => {
       for (const p of blocks) k.fill_zero(p, n);
     };
     for (let pass = 0; pass < WARM_PASSES; pass++) {
-      // The one-pass kernels execute little code per call: run them more often.
-      for (let r = 0; r < WARM_REPEATS; r++) {
-        zero();
-        k.non_finite_count(a, n);
-        k.count_outside(a, n, 0, 1);
-        k.fill_zero(b, n);
-        k.tanh_forward(a, b, n);
-        k.tanh_backward_delta(b, a, c, n);
-        k.sigmoid_forward(a, b, n);
-        k.sigmoid_backward_delta(b, a, c, n);
-        k.relu_forward(a, b, n);
-        k.relu_backward_delta(a, b, c, n);
-        k.dropout_forward(a, b, c, n);
-        k.dropout_backward_delta(a, b, c, n);
-        k.sgd_update(c, a, n, 0.5);
-        k.sgd_decay_update(c, a, n, 0.5, 0.5);
-        k.momentum_update(c, a, b, n, 0.5, 0.5, 0, r & 1);
-        k.adam_update(c, a, b, d, n, 0.5, 0.5, 0.5, 0.5, 0, 1);
-        zero();
-        // c_out 32 / 16 / 8: the direct convolutions; c_out 4: the packed engine.
-        for (const [cIn, cOut] of [
-          [1, 32],
-          [4, 4],
-        ] as const) {
-          const len = 64;
-          if (k.conv1d_workspace_len(len, cIn, cOut, 3, 1) > n) continue;
-          k.conv1d_forward(a, b, c, d, 4, len, cIn, cOut, 3, 1);
-          k.conv1d_backward_delta(b, a, c, e, 4, len, cIn, cOut, 3, 1);
-          k.conv1d_backward_update_gradient(a, b, c, d, 4, len, cIn, cOut, 3, 1, r & 1);
-        }
-        for (const [cIn, cOut] of [
-          [1, 8],
-          [8, 16],
-          [4, 4],
-        ] as const) {
-          if (k.conv2d_workspace_len(12, 12, cIn, cOut, 5, 5, 1) > n) continue;
-          k.conv2d_forward(a, b, c, d, 2, 12, 12, cIn, cOut, 5, 5, 1);
-          k.conv2d_backward_delta(b, a, c, e, 2, 12, 12, cIn, cOut, 5, 5, 1);
-          k.conv2d_backward_update_gradient(a, b, c, d, 2, 12, 12, cIn, cOut, 5, 5, 1, r & 1);
-        }
-        k.maxpool1d_forward(a, b, u, 8, 64, 32, 2, 2);
-        k.maxpool_backward_delta(b, u, a, 8192, n);
-        k.maxpool2d_forward(a, b, u, 4, 32, 32, 4, 2, 2, 2);
-        k.maxpool_backward_delta(b, u, a, 4096, n);
-        k.avgpool_forward(a, b, 4, 32, 32, 4, 2, 2, 2);
-        k.avgpool_backward_delta(b, a, 4, 32, 32, 4, 2, 2, 2);
-      }
       zero();
-      k.gather_rows(a, u, b, 256, 64);
-      k.one_hot(a, b, 1024, 10);
-      k.gemm(a, c, b, 64, 96, 12, 96, 1, 12, 1, 0);
-      k.gemm(a, c, b, 64, 96, 12, 1, 64, 1, 96, 1);
+      // Linear layers: the full 4 x 8 tiles (100 outputs: 12 strips and a 4-wide edge) and a
+      // narrow layer (12); weight gradient overwritten, then added.
       for (const nOut of [100, 12]) {
         k.linear_forward(a, b, c, d, 64, 96, nOut);
         k.linear_backward_delta(b, a, c, 64, 96, nOut);
         k.linear_backward_update_gradient(a, b, c, d, 64, 96, nOut, pass & 1);
       }
-      k.softmax_forward(a, b, 1024, 10);
-      k.softmax_backward_delta(b, a, c, 1024, 10);
+      k.gather_rows(a, u, b, 256, 64);
+      k.one_hot(a, b, 1024, 10);
       for (const cols of [10, 64]) {
-        k.mse_loss_forward(a, b, 256, cols);
-        k.mse_loss_backward(a, b, c, 256, cols);
-        k.bce_loss_forward(a, b, 256, cols);
-        k.bce_loss_backward(a, b, c, 256, cols);
-        k.cross_entropy_loss_forward(a, b, 256, cols);
-        k.cross_entropy_loss_backward(a, b, c, 256, cols);
         k.log_softmax_cross_entropy_forward(a, b, 256, cols);
         k.log_softmax_cross_entropy_backward(a, b, c, 256, cols);
+        k.cross_entropy_loss_forward(a, b, 256, cols);
+        k.cross_entropy_loss_backward(a, b, c, 256, cols);
+        k.bce_loss_forward(a, b, 256, cols);
+        k.bce_loss_backward(a, b, c, 256, cols);
+        k.mse_loss_forward(a, b, 256, cols);
+        k.mse_loss_backward(a, b, c, 256, cols);
+      }
+      k.softmax_forward(a, b, 1024, 10);
+      k.softmax_backward_delta(b, a, c, 1024, 10);
+      // One pass over memory per call: these run more often to use up their budget.
+      for (let r = 0; r < WARM_REPEATS; r++) {
+        zero();
+        // The bias gradient (a sum over the batch) is a function of its own, short per call.
+        for (let j = 0; j < 4; j++)
+          k.linear_backward_update_gradient(a, b, c, d, 160, 8, 100, j & 1);
+        k.relu_forward(a, b, n);
+        k.relu_backward_delta(a, b, c, n);
+        k.tanh_forward(a, b, n);
+        k.tanh_backward_delta(b, a, c, n);
+        k.sigmoid_forward(a, b, n);
+        k.sigmoid_backward_delta(b, a, c, n);
+        k.non_finite_count(a, n);
+        k.count_outside(a, n, 0, 1);
+        k.sgd_update(c, a, n, 0.5);
+        k.momentum_update(c, a, b, n, 0.5, 0.5, 0, r & 1);
+        k.adam_update(c, a, b, d, n, 0.5, 0.5, 0.5, 0.5, 0, 1);
       }
     }
   } finally {
