@@ -329,8 +329,10 @@ export class Optim {
     const c = this.config;
     const state = this.ensureState();
     this.t += 1;
-    const bias1 = 1 - c.beta1 ** this.t;
-    const invSqrtBias2 = 1 / Math.sqrt(1 - c.beta2 ** this.t);
+    // Adam's bias corrections, computed for Adam only (two powers per step, otherwise for nothing).
+    const adam = c.optimizer === 'adam';
+    const bias1 = adam ? 1 - c.beta1 ** this.t : 1;
+    const invSqrtBias2 = adam ? 1 / Math.sqrt(1 - c.beta2 ** this.t) : 1;
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i]!;
       const s = state[i]!;
