@@ -108,6 +108,8 @@ function freePort(): Promise<number> {
 /** A process whose output lines are kept, and can be waited for. */
 class Lines {
   lines: string[] = [];
+  /** Set once the process has exited and its output has been read to the end. */
+  closed = false;
   private waiters: Array<() => void> = [];
   constructor(readonly proc: ChildProcess) {
     let rest = '';
@@ -119,6 +121,10 @@ class Lines {
     };
     proc.stdout!.on('data', take);
     proc.stderr!.on('data', take);
+    proc.once('close', () => {
+      this.closed = true;
+      for (const w of this.waiters.splice(0)) w();
+    });
   }
   /** The first line from index `from` on that matches `re`. */
   waitFor(re: RegExp, from = 0): Promise<{ match: RegExpMatchArray; index: number }> {
@@ -128,19 +134,20 @@ class Lines {
           const match = this.lines[i]!.match(re);
           if (match) return resolve({ match, index: i });
         }
-        if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        if (this.closed) {
           return reject(new Error(`exited before printing ${re}:\n${this.lines.join('\n')}`));
         }
         this.waiters.push(look);
       };
-      this.proc.once('exit', () => this.waiters.splice(0).forEach((w) => w()));
       look();
     });
   }
+  /** The exit code, once the process has exited and its output has been read. */
   exited(): Promise<number | null> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null)
-      return Promise.resolve(this.proc.exitCode);
-    return new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    return new Promise((resolve) => {
+      const look = () => (this.closed ? resolve(this.proc.exitCode) : this.waiters.push(look));
+      look();
+    });
   }
 }
 
@@ -513,8 +520,9 @@ describe('gridSearch with a queue', () => {
         `^fold 0: torchlet worker: expected the data under ${dataKey(hash)} to hash to ${hash}, got [0-9a-f]{64}`,
       ),
     );
-    const logged = workers.some((w) => w.lines.some((l) => l.includes(`to hash to ${hash}`)));
-    expect(logged).toBe(true);
+    // The worker that refused it says so in its log (its line may follow the row by a moment).
+    const alive = workers.filter((w) => w.proc.exitCode === null && w.proc.signalCode === null);
+    await Promise.any(alive.map((w) => w.waitFor(new RegExp(`failed .*to hash to ${hash}`))));
     // As the message says: remove the changed data and run the search again; it stores the data
     // again and retries the refused trials (not the ones that failed by themselves).
     await client.del(dataKey(hash));
@@ -524,6 +532,45 @@ describe('gridSearch with a queue', () => {
     });
     expect(again[0]!.error).toBeUndefined();
     expect(again[0]!.scores).toHaveLength(2);
+  });
+
+  it('runs torchlet grid-search --redis on the workers; refuses queue flags without --redis', async () => {
+    // Asynchronous, so that this process keeps reading the workers' logs meanwhile.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const p = new Lines(
+          spawn(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+        );
+        let stdout = '';
+        let stderr = '';
+        p.proc.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+        p.proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+        void p.exited().then((status) => resolve({ status, stdout, stderr }));
+      });
+    const grid = '{"hidden":[8,12]}';
+    const r = await cli(
+      'grid-search',
+      '--grid',
+      grid,
+      '--cv',
+      '2',
+      '--epochs',
+      '2',
+      '--redis',
+      url,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ +1 +[\d.]+ ± [\d.]+ +hidden=(8|12)$/m);
+    const args = ['grid-search', '--grid', grid, '--cv', '2', '--epochs', '2', '--workers', '0'];
+    const same = await cli(...args);
+    const table = (out: string) => out.split('\n').filter((l) => /^ +\d +[\d.]+ ± /.test(l));
+    expect(table(r.stdout)).toEqual(table(same.stdout));
+    const noRedis = await cli('grid-search', '--grid', grid, '--queue', 'q');
+    expect(noRedis.status).toBe(2);
+    expect(noRedis.stderr).toContain('torchlet: expected --redis with --queue, got none');
+    const noUrl = await cli('worker');
+    expect(noUrl.status).toBe(2);
+    expect(noUrl.stderr).toContain('torchlet: expected --redis <url>, got none');
   });
 
   it('finishes the trial in progress on SIGTERM, then exits 0', async () => {
@@ -537,7 +584,10 @@ describe('gridSearch with a queue', () => {
       train: { epochs: 500, batchSize: 16 },
       queue: { connection: url },
     });
-    const { match, index } = await a.waitFor(/^worker: trial (\S+) \(.*\) started$/, mark);
+    const { match, index } = await a.waitFor(
+      /^worker: trial (\S+) \(hidden=16, .*\) started$/,
+      mark,
+    );
     a.proc.kill('SIGTERM');
     expect(await a.exited()).toBe(0);
     const done = a.lines.findIndex(
