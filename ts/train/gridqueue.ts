@@ -638,14 +638,16 @@ export async function queueTrials(
     const settle = async (id: string, resuming = false): Promise<void> => {
       const p = outstanding.get(id);
       if (p === undefined) return;
-      const job = await bull.Job.fromId(queue, id);
-      if (job === undefined) {
+      // The state first, then the job: a job read before it finished has no result yet.
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') {
         // Gone (removed by hand, or a Redis without persistence restarted): queue it again.
         await add([p]);
         return;
       }
-      const state = await job.getState();
       if ((state !== 'completed' && state !== 'failed') || !outstanding.has(id)) return;
+      const job = await bull.Job.fromId(queue, id);
+      if (job === undefined || !outstanding.has(id)) return;
       // A trial a worker refused (another version, missing or changed data) failed for want of
       // a worker that could run it, not by itself: a resumed search gives it another run.
       if (state === 'failed' && resuming && job.failedReason?.startsWith(REFUSED)) {
