@@ -520,9 +520,8 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
 
 /** Floats in each of the five scratch blocks of `warmKernels` (64 KiB each). */
 const WARM_FLOATS = 16384;
-/** Passes of `warmKernels` over the kernels, and rounds of the cheaper kernels in each pass. */
-const WARM_PASSES = 2;
-const WARM_REPEATS = 4;
+/** Rounds of the kernels that do one pass over memory per call (the rest run once). */
+const WARM_REPEATS = 8;
 
 /**
  * Runs the kernels of dense networks (Linear, activations, losses, updates, the checks) on zeros
@@ -556,47 +555,44 @@ function warmKernels(k: Kernels): void {
     const zero = (): void => {
       for (const p of blocks) k.fill_zero(p, n);
     };
-    for (let pass = 0; pass < WARM_PASSES; pass++) {
+    zero();
+    // Linear layers: the full 4 x 8 tiles (100 outputs: 12 strips and a 4-wide edge) and a
+    // narrow layer (12).
+    for (const nOut of [100, 12]) {
+      k.linear_forward(a, b, c, d, 64, 96, nOut);
+      k.linear_backward_delta(b, a, c, 64, 96, nOut);
+      k.linear_backward_update_gradient(a, b, c, d, 64, 96, nOut, 1);
+    }
+    k.gather_rows(a, u, b, 256, 64);
+    for (const cols of [10, 64]) {
+      k.log_softmax_cross_entropy_forward(a, b, 256, cols);
+      k.log_softmax_cross_entropy_backward(a, b, c, 256, cols);
+      k.cross_entropy_loss_forward(a, b, 256, cols);
+      k.cross_entropy_loss_backward(a, b, c, 256, cols);
+      k.bce_loss_forward(a, b, 256, cols);
+      k.bce_loss_backward(a, b, c, 256, cols);
+      k.mse_loss_forward(a, b, 256, cols);
+      k.mse_loss_backward(a, b, c, 256, cols);
+    }
+    k.softmax_forward(a, b, 1024, 10);
+    k.softmax_backward_delta(b, a, c, 1024, 10);
+    // One pass over memory per call: these run more often to use up their budget.
+    for (let r = 0; r < WARM_REPEATS; r++) {
       zero();
-      // Linear layers: the full 4 x 8 tiles (100 outputs: 12 strips and a 4-wide edge) and a
-      // narrow layer (12); weight gradient overwritten, then added.
-      for (const nOut of [100, 12]) {
-        k.linear_forward(a, b, c, d, 64, 96, nOut);
-        k.linear_backward_delta(b, a, c, 64, 96, nOut);
-        k.linear_backward_update_gradient(a, b, c, d, 64, 96, nOut, pass & 1);
-      }
-      k.gather_rows(a, u, b, 256, 64);
+      // The bias gradient (a sum over the batch) is a function of its own, short per call.
+      for (let j = 0; j < 4; j++) k.linear_backward_update_gradient(a, b, c, d, 160, 8, 100, j & 1);
+      k.relu_forward(a, b, n);
+      k.relu_backward_delta(a, b, c, n);
+      k.tanh_forward(a, b, n);
+      k.tanh_backward_delta(b, a, c, n);
+      k.sigmoid_forward(a, b, n);
+      k.sigmoid_backward_delta(b, a, c, n);
+      k.non_finite_count(a, n);
+      k.count_outside(a, n, 0, 1);
       k.one_hot(a, b, 1024, 10);
-      for (const cols of [10, 64]) {
-        k.log_softmax_cross_entropy_forward(a, b, 256, cols);
-        k.log_softmax_cross_entropy_backward(a, b, c, 256, cols);
-        k.cross_entropy_loss_forward(a, b, 256, cols);
-        k.cross_entropy_loss_backward(a, b, c, 256, cols);
-        k.bce_loss_forward(a, b, 256, cols);
-        k.bce_loss_backward(a, b, c, 256, cols);
-        k.mse_loss_forward(a, b, 256, cols);
-        k.mse_loss_backward(a, b, c, 256, cols);
-      }
-      k.softmax_forward(a, b, 1024, 10);
-      k.softmax_backward_delta(b, a, c, 1024, 10);
-      // One pass over memory per call: these run more often to use up their budget.
-      for (let r = 0; r < WARM_REPEATS; r++) {
-        zero();
-        // The bias gradient (a sum over the batch) is a function of its own, short per call.
-        for (let j = 0; j < 4; j++)
-          k.linear_backward_update_gradient(a, b, c, d, 160, 8, 100, j & 1);
-        k.relu_forward(a, b, n);
-        k.relu_backward_delta(a, b, c, n);
-        k.tanh_forward(a, b, n);
-        k.tanh_backward_delta(b, a, c, n);
-        k.sigmoid_forward(a, b, n);
-        k.sigmoid_backward_delta(b, a, c, n);
-        k.non_finite_count(a, n);
-        k.count_outside(a, n, 0, 1);
-        k.sgd_update(c, a, n, 0.5);
-        k.momentum_update(c, a, b, n, 0.5, 0.5, 0, r & 1);
-        k.adam_update(c, a, b, d, n, 0.5, 0.5, 0.5, 0.5, 0, 1);
-      }
+      k.sgd_update(c, a, n, 0.5);
+      k.momentum_update(c, a, b, n, 0.5, 0.5, 0, r & 1);
+      k.adam_update(c, a, b, d, n, 0.5, 0.5, 0.5, 0.5, 0, 1);
     }
   } finally {
     for (const p of blocks) k.tl_free(p, n * 4);
