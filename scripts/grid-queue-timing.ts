@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type GridParams, type Torchlet, gridSearch, init, loadDigits } from '../ts/index.js';
-import { dataKey, decodeData, encodeData } from '../ts/train/gridqueue.js';
+import { dataKey, decodeData, encodeData } from '../ts/train/gridqueuewire.js';
 
 await init();
 const { train } = loadDigits();

@@ -34,13 +34,8 @@ import {
 import * as torchlet from '../ts/index.js';
 import { foldOrder } from '../ts/train/grid.js';
 import { runTrial } from '../ts/train/gridpool.js';
-import {
-  dataKey,
-  encodeData,
-  torchletVersion,
-  trialJobId,
-  unpackFloats,
-} from '../ts/train/gridqueue.js';
+import { trialJobId } from '../ts/train/gridqueue.js';
+import { dataKey, encodeData, torchletVersion, unpackFloats } from '../ts/train/gridqueuewire.js';
 import { ABI_VERSION } from '../ts/core/wasm.js';
 import { describeArchitecture } from '../ts/core/serialize.js';
 import * as browserQueue from '../ts/train/gridqueue.browser.js';
