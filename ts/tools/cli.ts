@@ -12,9 +12,9 @@ import { PREDICT } from './cli/predict.js';
 import { GRID_SEARCH } from './cli/grid.js';
 import { AUTOENCODE, TRAIN } from './cli/train.js';
 import { WORKER } from './cli/worker.js';
+import { torchletVersion } from '../train/gridqueuewire.js';
 
 const fs = process.getBuiltinModule('node:fs');
-const path = process.getBuiltinModule('node:path');
 const url = process.getBuiltinModule('node:url');
 
 /** Every command, in the order the help lists them (exported for tests). */
@@ -28,18 +28,7 @@ export const COMMANDS: readonly Command[] = [
 ];
 
 /** The version of the package this file belongs to: the nearest package.json named torchlet. */
-export function version(): string {
-  let dir = path.dirname(url.fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'torchlet' && typeof pkg.version === 'string') return pkg.version;
-    }
-    dir = path.dirname(dir);
-  }
-  return 'unknown';
-}
+export const version = torchletVersion;
 
 /** The top-level help. */
 export function help(): string {
