@@ -12,11 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Optim, init, memory, type Dataset } from '../ts/index.js';
-import { Slot, U32Buffer } from '../ts/core/tensor.js';
-import { kernels } from '../ts/core/wasm.js';
+import { init, memory, type Dataset } from '../ts/index.js';
 import { GEMM_SHAPES, benchGemm, gemmTable, type GemmResult } from './gemm.js';
-import { WORKLOADS, batchOrder, workloadData, workloadLoss, type Workload } from './workloads.js';
+import { BenchStepper, WORKLOADS, batchOrder, workloadData, type Workload } from './workloads.js';
 import { STEADY_SECONDS, WARMUP_EPOCHS, spawnWarmup, summarise, type WarmupRun } from './warmup.js';
 
 const quick = process.argv.includes('--quick');
@@ -74,31 +72,16 @@ function trainTorchlet(
   data: Dataset,
   orders: Uint32Array[],
 ): { rates: number[]; wasm: number[] } {
-  const net = w.build(SEED);
-  const optim = new Optim(net, workloadLoss(w), w.lr);
+  const stepper = new BenchStepper(w, data, SEED);
   const n = data.x.shape[0]!;
-  const indices = new U32Buffer(w.batch);
-  const xSlot = new Slot();
-  const ySlot = new Slot();
-  const xCols = data.x.size / n;
-  const yCols = data.y.size / n;
-  const k = kernels();
   const rates: number[] = [];
   const wasm: number[] = [];
-  const xShape = [w.batch, ...data.x.shape.slice(1)];
-  const yShape = [w.batch, ...data.y.shape.slice(1)];
   for (const order of orders) {
     const t0 = performance.now();
     let done = 0;
     do {
       for (let start = 0; start + w.batch <= n; start += w.batch) {
-        indices.resize(w.batch);
-        indices.data.set(order.subarray(start, start + w.batch));
-        const xb = xSlot.get(xShape);
-        const yb = ySlot.get(yShape);
-        k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, w.batch, xCols);
-        k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, w.batch, yCols);
-        optim.step(xb, yb);
+        stepper.step(order, start);
         done += w.batch;
         if (performance.now() - t0 > ROUND_SECONDS * 1000) break;
       }
@@ -106,10 +89,7 @@ function trainTorchlet(
     rates.push(done / ((performance.now() - t0) / 1000));
     wasm.push(memory().wasmBytes);
   }
-  indices.dispose();
-  xSlot.dispose();
-  ySlot.dispose();
-  net.dispose();
+  stepper.dispose();
   return { rates, wasm };
 }
 

@@ -13,10 +13,15 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { Optim, init, sgd } from '../ts/index.js';
-import { Slot, U32Buffer } from '../ts/core/tensor.js';
-import { kernels } from '../ts/core/wasm.js';
-import { WORKLOADS, batchOrder, workloadData, workloadLoss, type Workload } from './workloads.js';
+import { init, sgd } from '../ts/index.js';
+import {
+  BenchStepper,
+  WORKLOADS,
+  batchOrder,
+  workloadData,
+  workloadLoss,
+  type Workload,
+} from './workloads.js';
 
 const SEED = 1;
 /** Epochs of the ordinary run per workload (the table). */
@@ -98,20 +103,11 @@ interface Trained {
 /** The Optim.step loop of bench/run.ts, one epoch per order, with a clock per epoch. */
 function trainOptim(w: Workload, epochs: number): Trained {
   const data = workloadData(w);
-  const net = w.build(SEED);
-  const optim = new Optim(net, workloadLoss(w), w.lr);
+  const stepper = new BenchStepper(w, data, SEED);
   const n = data.x.shape[0]!;
-  const indices = new U32Buffer(w.batch);
-  const xSlot = new Slot();
-  const ySlot = new Slot();
-  const xCols = data.x.size / n;
-  const yCols = data.y.size / n;
-  const xShape = [w.batch, ...data.x.shape.slice(1)];
-  const yShape = [w.batch, ...data.y.shape.slice(1)];
   const batches = Math.floor(n / w.batch);
   // The orders of the ordinary run, made before any clock starts; the steady epochs reuse them.
   const orders = Array.from({ length: epochs }, (_, e) => batchOrder(n, SEED, e));
-  const k = kernels();
   const epochMs: number[] = [];
   const cpuMs: number[] = [];
   let warmEnd = 0;
@@ -119,22 +115,14 @@ function trainOptim(w: Workload, epochs: number): Trained {
     const order = orders[e % epochs]!;
     const cpu = mainThreadCpuMs();
     const start = performance.now();
-    for (let b = 0; b < batches; b++) {
-      indices.resize(w.batch);
-      indices.data.set(order.subarray(b * w.batch, (b + 1) * w.batch));
-      const xb = xSlot.get(xShape);
-      const yb = ySlot.get(yShape);
-      k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, w.batch, xCols);
-      k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, w.batch, yCols);
-      optim.step(xb, yb);
-    }
+    for (let b = 0; b < batches; b++) stepper.step(order, b * w.batch);
     const end = performance.now();
     epochMs.push(end - start);
     cpuMs.push(mainThreadCpuMs() - cpu);
     if (e + 1 === epochs) warmEnd = end;
     if (e + 1 >= epochs + 3 && end - warmEnd > STEADY_SECONDS * 1000) break;
   }
-  net.dispose();
+  stepper.dispose();
   data.dispose();
   return { epochMs, cpuMs, samples: batches * w.batch };
 }

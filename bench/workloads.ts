@@ -12,6 +12,9 @@ import {
   Sequential,
 } from '../ts/index.js';
 import { Rng, loadDigits, loadMnist, preset, asSamples, type Dataset } from '../ts/index.js';
+import { Optim } from '../ts/index.js';
+import { Slot, U32Buffer } from '../ts/core/tensor.js';
+import { kernels } from '../ts/core/wasm.js';
 
 /** One layer, framework-neutral. Weights come from torchlet in `parameters()` order. */
 export type LayerSpec =
@@ -162,4 +165,57 @@ export function workloadLoss(w: Workload): Loss {
 /** The batch order of round r: a permutation of [0, n) from Rng(seed + r), shared by all. */
 export function batchOrder(n: number, seed: number, round: number): Uint32Array {
   return new Rng(seed + round).shuffle(new Uint32Array(n).map((_, i) => i));
+}
+
+/**
+ * torchlet's training step as `sgd()` runs it, for the bench's own loops: gather the batch that
+ * `order` holds at `start` into reused buffers, then `Optim.step`. Owns the network it trains,
+ * built with `seed`.
+ */
+export class BenchStepper {
+  readonly net: Module;
+  private readonly optim: Optim;
+  private readonly indices: U32Buffer;
+  private readonly xSlot = new Slot();
+  private readonly ySlot = new Slot();
+  private readonly xShape: number[];
+  private readonly yShape: number[];
+  private readonly xCols: number;
+  private readonly yCols: number;
+  private readonly k = kernels();
+
+  constructor(
+    private readonly w: Workload,
+    private readonly data: Dataset,
+    seed: number,
+  ) {
+    const n = data.x.shape[0]!;
+    this.net = w.build(seed);
+    this.optim = new Optim(this.net, workloadLoss(w), w.lr);
+    this.indices = new U32Buffer(w.batch);
+    this.xCols = data.x.size / n;
+    this.yCols = data.y.size / n;
+    this.xShape = [w.batch, ...data.x.shape.slice(1)];
+    this.yShape = [w.batch, ...data.y.shape.slice(1)];
+  }
+
+  /** One step on rows `order[start .. start + batch)`. */
+  step(order: Uint32Array, start: number): void {
+    const { w, data, indices, k } = this;
+    indices.resize(w.batch);
+    indices.data.set(order.subarray(start, start + w.batch));
+    const xb = this.xSlot.get(this.xShape);
+    const yb = this.ySlot.get(this.yShape);
+    k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, w.batch, this.xCols);
+    k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, w.batch, this.yCols);
+    this.optim.step(xb, yb);
+  }
+
+  /** Frees the buffers and the network (not the data). */
+  dispose(): void {
+    this.indices.dispose();
+    this.xSlot.dispose();
+    this.ySlot.dispose();
+    this.net.dispose();
+  }
 }
