@@ -188,10 +188,12 @@ export class BenchStepper {
     private readonly w: Workload,
     private readonly data: Dataset,
     seed: number,
+    workers = 1,
   ) {
     const n = data.x.shape[0]!;
     this.net = w.build(seed);
-    this.optim = new Optim(this.net, workloadLoss(w), w.lr);
+    // Explicit: the single-thread figures must not follow 'auto' (the machine's cores).
+    this.optim = new Optim(this.net, workloadLoss(w), w.lr, { workers });
     this.indices = new U32Buffer(w.batch);
     this.xCols = data.x.size / n;
     this.yCols = data.y.size / n;
@@ -213,6 +215,7 @@ export class BenchStepper {
 
   /** Frees the buffers and the network (not the data). */
   dispose(): void {
+    this.optim.dispose();
     this.indices.dispose();
     this.xSlot.dispose();
     this.ySlot.dispose();

@@ -1,5 +1,6 @@
 // A one-file static server for the demo and the browser tests: GET and HEAD of files under one
-// folder, on 127.0.0.1 only, with the MIME types WebAssembly and module workers need.
+// folder, on 127.0.0.1 only, with the MIME types WebAssembly and module workers need and the
+// cross-origin isolation headers SharedArrayBuffer needs (data-parallel training in a page).
 // `tsx scripts/serve.ts <folder> [port]` prints the URL; tests call `serve()` with port 0.
 import { createReadStream, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
@@ -20,12 +21,23 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
+/** The headers that make a page cross-origin isolated (`crossOriginIsolated`). */
+const ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
 /** Options for `serve`. */
 export interface ServeOptions {
   /** Port on 127.0.0.1 (default 0: any free port). */
   port?: number;
   /** Answer unknown paths with this file and status 200, as single-page-app hosts do (tests use it). */
   fallback?: string;
+  /**
+   * Send the cross-origin isolation headers (COOP same-origin, COEP require-corp), which browsers
+   * require for SharedArrayBuffer and so for data-parallel training's workers (default true).
+   */
+  isolated?: boolean;
 }
 
 /** A running server: its URL and how to stop it. */
@@ -68,6 +80,7 @@ export function serve(root: string, options: ServeOptions = {}): Promise<Served>
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'content-length': size,
       'cache-control': 'no-store',
+      ...(options.isolated === false ? {} : ISOLATION),
     });
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);

@@ -895,6 +895,24 @@ add('Rng', 'seed 1.5', 'BAD_ARGUMENT', () => new Rng(1.5));
 add('Rng.seed', 'seed -1', 'BAD_ARGUMENT', () => rng.seed(-1));
 add('Rng.seed', 'seed Infinity', 'BAD_ARGUMENT', () => rng.seed(Infinity));
 add('Rng.seed', "seed '7'", 'BAD_ARGUMENT', () => rng.seed('7' as never));
+add(
+  'Optim',
+  'workers 0',
+  'BAD_ARGUMENT',
+  () => new torchlet.Optim(net, losses.MSELoss!, 0.1, { workers: 0 }),
+);
+add(
+  'Optim',
+  'workers 1.5',
+  'BAD_ARGUMENT',
+  () => new torchlet.Optim(net, losses.MSELoss!, 0.1, { workers: 1.5 }),
+);
+add(
+  'Optim',
+  "workers 'all'",
+  'BAD_ARGUMENT',
+  () => new torchlet.Optim(net, losses.MSELoss!, 0.1, { workers: 'all' as never }),
+);
 add('manualSeed', 'NaN seed', 'BAD_ARGUMENT', () => torchlet.manualSeed(NaN));
 add('manualSeed', 'seed 2^32', 'BAD_ARGUMENT', () => torchlet.manualSeed(2 ** 32));
 add('manualSeed', 'seed 1.5', 'BAD_ARGUMENT', () => torchlet.manualSeed(1.5));
@@ -963,6 +981,10 @@ describe('every public function rejects bad input with a TorchletError and chang
       fetchDigits: 'async, browsers; parseDigitsCsv holds its checks',
       gridSearch: 'async; test/gridsearch.test.ts and test/gridsearch-robust.test.ts',
       startGridWorker: 'async; test/gridqueue.test.ts',
+      startWorkers: 'async; its rejections in test/parallel.test.ts',
+      stopWorkers: 'no arguments',
+      workerThreads: 'no arguments',
+      availableCores: 'no arguments',
       BufferSlot:
         'a scratch buffer for user layers; its constructor takes nothing (test/seam.test.ts)',
       loadMnist: 'optional peer dependency',

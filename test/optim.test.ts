@@ -203,7 +203,7 @@ describe('Optim options', () => {
       [{ eps: 1e-6 }, /; did you mean `epsilon`\?$/],
       [
         { zzz: 1 },
-        /^Optim: expected one of the options optimizer, momentum, betas, epsilon, weightDecay, got unknown key "zzz"$/,
+        /^Optim: expected one of the options optimizer, momentum, betas, epsilon, weightDecay, workers, got unknown key "zzz"$/,
       ],
       [{ constructor: 1 }, /got unknown key "constructor"$/],
     ] as Array<[object, RegExp]>) {

@@ -450,7 +450,7 @@ describe('sgd under hostile options', () => {
       [() => sgd(net, small, loss, { valdation: test } as never), /did you mean `validation`\?$/],
       [
         () => sgd(net, small, loss, { frobnicate: 1 } as never),
-        /^sgd: expected one of the options batchSize, epochs, .*weightDecay, got unknown key "frobnicate"$/,
+        /^sgd: expected one of the options batchSize, epochs, .*weightDecay, workers, got unknown key "frobnicate"$/,
       ],
     ];
     for (const [f, re] of cases) expectError(f, 'BAD_ARGUMENT', re);

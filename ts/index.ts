@@ -89,6 +89,13 @@ export {
 } from './train/train.js';
 export { fit, type FitOptions, type Progress } from './train/fit.js';
 export {
+  startWorkers,
+  stopWorkers,
+  workerThreads,
+  availableCores,
+  MAX_WORKERS,
+} from './train/parallel.js';
+export {
   evaluate,
   confusionMatrix,
   meanSquaredError,

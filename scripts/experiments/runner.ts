@@ -161,6 +161,8 @@ export function train(
   const { accuracy = true, ...sgdOptions } = options;
   const h = sgd(net, data.train, loss, {
     batchSize: 32,
+    // One thread, not 'auto': the committed numbers must not depend on the machine's cores.
+    workers: 1,
     ...sgdOptions,
     validation: data.test,
     ...(accuracy ? { metric: 'accuracy' as const } : {}),

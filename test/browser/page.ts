@@ -1,7 +1,7 @@
 // The browser test page's entry. browser.test.ts bundles it with 'torchlet' left as an import,
 // which the page's import map points at a copy of dist/, and reads window.__result.
 import * as tl from 'torchlet';
-import { runCoreChecks } from './core-checks.js';
+import { runCoreChecks, dataParallel } from './core-checks.js';
 
 async function main(): Promise<object> {
   // The test server answers unknown paths with index.html, as a misconfigured SPA host does.
@@ -12,7 +12,12 @@ async function main(): Promise<object> {
     htmlError = (e as Error).message;
   }
   await tl.init();
-  return { htmlError, ...(await runCoreChecks(tl)), grid: await gridInWorkers() };
+  return {
+    htmlError,
+    ...(await runCoreChecks(tl)),
+    grid: await gridInWorkers(),
+    parallel: await dataParallel(tl),
+  };
 }
 
 /** A 2-combination, 2-fold grid search on Web Workers, each with its own WASM instance. */

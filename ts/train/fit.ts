@@ -8,6 +8,7 @@ import type { Loss } from '../core/loss.js';
 import type { Module } from '../core/module.js';
 import type { Dataset } from './metrics.js';
 import { checkOptionKeys, describe } from './optim.js';
+import { startWorkers } from './parallel.js';
 import {
   FIT_ONLY,
   type History,
@@ -127,6 +128,13 @@ export async function fit(
   try {
     await pause.next();
     checkAbort();
+    // Data-parallel threads start here, awaited (a page's main thread cannot wait for them).
+    const first = [Math.min(p.batchSize, p.n), ...data.x.shape.slice(1)];
+    const workers = p.optim.plannedWorkers(first, true);
+    if (workers > 1) {
+      await startWorkers(workers);
+      checkAbort();
+    }
     // Again: another fit may have started on this net while this one waited.
     checkIdle(net, where);
     return await drive(p, onProgress, yieldMs, checkAbort, pause);

@@ -2,6 +2,7 @@
 // Web Workers (browsers), each handed the one compiled WASM module and instantiating its own
 // memory, or all in this thread. The worker side is gridworker.ts; both sides call runTrial.
 
+import type { JoinMessage } from './parallel.js';
 import { TorchletError } from '../core/errors.js';
 import {
   BCELoss,
@@ -84,10 +85,16 @@ export type TrialResult =
 
 /** Main thread -> worker. @internal */
 export type ToWorker =
-  { kind: 'init'; module: WebAssembly.Module; ctx: TrialContext } | { kind: 'job'; job: TrialJob };
+  | { kind: 'init'; module: WebAssembly.Module; ctx: TrialContext }
+  | { kind: 'job'; job: TrialJob }
+  | { kind: 'ping' }
+  | JoinMessage;
 /** Worker -> main thread. @internal */
 export type FromWorker =
-  { kind: 'ready' } | { kind: 'result'; result: TrialResult } | { kind: 'fatal'; message: string };
+  | { kind: 'ready' }
+  | { kind: 'pong' }
+  | { kind: 'result'; result: TrialResult }
+  | { kind: 'fatal'; message: string };
 
 const LOSSES: Readonly<Record<LossName, (o: LossOptions) => Loss>> = Object.freeze({
   LogSoftmaxCrossEntropy: (o) => new LogSoftmaxCrossEntropy(o),
@@ -378,6 +385,7 @@ function runPool(
     const heard = (s: PoolSlot, port: WorkerPort, m: FromWorker): void => {
       if (settled || s.port !== port) return;
       if (m.kind === 'fatal') return died(s, port, m.message, true);
+      if (m.kind === 'pong') return;
       if (m.kind === 'ready') {
         started = true;
         s.ready = true;

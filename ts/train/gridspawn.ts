@@ -11,6 +11,8 @@ export interface WorkerPort {
   post(msg: ToWorker): void;
   /** Stops the worker; resolves once it is gone. */
   terminate(): Promise<unknown>;
+  /** Node: lets the process exit while this worker lives (data-parallel threads kept for reuse). */
+  unref?(): void;
 }
 
 /** Where the pool's workers come from: the script's URL and how to start one. */
@@ -64,7 +66,11 @@ function spawn(
     w.on('message', (m: FromWorker) => onMessage(m));
     w.on('error', (e: Error) => onExit(e.message));
     w.on('exit', (code: number) => onExit(`worker exited with code ${code}`));
-    return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
+    return {
+      post: (m) => w.postMessage(m),
+      terminate: () => w.terminate(),
+      unref: () => w.unref(),
+    };
   }
   if (typeof Worker === 'undefined') {
     throw new Error('expected worker_threads or Web Workers, got neither; pass workers: 0');

@@ -1,4 +1,5 @@
-// The worker side of gridSearch's pool (gridpool.ts): receives the compiled WASM module and the
+// The worker side of gridSearch's pool (gridpool.ts), and of data-parallel training's teams
+// (parallelworker.ts, on a `parallel` message). For a search it receives the compiled WASM module and the
 // data once, instantiates its own WASM memory, rebuilds buildNet from its source, then runs one
 // trial (combination x fold) per message. Runs as a Node worker_thread or a browser module Worker.
 
@@ -11,6 +12,7 @@ import {
   compileBuildNet,
   runTrial,
 } from './gridpool.js';
+import { serveTeam } from './parallelworker.js';
 
 interface Endpoint {
   post(m: FromWorker): void;
@@ -41,7 +43,12 @@ let queue: Promise<void> = Promise.resolve();
 
 ep.listen((m) => {
   queue = queue.then(async () => {
-    if (m.kind === 'init') {
+    if (m.kind === 'ping') {
+      ep.post({ kind: 'pong' });
+    } else if (m.kind === 'parallel') {
+      // A data-parallel team (parallel.ts): serves steps until released, then takes messages again.
+      await serveTeam(m);
+    } else if (m.kind === 'init') {
       try {
         await torchlet.init(m.module);
         build = compileBuildNet(m.ctx.buildSource);

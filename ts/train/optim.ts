@@ -10,6 +10,21 @@ import { Loss } from '../core/loss.js';
 import { Module, type Parameter } from '../core/module.js';
 import { Tensor } from '../core/tensor.js';
 import { kernels } from '../core/wasm.js';
+import {
+  MAX_WORKERS,
+  Team,
+  autoWorkers,
+  availableCores,
+  cannotWait,
+  insideWorker,
+  scaleInPlace,
+  startedThreads,
+  usableWorkers,
+  workerSeeds,
+} from './parallel.js';
+
+// An Optim dropped without dispose() gives its worker threads back when collected.
+const teams = new FinalizationRegistry<Team>((team) => team.dispose());
 
 /** The update rules `Optim` knows. */
 export type OptimizerName = 'sgd' | 'momentum' | 'nesterov' | 'adam';
@@ -34,6 +49,19 @@ export interface OptimOptions {
   epsilon?: number;
   /** L2 weight decay: `weightDecay * w` is added to each gradient (default 0). */
   weightDecay?: number;
+  /**
+   * Threads each step's batch is split over (data-parallel; this thread is one of them): an
+   * integer from 1 to 64, or `'auto'` (the default): the machine's cores, fewer when a thread's
+   * share of a step would be under about 4 million floating-point operations or 8 rows, and 1 inside
+   * a worker thread (a grid search's trials) or where shared memory is unavailable (a browser page
+   * that is not cross-origin isolated: said once on the console). On a page's main thread, which
+   * cannot wait for threads to start, 'auto' uses those `startWorkers` started (`fit` starts them
+   * itself), and a number > 1 needs them started. 'auto' decides on the first batch, and trains
+   * on this thread a net the workers cannot rebuild (a module used twice, an unregistered layer, a
+   * custom loss), which a number > 1 refuses. For a given seed and count the result is
+   * bit-identical run to run; against 1 it differs by float32 rounding (ts/train/parallel.ts).
+   */
+  workers?: number | 'auto';
 }
 
 /** What `Optim.computeGradients` found. */
@@ -56,6 +84,7 @@ export const OPTIM_KEYS: readonly string[] = Object.freeze([
   'betas',
   'epsilon',
   'weightDecay',
+  'workers',
 ]);
 
 /** Names users reach for (PyTorch, Keras, scikit-learn, snake_case), and ours. */
@@ -160,6 +189,7 @@ export function checkOptionKeys(
 }
 
 interface Resolved {
+  workers: number | 'auto';
   optimizer: OptimizerName;
   momentum: number;
   beta1: number;
@@ -202,7 +232,21 @@ function resolve(options: OptimOptions): Resolved {
     );
   }
   const unit = (v: number): boolean => v >= 0 && v < 1;
+  const workers = options.workers ?? 'auto';
+  if (
+    workers !== 'auto' &&
+    (typeof workers !== 'number' ||
+      !Number.isInteger(workers) ||
+      workers < 1 ||
+      workers > MAX_WORKERS)
+  ) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `Optim: expected workers to be an integer from 1 to ${MAX_WORKERS} or 'auto', got ${describe(workers)}`,
+    );
+  }
   return {
+    workers,
     optimizer,
     momentum: num(options.momentum ?? 0.9, 'momentum', unit, 'in [0, 1)'),
     beta1: num(betas[0], 'betas[0]', unit, 'in [0, 1)'),
@@ -247,6 +291,17 @@ export class Optim {
   /** Per parameter: velocity (momentum) or [m, v] (Adam); allocated on the first update. */
   private state: Tensor[][] | null = null;
   private t = 0;
+  /** Participants per step once decided ('auto' decides on the first batch). */
+  private participants: number | null = null;
+  private team: Team | null = null;
+
+  /**
+   * Threads each step is split over (this one included): the `workers` option, or what `'auto'`
+   * decided on the first batch (null until then).
+   */
+  get workers(): number | null {
+    return this.participants;
+  }
 
   /**
    * @param net The module to train. @param loss The loss. @param eps Gradient step (default 1e-3).
@@ -278,6 +333,15 @@ export class Optim {
     this.optimizer = this.config.optimizer;
     // Each tensor once, even when a module is used at several positions: it steps once.
     this.params = net.parameters();
+    if (typeof this.config.workers === 'number' && this.config.workers > 1) {
+      const refusal = Team.refusal(net, loss);
+      if (refusal !== null) {
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `Optim: expected a network and loss the workers can rebuild with workers ${this.config.workers}, got ${refusal}`,
+        );
+      }
+    }
   }
 
   /**
@@ -303,6 +367,25 @@ export class Optim {
    * runs and the gradients are unchanged; the report says so instead of throwing.
    */
   computeGradients(x: Tensor, y: Tensor): GradientReport {
+    const n = this.participants ?? this.plannedWorkers(x.shape);
+    let report: GradientReport;
+    if (n > 1) {
+      this.team ??= this.startTeam(n);
+      report = this.team.computeGradients(x, y, (xs, ys, a) => this.forwardBackward(xs, ys, a));
+    } else {
+      report = this.forwardBackward(x, y);
+    }
+    if (report.nonFinite !== null) return report;
+    const k = kernels();
+    for (const p of this.params) {
+      if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0)
+        return { loss: report.loss, nonFinite: `gradient of ${p.name}` };
+    }
+    return report;
+  }
+
+  /** Forward, loss and backward on this thread (no gradient check: the caller checks the sums). */
+  private forwardBackward(x: Tensor, y: Tensor, scale = 1): GradientReport {
     const yhat = this.net.forward(x);
     const k = kernels();
     // Checked here, not left to the loss (whose own check throws): 'skip' must see it as a report.
@@ -313,14 +396,41 @@ export class Optim {
     }
     const { loss, gradient } = this.loss.forwardBackward(y, yhat);
     if (gradient === null) return { loss, nonFinite: 'loss' };
+    // A share of a split batch: its gradient counts by its share of the rows (parallel.ts).
+    if (scale !== 1) scaleInPlace(gradient.data, scale);
     // beta 0: each gradient overwritten on its module's first visit, added on later ones (reuse),
     // which is zeroGrad + backwardUpdateGradient in one pass.
     this.net.backwardUpdateGradient(x, gradient, 0);
-    for (const p of this.params) {
-      if (k.non_finite_count(p.grad.ptr, p.grad.size) > 0)
-        return { loss, nonFinite: `gradient of ${p.name}` };
-    }
     return { loss, nonFinite: null };
+  }
+
+  /**
+   * The participant count, fixed on the first call from the option ('auto': from this batch
+   * shape). `willStart`: the caller starts the threads before the first step (fit does, awaiting
+   * them); otherwise 'auto' on a page's main thread, which cannot wait for threads to start, uses
+   * only those `startWorkers` started. @internal
+   */
+  plannedWorkers(batchShape: readonly number[], willStart = false): number {
+    if (this.participants !== null) return this.participants;
+    const asked = this.config.workers;
+    let n: number;
+    if (asked === 'auto') {
+      n = insideWorker() ? 1 : autoWorkers(this.net, batchShape, availableCores());
+      if (n > 1 && !willStart && cannotWait()) n = Math.min(n, 1 + startedThreads());
+      // A net the workers cannot rebuild (shared modules, unregistered layers) or a custom loss
+      // trains on this thread: 'auto' only splits what splitting supports.
+      if (n > 1 && Team.refusal(this.net, this.loss) !== null) n = 1;
+    } else {
+      n = usableWorkers(asked);
+    }
+    this.participants = n;
+    return n;
+  }
+
+  private startTeam(n: number): Team {
+    const team = new Team(this.net, this.loss, n, this.params, workerSeeds(this.net, n - 1));
+    teams.register(this, team, this);
+    return team;
   }
 
   /** Applies one update from the current gradients (one kernel call per parameter). */
@@ -369,11 +479,19 @@ export class Optim {
     }
   }
 
-  /** Frees the optimiser state (velocity, moments); the next update starts it afresh. */
+  /**
+   * Frees the optimiser state (velocity, moments; the next update starts it afresh) and gives its
+   * worker threads back (the next step takes them again).
+   */
   dispose(): void {
     for (const s of this.state ?? []) for (const t of s) t.dispose();
     this.state = null;
     this.t = 0;
+    if (this.team !== null) {
+      teams.unregister(this);
+      this.team.dispose();
+      this.team = null;
+    }
   }
 
   private ensureState(): Tensor[][] {
