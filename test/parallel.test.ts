@@ -40,7 +40,7 @@ import {
   stopWorkers,
   workerThreads,
 } from '../ts/index.js';
-import { autoWorkers } from '../ts/train/parallel.js';
+import { autoWorkers, flopsPerSample, stepNs } from '../ts/train/parallel.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
 await init();
@@ -464,18 +464,28 @@ describe('options and refusals', () => {
   });
 
   it(
-    "'auto': 1 for a small step, the cores for a large one, never more rows than 8 per worker",
+    "'auto': the cost model's fastest count, at least 8 rows each, 1 for a small step",
     () => {
+      // W1 of the bench (1.4 MFLOP a step): synchronising costs more than a half step saves.
       expect(autoWorkers(mlp(1, 64, 100, 10), [32, 64], 8)).toBe(1);
+      // W2's MLP (30 MFLOP, 80k parameters): both cores here; 5 of 64, where this thread's serial
+      // reduction of 80k parameters per worker outgrows the shrinking shares.
       const big = mlp(2, 784, 100, 10);
       expect(autoWorkers(big, [64, 784], 2)).toBe(2);
-      expect(autoWorkers(big, [64, 784], 64)).toBe(7); // 30 MFLOP / 4 MFLOP per worker
-      expect(autoWorkers(big, [16, 784], 64)).toBe(1); // 7.6 MFLOP: under 2 shares of 4
-      expect(autoWorkers(mlp(3, 1024, 512, 10), [16, 1024], 64)).toBe(2); // 8 rows each at least
+      expect(autoWorkers(big, [64, 784], 64)).toBe(5);
+      for (let n = 1; n <= 8; n++) {
+        const t = stepNs(n, 64 * flopsPerSample(big, [64, 784]), 79510);
+        if (n !== 5)
+          expect(t).toBeGreaterThan(stepNs(5, 64 * flopsPerSample(big, [64, 784]), 79510));
+      }
+      expect(autoWorkers(big, [16, 784], 64)).toBe(1); // a quarter of the work: not worth a split
+      // A convolution: 63 MFLOP on 2,624 parameters would split wide, but 16 rows make 2 shares.
+      const conv = new Sequential(new Conv1D(5, 8, 64, 1, { rng: new Rng(3) }));
+      expect(autoWorkers(conv, [16, 256, 8], 64)).toBe(2);
       const auto = new Optim(big, new LogSoftmaxCrossEntropy(), 0.1);
       expect(auto.workers).toBeNull();
       auto.computeGradients(randTensor([64, 784], 3), labels(64, 10, 4));
-      expect(auto.workers).toBe(Math.min(availableCores(), 7));
+      expect(auto.workers).toBe(autoWorkers(big, [64, 784], availableCores()));
       auto.dispose();
     },
     TIMEOUT,

@@ -51,15 +51,16 @@ export interface OptimOptions {
   weightDecay?: number;
   /**
    * Threads each step's batch is split over (data-parallel; this thread is one of them): an
-   * integer from 1 to 64, or `'auto'` (the default): the machine's cores, fewer when a thread's
-   * share of a step would be under about 4 million floating-point operations or 8 rows, and 1 inside
-   * a worker thread (a grid search's trials) or where shared memory is unavailable (a browser page
-   * that is not cross-origin isolated: said once on the console). On a page's main thread, which
-   * cannot wait for threads to start, 'auto' uses those `startWorkers` started (`fit` starts them
-   * itself), and a number > 1 needs them started. 'auto' decides on the first batch, and trains
-   * on this thread a net the workers cannot rebuild (a module used twice, an unregistered layer, a
-   * custom loss), which a number > 1 refuses. For a given seed and count the result is
-   * bit-identical run to run; against 1 it differs by float32 rounding (ts/train/parallel.ts).
+   * integer from 1 to 64, or `'auto'` (the default): the count a cost model finds fastest for
+   * this net and batch (`COST` in ts/train/parallel.ts: the split compute against copying weights
+   * and gradients and a wake-up per step), at most the machine's cores and one per 8 rows; 1
+   * inside a worker thread (a grid search's trials) and where shared memory is unavailable (a
+   * browser page that is not cross-origin isolated: said once on the console). On a page's main
+   * thread, which cannot wait for threads to start, 'auto' uses those `startWorkers` started
+   * (`fit` starts them itself), and a number > 1 needs them started. 'auto' decides on the first
+   * batch, and trains on this thread a net the workers cannot rebuild (a module used twice, an
+   * unregistered layer, a custom loss), which a number > 1 refuses. For a given seed and count the
+   * result is bit-identical run to run; against 1 it differs by float32 rounding.
    */
   workers?: number | 'auto';
 }

@@ -44,8 +44,22 @@ export const SPIN_MS = 0.5;
 /** Most participants (this thread included) one `Optim` trains with. */
 export const MAX_WORKERS = 64;
 
-/** Each participant's share of a step, below which `'auto'` does not split (floating-point ops). */
-export const AUTO_MIN_FLOPS = 4e6;
+/**
+ * The cost model `'auto'` decides with (a step's time on the critical path, in nanoseconds, for
+ * n participants), measured on a 2-core AVX-512 machine of the project's kind:
+ *   t(n) = FLOP_NS · flops / n                      the split forward and backward
+ *        + (n > 1) · (SPLIT_NS · params + SYNC_NS)  weights out and in, gradients out, a wake-up
+ *        + (n - 1) · REDUCE_NS · params              this thread adds each worker's gradients
+ * 'auto' takes the n in [1, cores] with the smallest t(n), and no fewer than AUTO_MIN_ROWS rows
+ * per participant. The reduction is serial on this thread, so wide machines stop gaining where
+ * (n - 1) · params outgrows flops / n. @internal
+ */
+export const COST = Object.freeze({
+  FLOP_NS: 0.0155,
+  SPLIT_NS: 0.5,
+  SYNC_NS: 20_000,
+  REDUCE_NS: 0.25,
+});
 
 /** Fewest rows per participant `'auto'` gives (smaller slices run the kernels inefficiently). */
 export const AUTO_MIN_ROWS = 8;
@@ -448,9 +462,8 @@ function positions(shape: readonly number[]): number {
 }
 
 /**
- * How many participants `'auto'` uses for batches of `rows` rows: the machine's cores, fewer when
- * a participant's share would fall under AUTO_MIN_FLOPS operations or AUTO_MIN_ROWS rows (then
- * synchronising costs more than it saves), and 1 where workers cannot run. @internal
+ * How many participants `'auto'` uses for batches shaped `inputShape`: the count the cost model
+ * (COST) finds fastest on `cores` cores, and 1 where workers cannot run. @internal
  */
 export function autoWorkers(net: Module, inputShape: readonly number[], cores: number): number {
   const why = parallelUnavailable();
@@ -465,9 +478,21 @@ export function autoWorkers(net: Module, inputShape: readonly number[], cores: n
   } catch {
     return 1;
   }
-  const byWork = Math.floor(flops / AUTO_MIN_FLOPS);
-  const byRows = Math.floor(rows / AUTO_MIN_ROWS);
-  return Math.max(1, Math.min(cores, byWork, byRows, MAX_WORKERS));
+  const params = paramCount(net);
+  const most = Math.max(1, Math.min(cores, Math.floor(rows / AUTO_MIN_ROWS), MAX_WORKERS));
+  let best = 1;
+  let bestTime = stepNs(1, flops, params);
+  for (let n = 2; n <= most; n++) {
+    const t = stepNs(n, flops, params);
+    if (t < bestTime) [best, bestTime] = [n, t];
+  }
+  return best;
+}
+
+/** The cost model's step time for n participants (see COST). @internal */
+export function stepNs(n: number, flops: number, params: number): number {
+  const split = n > 1 ? COST.SPLIT_NS * params + COST.SYNC_NS : 0;
+  return (COST.FLOP_NS * flops) / n + split + (n - 1) * COST.REDUCE_NS * params;
 }
 
 // ---------------------------------------------------------------------------------------------
