@@ -3,7 +3,8 @@
 // W1-W5, and GEMM GFLOP/s, all measured in this one process run on this machine. Same data,
 // initial weights, batch order and learning rate for every framework; round 0 is warm-up; each
 // figure is the median over rounds (a round is one epoch, replayed until it has run
-// `minRoundSeconds`, and cut short after `roundSeconds`).
+// `minRoundSeconds`, and cut short after `roundSeconds`). Then the same on all cores: torchlet
+// with data-parallel workers, PyTorch with its intra-op threads.
 // Writes bench/results.json and bench/results.md (quick runs: bench/results-quick.*). The warm-up
 // figure (epochs 2..E of an ordinary run in a fresh process, bench/warmup.ts) is part of both;
 // `--warmup` runs it alone (bench/results-warmup.*).
@@ -12,7 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { init, memory, type Dataset } from '../ts/index.js';
+import { availableCores, init, memory, stopWorkers, type Dataset } from '../ts/index.js';
+import { autoWorkers } from '../ts/train/parallel.js';
 import { GEMM_SHAPES, benchGemm, gemmTable, type GemmResult } from './gemm.js';
 import { BenchStepper, WORKLOADS, batchOrder, workloadData, type Workload } from './workloads.js';
 import { STEADY_SECONDS, WARMUP_EPOCHS, spawnWarmup, summarise, type WarmupRun } from './warmup.js';
@@ -52,6 +54,8 @@ interface WorkloadResult {
   peers: Record<string, Peer>;
   /** The warm-up figure (see `warmupFigures`). */
   warmup?: WarmupFigure;
+  /** All cores: torchlet with `workers` = the cores, PyTorch with as many threads. */
+  allCores?: { cores: number; torchlet: number; auto: number; pytorch: number | null };
 }
 
 /** Epochs 2..E of an ordinary run in a fresh process, and the steady state after them. */
@@ -71,8 +75,9 @@ function trainTorchlet(
   w: Workload,
   data: Dataset,
   orders: Uint32Array[],
+  workers = 1,
 ): { rates: number[]; wasm: number[] } {
-  const stepper = new BenchStepper(w, data, SEED);
+  const stepper = new BenchStepper(w, data, SEED, workers);
   const n = data.x.shape[0]!;
   const rates: number[] = [];
   const wasm: number[] = [];
@@ -120,6 +125,7 @@ function runTorch(
   jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }>,
   gemmShapes: typeof GEMM_SHAPES,
   warmup?: { epochs: number; steadySeconds: number },
+  threads = 1,
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'torchlet-bench-'));
   try {
@@ -152,12 +158,13 @@ function runTorch(
       join(dir, 'job.json'),
       JSON.stringify(gemmShapes.length > 0 ? { workloads, gemm } : { workloads }),
     );
-    // One thread everywhere: PyTorch's intra-op pool and the BLAS under it.
+    // `threads` everywhere (one, but for the all-cores row): PyTorch's intra-op pool and the BLAS.
     const env = {
       ...process.env,
-      OMP_NUM_THREADS: '1',
-      OPENBLAS_NUM_THREADS: '1',
-      MKL_NUM_THREADS: '1',
+      OMP_NUM_THREADS: String(threads),
+      OPENBLAS_NUM_THREADS: String(threads),
+      MKL_NUM_THREADS: String(threads),
+      TORCH_BENCH_THREADS: String(threads),
     };
     const r = spawnSync(PYTHON, ['bench/torch_bench.py', dir], {
       encoding: 'utf8',
@@ -255,6 +262,26 @@ function warmupTable(results: Array<{ id: string; warmup?: WarmupFigure }>): str
   return lines;
 }
 
+/** The all-cores table (markdown lines): torchlet's workers against PyTorch's best setting. */
+function allCoresTable(results: WorkloadResult[], cores: number): string[] {
+  const lines = [
+    `All ${cores} cores: torchlet with \`workers: ${cores}\` (each step's batch split over ${cores} threads, one all-reduce per step) and PyTorch with ${cores} intra-op threads, measured like the table above, right after it. Best PyTorch = the faster of its 1-thread and ${cores}-thread figures. 'auto' = the count torchlet's default picks for this workload.`,
+    '',
+    `| workload | torchlet 1 | torchlet ${cores} workers | speed-up | 'auto' | PyTorch 1 thread | PyTorch ${cores} threads | torchlet ${cores} / best PyTorch |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const a = r.allCores;
+    if (a === undefined) continue;
+    const py1 = r.peers['pytorch']?.rate ?? null;
+    const best = py1 === null || a.pytorch === null ? (py1 ?? a.pytorch) : Math.max(py1, a.pytorch);
+    lines.push(
+      `| ${r.id} | ${fmt(r.torchlet)} | ${fmt(a.torchlet)} | ${ratio(a.torchlet, r.torchlet)} | ${a.auto} | ${fmt(py1)} | ${fmt(a.pytorch)} | ${ratio(a.torchlet, best)} |`,
+    );
+  }
+  return lines;
+}
+
 /** `--warmup`: the warm-up figures alone, into bench/results-warmup.{json,md}. */
 async function warmupOnly(): Promise<void> {
   await init();
@@ -326,6 +353,7 @@ async function main(): Promise<void> {
       `PyTorch: skipped (${PYTHON} -c "import torch" failed; apt-get install python3-torch)`,
     );
   const gemmShapes = quick ? GEMM_SHAPES.slice(0, 3) : GEMM_SHAPES;
+  const cores = availableCores();
   const results: WorkloadResult[] = [];
   const jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }> = [];
   for (const w of WORKLOADS) {
@@ -355,6 +383,21 @@ async function main(): Promise<void> {
       result.peers['pytorch'] = { rate: median(torch.workloads[w.id]!.slice(1)) };
       console.log(`${w.id} pytorch: ${fmt(result.peers['pytorch'].rate)} samples/s`);
     }
+    // All cores, right after: torchlet's data-parallel workers, PyTorch's intra-op threads.
+    const again = workloadData(w);
+    const all = median(trainTorchlet(w, again, orders, cores).rates.slice(1));
+    const net = w.build(SEED);
+    const auto = autoWorkers(net, [w.batch, ...w.inputShape], cores);
+    net.dispose();
+    again.dispose();
+    const pyAll =
+      torchVersion === null
+        ? null
+        : median(runTorch([job], [], undefined, cores).workloads[w.id]!.slice(1));
+    result.allCores = { cores, torchlet: all, auto, pytorch: pyAll };
+    console.log(
+      `${w.id} all ${cores} cores: torchlet ${fmt(all)} (${ratio(all, rate)} of 1 worker; 'auto' picks ${auto}), PyTorch ${fmt(pyAll)}`,
+    );
   }
   const torchletRss = process.resourceUsage().maxRSS * 1024;
   const torchletWasm = memory().wasmBytes;
@@ -441,6 +484,7 @@ async function main(): Promise<void> {
       `| ${r.id} ${r.title} | ${fmt(r.torchlet)} | ${r.gflops.toFixed(1)} | ${cells.join(' | ')} |`,
     );
   }
+  lines.push('', ...allCoresTable(results, cores));
   lines.push('', ...warmupTable(results));
   lines.push(
     '',
@@ -526,3 +570,4 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--warmup')) await warmupOnly();
 else await main();
+await stopWorkers();

@@ -12,7 +12,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
+# One thread unless the job says otherwise (the bench's all-cores row sets TORCH_BENCH_THREADS).
+torch.set_num_threads(int(os.environ.get("TORCH_BENCH_THREADS", "1")))
 
 
 def load(path, dtype=torch.float32):

@@ -22,6 +22,7 @@ import {
   type Module,
   Optim,
   type OptimizerName,
+  ReLU,
   Rng,
   Sequential,
   Sigmoid,
@@ -33,6 +34,7 @@ import {
   deserialize,
   fit,
   init,
+  register,
   memory,
   serialize,
   sgd,
@@ -446,6 +448,31 @@ describe('options and refusals', () => {
     );
     const auto = new Optim(net, new MSELoss(), 0.1);
     auto.computeGradients(randTensor([512, 5], 63), randTensor([512, 5], 64));
+    expect(auto.workers).toBe(1);
+  });
+
+  it('a layer registered in this thread only: refused with workers > 1, one thread with auto', () => {
+    class Rectifier extends ReLU {
+      static override readonly spec = {
+        ...ReLU.spec,
+        type: 'ParallelTestReLU',
+        build: () => new Rectifier(),
+      };
+    }
+    register(Rectifier);
+    const rng = new Rng(66);
+    const net = new Sequential(
+      new Linear(784, 100, { rng }),
+      new Rectifier(),
+      new Linear(100, 10, { rng }),
+    );
+    expectError(
+      () => new Optim(net, new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 }),
+      'BAD_ARGUMENT',
+      /registered in this thread only \(ParallelTestReLU\): worker threads know the built-in layers/,
+    );
+    const auto = new Optim(net, new LogSoftmaxCrossEntropy(), 0.1);
+    auto.computeGradients(randTensor([64, 784], 67), labels(64, 10, 68));
     expect(auto.workers).toBe(1);
   });
 

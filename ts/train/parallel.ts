@@ -29,7 +29,8 @@ import {
 } from '../core/loss.js';
 import { Module, type Parameter } from '../core/module.js';
 import { Rng } from '../core/rng.js';
-import { describeArchitecture } from '../core/serialize.js';
+import { MODULE_TYPES } from '../core/registry.js';
+import { type ArchitectureNode, describeArchitecture } from '../core/serialize.js';
 import { Tensor } from '../core/tensor.js';
 import { type Ptr, compiledModule, kernels } from '../core/wasm.js';
 import type { FromWorker } from './gridpool.js';
@@ -564,10 +565,20 @@ export class Team {
    * layer, a loss that is not built in), or null when they can.
    */
   static refusal(net: Module, loss: Loss): string | null {
+    let architecture: ArchitectureNode;
     try {
-      describeArchitecture(net, 'workers');
+      architecture = describeArchitecture(net, 'workers');
     } catch (e) {
       return (e as Error).message.replace(/^workers: /, '');
+    }
+    // A worker knows the built-in layers; `register(MyLayer)` ran in this thread only.
+    const custom = (node: ArchitectureNode): string | null =>
+      MODULE_TYPES.includes(node.type)
+        ? (node.children ?? []).reduce<string | null>((found, c) => found ?? custom(c), null)
+        : node.type;
+    const type = custom(architecture);
+    if (type !== null) {
+      return `a layer registered in this thread only (${type}): worker threads know the built-in layers (${MODULE_TYPES.join(', ')})`;
     }
     if (BUILT_IN_LOSSES[loss.type] !== loss.constructor) {
       return `a loss that is not built in (${Object.keys(BUILT_IN_LOSSES).join(', ')}): ${loss.constructor.name}`;
