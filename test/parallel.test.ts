@@ -558,6 +558,59 @@ describe('threads', () => {
   );
 
   it(
+    'threads stopped under an Optim: its next step starts new ones, with the same result',
+    () => {
+      const x = randTensor([16, 20], 80);
+      const y = labels(16, 5, 81);
+      const a = mlp(82);
+      const b = mlp(82);
+      const oa = new Optim(a, new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 });
+      const ob = new Optim(b, new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 });
+      oa.step(x, y);
+      ob.step(x, y);
+      void stopWorkers(); // both teams' threads end here
+      expect(workerThreads()).toBe(0);
+      oa.step(x, y);
+      ob.step(x, y);
+      expect(stateHash(a)).toBe(stateHash(b));
+      const c = mlp(82);
+      const oc = new Optim(c, new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 });
+      oc.step(x, y);
+      oc.step(x, y);
+      expect(stateHash(c)).toBe(stateHash(a));
+      for (const o of [oa, ob, oc]) o.dispose();
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'an sgd that throws in a worker gives its threads back',
+    () => {
+      const before = workerThreads();
+      const xs = randTensor([64, 20], 83).toArray();
+      xs.fill(3e38, 50 * 20, 51 * 20);
+      const net = new Sequential(new Linear(20, 5, { rng: new Rng(84) }));
+      net.parameters()[0]!.value.data.fill(1);
+      const bad = { x: Tensor.from(xs, [64, 20]), y: labels(64, 5, 85) };
+      const options = { batchSize: 64, epochs: 1, step: 0.1, shuffle: false, workers: 2 };
+      expectError(
+        () => sgd(net, bad, new LogSoftmaxCrossEntropy(), options),
+        'NON_FINITE',
+        /network output/,
+      );
+      const h = sgd(
+        mlp(86),
+        { x: randTensor([64, 20], 87), y: labels(64, 5, 88) },
+        new LogSoftmaxCrossEntropy(),
+        options,
+      );
+      expect(Number.isFinite(h.loss[0])).toBe(true);
+      expect(workerThreads()).toBe(Math.max(before, 1));
+    },
+    TIMEOUT,
+  );
+
+  it(
     'an aborted fit gives its threads back: the next run uses them',
     async () => {
       const data = { x: randTensor([256, 20], 76), y: labels(256, 5, 77) };

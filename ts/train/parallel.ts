@@ -404,8 +404,17 @@ function blockingAllowed(ctrl: Int32Array): boolean {
   return canBlock;
 }
 
-/** Waits until ctrl[index] >= target or `ms` pass; returns whether it got there. */
-function waitAtLeast(ctrl: Int32Array, index: number, target: number, ms: number): boolean {
+/**
+ * Waits until ctrl[index] >= target, `ms` pass, or `gaveUp()` (checked at least once a second:
+ * a dead worker's mark may have come before the counter was reset); returns whether it got there.
+ */
+function waitAtLeast(
+  ctrl: Int32Array,
+  index: number,
+  target: number,
+  ms: number,
+  gaveUp: () => boolean = () => false,
+): boolean {
   const end = performance.now() + ms;
   const block = blockingAllowed(ctrl);
   const spinEnd = performance.now() + SPIN_MS;
@@ -414,7 +423,7 @@ function waitAtLeast(ctrl: Int32Array, index: number, target: number, ms: number
     const v = Atomics.load(ctrl, index);
     if (v >= target) return true;
     const left = end - performance.now();
-    if (left <= 0) return false;
+    if (left <= 0 || gaveUp()) return false;
     if (block) Atomics.wait(ctrl, index, v, Math.min(left, 1000));
   }
 }
@@ -721,7 +730,14 @@ export class Team {
       mine = own(x.rows(0, counts[0]!), y.rows(0, counts[0]!), this.scaleOf(counts[0]!, c));
     } finally {
       // Never return while a worker still writes into the shared buffer.
-      if (!waitAtLeast(ctrl, DONE, active, Number.POSITIVE_INFINITY)) this.fail('no answer');
+      const fatal = (): boolean => {
+        for (let w = 1; w < n; w++) {
+          if (Atomics.load(ctrl, views.word(w, WORDS.W_STATUS)) === STATUS_FATAL) return true;
+        }
+        return false;
+      };
+      // Returns early only for a dead worker, whose message the check below throws.
+      waitAtLeast(ctrl, DONE, active, Number.POSITIVE_INFINITY, fatal);
     }
     // Errors first (as one participant would have thrown), then non-finite values in row order.
     for (let w = 1; w < n; w++) {

@@ -64,6 +64,16 @@ export async function serveTeam(m: JoinMessage): Promise<void> {
   let x: Tensor | null = null;
   let y: Tensor | null = null;
   let seen = Atomics.load(ctrl, WORDS.SEQ);
+  // A thread that exits while in a team (process.exit in a callback, an uncaught error) says so,
+  // so the coordinator, which may be blocked waiting for it, throws instead of hanging.
+  const onExit = (): void => {
+    views.writeMessage(w, 'the worker thread exited');
+    Atomics.store(ctrl, views.word(w, WORDS.W_STATUS), STATUS_FATAL);
+    Atomics.add(ctrl, WORDS.DONE, 1);
+    Atomics.notify(ctrl, WORDS.DONE);
+  };
+  const node = typeof process === 'undefined' ? undefined : process;
+  node?.on('exit', onExit);
   Atomics.add(ctrl, WORDS.READY, 1);
   Atomics.notify(ctrl, WORDS.READY);
   try {
@@ -106,6 +116,7 @@ export async function serveTeam(m: JoinMessage): Promise<void> {
       Atomics.notify(ctrl, WORDS.DONE);
     }
   } finally {
+    node?.off('exit', onExit);
     x?.dispose();
     y?.dispose();
     net.dispose();
