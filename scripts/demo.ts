@@ -47,6 +47,9 @@ export async function buildDemo(outDir = 'build/demo'): Promise<string> {
   await bundleForBrowser({ main: 'web/main.ts', worker: 'web/worker.ts' }, outDir);
   mkdirSync(outDir, { recursive: true });
   copyFileSync('web/index.html', join(outDir, 'index.html'));
+  // The threads of data-parallel training: worker.js (torchlet bundled in) starts them from
+  // new URL('./gridworker.js', import.meta.url), which this bundler leaves as it is.
+  copyFileSync('dist/gridworker.js', join(outDir, 'gridworker.js'));
   return outDir;
 }
 

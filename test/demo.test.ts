@@ -10,7 +10,16 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo } from '../scripts/demo.js';
 import { type Served, serve } from '../scripts/serve.js';
-import { LogSoftmaxCrossEntropy, asSamples, init, loadDigits, preset, sgd } from '../ts/index.js';
+import {
+  LogSoftmaxCrossEntropy,
+  asSamples,
+  availableCores,
+  init,
+  loadDigits,
+  preset,
+  sgd,
+} from '../ts/index.js';
+import { autoWorkers } from '../ts/train/parallel.js';
 import { launchChromium } from './browser/chromium.js';
 import { expectFreshDist } from './browser/dist-check.js';
 
@@ -30,6 +39,7 @@ interface Logged {
   run?: number;
   epoch?: number;
   loss?: number;
+  threads?: number;
   stopped?: boolean;
   at: number;
 }
@@ -203,6 +213,16 @@ describe('demo in headless Chromium', () => {
       `demo: the ${TICK_MS} ms main-thread timer fired ${fired} times within ${between.length} epochs`,
     );
     expect(fired).toBeGreaterThanOrEqual(2 * between.length);
+
+    // The page is cross-origin isolated (scripts/serve.ts), so 'auto' splits the conv net's
+    // batches as it would in Node on this machine's cores (fit starts the threads in the worker).
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    await init();
+    const { net, inputShape } = preset('conv1d', { seed: 1 });
+    const expected = autoWorkers(net, [32, ...inputShape], availableCores());
+    net.dispose();
+    const threads = log.filter((m) => m.type === 'epoch' && m.run === 1).map((m) => m.threads);
+    expect(threads).toEqual(Array(15).fill(expected));
   }, 60_000);
 
   it('shows no developer hook on the page', async () => {

@@ -8,7 +8,7 @@
 //   the flat index in the whole batch), callbacks, optimiser state, save and load mid-training;
 // - errors in a worker surface as the same TorchletError, change no weight, and leave the team
 //   usable; threads never leak (stopWorkers ends them; fit's abort gives them back).
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   BCELoss,
   Conv1D,
@@ -606,6 +606,49 @@ describe('threads', () => {
       );
       expect(Number.isFinite(h.loss[0])).toBe(true);
       expect(workerThreads()).toBe(Math.max(before, 1));
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "a worker script that is not there: 'auto' trains on one thread and says so once; a number throws",
+    async () => {
+      const missing = new URL('file:///nonexistent/gridworker.js');
+      await expect(startWorkers(2, { workerUrl: missing })).rejects.toThrow(
+        /startWorkers: expected the worker script file:\/\/\/nonexistent\/gridworker.js .* got no such file/,
+      );
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      try {
+        const big = mlp(90, 784, 100, 10);
+        const auto = new Optim(big, new LogSoftmaxCrossEntropy(), 0.1);
+        const x = randTensor([64, 784], 91);
+        const y = labels(64, 10, 92);
+        expect(Number.isFinite(auto.step(x, y))).toBe(true);
+        expect(auto.workers).toBe(1);
+        const h = await fit(mlp(93, 784, 100, 10), { x, y }, new LogSoftmaxCrossEntropy(), {
+          epochs: 1,
+        });
+        expect(Number.isFinite(h.loss[0])).toBe(true);
+        expect(warn).toHaveBeenCalledTimes(1);
+        expect(String(warn.mock.calls[0]![0])).toMatch(
+          /^torchlet: training on 1 worker: could not start worker threads \(.*no such file/,
+        );
+        const fixed = new Optim(mlp(94, 784, 100, 10), new LogSoftmaxCrossEntropy(), 0.1, {
+          workers: 2,
+        });
+        expectError(
+          () => fixed.step(x, y),
+          'BAD_ARGUMENT',
+          /expected the worker script .* no such file/,
+        );
+      } finally {
+        warn.mockRestore();
+        await stopWorkers(); // forgets the URL
+      }
+      const again = new Optim(mlp(95), new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 });
+      again.step(randTensor([8, 20], 96), labels(8, 5, 97));
+      expect(workerThreads()).toBe(1);
+      again.dispose();
     },
     TIMEOUT,
   );

@@ -90,6 +90,7 @@ export {
 export { fit, type FitOptions, type Progress } from './train/fit.js';
 export {
   startWorkers,
+  type StartWorkersOptions,
   stopWorkers,
   workerThreads,
   availableCores,

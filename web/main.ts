@@ -59,7 +59,7 @@ worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
   log.push({
     type: m.type,
     ...('run' in m ? { run: m.run } : {}),
-    ...(m.type === 'epoch' ? { epoch: m.epoch, loss: m.loss } : {}),
+    ...(m.type === 'epoch' ? { epoch: m.epoch, loss: m.loss, threads: m.threads } : {}),
     ...(m.type === 'finished' ? { stopped: m.stopped } : {}),
     at: performance.now(),
   });
@@ -91,7 +91,9 @@ function onMessage(m: FromWorker): void {
       run.losses.push(m.loss);
       drawLossChart(run);
       if (m.accuracy !== undefined) showAccuracy(m.accuracy, m.epoch);
-      $('status').textContent = `epoch ${m.epoch + 1} of ${m.epochs}: loss ${m.loss.toFixed(4)}`;
+      $('status').textContent =
+        `epoch ${m.epoch + 1} of ${m.epochs}: loss ${m.loss.toFixed(4)}` +
+        ` (${m.threads} ${m.threads === 1 ? 'thread' : 'threads'})`;
       break;
     }
     case 'reconstructions':

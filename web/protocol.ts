@@ -54,6 +54,8 @@ export type FromWorker =
       epochs: number;
       loss: number;
       accuracy?: number;
+      /** Threads each batch is split over ('auto': this machine's choice for this network). */
+      threads: number;
     }
   /** Test digits and their reconstructions, `count` rows of 64 pixels each (autoencoder runs). */
   | {

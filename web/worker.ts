@@ -9,6 +9,7 @@ import {
   BCELoss,
   LogSoftmaxCrossEntropy,
   type Loss,
+  Optim,
   PRESETS,
   type Preset,
   Tensor,
@@ -113,16 +114,18 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
       : { x: trainSplit.x, y: trainSplit.x };
   const shown = test.x.rows(0, SHOWN);
   post({ type: 'started', run, config, description: model.description, task });
+  // workers 'auto' (the default): the page is cross-origin isolated, so the batches of a network
+  // big enough to gain are split over threads; the page shows how many.
+  const optim = new Optim(model.net, loss, config.step, { optimizer: config.optimizer });
   const started = performance.now();
   let epochsDone = 0;
   let stopped = false;
   try {
     try {
       // One fit call for the whole run, so momentum's and Adam's state carries across epochs.
-      const { optimizer, step, epochs, batchSize, seed } = config;
+      const { epochs, batchSize, seed } = config;
       await fit(model.net, data, loss, {
-        optimizer,
-        step,
+        optim,
         epochs,
         batchSize,
         seed,
@@ -136,6 +139,7 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
             epochs: config.epochs,
             loss: value,
             ...(task === 'classify' ? { accuracy: accuracy(model.net, testSet) } : {}),
+            threads: optim.workers ?? 1,
           });
           if (task === 'classify' && classifier !== model) {
             classifier?.net.dispose();
@@ -174,6 +178,7 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
   } catch (e) {
     post({ type: 'error', run, message: e instanceof Error ? e.message : String(e) });
   } finally {
+    optim.dispose();
     if (classifier !== model) model.net.dispose();
     loss.dispose();
     shown.dispose();

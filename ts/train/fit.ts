@@ -132,7 +132,11 @@ export async function fit(
     const first = [Math.min(p.batchSize, p.n), ...data.x.shape.slice(1)];
     const workers = p.optim.plannedWorkers(first, true);
     if (workers > 1) {
-      await startWorkers(workers);
+      try {
+        await startWorkers(workers);
+      } catch (e) {
+        if (!p.optim.oneThreadAfter(e)) throw e;
+      }
       checkAbort();
     }
     // Again: another fit may have started on this net while this one waited.

@@ -5,6 +5,7 @@
 // hash, verified), rebuilds each network with fromArchitecture on the job's seed and runs the
 // local pool's runTrial. Node only.
 
+import { runningTrials } from './parallel.js';
 import { TorchletError } from '../core/errors.js';
 import { defaultRng } from '../core/rng.js';
 import { FORMAT_VERSION, fromArchitecture } from '../core/serialize.js';
@@ -168,6 +169,7 @@ function unrecoverable(message: string): Error {
  * or bad data is thrown as unrecoverable (no retry). @internal
  */
 export async function processTrial(job: TrialJobView): Promise<QueueJobResult> {
+  runningTrials();
   const d = job.data;
   if (d?.kind !== 'torchlet-trial') {
     throw unrecoverable(`torchlet worker: expected a torchlet trial job, got ${JSON.stringify(d)}`);

@@ -12,6 +12,7 @@ import {
   compileBuildNet,
   runTrial,
 } from './gridpool.js';
+import { runningTrials } from './parallel.js';
 import { serveTeam } from './parallelworker.js';
 
 interface Endpoint {
@@ -51,6 +52,7 @@ ep.listen((m) => {
     } else if (m.kind === 'init') {
       try {
         await torchlet.init(m.module);
+        runningTrials();
         build = compileBuildNet(m.ctx.buildSource);
         ctx = m.ctx;
         ep.post({ kind: 'ready' });

@@ -16,10 +16,11 @@ import {
   autoWorkers,
   availableCores,
   cannotWait,
-  insideWorker,
+  insideTrials,
   scaleInPlace,
   startedThreads,
   usableWorkers,
+  warnOnce,
   workerSeeds,
 } from './parallel.js';
 
@@ -370,6 +371,19 @@ export class Optim {
   computeGradients(x: Tensor, y: Tensor): GradientReport {
     const n = this.participants ?? this.plannedWorkers(x.shape);
     let report: GradientReport;
+    if (n > 1 && this.team === null && this.config.workers === 'auto') {
+      // 'auto' is a choice, not a demand: threads that cannot start mean training on this one.
+      try {
+        this.team = this.startTeam(n);
+        this.team.start(x, y);
+      } catch (e) {
+        this.team?.dispose();
+        this.team = null;
+        teams.unregister(this);
+        this.oneThreadAfter(e);
+        return this.computeGradients(x, y);
+      }
+    }
     if (n > 1) {
       this.team ??= this.startTeam(n);
       report = this.team.computeGradients(x, y, (xs, ys, a) => this.forwardBackward(xs, ys, a));
@@ -416,7 +430,7 @@ export class Optim {
     const asked = this.config.workers;
     let n: number;
     if (asked === 'auto') {
-      n = insideWorker() ? 1 : autoWorkers(this.net, batchShape, availableCores());
+      n = insideTrials() ? 1 : autoWorkers(this.net, batchShape, availableCores());
       if (n > 1 && !willStart && cannotWait()) n = Math.min(n, 1 + startedThreads());
       // A net the workers cannot rebuild (shared modules, unregistered layers) or a custom loss
       // trains on this thread: 'auto' only splits what splitting supports.
@@ -426,6 +440,18 @@ export class Optim {
     }
     this.participants = n;
     return n;
+  }
+
+  /**
+   * After worker threads failed to start: with 'auto', trains on this thread from now on (said
+   * once on the console) and returns true; with a number, returns false (the caller throws).
+   * @internal
+   */
+  oneThreadAfter(error: unknown): boolean {
+    if (this.config.workers !== 'auto') return false;
+    this.participants = 1;
+    warnOnce(`could not start worker threads (${(error as Error).message})`);
+    return true;
   }
 
   private startTeam(n: number): Team {

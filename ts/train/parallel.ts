@@ -34,7 +34,8 @@ import { type ArchitectureNode, describeArchitecture } from '../core/serialize.j
 import { Tensor } from '../core/tensor.js';
 import { type Ptr, compiledModule, kernels } from '../core/wasm.js';
 import type { FromWorker } from './gridpool.js';
-import { type WorkerPort, workerSource } from './gridspawn.js';
+import { type WorkerPort, resolveWorkerUrl, workerSource } from './gridspawn.js';
+import { checkOptionKeys } from './optim.js';
 
 /**
  * How long a waiting thread spins before it blocks: a futex wake-up costs tens of microseconds,
@@ -243,8 +244,31 @@ interface Thread {
 const idle: Thread[] = [];
 const all = new Set<Thread>();
 
+/** The worker script `startWorkers({ workerUrl })` named (undefined: gridworker.js beside us). */
+let scriptUrl: URL | undefined;
+
+/** Options for `startWorkers`. */
+export interface StartWorkersOptions {
+  /**
+   * The worker script (torchlet's `gridworker.js`), for bundlers that do not follow
+   * `new URL('./gridworker.js', import.meta.url)`: a URL, or a string relative to the page (in
+   * Node, a file path). It applies to threads started from now on, and idle threads of another
+   * script are stopped; `stopWorkers()` forgets it.
+   */
+  workerUrl?: URL | string;
+}
+
 function spawnThread(): Thread {
-  const source = workerSource();
+  const source = workerSource(scriptUrl);
+  const url = new URL(source.url);
+  const fs = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:fs');
+  // Node would report a missing script only to an event loop this thread may be blocking.
+  if (url.protocol === 'file:' && fs !== undefined && !fs.existsSync(url)) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `expected the worker script ${source.url} (gridworker.js beside torchlet's bundle), got no such file: a bundler that moved torchlet must copy it there`,
+    );
+  }
   const thread: Thread = {
     port: undefined as unknown as WorkerPort,
     dead: null,
@@ -290,22 +314,51 @@ function takeThreads(count: number): Thread[] {
  * cannot wait synchronously, so there `sgd` and `Optim.step` with `workers` > 1 need this first
  * (`fit` calls it itself).
  * @param count Participants, this thread included (default: the machine's cores).
+ * @param options `workerUrl`: where the worker script is, for bundlers that move it.
  * @returns The participants available: `count`, or 1 where workers cannot run (said once on the
  *   console: a page without cross-origin isolation).
  * @throws TorchletError `BAD_ARGUMENT` for a count that is not an integer from 1 to MAX_WORKERS,
  *   and when a worker's script fails to load.
  * @example await startWorkers(4); sgd(net, data, loss, { workers: 4 });
  */
-export async function startWorkers(count: number = availableCores()): Promise<number> {
+export async function startWorkers(
+  count: number = availableCores(),
+  options: StartWorkersOptions = {},
+): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
     throw new TorchletError(
       'BAD_ARGUMENT',
       `startWorkers: expected an integer from 1 to ${MAX_WORKERS}, got ${String(count)}`,
     );
   }
+  checkOptionKeys(options, ['workerUrl'], 'startWorkers');
+  if (options.workerUrl !== undefined) {
+    let url: URL;
+    try {
+      url = resolveWorkerUrl(options.workerUrl);
+    } catch {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `startWorkers: expected workerUrl to be a URL or a path, got ${JSON.stringify(options.workerUrl)}`,
+      );
+    }
+    if (url.href !== scriptUrl?.href) {
+      scriptUrl = url;
+      const stale = idle.splice(0);
+      for (const t of stale) {
+        t.dead = 'stopped';
+        all.delete(t);
+        void t.port.terminate();
+      }
+    }
+  }
   if (usableWorkers(count) === 1) return 1;
   for (let i = idle.length - 1; i >= 0; i--) if (idle[i]!.dead !== null) idle.splice(i, 1);
-  while (idle.length < count - 1) idle.push(spawnThread());
+  try {
+    while (idle.length < count - 1) idle.push(spawnThread());
+  } catch (e) {
+    throw new TorchletError('BAD_ARGUMENT', `startWorkers: ${(e as Error).message}`);
+  }
   await Promise.all(
     idle.map(
       (t) =>
@@ -336,6 +389,7 @@ export function workerThreads(): number {
  * step.
  */
 export async function stopWorkers(): Promise<void> {
+  scriptUrl = undefined;
   const threads = [...all];
   all.clear();
   idle.length = 0;
@@ -350,7 +404,8 @@ export function availableCores(): number {
   return typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
 }
 
-let isolationWarned = false;
+/** The reasons already said (each once per page or process). */
+const warned = new Set<string>();
 
 /**
  * Why this environment cannot run worker threads on shared memory, or null when it can. In a
@@ -369,10 +424,10 @@ export function parallelUnavailable(): string | null {
   return null;
 }
 
-/** Says once per page or process why training runs on one thread. */
-function warnOnce(reason: string): void {
-  if (isolationWarned) return;
-  isolationWarned = true;
+/** Says why training runs on one thread, once per reason per page or process. @internal */
+export function warnOnce(reason: string): void {
+  if (warned.has(reason)) return;
+  warned.add(reason);
   console.warn(`torchlet: training on 1 worker: ${reason}`);
 }
 
@@ -595,6 +650,18 @@ export class Team {
     return null;
   }
 
+  /** Rows of each participant for a batch of c rows, in batch order (this thread's first). */
+  private split(c: number): number[] {
+    const base = Math.floor(c / this.n);
+    const extra = c % this.n;
+    return Array.from({ length: this.n }, (_, w) => base + (w < extra ? 1 : 0));
+  }
+
+  /** Starts the workers for batches like x, y now (throws what starting them throws). */
+  start(x: Tensor, y: Tensor): void {
+    this.ensure(this.split(x.shape[0] ?? 0)[1] ?? 0, x, y);
+  }
+
   /** Starts (or restarts, for larger batches) the workers; synchronous where threads may block. */
   private ensure(rows: number, x: Tensor, y: Tensor): SharedViews {
     const v = this.views;
@@ -690,10 +757,7 @@ export class Team {
       return { loss: r.loss, nonFinite: r.nonFinite as TeamReport['nonFinite'], detail: r.detail };
     }
     const n = this.n;
-    const base = Math.floor(c / n);
-    const extra = c % n;
-    const counts: number[] = [];
-    for (let w = 0; w < n; w++) counts.push(base + (w < extra ? 1 : 0));
+    const counts = this.split(c);
     const xCols = x.size / c;
     const yCols = y.size / c;
     const views = this.ensure(counts[1]!, x, y);
@@ -847,12 +911,20 @@ function sameTail(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** True inside a worker thread (Node worker_threads or a Web Worker). @internal */
-export function insideWorker(): boolean {
-  const wt =
-    typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:worker_threads');
-  if (wt !== undefined) return !wt.isMainThread;
-  return typeof window === 'undefined' && typeof self !== 'undefined';
+let trials = false;
+
+/**
+ * Marks this thread as one that runs grid-search trials (a pool worker or a queue worker's trial
+ * process): the search already spreads its trials over the cores, so 'auto' uses one thread
+ * here. @internal
+ */
+export function runningTrials(): void {
+  trials = true;
+}
+
+/** True in a thread that runs grid-search trials (see `runningTrials`). @internal */
+export function insideTrials(): boolean {
+  return trials;
 }
 
 /**
