@@ -7,7 +7,7 @@ const FILES: Array<[string, string]> = [
   ['dist/index.js', 'JS bundle, default (browsers, workers, bundlers)'],
   ['dist/index.node.js', 'JS bundle, node'],
   ['dist/torchlet.wasm', 'WASM core (SIMD128)'],
-  ['dist/gridworker.js', "gridSearch's worker (loaded only by `gridSearch`)"],
+  ['dist/gridworker.js', 'the worker threads of `gridSearch` and data-parallel training'],
   ['dist/digits.csv.gz', 'digits data (loaded only by `loadDigits`/`fetchDigits`)'],
 ];
 const BEGIN = '<!-- sizes:begin (npm run sizes rewrites this table) -->';
