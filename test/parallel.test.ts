@@ -201,6 +201,30 @@ describe('one step, split', () => {
   }
 
   it(
+    'batches of changing size (8, 40, 8 rows): the team grows its buffers and still matches one worker',
+    () => {
+      const one = mlp(23);
+      const many = mlp(23);
+      const o1 = new Optim(one, new LogSoftmaxCrossEntropy(), 0.1, { workers: 1 });
+      const o3 = new Optim(many, new LogSoftmaxCrossEntropy(), 0.1, { workers: 3 });
+      for (const [rows, seed] of [
+        [8, 24],
+        [40, 25],
+        [8, 26],
+      ] as const) {
+        const x = randTensor([rows, 20], seed);
+        const y = labels(rows, 5, seed + 100);
+        o1.computeGradients(x, y);
+        expect(o3.computeGradients(x, y).nonFinite).toBeNull();
+        expectClose(gradients(many), gradients(one), 2e-6);
+      }
+      expect(workerThreads()).toBeGreaterThanOrEqual(2);
+      o3.dispose();
+    },
+    TIMEOUT,
+  );
+
+  it(
     'a batch smaller than the team leaves workers idle and still matches one worker',
     () => {
       const x = randTensor([2, 20], 20);

@@ -450,7 +450,9 @@ export class Optim {
   oneThreadAfter(error: unknown): boolean {
     if (this.config.workers !== 'auto') return false;
     this.participants = 1;
-    warnOnce(`could not start worker threads (${(error as Error).message})`);
+    // One reason, whichever call met it first (startWorkers names itself in its messages).
+    const reason = (error as Error).message.replace(/^startWorkers: /, '');
+    warnOnce(`could not start worker threads (${reason})`);
     return true;
   }
 
