@@ -40,7 +40,7 @@ const LOSSES: Readonly<Record<string, (o: LossOptions) => Loss>> = {
   CrossEntropyLoss: (o) => new CrossEntropyLoss(o),
 };
 
-/** Joins a team and serves its steps until released. */
+/** Joins a team and serves its steps until released. @internal */
 export async function serveTeam(m: JoinMessage): Promise<void> {
   const views = new SharedViews(m.sab, m.layout);
   const { ctrl } = views;
