@@ -185,14 +185,6 @@ export class Sequential extends Container {
     return [...(shapes.length === 0 ? s : shapes[shapes.length - 1]!)];
   }
 
-  override forward(x: Tensor): Tensor {
-    this.checkLive('forward');
-    checkTensor(x, this.writer('forward'), 'input');
-    const shapes = this.layerShapes(x.shape, 'forward');
-    const out = shapes.length === 0 ? x.shape : shapes[shapes.length - 1]!;
-    return this.forwardIn(this.frame, x, out, this.writer('forward'));
-  }
-
   /** @internal Every position's buffers, before any child runs (an OUT_OF_MEMORY changes nothing). */
   override reserveForward(
     frame: Frame,

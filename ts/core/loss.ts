@@ -31,7 +31,7 @@
 
 import { TorchletError, fmtShape, nearestName } from './errors.js';
 import { checkTensor, shapeError } from './module.js';
-import { Slot, type Tensor, sameShape } from './tensor.js';
+import { Slot, Tensor, sameShape, seamVersion } from './tensor.js';
 import { type Kernels, type Ptr, kernels } from './wasm.js';
 
 type ForwardKernel = (y: Ptr, yhat: Ptr, rows: number, cols: number) => number;
@@ -105,6 +105,12 @@ export abstract class Loss {
   private readonly whereNames: { forward?: string; backward?: string } = {};
   /** The kernel's 'batchmean' gradient, before scaling (other reductions only). */
   private readonly rawSlot = new Slot();
+  // The last call `prepare` validated (see `replay`): its y, yhat's shape, the dense target it
+  // produced (y itself, or the one-hot buffer) and the seam version then.
+  private checkedY: Tensor | null = null;
+  private checkedShape: readonly number[] = [];
+  private checkedTarget: Tensor | null = null;
+  private checkedVersion = -1;
   /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
   protected abstract readonly targets: 'dense' | 'classes';
   /** @internal The WASM kernel of the forward: the loss of rows x cols values. */
@@ -129,7 +135,9 @@ export abstract class Loss {
    * @throws TorchletError `SHAPE_MISMATCH`, `LABEL_OUT_OF_RANGE`, `NON_FINITE`, `EMPTY_BATCH`.
    */
   forward(y: Tensor, yhat: Tensor): number {
-    const [target, rows, cols] = this.prepare(y, yhat, 'forward');
+    const target = this.prepare(y, yhat, 'forward');
+    const rows = yhat.shape[0]!;
+    const cols = yhat.size / rows;
     const value = this.forwardKernel(kernels())(target.ptr, yhat.ptr, rows, cols);
     return this.scaleValue(value, rows, cols);
   }
@@ -139,8 +147,9 @@ export abstract class Loss {
    * @throws As `forward`.
    */
   backward(y: Tensor, yhat: Tensor): Tensor {
-    const [target, rows, cols] = this.prepare(y, yhat, 'backward');
-    return this.gradient(kernels(), target, yhat, rows, cols);
+    const target = this.prepare(y, yhat, 'backward');
+    const rows = yhat.shape[0]!;
+    return this.gradient(kernels(), target, yhat, rows, yhat.size / rows);
   }
 
   /**
@@ -159,7 +168,9 @@ export abstract class Loss {
     /** dL/dyhat, as `backward` returns it (null when the loss is not finite). */
     gradient: Tensor | null;
   } {
-    const [target, rows, cols] = this.prepare(y, yhat, 'forward');
+    const target = this.prepare(y, yhat, 'forward');
+    const rows = yhat.shape[0]!;
+    const cols = yhat.size / rows;
     const k = kernels();
     const loss = this.scaleValue(
       this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols),
@@ -171,25 +182,28 @@ export abstract class Loss {
   }
 
   /**
-   * The factor [num, den] that turns a 'batchmean' value into this reduction's: x · num / den
-   * (num and den small integers, so x · num is exact in float64 and one division rounds).
+   * The factor that turns a 'batchmean' value into this reduction's: the batch size ('sum'), one
+   * over the elements per sample (dense 'mean'), else 1.
    */
-  private factor(rows: number, cols: number): [number, number] {
-    if (this.reduction === 'sum') return [rows, 1];
-    if (this.reduction === 'mean' && this.targets === 'dense') return [1, cols];
-    return [1, 1];
+  private factor(rows: number, cols: number): number {
+    if (this.reduction === 'sum') return rows;
+    if (this.reduction === 'mean' && this.targets === 'dense') return 1 / cols;
+    return 1;
   }
 
+  /** A 'batchmean' value scaled for the reduction, rounded once to float32. */
   private scaleValue(value: number, rows: number, cols: number): number {
-    const [num, den] = this.factor(rows, cols);
-    return num === 1 && den === 1 ? value : Math.fround((value * num) / den);
+    if (this.reduction === 'sum') return rows === 1 ? value : Math.fround(value * rows);
+    if (this.reduction === 'mean' && this.targets === 'dense')
+      return cols === 1 ? value : Math.fround(value / cols);
+    return value;
   }
 
   /** dL/dyhat into the next gradient buffer: the kernel's, scaled for the reduction. */
   private gradient(k: Kernels, target: Tensor, yhat: Tensor, rows: number, cols: number): Tensor {
-    const [num, den] = this.factor(rows, cols);
+    const scale = this.factor(rows, cols);
     const grad = this.gradSlot.next(yhat.shape, this.writer);
-    if (num === 1 && den === 1) {
+    if (scale === 1) {
       this.backwardKernel(k)(target.ptr, yhat.ptr, grad.ptr, rows, cols);
       return grad;
     }
@@ -200,7 +214,7 @@ export abstract class Loss {
     const raw = this.rawSlot.get(yhat.shape);
     this.backwardKernel(k)(target.ptr, yhat.ptr, raw.ptr, rows, cols);
     k.fill_zero(grad.ptr, grad.size);
-    k.sgd_update(raw.ptr, grad.ptr, grad.size, -num / den);
+    k.sgd_update(raw.ptr, grad.ptr, grad.size, -scale);
     return grad;
   }
 
@@ -233,13 +247,58 @@ export abstract class Loss {
   /** Extra range checks on the prediction (e.g. probabilities in [0, 1]). */
   protected checkPrediction(_yhat: Tensor, _where: string): void {}
 
-  /** Validates, converts class indices to one-hot, and returns the dense target with its shape. */
-  private prepare(
-    y: Tensor,
-    yhat: Tensor,
-    method: 'forward' | 'backward',
-  ): [Tensor, number, number] {
+  /** Validates, converts class indices to one-hot, and returns the dense target (yhat's shape). */
+  private prepare(y: Tensor, yhat: Tensor, method: 'forward' | 'backward'): Tensor {
     const where = (this.whereNames[method] ??= `${this.type}.${method}`);
+    return this.replay(y, yhat, where) ?? this.validate(y, yhat, where);
+  }
+
+  /**
+   * The dense target when this call repeats the last one `validate` accepted (a training loop's
+   * step), else null: the same y tensor, a yhat of the same shape, nothing freed or grown since
+   * (the seam version), both intact and finite (their values change each step), yhat in range
+   * (checkPrediction, which throws as the full check would), and class indices that the one_hot
+   * kernel accepts: it checks every label before writing anything, and a refusal sends the call
+   * to `validate`, which names the label.
+   */
+  private replay(y: Tensor, yhat: Tensor, where: string): Tensor | null {
+    const target = this.checkedTarget;
+    if (
+      target === null ||
+      y !== this.checkedY ||
+      this.checkedVersion !== seamVersion ||
+      !(yhat instanceof Tensor) ||
+      !sameShape(yhat.shape, this.checkedShape) ||
+      !y.intact ||
+      !yhat.intact
+    )
+      return null;
+    const k = kernels();
+    if (k.non_finite_count(yhat.ptr, yhat.size) > 0 || k.non_finite_count(y.ptr, y.size) > 0)
+      return null;
+    this.checkPrediction(yhat, where);
+    if (target === y) return target;
+    const rows = yhat.shape[0]!;
+    try {
+      k.one_hot(y.ptr, target.ptr, rows, yhat.size / rows);
+    } catch (e) {
+      if (e instanceof TorchletError && e.code === 'OUT_OF_BOUNDS') return null;
+      throw e;
+    }
+    return target;
+  }
+
+  /** The full check of `prepare` (and the one-hot conversion); notes the call for `replay`. */
+  private validate(y: Tensor, yhat: Tensor, where: string): Tensor {
+    const target = this.check(y, yhat, where);
+    this.checkedY = y;
+    this.checkedShape = yhat.shape;
+    this.checkedTarget = target;
+    this.checkedVersion = seamVersion;
+    return target;
+  }
+
+  private check(y: Tensor, yhat: Tensor, where: string): Tensor {
     checkTensor(yhat, where, 'yhat');
     checkTensor(y, where, 'y');
     const classes = this.targets === 'classes';
@@ -252,10 +311,10 @@ export abstract class Loss {
     const rows = yhat.shape[0]!;
     const cols = yhat.size / rows;
     this.checkPrediction(yhat, where);
-    if (sameShape(y.shape, yhat.shape)) return [y, rows, cols];
+    if (sameShape(y.shape, yhat.shape)) return y;
     const perSample = y.shape.length === 1 && y.shape[0] === rows;
     // One value per sample: a [batch] target is the same data as [batch, 1].
-    if (!classes && perSample && cols === 1) return [y, rows, cols];
+    if (!classes && perSample && cols === 1) return y;
     if (!classes || !perSample) {
       const wanted = classes
         ? `y [${rows}] (class indices) or ${fmtShape(yhat.shape)} (like yhat)`
@@ -277,7 +336,7 @@ export abstract class Loss {
     }
     const target = this.targetSlot.get(yhat.shape);
     kernels().one_hot(y.ptr, target.ptr, rows, cols);
-    return [target, rows, cols];
+    return target;
   }
 }
 

@@ -8,7 +8,7 @@
 
 import { TorchletError, fmtShape } from './errors.js';
 import type { Rng } from './rng.js';
-import { Tensor, sameShape } from './tensor.js';
+import { Tensor, sameShape, seamChanged, seamVersion } from './tensor.js';
 import { checkedBytes, kernels, memory, MEMORY_LIMIT } from './wasm.js';
 
 /** A trainable tensor and its gradient (same shape). */
@@ -113,6 +113,7 @@ function addBlock(lo: number, hi: number): void {
   while (j < blockLo.length && blockLo[j]! < hi) j++;
   blockLo.splice(i, j - i, lo);
   blockHi.splice(i, j - i, hi);
+  seamChanged();
 }
 
 function removeBlock(lo: number): void {
@@ -121,6 +122,7 @@ function removeBlock(lo: number): void {
     blockLo.splice(i, 1);
     blockHi.splice(i, 1);
   }
+  seamChanged();
 }
 
 /** Whether t's bytes overlap any BufferSlot's memory, or one of `grads` ([lo, hi) pairs). */
@@ -353,6 +355,20 @@ export class Frame implements Call {
   reservedBackward: readonly number[] | null = null;
   /** @internal Whether they hold dL/dx for that backward too. */
   reservedDelta = false;
+  // The last public forward validated here (see canReplayForward): its input, its output shape
+  // (frozen) and the seam version after it ran; -1: none.
+  private checkedInput: Tensor | null = null;
+  /** @internal The output shape of the validated forward (frozen), for its replays. */
+  checkedShape: readonly number[] = [];
+  private checkedVersion = -1;
+  // The last public backward validated here (see canReplayBackward): its input, its delta's
+  // address and shape, what it reserved (parameter gradients checked, dL/dx) and the version.
+  private checkedBackInput: Tensor | null = null;
+  private checkedDeltaPtr = -1;
+  private checkedDeltaShape: readonly number[] = [];
+  private checkedGrads = false;
+  private checkedWantDelta = false;
+  private checkedBackVersion = -1;
   /** The module whose calls this frame records. */
   readonly owner: Module;
   /** Buffers: outputs, deltas, saved state (grow-only; see BufferSlot). */
@@ -401,6 +417,70 @@ export class Frame implements Call {
     return this.inputValue !== null;
   }
 
+  /**
+   * @internal Whether a public forward of `x` here may skip its validation and reservation: the
+   * forward validated last here had this very tensor as input, nothing that could change that
+   * validation happened since (no tensor, buffer, frame or module freed, no buffer grown: the
+   * seam version is the same), and `x` is still intact and finite (its values change between
+   * steps: the finiteness kernel runs every time). Any doubt answers false, and the full path
+   * then validates (and throws its usual error).
+   */
+  canReplayForward(x: Tensor): boolean {
+    return (
+      x === this.checkedInput &&
+      this.checkedVersion === seamVersion &&
+      x.intact &&
+      kernels().non_finite_count(x.ptr, x.size) === 0
+    );
+  }
+
+  /** @internal Notes a public forward of `x` (output `shape`) that validated and ran here. */
+  checkedForward(x: Tensor, shape: readonly number[]): void {
+    this.checkedInput = x;
+    this.checkedShape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
+    this.checkedVersion = seamVersion;
+  }
+
+  /**
+   * @internal Whether a public backward may skip its validation and reservation: the seam
+   * version is that of the last backward validated here, whose input was `input`, still the
+   * input of the last forward here; `delta` is a tensor of the same shape at the same address
+   * (a loss hands out a new tensor over the same buffer each step), intact and finite; the last
+   * output is intact; and that validation covered what this call writes (parameter gradients,
+   * dL/dx).
+   */
+  canReplayBackward(input: Tensor, delta: Tensor, grads: boolean, wantDelta: boolean): boolean {
+    return (
+      this.checkedBackVersion === seamVersion &&
+      input === this.checkedBackInput &&
+      input === this.inputValue &&
+      (this.checkedGrads || !grads) &&
+      (this.checkedWantDelta || !wantDelta) &&
+      delta instanceof Tensor &&
+      delta.intact &&
+      delta.ptr === this.checkedDeltaPtr &&
+      sameShape(delta.shape, this.checkedDeltaShape) &&
+      input.intact &&
+      this.outputValue!.intact &&
+      kernels().non_finite_count(delta.ptr, delta.size) === 0
+    );
+  }
+
+  /** @internal Notes a public backward that validated and reserved here (what it covered). */
+  checkedBackward(input: Tensor, delta: Tensor, grads: boolean, wantDelta: boolean): void {
+    const same =
+      this.checkedBackVersion === seamVersion &&
+      input === this.checkedBackInput &&
+      delta.ptr === this.checkedDeltaPtr &&
+      sameShape(delta.shape, this.checkedDeltaShape);
+    this.checkedGrads = grads || (same && this.checkedGrads);
+    this.checkedWantDelta = wantDelta || (same && this.checkedWantDelta);
+    this.checkedBackInput = input;
+    this.checkedDeltaPtr = delta.ptr;
+    this.checkedDeltaShape = delta.shape;
+    this.checkedBackVersion = seamVersion;
+  }
+
   /** @internal Records a forward. */
   record(input: Tensor, output: Tensor): void {
     this.inputValue = input;
@@ -424,8 +504,11 @@ export class Frame implements Call {
     this.savedSlot.dispose();
     for (const c of this.children) c.dispose();
     this.children.length = 0;
+    seamChanged();
     this.reservedForward = null;
     this.reservedBackward = null;
+    this.checkedInput = null;
+    this.checkedBackInput = null;
     this.inputValue = null;
     this.outputValue = null;
     this.saved = null;
@@ -640,10 +723,19 @@ export abstract class Module {
    * @throws TorchletError on a bad shape, a NaN/Inf, an empty batch or a disposed tensor.
    */
   forward(x: Tensor): Tensor {
+    // A training loop's step: the same input tensor as the call validated last time here, with
+    // nothing changed since (see Frame.canReplayForward), runs without validating it again.
+    const last = this.frameValue;
+    if (last !== null && last.canReplayForward(x))
+      return this.runForward(last, x, last.checkedShape);
+    const where = this.writer('forward');
     this.checkLive('forward');
-    checkTensor(x, this.writer('forward'), 'input');
+    checkTensor(x, where, 'input');
     const shape = this.outputShape(x.shape, 'forward');
-    return this.forwardIn(this.frame, x, shape, this.writer('forward'));
+    const frame = this.frame;
+    const y = this.forwardIn(frame, x, shape, where);
+    frame.checkedForward(x, shape);
+    return y;
   }
 
   /**
@@ -659,8 +751,7 @@ export abstract class Module {
         `${this.type}.backwardUpdateGradient: expected beta 0 (overwrite) or 1 (add), got ${String(beta)}`,
       );
     }
-    this.checkBackward(input, delta, 'backwardUpdateGradient');
-    this.reserveBackwardIn(this.frame, delta, true, false, 'backwardUpdateGradient');
+    this.validateBackward(input, delta, true, false, 'backwardUpdateGradient');
     backwardPass += 1;
     this.runBackward(this.frame, delta, beta, false);
   }
@@ -672,8 +763,7 @@ export abstract class Module {
    * @throws TorchletError `STALE` when `input` is not the input of the last forward.
    */
   backwardDelta(input: Tensor, delta: Tensor): Tensor {
-    this.checkBackward(input, delta, 'backwardDelta');
-    this.reserveBackwardIn(this.frame, delta, false, true, 'backwardDelta');
+    this.validateBackward(input, delta, false, true, 'backwardDelta');
     return this.runBackward(this.frame, delta, null, true)!;
   }
 
@@ -682,16 +772,15 @@ export abstract class Module {
    * (Lua's `Module:backward`), in one pass. Returns dL/d(input).
    */
   backward(delta: Tensor): Tensor {
-    this.checkLive('backward');
     const input = this.frameValue?.lastInput;
     if (input === null || input === undefined) {
+      this.checkLive('backward');
       throw new TorchletError(
         'STALE',
         `${this.type}.backward: expected a forward pass first, got none`,
       );
     }
-    this.checkBackward(input, delta, 'backward');
-    this.reserveBackwardIn(this.frame, delta, true, true, 'backward');
+    this.validateBackward(input, delta, true, true, 'backward');
     backwardPass += 1;
     return this.runBackward(this.frame, delta, 1, true)!;
   }
@@ -742,6 +831,7 @@ export abstract class Module {
   /** Frees this module's parameters and buffers; any later call throws `DISPOSED`. Idempotent. */
   dispose(): void {
     this.disposedFlag = true;
+    seamChanged();
     for (const p of this.parameters()) {
       p.value.dispose();
       p.grad.dispose();
@@ -788,6 +878,26 @@ export abstract class Module {
       frame.reservedForward = x.shape;
     }
     return this.runForward(frame, x, outShape);
+  }
+
+  /**
+   * Validates a public backward (checkBackward) and reserves what it writes (reserveBackwardIn),
+   * unless it is the backward validated last time with nothing changed since
+   * (Frame.canReplayBackward): a training loop's step validates once per shape.
+   */
+  private validateBackward(
+    input: Tensor,
+    delta: Tensor,
+    grads: boolean,
+    wantDelta: boolean,
+    method: string,
+  ): void {
+    const last = this.frameValue;
+    if (last !== null && last.canReplayBackward(input, delta, grads, wantDelta)) return;
+    this.checkBackward(input, delta, method);
+    const frame = this.frame;
+    this.reserveBackwardIn(frame, delta, grads, wantDelta, method);
+    frame.checkedBackward(input, delta, grads, wantDelta);
   }
 
   /** Reserves what a backward through `frame` writes (see Reservation), before any write. */

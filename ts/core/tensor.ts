@@ -14,9 +14,23 @@ interface Storage {
   freed: boolean;
 }
 
+/**
+ * @internal The seam's version: counts the events after which a call validated before must be
+ * validated again before it is replayed (a tensor freed or disposed, a layer's buffer grown or
+ * freed, a module or frame disposed). The fast paths of `Module.forward`, the backward verbs and
+ * `Loss` replay a call only while it is the same call on the same tensors at the same version.
+ */
+export let seamVersion = 0;
+
+/** @internal Marks a change that invalidates every validated call (see `seamVersion`). */
+export function seamChanged(): void {
+  seamVersion += 1;
+}
+
 const registry = new FinalizationRegistry<Storage>((s) => {
   if (!s.freed) {
     s.freed = true;
+    seamChanged();
     free(s.ptr, s.bytes);
   }
 });
@@ -138,6 +152,19 @@ export class Tensor {
   /** True once this tensor (or the tensor it views) was disposed. */
   get disposed(): boolean {
     return this.ownDisposed || this.storage.freed;
+  }
+
+  /**
+   * @internal Whether `ptr` returns without throwing: live, and neither it nor a tensor it views
+   * overwritten (the fast paths' check of a tensor they validated before).
+   */
+  get intact(): boolean {
+    return (
+      this.overwrittenBy === null &&
+      !this.ownDisposed &&
+      !this.storage.freed &&
+      (this.parent === null || this.parent.overwriter() === null)
+    );
   }
 
   /**
@@ -270,6 +297,7 @@ export class Tensor {
   dispose(): void {
     this.ownDisposed = true;
     this.view = null;
+    seamChanged();
     if (this.owner && !this.storage.freed) {
       this.storage.freed = true;
       registry.unregister(this.storage);
