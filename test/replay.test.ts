@@ -61,6 +61,31 @@ describe('replayed steps compute what validated steps compute', () => {
     expect(stateHash(a)).toBe(stateHash(b));
   });
 
+  it('batches as new tensors over one buffer, with a last partial batch (as sgd hands them out)', () => {
+    const [a, b] = [mlp(21), mlp(21)];
+    const [la, lb] = [new LogSoftmaxCrossEntropy(), new LogSoftmaxCrossEntropy()];
+    const xs = Tensor.zeros([5, 4]);
+    const ys = Tensor.zeros([5]);
+    for (let epoch = 0; epoch < 3; epoch++) {
+      for (const rows of [5, 5, 3]) {
+        const x = xs.rows(0, rows);
+        const y = ys.rows(0, rows);
+        x.data.set(randTensor([rows, 4], 40 + epoch * 7 + rows).toArray());
+        y.data.set(LABELS.slice(0, rows).map((l) => (l + epoch) % 3));
+        expect(step(a, la, x, y)).toBe(freshStep(b, lb, x, y));
+      }
+    }
+    expect(stateHash(a)).toBe(stateHash(b));
+    // A tensor at a validated address and shape still answers for itself.
+    const x = xs.rows(0, 5);
+    x.data[0] = NaN;
+    expectError(() => a.forward(xs.rows(0, 5)), 'NON_FINITE', /NaN at flat index 0/);
+    x.data[0] = 1;
+    const view = xs.rows(0, 5);
+    xs.markOverwritten('Test.write');
+    expectError(() => a.forward(view), 'OVERWRITTEN', /Sequential\.forward: input: .*Test\.write/);
+  });
+
   it('a module used elsewhere between steps (directly, and in another network) changes nothing', () => {
     const [a, b] = [mlp(3), mlp(3)];
     const [la, lb] = [new LogSoftmaxCrossEntropy(), new LogSoftmaxCrossEntropy()];

@@ -149,10 +149,12 @@ export class Sequential extends Container {
     super('Sequential', list as readonly Module[]);
   }
 
-  // The last input shape that validated and the shapes after each layer for it: a training loop
-  // asks for the same batch shape every step, and the layers are fixed, so it is reused as is.
+  // The last two input shapes that validated and the shapes after each layer for them: a
+  // training loop asks for the same batch shape every step (and another for its last, partial
+  // batch), and the layers are fixed, so they are reused as they are.
   private shapeCache: { input: readonly number[]; shapes: readonly (readonly number[])[] } | null =
     null;
+  private shapeCachePrev: typeof this.shapeCache = null;
 
   /** The shapes after each layer for an input shape, validating every step. */
   shapes(inputShape: readonly number[], method = 'forward'): number[][] {
@@ -166,6 +168,12 @@ export class Sequential extends Container {
   ): readonly (readonly number[])[] {
     const cached = this.shapeCache;
     if (cached !== null && sameShape(cached.input, inputShape)) return cached.shapes;
+    const prev = this.shapeCachePrev;
+    if (prev !== null && sameShape(prev.input, inputShape)) {
+      this.shapeCachePrev = cached;
+      this.shapeCache = prev;
+      return prev.shapes;
+    }
     const shapes: (readonly number[])[] = [];
     let s: readonly number[] = inputShape;
     for (let i = 0; i < this.modules.length; i++) {
@@ -176,6 +184,7 @@ export class Sequential extends Container {
       }
       shapes.push(Object.freeze([...s]));
     }
+    this.shapeCachePrev = cached;
     this.shapeCache = { input: Object.freeze([...inputShape]), shapes: Object.freeze(shapes) };
     return this.shapeCache.shapes;
   }

@@ -30,8 +30,8 @@
 //   or move the positions into the batch).
 
 import { TorchletError, fmtShape, nearestName } from './errors.js';
-import { checkTensor, shapeError } from './module.js';
-import { Slot, Tensor, sameShape, seamVersion } from './tensor.js';
+import { Validated, checkTensor, shapeError } from './module.js';
+import { Slot, Tensor, sameShape } from './tensor.js';
 import { type Kernels, type Ptr, kernels } from './wasm.js';
 
 type ForwardKernel = (y: Ptr, yhat: Ptr, rows: number, cols: number) => number;
@@ -105,12 +105,9 @@ export abstract class Loss {
   private readonly whereNames: { forward?: string; backward?: string } = {};
   /** The kernel's 'batchmean' gradient, before scaling (other reductions only). */
   private readonly rawSlot = new Slot();
-  // The last call `prepare` validated (see `replay`): its y, yhat's shape, the dense target it
-  // produced (y itself, or the one-hot buffer) and the seam version then.
-  private checkedY: Tensor | null = null;
-  private checkedShape: readonly number[] = [];
-  private checkedTarget: Tensor | null = null;
-  private checkedVersion = -1;
+  // The calls `prepare` validated (see `replay`), keyed on y: yhat's shape, and whether y itself
+  // was the dense target (else its one-hot conversion in targetSlot).
+  private readonly checked = new Validated<{ shape: readonly number[]; dense: boolean }>();
   /** `dense`: y shaped like yhat; `classes`: yhat [batch, classes], y indices or dense. */
   protected abstract readonly targets: 'dense' | 'classes';
   /** @internal The WASM kernel of the forward: the loss of rows x cols values. */
@@ -254,30 +251,25 @@ export abstract class Loss {
   }
 
   /**
-   * The dense target when this call repeats the last one `validate` accepted (a training loop's
-   * step), else null: the same y tensor, a yhat of the same shape, nothing freed or grown since
-   * (the seam version), both intact and finite (their values change each step), yhat in range
-   * (checkPrediction, which throws as the full check would), and class indices that the one_hot
-   * kernel accepts: it checks every label before writing anything, and a refusal sends the call
-   * to `validate`, which names the label.
+   * The dense target when this call repeats one `validate` accepted (a training loop's step),
+   * else null: a y of the same shape at the same address, a yhat of the same shape, nothing freed
+   * or grown since (the seam version), both intact and finite (their values change each step),
+   * yhat in range (checkPrediction, which throws as the full check would), and class indices that
+   * the one_hot kernel accepts: it checks every label before writing anything, and a refusal
+   * sends the call to `validate`, which names the label.
    */
   private replay(y: Tensor, yhat: Tensor, where: string): Tensor | null {
-    const target = this.checkedTarget;
-    if (
-      target === null ||
-      y !== this.checkedY ||
-      this.checkedVersion !== seamVersion ||
-      !(yhat instanceof Tensor) ||
-      !sameShape(yhat.shape, this.checkedShape) ||
-      !y.intact ||
-      !yhat.intact
-    )
+    if (!(y instanceof Tensor) || !(yhat instanceof Tensor) || !y.intact || !yhat.intact)
       return null;
+    const c = this.checked.find(y);
+    if (c === null || !sameShape(yhat.shape, c.shape)) return null;
     const k = kernels();
     if (k.non_finite_count(yhat.ptr, yhat.size) > 0 || k.non_finite_count(y.ptr, y.size) > 0)
       return null;
     this.checkPrediction(yhat, where);
-    if (target === y) return target;
+    if (c.dense) return y;
+    // The slot already holds this shape (nothing grew since): get() allocates nothing.
+    const target = this.targetSlot.get(yhat.shape);
     const rows = yhat.shape[0]!;
     try {
       k.one_hot(y.ptr, target.ptr, rows, yhat.size / rows);
@@ -291,10 +283,7 @@ export abstract class Loss {
   /** The full check of `prepare` (and the one-hot conversion); notes the call for `replay`. */
   private validate(y: Tensor, yhat: Tensor, where: string): Tensor {
     const target = this.check(y, yhat, where);
-    this.checkedY = y;
-    this.checkedShape = yhat.shape;
-    this.checkedTarget = target;
-    this.checkedVersion = seamVersion;
+    this.checked.note(y, { shape: yhat.shape, dense: target === y });
     return target;
   }
 

@@ -172,15 +172,14 @@ export class BufferSlot {
   /** A tensor of `shape` over this slot's memory (contents unspecified). */
   get(shape: readonly number[]): Tensor {
     const cur = this.current;
-    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape))
-      return cur;
+    if (cur !== null && cur.intact && sameShape(cur.shape, shape)) return cur;
     return this.next(shape, 'write');
   }
 
   /** A new tensor of `shape` over this memory; the one handed out before reads as overwritten. */
   next(shape: readonly number[], writer: string): Tensor {
     let size = 1;
-    for (const d of shape) size *= d;
+    for (let i = 0; i < shape.length; i++) size *= shape[i]!;
     // Runs reserve first, so this grows only for a caller that did not (it frees the old memory).
     // A zero-size request still needs a block (a valid address) the first time.
     if (this.base === null || this.capacity < size) {
@@ -336,6 +335,65 @@ export function allocateAll(where: string, shapes: readonly (readonly number[])[
   return out;
 }
 
+/** What a validated backward covered (see Frame.replayBackward). */
+interface CheckedBackward {
+  readonly inputPtr: number;
+  readonly inputShape: readonly number[];
+  readonly grads: boolean;
+  readonly wantDelta: boolean;
+}
+
+/**
+ * @internal The last two calls a fast path validated (a training loop's full batches and its
+ * last, partial one), each keyed on a tensor's address and shape, with what the path needs to
+ * replay it. A validation depends on where a tensor is and on its shape, not on the object (a
+ * loop hands out a new tensor over the same buffer); an entry holds while the seam version is the
+ * one it was noted at. The caller checks that the tensor is intact first.
+ */
+export class Validated<T> {
+  private ptr0 = -1;
+  private shape0: readonly number[] = [];
+  private version0 = -1;
+  private value0: T | null = null;
+  private ptr1 = -1;
+  private shape1: readonly number[] = [];
+  private version1 = -1;
+  private value1: T | null = null;
+
+  /** What was noted for a tensor at t's address of t's shape at this seam version, or null. */
+  find(t: Tensor): T | null {
+    const ptr = t.ptr;
+    if (this.version0 === seamVersion && this.ptr0 === ptr && sameShape(this.shape0, t.shape))
+      return this.value0;
+    if (this.version1 === seamVersion && this.ptr1 === ptr && sameShape(this.shape1, t.shape))
+      return this.value1;
+    return null;
+  }
+
+  /** Notes `value` for t's address and shape at this seam version (the older entry goes). */
+  note(t: Tensor, value: T): void {
+    const ptr = t.ptr;
+    if (this.ptr0 !== ptr || !sameShape(this.shape0, t.shape)) {
+      this.ptr1 = this.ptr0;
+      this.shape1 = this.shape0;
+      this.version1 = this.version0;
+      this.value1 = this.value0;
+    }
+    this.ptr0 = ptr;
+    this.shape0 = t.shape;
+    this.version0 = seamVersion;
+    this.value0 = value;
+  }
+
+  /** Forgets both entries. */
+  clear(): void {
+    this.version0 = -1;
+    this.version1 = -1;
+    this.value0 = null;
+    this.value1 = null;
+  }
+}
+
 /**
  * One call site's record: what a module received and produced in its last forward there, and the
  * buffers it writes (output, gradient w.r.t. the input, saved state). Owned by whoever ran the
@@ -355,20 +413,9 @@ export class Frame implements Call {
   reservedBackward: readonly number[] | null = null;
   /** @internal Whether they hold dL/dx for that backward too. */
   reservedDelta = false;
-  // The last public forward validated here (see canReplayForward): its input, its output shape
-  // (frozen) and the seam version after it ran; -1: none.
-  private checkedInput: Tensor | null = null;
-  /** @internal The output shape of the validated forward (frozen), for its replays. */
-  checkedShape: readonly number[] = [];
-  private checkedVersion = -1;
-  // The last public backward validated here (see canReplayBackward): its input, its delta's
-  // address and shape, what it reserved (parameter gradients checked, dL/dx) and the version.
-  private checkedBackInput: Tensor | null = null;
-  private checkedDeltaPtr = -1;
-  private checkedDeltaShape: readonly number[] = [];
-  private checkedGrads = false;
-  private checkedWantDelta = false;
-  private checkedBackVersion = -1;
+  // The public forwards and backwards validated here (see replayForward, replayBackward).
+  private readonly forwards = new Validated<readonly number[]>();
+  private readonly backwards = new Validated<CheckedBackward>();
   /** The module whose calls this frame records. */
   readonly owner: Module;
   /** Buffers: outputs, deltas, saved state (grow-only; see BufferSlot). */
@@ -418,49 +465,42 @@ export class Frame implements Call {
   }
 
   /**
-   * @internal Whether a public forward of `x` here may skip its validation and reservation: the
-   * forward validated last here had this very tensor as input, nothing that could change that
-   * validation happened since (no tensor, buffer, frame or module freed, no buffer grown: the
-   * seam version is the same), and `x` is still intact and finite (its values change between
-   * steps: the finiteness kernel runs every time). Any doubt answers false, and the full path
-   * then validates (and throws its usual error).
+   * @internal The output shape of a public forward of `x` that may skip its validation and
+   * reservation, or null: a forward validated here had a tensor of this shape at this address as
+   * input, nothing that could change that validation happened since (no tensor, buffer, frame or
+   * module freed, no buffer grown: the seam version is the same), and `x` is intact and finite
+   * (its values change between steps: the finiteness kernel runs every time). Any doubt answers
+   * null, and the full path then validates (and throws its usual error).
    */
-  canReplayForward(x: Tensor): boolean {
-    return (
-      x === this.checkedInput &&
-      this.checkedVersion === seamVersion &&
-      x.intact &&
-      kernels().non_finite_count(x.ptr, x.size) === 0
-    );
+  replayForward(x: Tensor): readonly number[] | null {
+    if (!(x instanceof Tensor) || !x.intact) return null;
+    const out = this.forwards.find(x);
+    if (out === null || kernels().non_finite_count(x.ptr, x.size) > 0) return null;
+    return out;
   }
 
   /** @internal Notes a public forward of `x` (output `shape`) that validated and ran here. */
   checkedForward(x: Tensor, shape: readonly number[]): void {
-    this.checkedInput = x;
-    this.checkedShape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
-    this.checkedVersion = seamVersion;
+    this.forwards.note(x, Object.isFrozen(shape) ? shape : Object.freeze([...shape]));
   }
 
   /**
-   * @internal Whether a public backward may skip its validation and reservation: the seam
-   * version is that of the last backward validated here, whose input was `input`, still the
-   * input of the last forward here; `delta` is a tensor of the same shape at the same address
-   * (a loss hands out a new tensor over the same buffer each step), intact and finite; the last
-   * output is intact; and that validation covered what this call writes (parameter gradients,
-   * dL/dx).
+   * @internal Whether a public backward may skip its validation and reservation: a backward
+   * validated here at this seam version had a delta of this shape at this address (a loss hands
+   * out a new tensor over the same buffer each step) and an input of this shape at this address,
+   * and covered what this call writes (parameter gradients, dL/dx); `input` is the input of the
+   * last forward here; input, delta and that forward's output are intact; the delta is finite.
    */
-  canReplayBackward(input: Tensor, delta: Tensor, grads: boolean, wantDelta: boolean): boolean {
+  replayBackward(input: Tensor, delta: Tensor, grads: boolean, wantDelta: boolean): boolean {
+    if (input !== this.inputValue || !(delta instanceof Tensor) || !delta.intact) return false;
+    const c = this.backwards.find(delta);
     return (
-      this.checkedBackVersion === seamVersion &&
-      input === this.checkedBackInput &&
-      input === this.inputValue &&
-      (this.checkedGrads || !grads) &&
-      (this.checkedWantDelta || !wantDelta) &&
-      delta instanceof Tensor &&
-      delta.intact &&
-      delta.ptr === this.checkedDeltaPtr &&
-      sameShape(delta.shape, this.checkedDeltaShape) &&
+      c !== null &&
+      (c.grads || !grads) &&
+      (c.wantDelta || !wantDelta) &&
       input.intact &&
+      input.ptr === c.inputPtr &&
+      sameShape(input.shape, c.inputShape) &&
       this.outputValue!.intact &&
       kernels().non_finite_count(delta.ptr, delta.size) === 0
     );
@@ -468,17 +508,16 @@ export class Frame implements Call {
 
   /** @internal Notes a public backward that validated and reserved here (what it covered). */
   checkedBackward(input: Tensor, delta: Tensor, grads: boolean, wantDelta: boolean): void {
+    const inputPtr = input.ptr;
+    const last = this.backwards.find(delta);
     const same =
-      this.checkedBackVersion === seamVersion &&
-      input === this.checkedBackInput &&
-      delta.ptr === this.checkedDeltaPtr &&
-      sameShape(delta.shape, this.checkedDeltaShape);
-    this.checkedGrads = grads || (same && this.checkedGrads);
-    this.checkedWantDelta = wantDelta || (same && this.checkedWantDelta);
-    this.checkedBackInput = input;
-    this.checkedDeltaPtr = delta.ptr;
-    this.checkedDeltaShape = delta.shape;
-    this.checkedBackVersion = seamVersion;
+      last !== null && last.inputPtr === inputPtr && sameShape(last.inputShape, input.shape);
+    this.backwards.note(delta, {
+      inputPtr,
+      inputShape: input.shape,
+      grads: grads || (same && last.grads),
+      wantDelta: wantDelta || (same && last.wantDelta),
+    });
   }
 
   /** @internal Records a forward. */
@@ -507,8 +546,8 @@ export class Frame implements Call {
     seamChanged();
     this.reservedForward = null;
     this.reservedBackward = null;
-    this.checkedInput = null;
-    this.checkedBackInput = null;
+    this.forwards.clear();
+    this.backwards.clear();
     this.inputValue = null;
     this.outputValue = null;
     this.saved = null;
@@ -723,11 +762,11 @@ export abstract class Module {
    * @throws TorchletError on a bad shape, a NaN/Inf, an empty batch or a disposed tensor.
    */
   forward(x: Tensor): Tensor {
-    // A training loop's step: the same input tensor as the call validated last time here, with
-    // nothing changed since (see Frame.canReplayForward), runs without validating it again.
+    // A training loop's step: an input like one validated here before (same address and shape),
+    // with nothing changed since (see Frame.replayForward), runs without validating it again.
     const last = this.frameValue;
-    if (last !== null && last.canReplayForward(x))
-      return this.runForward(last, x, last.checkedShape);
+    const out = last === null ? null : last.replayForward(x);
+    if (out !== null) return this.runForward(last!, x, out);
     const where = this.writer('forward');
     this.checkLive('forward');
     checkTensor(x, where, 'input');
@@ -893,7 +932,7 @@ export abstract class Module {
     method: string,
   ): void {
     const last = this.frameValue;
-    if (last !== null && last.canReplayBackward(input, delta, grads, wantDelta)) return;
+    if (last !== null && last.replayBackward(input, delta, grads, wantDelta)) return;
     this.checkBackward(input, delta, method);
     const frame = this.frame;
     this.reserveBackwardIn(frame, delta, grads, wantDelta, method);

@@ -36,8 +36,9 @@ const registry = new FinalizationRegistry<Storage>((s) => {
 });
 
 function product(shape: readonly number[]): number {
+  // An index loop: every new tensor runs this, and for-of costs an iterator while V8 interprets.
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i]!;
   return n;
 }
 
@@ -320,8 +321,7 @@ export class Slot {
   /** A tensor of `shape` over this slot's memory (contents unspecified). */
   get(shape: readonly number[]): Tensor {
     const cur = this.current;
-    if (cur !== null && !cur.disposed && !cur.overwritten && sameShape(cur.shape, shape))
-      return cur;
+    if (cur !== null && cur.intact && sameShape(cur.shape, shape)) return cur;
     return this.next(shape, 'write');
   }
 
