@@ -767,6 +767,11 @@ export abstract class Module {
     const last = this.frameValue;
     const out = last === null ? null : last.replayForward(x);
     if (out !== null) return this.runForward(last!, x, out);
+    return this.validatedForward(x);
+  }
+
+  /** `forward`'s full path (a method of its own: the replay's caller stays small to optimise). */
+  private validatedForward(x: Tensor): Tensor {
     const where = this.writer('forward');
     this.checkLive('forward');
     checkTensor(x, where, 'input');
