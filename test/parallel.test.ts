@@ -42,7 +42,7 @@ import {
   stopWorkers,
   workerThreads,
 } from '../ts/index.js';
-import { autoWorkers, flopsPerSample, stepNs } from '../ts/train/parallel.js';
+import { autoWorkers, flopsPerSample, runningTrials, stepNs } from '../ts/train/parallel.js';
 import { expectError, randTensor, stateHash } from './helpers.js';
 
 await init();
@@ -701,4 +701,19 @@ describe('threads', () => {
     },
     TIMEOUT,
   );
+});
+
+describe('grid search', () => {
+  // Last in this file: it marks the process as one that runs grid trials.
+  it("'auto' trains on one thread in a grid search's trial threads (the search fills the cores)", () => {
+    const big = mlp(98, 784, 100, 10);
+    const before = new Optim(big, new LogSoftmaxCrossEntropy(), 0.1);
+    expect(before.plannedWorkers([64, 784])).toBe(autoWorkers(big, [64, 784], availableCores()));
+    runningTrials();
+    const inTrial = new Optim(big, new LogSoftmaxCrossEntropy(), 0.1);
+    expect(inTrial.plannedWorkers([64, 784])).toBe(1);
+    // A number still splits (the caller asked for it).
+    const asked = new Optim(big, new LogSoftmaxCrossEntropy(), 0.1, { workers: 2 });
+    expect(asked.plannedWorkers([64, 784])).toBe(2);
+  });
 });
