@@ -1,17 +1,16 @@
 // Data-parallel steps: one batch split over N participants (this thread and N - 1 worker threads,
 // each with its own WASM memory and a copy of the network), gradients all-reduced in a fixed order.
 //
-// For a batch of c rows and a loss whose gradient is a mean over rows ('batchmean', 'mean'):
-//   participant w computes g_w = dL_w/dθ on its rows [s_w, s_w + c_w) (a mean over c_w rows),
-//   and the step's gradient is g = Σ_w (c_w / c) · g_w, summed in order w = 0, 1, …, N - 1;
-//   for 'sum', g = Σ_w g_w. The loss is reduced the same way.
+// For a batch of c rows split into rows [s_w, s_w + c_w), w = 0..N-1 (this thread's first):
+//   participant w scales its loss gradient dL_w/dyhat by a_w = c_w / c (1 for 'sum') and
+//   backpropagates it, giving a_w · g_w; the step's gradient is g = Σ_w a_w · g_w, added in order
+//   w = 0, 1, …, N - 1 (sgd_update with step -1, an exact add). The loss is Σ_w a_w · L_w.
 // This thread owns the weights and the optimiser: before each step it copies the weights into
 // shared memory, the workers copy them in, compute, and write their gradients back; this thread
-// reduces them into its own gradients (sgd_update as an axpy: r += a_w · g_w) and the caller's
-// Optim updates as with one participant. So the optimiser's state, save/load, early stopping and
-// everything else that reads or writes the weights between steps works unchanged, and the result
-// depends only on the batch, the weights and N (bit-identical run to run; against N = 1 it differs
-// by float32 rounding of the split sums).
+// adds them to its own and the caller's Optim updates as with one participant. So the optimiser's
+// state, save/load, early stopping and everything else that reads or writes the weights between
+// steps works unchanged, and the result depends only on the batch, the weights and N
+// (bit-identical run to run; against N = 1 it differs by float32 rounding of the split sums).
 //
 // Synchronisation is one SharedArrayBuffer per team: a step counter the workers wait on
 // (Atomics.wait) and a done counter this thread waits on. No WASM memory is shared (the toolchain
@@ -38,8 +37,10 @@ import { type WorkerPort, resolveWorkerUrl, workerSource } from './gridspawn.js'
 import { checkOptionKeys } from './optim.js';
 
 /**
- * How long a waiting thread spins before it blocks: a futex wake-up costs tens of microseconds,
- * a sizeable part of a small step, and the gap between two steps is usually shorter than this.
+ * How long a waiting thread spins before it blocks: a futex wake-up costs tens of microseconds
+ * (up to a millisecond when a VM has halted the idle core), a sizeable part of a small step, and
+ * the gap between two steps is usually shorter than this. Longer spins hurt when other processes
+ * hold a core (the two threads then share one): 5 ms made that case several times slower.
  * @internal
  */
 export const SPIN_MS = 0.5;
