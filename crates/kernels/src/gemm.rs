@@ -406,31 +406,43 @@ pub(crate) unsafe fn packed_gemm<A: Panel, B: Panel>(m: usize, k: usize, n: usiz
             while ic < m {
                 let mc = (m - ic).min(MC);
                 a.pack_block::<MR>(ic, mc, pc, kc, pa);
-                let mut jr = 0;
-                while jr < nc {
-                    let cols = (nc - jr).min(NR);
-                    let mut ir = 0;
-                    if panel_width::<NR>(cols) == 4 {
-                        // A ragged edge of at most 4 columns: the 4 x 4 kernel on a 4-wide panel.
-                        while ir < mc {
-                            let acc = micro_kernel::<1>(kc, pa.add(ir * kc), pb.add(jr * kc));
-                            out.tile_n::<1>(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
-                            ir += MR;
-                        }
-                    } else {
-                        while ir < mc {
-                            let acc = micro_kernel::<NV>(kc, pa.add(ir * kc), pb.add(jr * kc));
-                            out.tile(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
-                            ir += MR;
-                        }
-                    }
-                    jr += NR;
-                }
+                block(mc, nc, kc, pa, pb, out, ic, jc);
                 ic += MC;
             }
             pc += KC;
         }
         jc += NC;
+    }
+}
+
+/// One packed block: c[ic .. ic + mc, jc .. jc + nc] (+)= pa · pbᵀ over kc, tile by tile.
+///
+/// NOTE: never inlined. Every GEMM form and panel type shares this one function, which holds all
+/// the arithmetic; V8 compiles its optimised tier once, in a few milliseconds, instead of once per
+/// `packed_gemm` instance at 40-60 ms each, so a short training run stops running its GEMMs in the
+/// baseline tier after a few steps instead of after several epochs (issue 13, warm-up).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(mc: usize, nc: usize, kc: usize, pa: *const f32, pb: *const f32, out: Out, ic: usize, jc: usize) {
+    let mut jr = 0;
+    while jr < nc {
+        let cols = (nc - jr).min(NR);
+        let mut ir = 0;
+        if panel_width::<NR>(cols) == 4 {
+            // A ragged edge of at most 4 columns: the 4 x 4 kernel on a 4-wide panel.
+            while ir < mc {
+                let acc = micro_kernel::<1>(kc, pa.add(ir * kc), pb.add(jr * kc));
+                out.tile_n::<1>(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
+                ir += MR;
+            }
+        } else {
+            while ir < mc {
+                let acc = micro_kernel::<NV>(kc, pa.add(ir * kc), pb.add(jr * kc));
+                out.tile(ic + ir, jc + jr, (mc - ir).min(MR), cols, &acc);
+                ir += MR;
+            }
+        }
+        jr += NR;
     }
 }
 
