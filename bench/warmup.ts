@@ -141,6 +141,8 @@ function trainSgd(w: Workload, epochs: number): Trained {
     epochs: 1_000_000,
     step: w.lr,
     seed: SEED,
+    // The single-thread figure, whatever 'auto' would pick on this machine.
+    workers: 1,
     onEpoch: (e) => {
       const now = performance.now();
       const cpu = mainThreadCpuMs();
