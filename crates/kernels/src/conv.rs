@@ -9,7 +9,7 @@
 
 use crate::gemm::{bias_grad, gemm, packed_gemm, Out, Panel, Strided, MR, NR, NV};
 use crate::simd::F32x4;
-use crate::util::fill_zero;
+use crate::util::{copy_f32, fill_zero};
 
 /// Output positions of a valid convolution or pooling along one axis: `(n - k) / stride + 1`,
 /// and 0 when the window does not fit (TS rejects that; 0 keeps a bad call from wrapping).
@@ -838,7 +838,7 @@ pub unsafe fn pad_forward(
         for i in 0..height {
             let yr = yb.add((top + i) * out_row);
             fill_zero(yr, left * c);
-            core::ptr::copy_nonoverlapping(x.add((b * height + i) * row), yr.add(left * c), row);
+            copy_f32(x.add((b * height + i) * row), yr.add(left * c), row);
             fill_zero(yr.add((left + width) * c), right * c);
         }
         fill_zero(yb.add((top + height) * out_row), bottom * out_row);
@@ -860,7 +860,7 @@ pub unsafe fn pad_backward_delta(
     for b in 0..batch {
         for i in 0..height {
             let from = delta.add((b * out_h + top + i) * out_row + left * c);
-            core::ptr::copy_nonoverlapping(from, dx.add((b * height + i) * row), row);
+            copy_f32(from, dx.add((b * height + i) * row), row);
         }
     }
 }

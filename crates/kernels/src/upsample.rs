@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use crate::simd::F32x4;
+use crate::util::copy_f32;
 
 /// `y[b, i, j, ch] = x[b, i / sh, j / sw, ch]`; overwrites y whole.
 /// Shapes: x [batch, height, width, c], y [batch, height·sh, width·sw, c].
@@ -47,7 +48,7 @@ pub unsafe fn upsample_forward_simd(
         }
         // The other sh - 1 output rows repeat the first one.
         for p in 1..sh {
-            core::ptr::copy_nonoverlapping(first, first.add(p * out_row), out_row);
+            copy_f32(first, first.add(p * out_row), out_row);
         }
     }
 }

@@ -71,7 +71,7 @@ pub unsafe fn gather_rows(src: *const f32, indices: *const u32, dst: *mut f32, r
 /// # Safety
 /// `src` valid for `n` reads, `dst` for `n` writes; they do not overlap.
 #[inline(always)]
-unsafe fn copy_f32(src: *const f32, dst: *mut f32, n: usize) {
+pub(crate) unsafe fn copy_f32(src: *const f32, dst: *mut f32, n: usize) {
     let mut i = 0;
     while i + 16 <= n {
         let a = F32x4::load(src.add(i));
