@@ -300,10 +300,16 @@ function spawnThread(): Thread {
 
 function takeThreads(count: number): Thread[] {
   const out: Thread[] = [];
-  while (out.length < count) {
-    const t = idle.pop();
-    if (t === undefined) out.push(spawnThread());
-    else if (t.dead === null) out.push(t);
+  try {
+    while (out.length < count) {
+      const t = idle.pop();
+      if (t === undefined) out.push(spawnThread());
+      else if (t.dead === null) out.push(t);
+    }
+  } catch (e) {
+    // The ones already taken stay usable by the next team.
+    idle.push(...out);
+    throw e;
   }
   return out;
 }
