@@ -446,6 +446,26 @@ describe('non-finite values and errors', () => {
 });
 
 describe('options and refusals', () => {
+  it("a loss's share scales its gradient (not its value), by one rounding; a bad share is refused", () => {
+    for (const loss of [new LogSoftmaxCrossEntropy(), new MSELoss({ reduction: 'mean' })]) {
+      const yhat = randTensor([6, 5], 100);
+      const y = loss instanceof MSELoss ? randTensor([6, 5], 101) : labels(6, 5, 102);
+      const whole = loss.forwardBackward(y, yhat);
+      const full = whole.gradient!.toArray();
+      const quarter = loss.forwardBackward(y, yhat, 0.25);
+      expect(quarter.loss).toBe(whole.loss);
+      // A power-of-two share is exact: a quarter of each float, bit for bit.
+      expect(quarter.gradient!.toArray()).toEqual(full.map((v) => v * 0.25));
+      for (const bad of [0, -1, NaN, Infinity, '0.5']) {
+        expectError(
+          () => loss.forwardBackward(y, yhat, bad as never),
+          'BAD_ARGUMENT',
+          /forwardBackward: expected share to be a finite number > 0/,
+        );
+      }
+    }
+  });
+
   it('refuses a bad workers value, naming it', () => {
     for (const bad of [0, 1.5, -1, 65, 'all', NaN]) {
       expectError(

@@ -152,19 +152,28 @@ export abstract class Loss {
   /**
    * `forward`, then, when the loss is finite, `backward`, with one validation and one label
    * conversion (Optim's step).
+   * @param share Multiplies dL/dyhat (not the loss): a data-parallel thread's share of the batch,
+   *   so that the threads' gradients add up to the whole batch's (default 1).
    * @returns The reduced loss and dL/dyhat (null when the loss is not finite; as `backward`'s
    *   result, valid until the next call).
-   * @throws As `forward`.
+   * @throws As `forward`, and `BAD_ARGUMENT` for a share that is not a finite number > 0.
    */
   forwardBackward(
     y: Tensor,
     yhat: Tensor,
+    share = 1,
   ): {
     /** The reduced loss, as `forward` returns it. */
     loss: number;
     /** dL/dyhat, as `backward` returns it (null when the loss is not finite). */
     gradient: Tensor | null;
   } {
+    if (share !== 1 && !(typeof share === 'number' && share > 0 && Number.isFinite(share))) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${this.type}.forwardBackward: expected share to be a finite number > 0, got ${String(share)}`,
+      );
+    }
     const target = this.prepare(y, yhat, 'forward');
     const rows = yhat.shape[0]!;
     const cols = yhat.size / rows;
@@ -175,7 +184,7 @@ export abstract class Loss {
       cols,
     );
     if (!Number.isFinite(loss)) return { loss, gradient: null };
-    return { loss, gradient: this.gradient(k, target, yhat, rows, cols) };
+    return { loss, gradient: this.gradient(k, target, yhat, rows, cols, share) };
   }
 
   /**
@@ -196,9 +205,16 @@ export abstract class Loss {
     return value;
   }
 
-  /** dL/dyhat into the next gradient buffer: the kernel's, scaled for the reduction. */
-  private gradient(k: Kernels, target: Tensor, yhat: Tensor, rows: number, cols: number): Tensor {
-    const scale = this.factor(rows, cols);
+  /** dL/dyhat into the next gradient buffer: the kernel's, scaled for the reduction and share. */
+  private gradient(
+    k: Kernels,
+    target: Tensor,
+    yhat: Tensor,
+    rows: number,
+    cols: number,
+    share = 1,
+  ): Tensor {
+    const scale = this.factor(rows, cols) * share;
     const grad = this.gradSlot.next(yhat.shape, this.writer);
     if (scale === 1) {
       this.backwardKernel(k)(target.ptr, yhat.ptr, grad.ptr, rows, cols);
@@ -207,7 +223,7 @@ export abstract class Loss {
     // NOTE: no kernel scales in place (and the ABI is frozen for this change), so the kernel
     // writes a scratch buffer and sgd_update, an axpy (p -= step · g), adds it times num / den to
     // the zeroed gradient: two SIMD passes, ~5x cheaper than a JS loop over the view. The factor
-    // is rounded to float32 once ('sum': an integer, exact; 'mean': 1 / cols).
+    // is rounded to float32 once ('sum': an integer, exact; 'mean': 1 / cols; times the share).
     const raw = this.rawSlot.get(yhat.shape);
     this.backwardKernel(k)(target.ptr, yhat.ptr, raw.ptr, rows, cols);
     k.fill_zero(grad.ptr, grad.size);

@@ -17,7 +17,6 @@ import {
   availableCores,
   cannotWait,
   insideTrials,
-  scaleInPlace,
   startedThreads,
   usableWorkers,
   warnOnce,
@@ -409,10 +408,9 @@ export class Optim {
       const i = data.findIndex((v) => !Number.isFinite(v));
       return { loss: NaN, nonFinite: 'network output', detail: `${data[i]} at flat index ${i}` };
     }
-    const { loss, gradient } = this.loss.forwardBackward(y, yhat);
-    if (gradient === null) return { loss, nonFinite: 'loss' };
     // A share of a split batch: its gradient counts by its share of the rows (parallel.ts).
-    if (scale !== 1) scaleInPlace(gradient.data, scale);
+    const { loss, gradient } = this.loss.forwardBackward(y, yhat, scale);
+    if (gradient === null) return { loss, nonFinite: 'loss' };
     // beta 0: each gradient overwritten on its module's first visit, added on later ones (reuse),
     // which is zeroGrad + backwardUpdateGradient in one pass.
     this.net.backwardUpdateGradient(x, gradient, 0);

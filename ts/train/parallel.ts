@@ -903,15 +903,6 @@ export class Team {
   }
 }
 
-/**
- * Multiplies a loss gradient (batch × outputs, small next to the parameters) by a participant's
- * share; float32 rounding once per element (exact for the power-of-two shares of even splits).
- * @internal
- */
-export function scaleInPlace(values: Float32Array, scale: number): void {
-  for (let i = 0; i < values.length; i++) values[i] = values[i]! * scale;
-}
-
 function sameTail(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false;

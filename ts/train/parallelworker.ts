@@ -30,7 +30,6 @@ import {
   SPIN_MS,
   SharedViews,
   WORDS,
-  scaleInPlace,
 } from './parallel.js';
 
 const LOSSES: Readonly<Record<string, (o: LossOptions) => Loss>> = {
@@ -142,10 +141,9 @@ function step(
     views.losses[w] = data[i]!;
     return STATUS_OUTPUT;
   }
-  const { loss: value, gradient } = loss.forwardBackward(y, yhat);
+  const { loss: value, gradient } = loss.forwardBackward(y, yhat, scale);
   views.losses[w] = value;
   if (gradient === null) return STATUS_LOSS;
-  if (scale !== 1) scaleInPlace(gradient.data, scale);
   net.backwardUpdateGradient(x, gradient, 0);
   const grads = views.grads(w);
   let at = 0;
