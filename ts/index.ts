@@ -6,6 +6,12 @@ export {
   memory,
   compiledModule,
   isInitialized,
+  backend,
+  sync,
+  readLosses,
+  type Backend,
+  type InitOptions,
+  type GpuBackendOptions,
   type WasmSource,
   type MemoryInfo,
 } from './core/wasm.js';

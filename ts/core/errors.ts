@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'BAD_WASM'
   | 'BAD_FILE'
   | 'UNSUPPORTED_VERSION'
-  | 'OUT_OF_BOUNDS';
+  | 'OUT_OF_BOUNDS'
+  | 'NO_GPU'
+  | 'ON_GPU';
 
 /**
  * The error every torchlet function throws.

@@ -6,7 +6,7 @@
 // holding the next batch's values.
 
 import { TorchletError, fmtShape } from './errors.js';
-import { type Ptr, alloc, free, heap, kernels } from './wasm.js';
+import { type Ptr, alloc, free, heap, hostAccess, kernels, sync } from './wasm.js';
 
 interface Storage {
   ptr: Ptr;
@@ -215,6 +215,7 @@ export class Tensor {
   /** A Float32Array over this tensor's memory (no copy). Re-read it after any allocation. */
   get data(): Float32Array {
     const ptr = this.ptr;
+    if (hostAccess !== null) hostAccess(ptr, this.size * 4, 'Tensor.data');
     const buffer = heap();
     if (this.view === null || this.view.buffer !== buffer) {
       this.view = new Float32Array(buffer, ptr, this.size);
@@ -228,11 +229,22 @@ export class Tensor {
   }
 
   /**
+   * A copy of the values, once they are readable: with the WebGPU backend it first copies back
+   * what the GPU computed (`sync()`); with the WASM backend it is `toArray()`.
+   * @example const out = await net.forward(x).read();
+   */
+  async read(): Promise<Float32Array> {
+    await sync();
+    return this.toArray();
+  }
+
+  /**
    * A new tensor holding a copy of the values (it owns its memory: `dispose()` it when done).
    * @example const kept = net.forward(x).clone(); // survives the next forward
    */
   clone(): Tensor {
     const ptr = this.ptr;
+    if (hostAccess !== null) hostAccess(ptr, this.size * 4, 'Tensor.clone');
     const t = Tensor.zeros(this.shape);
     // zeros() may have grown memory: copy through views taken after it.
     t.data.set(new Float32Array(heap(), ptr, this.size));
@@ -411,6 +423,7 @@ export class U32Buffer {
   /** A Uint32Array over the `length` valid elements. */
   get data(): Uint32Array {
     this.checkLive();
+    if (hostAccess !== null) hostAccess(this.ptrValue, this.length * 4, 'U32Buffer.data');
     const buffer = heap();
     if (this.view === null || this.view.buffer !== buffer || this.view.length !== this.length) {
       this.view = new Uint32Array(buffer, this.ptrValue, this.length);

@@ -3,6 +3,8 @@
 // Every other file calls `kernels()` and works on `Tensor`s.
 
 import { TorchletError } from './errors.js';
+import { GPU_FAMILIES } from './gpu/families.js';
+import { type GpuBackend, createGpuBackend } from './gpu/runtime.js';
 import { readBytes } from './platform.js';
 
 /** A byte offset into WASM linear memory, branded so a plain number is not passed by mistake. */
@@ -370,11 +372,43 @@ function kernelMismatch(exports: Record<string, unknown>): string | null {
 export type WasmSource =
   URL | string | ArrayBuffer | ArrayBufferView | Response | WebAssembly.Module;
 
+/** Where kernels run: the WASM SIMD128 core (default), or WebGPU compute shaders. */
+export type Backend = 'wasm' | 'webgpu';
+
+/** WebGPU adapter options of `init({ backend: 'webgpu', gpu })`. */
+export interface GpuBackendOptions {
+  /** The adapter's power preference (default: the browser's choice). */
+  powerPreference?: 'low-power' | 'high-performance';
+}
+
+/** What `init` accepts besides a bare WASM source. */
+export interface InitOptions {
+  /** The WASM core (see `WasmSource`); the WebGPU backend loads it too, for memory and checks. */
+  wasm?: WasmSource;
+  /**
+   * `'wasm'` (default) or `'webgpu'`: kernels run as WGSL compute shaders on the GPU, on tensors
+   * kept in GPU memory; reading values on this thread then needs `await sync()` (see the README,
+   * "GPU").
+   */
+  backend?: Backend;
+  /** WebGPU adapter options (backend `'webgpu'` only). */
+  gpu?: GpuBackendOptions;
+}
+
 interface Instance {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   kernels: Kernels;
+  backend: Backend;
+  gpu: GpuBackend | null;
 }
+
+/**
+ * @internal Set while the WebGPU backend runs: called before this thread reads or writes a
+ * tensor's memory through a view, so values the GPU holds are never read stale (it throws
+ * `ON_GPU`) and values written here are uploaded before the GPU reads them.
+ */
+export let hostAccess: ((ptr: number, bytes: number, what: string) => void) | null = null;
 
 let instance: Instance | null = null;
 let loading: Promise<void> | null = null;
@@ -391,15 +425,36 @@ const REBUILD_HINT = 'rebuild it with `npm run build:wasm`';
  * @throws TorchletError `BAD_WASM` when the bytes are not the torchlet module (HTML from a
  *   misconfigured server, a stale build, a browser without SIMD128).
  */
-export function init(source?: WasmSource | { wasm?: WasmSource }): Promise<void> {
-  if (instance) return Promise.resolve();
+export function init(source?: WasmSource | InitOptions): Promise<void> {
+  const options = isWasmWrapper(source) ? source : {};
+  const wanted = checkBackend(options.backend);
+  if (instance) {
+    if (options.backend !== undefined && wanted !== instance.backend) {
+      return Promise.reject(
+        new TorchletError(
+          'BAD_ARGUMENT',
+          `init: expected backend '${instance.backend}' (torchlet is already initialized with it; the backend is chosen by the first init), got '${wanted}'`,
+        ),
+      );
+    }
+    return Promise.resolve();
+  }
   if (!loading) {
-    loading = load(source).catch((e: unknown) => {
+    loading = load(source, wanted, options.gpu).catch((e: unknown) => {
       loading = null;
       throw e;
     });
   }
   return loading;
+}
+
+function checkBackend(b: unknown): Backend {
+  if (b === undefined || b === 'wasm') return 'wasm';
+  if (b === 'webgpu') return 'webgpu';
+  throw new TorchletError(
+    'BAD_ARGUMENT',
+    `init: expected backend 'wasm' or 'webgpu', got ${typeof b === 'string' ? `'${b}'` : String(b)}`,
+  );
 }
 
 /** The compiled module, to hand to workers so each instantiates its own memory. */
@@ -478,7 +533,11 @@ function kernelTable(exp: WasmExports): Kernels {
   };
 }
 
-async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
+async function load(
+  arg: WasmSource | InitOptions | undefined,
+  backend: Backend,
+  gpuOptions: GpuBackendOptions | undefined,
+): Promise<void> {
   const source = isWasmWrapper(arg) ? arg.wasm : arg;
   const module = await compile(source);
   const target: { exp: WasmExports | null; stackTop: number } = { exp: null, stackTop: 0 };
@@ -515,7 +574,17 @@ async function load(arg?: WasmSource | { wasm?: WasmSource }): Promise<void> {
   target.stackTop = exp.__stack_pointer ? (exp.__stack_pointer.value as number) : 0;
   const table = kernelTable(exp);
   warmKernels(table);
-  instance = { module, memory: exp.memory, kernels: table };
+  if (backend === 'wasm') {
+    instance = { module, memory: exp.memory, kernels: table, backend, gpu: null };
+    return;
+  }
+  const gpu = await createGpuBackend(
+    { kernels: table, heap: () => exp.memory.buffer },
+    GPU_FAMILIES,
+    gpuOptions,
+  );
+  instance = { module, memory: exp.memory, kernels: gpu.table, backend, gpu };
+  hostAccess = (ptr, bytes, what) => gpu.hostAccess(ptr, bytes, what);
 }
 
 /** Floats in each of the five scratch blocks of `warmKernels` (64 KiB each). */
@@ -599,7 +668,7 @@ function warmKernels(k: Kernels): void {
   }
 }
 
-function isWasmWrapper(x: unknown): x is { wasm?: WasmSource } {
+function isWasmWrapper(x: unknown): x is InitOptions {
   return (
     typeof x === 'object' &&
     x !== null &&
@@ -687,6 +756,73 @@ function ready(): Instance {
 /** The typed kernel table. Throws `NOT_INITIALIZED` before `init()`. */
 export function kernels(): Kernels {
   return ready().kernels;
+}
+
+/** The backend `init` chose (`'wasm'` before `init`). */
+export function backend(): Backend {
+  return instance?.backend ?? 'wasm';
+}
+
+/** @internal The WebGPU backend, or null (WASM backend, or before `init`). */
+export function gpuBackend(): GpuBackend | null {
+  return instance?.gpu ?? null;
+}
+
+/**
+ * Makes every tensor's values readable on this thread: with the WebGPU backend, copies back what
+ * the GPU computed since the last call (one transfer) and checks the finiteness counts it ran;
+ * with the WASM backend, does nothing.
+ * @throws TorchletError `NON_FINITE` when a check run on the GPU found a NaN or infinity.
+ * @example
+ * await init({ backend: 'webgpu' });
+ * const y = net.forward(x);
+ * await sync();
+ * y.data; // readable now
+ */
+export async function sync(): Promise<void> {
+  const gpu = instance?.gpu;
+  if (gpu) await gpu.sync();
+}
+
+/**
+ * The losses computed on the GPU since the last call, in order: one per `Loss.forward`,
+ * `Optim.step` or training step whose prediction was on the GPU (those calls return NaN: reading
+ * a value back each step would stall the GPU). Empty with the WASM backend, where every call
+ * returns its loss.
+ * @throws TorchletError `NON_FINITE` when a finiteness check run on the GPU since the last read
+ *   found a NaN or infinity.
+ * @example
+ * for (const [x, y] of batches) optim.step(x, y);
+ * const losses = await readLosses(); // one per step
+ */
+export async function readLosses(): Promise<Float32Array> {
+  const gpu = instance?.gpu;
+  return gpu ? gpu.readLog() : new Float32Array(0);
+}
+
+/**
+ * @internal After a loss kernel returned NaN: true when it ran on the GPU (its value is logged,
+ * and `scale` turns it into the loss the caller reports), false when the NaN is the loss.
+ */
+export function deferLoss(scale: (v: number) => number): boolean {
+  const gpu = instance?.gpu;
+  return gpu ? gpu.deferLoss(scale) : false;
+}
+
+/**
+ * @internal Runs `fn` with every kernel in WASM, on values this thread holds: the WebGPU
+ * backend's path for what must return at once (metrics, predictions). Values the GPU holds newer
+ * throw `ON_GPU` (naming `await sync()`); with the WASM backend it just calls `fn`.
+ */
+export function onHost<T>(fn: () => T): T {
+  const gpu = instance?.gpu;
+  if (!gpu || gpu.hostMode) return fn();
+  gpu.hostMode = true;
+  try {
+    return fn();
+  } finally {
+    gpu.hostMode = false;
+  }
 }
 
 /** True once `init()` has finished. */
