@@ -19,8 +19,12 @@ const ARGS = [
   '--disable-sync',
 ];
 
-/** A headless Chromium with a fresh profile; `close()` removes the profile. */
-export async function launchChromium(): Promise<{
+/**
+ * A headless Chromium with a fresh profile; `close()` removes the profile. `extraArgs`: more
+ * flags (the WebGPU test adds `--enable-unsafe-webgpu`, which gives a page served from 127.0.0.1
+ * a WebGPU adapter, SwiftShader's on a machine without a GPU).
+ */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<{
   context: BrowserContext;
   close(): Promise<void>;
 }> {
@@ -32,7 +36,7 @@ export async function launchChromium(): Promise<{
   const profile = mkdtempSync(join(tmpdir(), 'torchlet-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: ARGS,
+    args: [...ARGS, ...extraArgs],
     headless: true,
   });
   return {

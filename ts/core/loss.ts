@@ -32,7 +32,7 @@
 import { TorchletError, fmtShape, nearestName } from './errors.js';
 import { Validated, checkTensor, shapeError } from './module.js';
 import { Slot, Tensor, sameShape } from './tensor.js';
-import { type Kernels, type Ptr, kernels } from './wasm.js';
+import { type Kernels, type Ptr, deferLoss, kernels } from './wasm.js';
 
 type ForwardKernel = (y: Ptr, yhat: Ptr, rows: number, cols: number) => number;
 type BackwardKernel = (y: Ptr, yhat: Ptr, grad: Ptr, rows: number, cols: number) => void;
@@ -136,6 +136,8 @@ export abstract class Loss {
     const rows = yhat.shape[0]!;
     const cols = yhat.size / rows;
     const value = this.forwardKernel(kernels())(target.ptr, yhat.ptr, rows, cols);
+    // On the GPU the value stays there (readLosses): NaN here.
+    if (Number.isNaN(value) && deferLoss((v) => this.scaleValue(v, rows, cols))) return NaN;
     return this.scaleValue(value, rows, cols);
   }
 
@@ -178,11 +180,12 @@ export abstract class Loss {
     const rows = yhat.shape[0]!;
     const cols = yhat.size / rows;
     const k = kernels();
-    const loss = this.scaleValue(
-      this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols),
-      rows,
-      cols,
-    );
+    const value = this.forwardKernel(k)(target.ptr, yhat.ptr, rows, cols);
+    if (Number.isNaN(value) && deferLoss((v) => this.scaleValue(v, rows, cols))) {
+      // On the GPU: the loss is read later (readLosses), its finiteness checked then.
+      return { loss: NaN, gradient: this.gradient(k, target, yhat, rows, cols, share) };
+    }
+    const loss = this.scaleValue(value, rows, cols);
     if (!Number.isFinite(loss)) return { loss, gradient: null };
     return { loss, gradient: this.gradient(k, target, yhat, rows, cols, share) };
   }

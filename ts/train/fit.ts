@@ -6,6 +6,7 @@
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
 import type { Module } from '../core/module.js';
+import { readLosses, sync } from '../core/wasm.js';
 import type { Dataset } from './metrics.js';
 import { checkOptionKeys, describe } from './optim.js';
 import { startWorkers } from './parallel.js';
@@ -177,6 +178,11 @@ async function drive(
     for (;;) {
       const r = it.next();
       if (r.done === true) return r.value;
+      if (pos.needSync) {
+        // WebGPU: the epoch's losses and every tensor come back once per epoch.
+        pos.losses = await readLosses();
+        await sync();
+      }
       checkAbort();
       if (pos.epochEnd) report();
       if (now() >= deadline) {

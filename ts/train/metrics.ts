@@ -8,7 +8,7 @@ import { TorchletError } from '../core/errors.js';
 import { Loss, type Reduction } from '../core/loss.js';
 import { Module, checkTensor, withMode } from '../core/module.js';
 import type { Tensor } from '../core/tensor.js';
-import { kernels } from '../core/wasm.js';
+import { kernels, onHost } from '../core/wasm.js';
 import { checkOptionKeys, describe } from './optim.js';
 
 /** The most classes `confusionMatrix` counts (a k × k matrix of JS numbers: 8 MiB at 1024). */
@@ -168,19 +168,22 @@ function argmaxRows(
  * @param batchSize Rows per forward pass (default 256), to bound memory.
  */
 export function predict(net: Module, x: Tensor, batchSize = 256): Int32Array {
-  checkNet(net, 'predict');
-  checkTensor(x, 'predict', 'x');
-  checkBatchSize(batchSize, 'predict');
-  const n = x.shape[0]!;
-  const out = new Int32Array(n);
-  withMode(net, false, () => {
-    for (let start = 0; start < n; start += batchSize) {
-      const count = Math.min(batchSize, n - start);
-      const y = net.forward(x.rows(start, count));
-      argmaxRows(y.data, count, y.size / count, out, start);
-    }
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    checkNet(net, 'predict');
+    checkTensor(x, 'predict', 'x');
+    checkBatchSize(batchSize, 'predict');
+    const n = x.shape[0]!;
+    const out = new Int32Array(n);
+    withMode(net, false, () => {
+      for (let start = 0; start < n; start += batchSize) {
+        const count = Math.min(batchSize, n - start);
+        const y = net.forward(x.rows(start, count));
+        argmaxRows(y.data, count, y.size / count, out, start);
+      }
+    });
+    return out;
   });
-  return out;
 }
 
 /**
@@ -199,13 +202,16 @@ export function labelsOf(y: Tensor): Int32Array {
  *   where classes is the width of the network output.
  */
 export function accuracy(net: Module, data: Dataset): number {
-  checkNet(net, 'accuracy');
-  const n = checkDataset(data, 'accuracy');
-  const labels = classLabels(data.y, classesOf(net, data.x), 'accuracy');
-  const predicted = predict(net, data.x);
-  let correct = 0;
-  for (let i = 0; i < n; i++) correct += predicted[i] === labels[i] ? 1 : 0;
-  return correct / n;
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    checkNet(net, 'accuracy');
+    const n = checkDataset(data, 'accuracy');
+    const labels = classLabels(data.y, classesOf(net, data.x), 'accuracy');
+    const predicted = predict(net, data.x);
+    let correct = 0;
+    for (let i = 0; i < n; i++) correct += predicted[i] === labels[i] ? 1 : 0;
+    return correct / n;
+  });
 }
 
 /** A confusion matrix: `matrix[label][predicted]` counts, over `classes` classes. */
@@ -224,51 +230,57 @@ export interface ConfusionMatrix {
  *   `BAD_ARGUMENT` for more than MAX_CLASSES classes or fewer than the output width.
  */
 export function confusionMatrix(net: Module, data: Dataset, classes?: number): ConfusionMatrix {
-  const where = 'confusionMatrix';
-  checkNet(net, where);
-  const n = checkDataset(data, where);
-  const width = classesOf(net, data.x);
-  if (width > MAX_CLASSES) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `${where}: expected a network output of at most ${MAX_CLASSES} classes (the matrix is classes²), got ${width}`,
-    );
-  }
-  const k = classes ?? width;
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < width || k > MAX_CLASSES) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `${where}: expected classes to be an integer in [${width}, ${MAX_CLASSES}] (the output width to the limit), got ${describe(k)}`,
-    );
-  }
-  const labels = classLabels(data.y, k, where);
-  const predicted = predict(net, data.x);
-  const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  for (let i = 0; i < n; i++) matrix[labels[i]!]![predicted[i]!]! += 1;
-  return { classes: k, matrix };
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    const where = 'confusionMatrix';
+    checkNet(net, where);
+    const n = checkDataset(data, where);
+    const width = classesOf(net, data.x);
+    if (width > MAX_CLASSES) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${where}: expected a network output of at most ${MAX_CLASSES} classes (the matrix is classes²), got ${width}`,
+      );
+    }
+    const k = classes ?? width;
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < width || k > MAX_CLASSES) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `${where}: expected classes to be an integer in [${width}, ${MAX_CLASSES}] (the output width to the limit), got ${describe(k)}`,
+      );
+    }
+    const labels = classLabels(data.y, k, where);
+    const predicted = predict(net, data.x);
+    const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+    for (let i = 0; i < n; i++) matrix[labels[i]!]![predicted[i]!]! += 1;
+    return { classes: k, matrix };
+  });
 }
 
 /** Mean over samples of the summed squared error between the output and dense targets y. */
 export function meanSquaredError(net: Module, data: Dataset, batchSize = 256): number {
-  checkNet(net, 'meanSquaredError');
-  const n = checkDataset(data, 'meanSquaredError');
-  checkBatchSize(batchSize, 'meanSquaredError');
-  let total = 0;
-  withMode(net, false, () => {
-    for (let start = 0; start < n; start += batchSize) {
-      const count = Math.min(batchSize, n - start);
-      const yhat = net.forward(data.x.rows(start, count));
-      const y = data.y.rows(start, count);
-      if (y.size !== yhat.size) {
-        throw new TorchletError(
-          'SHAPE_MISMATCH',
-          `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`,
-        );
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    checkNet(net, 'meanSquaredError');
+    const n = checkDataset(data, 'meanSquaredError');
+    checkBatchSize(batchSize, 'meanSquaredError');
+    let total = 0;
+    withMode(net, false, () => {
+      for (let start = 0; start < n; start += batchSize) {
+        const count = Math.min(batchSize, n - start);
+        const yhat = net.forward(data.x.rows(start, count));
+        const y = data.y.rows(start, count);
+        if (y.size !== yhat.size) {
+          throw new TorchletError(
+            'SHAPE_MISMATCH',
+            `meanSquaredError: expected y with ${yhat.size / count} values per row like the output, got ${y.size / count}`,
+          );
+        }
+        total += kernels().mse_loss_forward(y.ptr, yhat.ptr, count, yhat.size / count) * count;
       }
-      total += kernels().mse_loss_forward(y.ptr, yhat.ptr, count, yhat.size / count) * count;
-    }
+    });
+    return total / n;
   });
-  return total / n;
 }
 
 /**
@@ -298,21 +310,24 @@ export class LossTotal {
  * 'sum'): the batch size changes nothing but rounding.
  */
 export function evaluateLoss(net: Module, data: Dataset, loss: Loss, batchSize = 256): number {
-  checkNet(net, 'evaluateLoss');
-  const n = checkDataset(data, 'evaluateLoss');
-  checkLoss(loss, 'evaluateLoss');
-  checkBatchSize(batchSize, 'evaluateLoss');
-  const total = new LossTotal(loss.reduction);
-  withMode(net, false, () => {
-    for (let start = 0; start < n; start += batchSize) {
-      const count = Math.min(batchSize, n - start);
-      total.add(
-        loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))),
-        count,
-      );
-    }
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    checkNet(net, 'evaluateLoss');
+    const n = checkDataset(data, 'evaluateLoss');
+    checkLoss(loss, 'evaluateLoss');
+    checkBatchSize(batchSize, 'evaluateLoss');
+    const total = new LossTotal(loss.reduction);
+    withMode(net, false, () => {
+      for (let start = 0; start < n; start += batchSize) {
+        const count = Math.min(batchSize, n - start);
+        total.add(
+          loss.forward(data.y.rows(start, count), net.forward(data.x.rows(start, count))),
+          count,
+        );
+      }
+    });
+    return total.value;
   });
-  return total.value;
 }
 
 /** Options for `evaluate`. */
@@ -334,22 +349,25 @@ export function evaluate(
   data: Dataset,
   options: EvaluateOptions = {},
 ): Record<string, number> {
-  checkNet(net, 'evaluate');
-  checkDataset(data, 'evaluate');
-  checkOptionKeys(options, ['loss', 'metrics'], 'evaluate');
-  if (options.loss !== undefined) checkLoss(options.loss, 'evaluate');
-  if (options.metrics !== undefined && !Array.isArray(options.metrics)) {
-    throw new TorchletError(
-      'BAD_ARGUMENT',
-      `evaluate: expected metrics to be an array of metrics, got ${describe(options.metrics)}`,
-    );
-  }
-  const metrics = (options.metrics ?? ['accuracy']).map((m) => metricOf(m, 'evaluate'));
-  // Labels first: a bad label must throw before any metric has run.
-  if (metrics.some((m) => m === METRICS.accuracy))
-    classLabels(data.y, classesOf(net, data.x), 'evaluate');
-  const out: Record<string, number> = {};
-  if (options.loss !== undefined) out['loss'] = evaluateLoss(net, data, options.loss);
-  for (const m of metrics) out[m.name] = m.compute(net, data);
-  return out;
+  // The WebGPU backend: computed in WASM on synced values (see onHost).
+  return onHost(() => {
+    checkNet(net, 'evaluate');
+    checkDataset(data, 'evaluate');
+    checkOptionKeys(options, ['loss', 'metrics'], 'evaluate');
+    if (options.loss !== undefined) checkLoss(options.loss, 'evaluate');
+    if (options.metrics !== undefined && !Array.isArray(options.metrics)) {
+      throw new TorchletError(
+        'BAD_ARGUMENT',
+        `evaluate: expected metrics to be an array of metrics, got ${describe(options.metrics)}`,
+      );
+    }
+    const metrics = (options.metrics ?? ['accuracy']).map((m) => metricOf(m, 'evaluate'));
+    // Labels first: a bad label must throw before any metric has run.
+    if (metrics.some((m) => m === METRICS.accuracy))
+      classLabels(data.y, classesOf(net, data.x), 'evaluate');
+    const out: Record<string, number> = {};
+    if (options.loss !== undefined) out['loss'] = evaluateLoss(net, data, options.loss);
+    for (const m of metrics) out[m.name] = m.compute(net, data);
+    return out;
+  });
 }

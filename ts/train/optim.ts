@@ -9,7 +9,7 @@ import { TorchletError, nearestName } from '../core/errors.js';
 import { Loss } from '../core/loss.js';
 import { Module, type Parameter } from '../core/module.js';
 import { Tensor } from '../core/tensor.js';
-import { kernels } from '../core/wasm.js';
+import { gpuBackend, kernels } from '../core/wasm.js';
 import {
   MAX_WORKERS,
   Team,
@@ -335,6 +335,12 @@ export class Optim {
     // Each tensor once, even when a module is used at several positions: it steps once.
     this.params = net.parameters();
     if (typeof this.config.workers === 'number' && this.config.workers > 1) {
+      if (gpuBackend() !== null) {
+        throw new TorchletError(
+          'BAD_ARGUMENT',
+          `Optim: expected workers 1 or 'auto' with the WebGPU backend (the GPU runs each step whole), got ${this.config.workers}`,
+        );
+      }
       const refusal = Team.refusal(net, loss);
       if (refusal !== null) {
         throw new TorchletError(
@@ -428,7 +434,11 @@ export class Optim {
     const asked = this.config.workers;
     let n: number;
     if (asked === 'auto') {
-      n = insideTrials() ? 1 : autoWorkers(this.net, batchShape, availableCores());
+      // The GPU backend runs each step whole on the GPU: no threads.
+      n =
+        insideTrials() || gpuBackend() !== null
+          ? 1
+          : autoWorkers(this.net, batchShape, availableCores());
       if (n > 1 && !willStart && cannotWait()) n = Math.min(n, 1 + startedThreads());
       // A net the workers cannot rebuild (shared modules, unregistered layers) or a custom loss
       // trains on this thread: 'auto' only splits what splitting supports.

@@ -29,7 +29,7 @@ import {
 } from './optim.js';
 import { Rng, checkSeed, defaultRng } from '../core/rng.js';
 import { Slot, type Tensor, U32Buffer } from '../core/tensor.js';
-import { kernels } from '../core/wasm.js';
+import { gpuBackend, kernels } from '../core/wasm.js';
 
 export type { Dataset } from './metrics.js';
 export { accuracy, evaluateLoss, labelsOf, predict } from './metrics.js';
@@ -326,6 +326,12 @@ export function plan(
       `${where}: expected nonFinite 'throw' or 'skip', got ${String(onNonFinite)}`,
     );
   }
+  if (onNonFinite === 'skip' && gpuBackend() !== null) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected nonFinite 'throw' with the WebGPU backend (its checks run at the epoch's end, too late to skip a batch), got 'skip'`,
+    );
+  }
   const optim = checkOptim(net, loss, options, where);
   checkIdle(net, where);
   // Validate shapes once, on one sample, and every class label, before anything moves (a bad
@@ -421,6 +427,12 @@ export interface Position {
   batch: number;
   samples: number;
   epochEnd: boolean;
+  /**
+   * WebGPU backend: the loop waits for its driver to read the epoch's losses back (`losses`) and
+   * `sync()` the tensors before the epoch's end runs on this thread.
+   */
+  needSync: boolean;
+  losses: Float32Array | null;
 }
 
 /**
@@ -457,6 +469,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
     };
     const params = net.parameters();
     const k = kernels();
+    const gpu = gpuBackend();
     let best: Float32Array[] | null = null;
     let bestValue = NaN;
     for (let epoch = 0; epoch < p.epochs; epoch++) {
@@ -467,6 +480,8 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         rng.shuffle(order);
       }
       const total = new LossTotal(loss.reduction);
+      // On the GPU each step's loss is read back at the epoch's end: the batch sizes wait here.
+      const sizes: number[] = [];
       let skipped = 0;
       pos.epoch = epoch;
       pos.epochEnd = false;
@@ -500,7 +515,8 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
           skipped += 1;
         } else {
           optim.update();
-          total.add(report.loss, count);
+          if (gpu !== null) sizes.push(count);
+          else total.add(report.loss, count);
         }
         options.onBatch?.({
           epoch,
@@ -515,6 +531,15 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         yield pos;
       }
       history.skippedBatches += skipped;
+      if (gpu !== null) {
+        pos.needSync = true;
+        yield pos;
+        pos.needSync = false;
+        addGpuLosses(p, pos, total, sizes, epoch);
+        // The epoch's end (validation, metrics, callbacks, early stopping) reads values at once:
+        // it runs in WASM on what sync() copied back.
+        gpu.hostMode = true;
+      }
       const epochLoss = total.value;
       history.loss.push(epochLoss);
       const info: EpochInfo = { skipped, best: false };
@@ -542,6 +567,7 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
         }
       }
       const stop = options.onEpoch?.(epoch, epochLoss, info) === false;
+      if (gpu !== null) gpu.hostMode = false;
       pos.epochEnd = true;
       yield pos;
       if (patience !== null && epoch - history.bestEpoch >= patience) {
@@ -558,6 +584,8 @@ export function* steps(p: Plan, pos: Position): Generator<Position, History, voi
     if (best !== null) params.forEach((q, i) => q.value.data.set(best![i]!));
     return history;
   } finally {
+    const gpu = gpuBackend();
+    if (gpu !== null) gpu.hostMode = false;
     indices?.dispose();
     xSlot.dispose();
     ySlot.dispose();
@@ -573,8 +601,39 @@ function at(p: Plan, epoch: number, b: number): string {
 }
 
 /** A fresh position for `steps`. @internal */
+/**
+ * The epoch's losses read back from the GPU (one per step, in order) into `total`.
+ * @throws TorchletError `NON_FINITE` naming the first batch whose loss was NaN or infinite (on the
+ *   GPU the check comes at the epoch's end, after the updates).
+ */
+function addGpuLosses(
+  p: Plan,
+  pos: Position,
+  total: LossTotal,
+  sizes: readonly number[],
+  epoch: number,
+): void {
+  const losses = pos.losses;
+  pos.losses = null;
+  if (losses === null || losses.length !== sizes.length) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${at(p, epoch, 0)}: expected ${sizes.length} losses read back from the GPU, got ${losses?.length ?? 'none'} (another loss ran on the GPU during training)`,
+    );
+  }
+  for (let b = 0; b < sizes.length; b++) {
+    if (!Number.isFinite(losses[b]!)) {
+      throw new TorchletError(
+        'NON_FINITE',
+        `${at(p, epoch, b)}: the loss was ${losses[b]} (on the GPU this is found at the epoch's end, after the epoch's updates)`,
+      );
+    }
+    total.add(losses[b]!, sizes[b]!);
+  }
+}
+
 export function startPosition(): Position {
-  return { epoch: 0, batch: -1, samples: 0, epochEnd: false };
+  return { epoch: 0, batch: -1, samples: 0, epochEnd: false, needSync: false, losses: null };
 }
 
 /**
@@ -595,6 +654,12 @@ export function sgd(net: Module, data: Dataset, loss: Loss, options: SgdOptions 
   const where = 'sgd';
   checkFitOnly(options, where);
   checkOptionKeys(options, SGD_KEYS, where);
+  if (gpuBackend() !== null) {
+    throw new TorchletError(
+      'BAD_ARGUMENT',
+      `${where}: expected the WASM backend (sgd returns at once, and the WebGPU backend's values come back asynchronously), got backend 'webgpu'; train with \`await fit(net, data, loss, options)\`, which takes the same options`,
+    );
+  }
   const it = steps(plan(net, data, loss, options, where), startPosition());
   let r = it.next();
   while (r.done !== true) r = it.next();
