@@ -1,6 +1,7 @@
 // The WebGPU backend in headless Chromium (SwiftShader's adapter on a machine without a GPU):
 // every kernel-table entry the GPU runs against the WASM core on the same inputs.
 // GPU_CASES=gemm,conv restricts the kernel cases to those families.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Served, serve } from '../scripts/serve.js';
@@ -104,5 +105,45 @@ describe('WebGPU behind the Module API', () => {
     expect(got.length).toBe(5);
     history.loss.forEach((want, i) => expect(Math.abs(got[i]! - want) / want).toBeLessThan(1e-3));
     expect(Math.abs(modulesPage.training.accuracy - accuracy)).toBeLessThanOrEqual(0.01);
+  });
+});
+
+describe('what the GPU backend refuses', () => {
+  it('an unsynced read (ON_GPU), sgd, nonFinite skip and worker threads', () => {
+    expect(modulesPage.refusals).toEqual([
+      'ON_GPU',
+      'read',
+      'BAD_ARGUMENT',
+      'BAD_ARGUMENT',
+      'BAD_ARGUMENT',
+    ]);
+  });
+});
+
+describe('choosing the backend', () => {
+  it('refuses an unknown backend and a second init asking for another one', async () => {
+    await tl.init();
+    await expect(tl.init({ backend: 'cuda' as never })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringContaining("expected backend 'wasm' or 'webgpu', got 'cuda'"),
+    });
+    await expect(tl.init({ backend: 'webgpu' })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringContaining('already initialized'),
+    });
+    expect(tl.backend()).toBe('wasm');
+    // The WASM backend: sync is a no-op and no loss is deferred.
+    await tl.sync();
+    expect(await tl.readLosses()).toEqual(new Float32Array(0));
+  });
+
+  it('says NO_GPU where there is no WebGPU (Node 20 has no navigator.gpu)', () => {
+    const code = `import { init } from './ts/index.ts';
+try { await init({ backend: 'webgpu' }); console.log('no error'); }
+catch (e) { console.log(e.code + ': ' + e.message); }`;
+    const out = execFileSync('npx', ['tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+    });
+    expect(out).toContain('NO_GPU: init: expected WebGPU (navigator.gpu)');
   });
 });

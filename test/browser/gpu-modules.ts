@@ -18,6 +18,8 @@ export interface ModulesPage {
   modules: Diff[];
   losses: Diff[];
   training: { loss: number[]; accuracy: number; error?: string };
+  /** Codes thrown: reading a GPU output unsynced, sgd on the GPU, 'skip', workers 2. */
+  refusals?: string[];
   uploadsAfterWarmup?: number;
   error?: string;
 }
@@ -204,9 +206,40 @@ async function train(): Promise<ModulesPage['training']> {
   }
 }
 
+async function refusals(): Promise<string[]> {
+  const codes: string[] = [];
+  const code = (f: () => unknown): void => {
+    try {
+      f();
+      codes.push('none');
+    } catch (e) {
+      codes.push((e as tl.TorchletError).code);
+    }
+  };
+  const net = new tl.Sequential(new tl.Linear(4, 3), new tl.ReLU());
+  const x = tl.Tensor.from(new Float32Array(8).fill(0.5), [2, 4]);
+  const y = net.forward(x);
+  code(() => y.data);
+  const read = await y.read();
+  codes.push(read.length === 6 ? 'read' : 'bad read');
+  const data = { x, y: tl.Tensor.from([1, 0, 0, 0, 1, 0], [2, 3]) };
+  code(() => tl.sgd(net, data, new tl.MSELoss(), { epochs: 1 }));
+  await tl.fit(net, data, new tl.MSELoss(), { epochs: 1, nonFinite: 'skip' }).then(
+    () => codes.push('none'),
+    (e: tl.TorchletError) => codes.push(e.code),
+  );
+  code(() => new tl.Optim(net, new tl.MSELoss(), 0.1, { workers: 2 }));
+  return codes;
+}
+
 async function main(): Promise<ModulesPage> {
   await tl.init({ backend: 'webgpu' });
-  return { modules: await checkModules(), losses: await checkLosses(), training: await train() };
+  return {
+    modules: await checkModules(),
+    losses: await checkLosses(),
+    training: await train(),
+    refusals: await refusals(),
+  };
 }
 
 const w = window as unknown as { __result: ModulesPage };

@@ -427,7 +427,13 @@ const REBUILD_HINT = 'rebuild it with `npm run build:wasm`';
  */
 export function init(source?: WasmSource | InitOptions): Promise<void> {
   const options = isWasmWrapper(source) ? source : {};
-  const wanted = checkBackend(options.backend);
+  let wanted: Backend;
+  try {
+    wanted = checkBackend(options.backend);
+  } catch (e) {
+    // An async function's error: a rejection, never a throw from the call.
+    return Promise.reject(e);
+  }
   if (instance) {
     if (options.backend !== undefined && wanted !== instance.backend) {
       return Promise.reject(

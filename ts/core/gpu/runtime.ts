@@ -144,8 +144,6 @@ export interface GpuInfo {
   description: string;
 }
 
-
-
 /** What the runtime needs of the WASM side. */
 export interface HostSide {
   kernels: Kernels;
@@ -171,7 +169,7 @@ export async function createGpuBackend(
   if (gpu === null) {
     throw new TorchletError(
       'NO_GPU',
-      "init: expected WebGPU (navigator.gpu) for backend 'webgpu', got none: use a browser with WebGPU (Chrome/Edge 113+, a secure context such as https or 127.0.0.1), or the default backend 'wasm'",
+      "init: expected WebGPU (navigator.gpu) for backend 'webgpu', got none (Node has none): use a browser with WebGPU (Chrome/Edge 113+, a secure context such as https or 127.0.0.1), or the default backend 'wasm'",
     );
   }
   const adapter = await gpu.requestAdapter(
