@@ -600,7 +600,6 @@ function at(p: Plan, epoch: number, b: number): string {
   return `${p.where} (epoch ${epoch + 1} of ${p.epochs}, batch ${b + 1} of ${p.batches})`;
 }
 
-/** A fresh position for `steps`. @internal */
 /**
  * The epoch's losses read back from the GPU (one per step, in order) into `total`.
  * @throws TorchletError `NON_FINITE` naming the first batch whose loss was NaN or infinite (on the
@@ -632,6 +631,7 @@ function addGpuLosses(
   }
 }
 
+/** A fresh position for `steps`. @internal */
 export function startPosition(): Position {
   return { epoch: 0, batch: -1, samples: 0, epochEnd: false, needSync: false, losses: null };
 }

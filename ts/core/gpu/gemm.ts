@@ -27,7 +27,7 @@
 // within its 256-deep k slices: for k <= 256 a device that rounds each multiply and add
 // (SwiftShader) gives the WASM bits; one that fuses them (most GPUs) differs by roundings only.
 
-import type { Dispatch, GpuFamily, Plan, PlanContext } from './shader.js';
+import type { Dispatch, GpuFamily, GpuPlan, PlanContext } from './shader.js';
 import { groups1d, MAX_GROUPS, w, words } from './shader.js';
 
 /** Depth of one k chunk staged in workgroup memory. */
@@ -397,7 +397,7 @@ function gemmDispatches(
   return out;
 }
 
-const gemm: Plan = ([a, b, c, m, k, n, rsa, csa, rsb, csb, beta], ctx) =>
+const gemm: GpuPlan = ([a, b, c, m, k, n, rsa, csa, rsb, csb, beta], ctx) =>
   gemmDispatches(
     {
       a: a!,
@@ -415,7 +415,7 @@ const gemm: Plan = ([a, b, c, m, k, n, rsa, csa, rsb, csb, beta], ctx) =>
     ctx,
   );
 
-const linearForward: Plan = ([x, y, weight, bias, batch, nIn, nOut], ctx) =>
+const linearForward: GpuPlan = ([x, y, weight, bias, batch, nIn, nOut], ctx) =>
   gemmDispatches(
     {
       a: x!,
@@ -435,7 +435,7 @@ const linearForward: Plan = ([x, y, weight, bias, batch, nIn, nOut], ctx) =>
   );
 
 // weight [n_in, n_out] read as weightᵀ [n_out, n_in]: row stride 1, column stride n_out.
-const linearBackwardDelta: Plan = ([delta, dx, weight, batch, nIn, nOut], ctx) =>
+const linearBackwardDelta: GpuPlan = ([delta, dx, weight, batch, nIn, nOut], ctx) =>
   gemmDispatches(
     {
       a: delta!,
@@ -454,7 +454,7 @@ const linearBackwardDelta: Plan = ([delta, dx, weight, batch, nIn, nOut], ctx) =
   );
 
 // x [batch, n_in] read as xᵀ [n_in, batch]: row stride 1, column stride n_in.
-const linearBackwardUpdateGradient: Plan = ([x, delta, gw, gb, batch, nIn, nOut, beta], ctx) => {
+const linearBackwardUpdateGradient: GpuPlan = ([x, delta, gw, gb, batch, nIn, nOut, beta], ctx) => {
   const out = gemmDispatches(
     {
       a: x!,

@@ -25,7 +25,7 @@
 // cross-entropy's gradient divides by a subnormal yhat through a scaled copy, so both match WASM
 // on hardware that flushes.
 
-import { type Dispatch, type GpuFamily, type Plan, groups1d, w, words } from './shader.js';
+import { type Dispatch, type GpuFamily, type GpuPlan, groups1d, w, words } from './shader.js';
 
 /** Invocations per workgroup of the reductions (pass 1 over elements, pass 2). */
 const RED_WG = 256;
@@ -479,7 +479,7 @@ function finalPass(src: number, count: number, result: number, rows: number): Di
   };
 }
 
-function termsForward(kind: number): Plan {
+function termsForward(kind: number): GpuPlan {
   return (args, ctx) => {
     const [y, yhat, rows, cols] = args as [number, number, number, number];
     const n = rows * cols;
@@ -496,7 +496,7 @@ function termsForward(kind: number): Plan {
   };
 }
 
-function termsBackward(kind: number): Plan {
+function termsBackward(kind: number): GpuPlan {
   return (args) => {
     const [y, yhat, grad, rows, cols] = args as [number, number, number, number, number];
     const n = rows * cols;
@@ -513,7 +513,7 @@ function termsBackward(kind: number): Plan {
   };
 }
 
-const lsceForward: Plan = (args, ctx) => {
+const lsceForward: GpuPlan = (args, ctx) => {
   const [y, yhat, rows, cols] = args as [number, number, number, number];
   if (rows * cols === 0) return zeroResult(ctx.result);
   const cap = partialsCap(ctx.scratchWords);
@@ -529,7 +529,7 @@ const lsceForward: Plan = (args, ctx) => {
   ];
 };
 
-const lsceBackward: Plan = (args) => {
+const lsceBackward: GpuPlan = (args) => {
   const [y, yhat, grad, rows, cols] = args as [number, number, number, number, number];
   if (rows * cols === 0) return [];
   const inv = fr(1 / fr(rows));

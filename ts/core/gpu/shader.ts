@@ -50,12 +50,12 @@ export interface Dispatch {
 }
 
 /** Turns a call's arguments (exactly as the WASM export receives them) into dispatches. */
-export type Plan = (args: readonly number[], ctx: PlanContext) => Dispatch[];
+export type GpuPlan = (args: readonly number[], ctx: PlanContext) => Dispatch[];
 
 /** A family of kernels: its WGSL (without the prelude) and a plan per kernel-table entry. */
 export interface GpuFamily {
   readonly code: string;
-  readonly plans: Partial<Record<keyof Kernels, Plan>>;
+  readonly plans: Partial<Record<keyof Kernels, GpuPlan>>;
 }
 
 /**
