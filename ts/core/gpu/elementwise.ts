@@ -20,6 +20,7 @@
 // every run.
 
 import { type Dispatch, type GpuFamily, type PlanContext, groups1d, w, words } from './shader.js';
+import { EXP_P, LN2_HI, LN2_LO, LOG2E, expWgsl, f, horner } from './wgslmath.js';
 
 /** Invocations per workgroup of the one-element-per-invocation maps and optimiser updates. */
 const MAP_WG = 64;
@@ -34,57 +35,15 @@ const COUNT_WG = 256;
 /** Most workgroups of the first counting pass: each loops over the data with a grid stride. */
 const COUNT_GROUPS = 1024;
 
-/** A WGSL f32 with exactly the bits `Math.fround(v)` has (decimal literals may round either way). */
-function f(v: number): string {
-  const bits = new Uint32Array(new Float32Array([v]).buffer)[0]!;
-  return `bitcast<f32>(0x${bits.toString(16)}u)`;
-}
-
-// Constants of activation.rs, written as the f32s Rust parses from the same decimals.
-const EXP_LO = f(-104.0);
-const EXP_HI = f(89.0);
-const LOG2E = f(Math.LOG2E);
-const LN2_HI = f(0.693359375);
-const LN2_LO = f(-2.1219444e-4);
-const EXP_P = [1.9875691e-4, 1.3981999e-3, 8.333452e-3, 4.1665796e-2, 1.6666665e-1, 5.0000001e-1];
+// tanh's constants in activation.rs, as the f32s Rust parses from the same decimals.
 const TANH_P = [-5.7049887e-3, 2.0639089e-2, -5.3739716e-2, 1.3331442e-1, -3.3333282e-1];
 const TANH_SMALL = f(0.625);
 const TANH_CLAMP = f(9.5);
 
-/** Horner steps `p = p * v + c` for the coefficients after the first, as activation.rs. */
-function horner(coeffs: readonly number[], v: string): string {
-  return coeffs
-    .slice(1)
-    .map((c) => `  p = p * ${v} + ${f(c)};`)
-    .join('\n');
-}
-
 const code = /* wgsl */ `
-// 2^n for integral n in [-126, 127], from exponent bits.
-fn ew_pow2i(n: f32) -> f32 {
-  return bitcast<f32>(u32(i32(n) + 127) << 23u);
-}
-
+${expWgsl('ew')}
 fn ew_copysign(v: f32, s: f32) -> f32 {
   return bitcast<f32>((bitcast<u32>(v) & 0x7fffffffu) | (bitcast<u32>(s) & 0x80000000u));
-}
-
-// Cephes expf as exp_scalar: clamped so 2^n stays two in-range factors; NaN passes through the
-// clamps (both compares are false).
-fn ew_exp(x0: f32) -> f32 {
-  var x = x0;
-  if (x < ${EXP_LO}) {
-    x = ${EXP_LO};
-  } else if (x > ${EXP_HI}) {
-    x = ${EXP_HI};
-  }
-  let n = round(x * ${LOG2E});
-  let r = (x - n * ${LN2_HI}) - n * ${LN2_LO};
-  var p = ${f(EXP_P[0]!)};
-${horner(EXP_P, 'r')}
-  let e = (p * (r * r) + r) + 1.0;
-  let n1 = round(n * 0.5);
-  return e * ew_pow2i(n1) * ew_pow2i(n - n1);
 }
 
 // e^x for x in [0, 19] (tanh's doubled, clamped |x|): no clamps, one 2^n factor (n <= 28).

@@ -26,6 +26,7 @@
 // on hardware that flushes.
 
 import { type Dispatch, type GpuFamily, type GpuPlan, groups1d, w, words } from './shader.js';
+import { LN2_HI, LN2_LO, expWgsl, f, horner } from './wgslmath.js';
 
 /** Invocations per workgroup of the reductions (pass 1 over elements, pass 2). */
 const RED_WG = 256;
@@ -44,19 +45,7 @@ const MSE = 0;
 const BCE = 1;
 const CE = 2;
 
-/** A WGSL f32 with exactly the bits `Math.fround(v)` has (decimal literals may round either way). */
-function f(v: number): string {
-  const bits = new Uint32Array(new Float32Array([v]).buffer)[0]!;
-  return `bitcast<f32>(0x${bits.toString(16)}u)`;
-}
-
-// Constants of activation.rs and loss.rs, as the f32s Rust parses from the same decimals.
-const EXP_LO = f(-104.0);
-const EXP_HI = f(89.0);
-const LOG2E = f(Math.LOG2E);
-const LN2_HI = f(0.693359375);
-const LN2_LO = f(-2.1219444e-4);
-const EXP_P = [1.9875691e-4, 1.3981999e-3, 8.333452e-3, 4.1665796e-2, 1.6666665e-1, 5.0000001e-1];
+// ln's constants in loss.rs, as the f32s Rust parses from the same decimals.
 const LN_P = [
   7.0376836e-2, -1.151461e-1, 1.1676999e-1, -1.2420141e-1, 1.4249323e-1, -1.6668058e-1,
   2.0000715e-1, -2.4999994e-1, 3.3333331e-1,
@@ -66,37 +55,8 @@ const GRAD_EPS = f(1e-12);
 /** Bits of the least f32 whose ln is at least -100 (loss.rs's LOG_FLOOR_ARG). */
 const LOG_FLOOR_BITS = 27;
 
-/** Horner steps `p = p * v + c` for the coefficients after the first. */
-function horner(coeffs: readonly number[], v: string): string {
-  return coeffs
-    .slice(1)
-    .map((c) => `  p = p * ${v} + ${f(c)};`)
-    .join('\n');
-}
-
 const code = /* wgsl */ `
-// 2^n for integral n in [-126, 127], from exponent bits.
-fn loss_pow2i(n: f32) -> f32 {
-  return bitcast<f32>(u32(i32(n) + 127) << 23u);
-}
-
-// Cephes expf as activation.rs's exp_scalar (clamped so 2^n is two in-range factors).
-fn loss_exp(x0: f32) -> f32 {
-  var x = x0;
-  if (x < ${EXP_LO}) {
-    x = ${EXP_LO};
-  } else if (x > ${EXP_HI}) {
-    x = ${EXP_HI};
-  }
-  let n = round(x * ${LOG2E});
-  let r = (x - n * ${LN2_HI}) - n * ${LN2_LO};
-  var p = ${f(EXP_P[0]!)};
-${horner(EXP_P, 'r')}
-  let e = (p * (r * r) + r) + 1.0;
-  let n1 = round(n * 0.5);
-  return e * loss_pow2i(n1) * loss_pow2i(n - n1);
-}
-
+${expWgsl('loss')}
 // Cephes logf as loss.rs's ln_simd, for the bits of a positive finite nonzero f32. A subnormal
 // is its integer mantissa (an exact, normal f32) times 2^-149, so it never meets a float unit
 // that might flush it.
