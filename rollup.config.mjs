@@ -27,8 +27,9 @@ const browser = () =>
 const browserWorker = () =>
   swapModules({ 'platform.js': 'platform.browser.js', 'gridqueue.js': 'gridqueue.browser.js' });
 const library = resolve('build/lib/index.js');
-// Imported dynamically, and only by a search or worker with a queue (Node).
-const optional = ['bullmq', 'ioredis'];
+// Imported dynamically, and only by a search or worker with a queue, or by init({ backend:
+// 'webgpu' }) in Node.
+const optional = ['bullmq', 'ioredis', 'webgpu'];
 
 export default [
   {

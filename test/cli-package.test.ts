@@ -1,7 +1,8 @@
 // Issue 15 item 4: the package as npm installs it has no runtime dependencies. `npm pack` the
 // built dist/, install the tarball (offline) into an empty project, and find torchlet alone in
 // node_modules; the bundled CLI imports only Node built-ins and the library bundle, and the
-// installed `torchlet` command starts: help with no arguments (exit 0), --version.
+// installed `torchlet` command starts: help with no arguments (exit 0), --version; without the
+// optional `webgpu` package, the WebGPU backend says to install it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,5 +87,13 @@ describe('the installed package', () => {
     expect(help.stdout).toMatch(/^Usage: torchlet <command> \[options\]\n/);
     const version = JSON.parse(readFileSync('package.json', 'utf8')).version as string;
     expect(run(bin, ['--version'], app)).toBe(`${version}\n`);
+  });
+
+  it("names the optional peer dependency when init({ backend: 'webgpu' }) finds no WebGPU in Node", () => {
+    const script =
+      "import { init } from 'torchlet'; init({ backend: 'webgpu' }).then(() => console.log('opened'), (e) => console.log(`${e.code}: ${e.message}`));";
+    expect(run('node', ['--input-type=module', '-e', script], app)).toMatch(
+      /^NO_GPU: .*the optional peer dependency 'webgpu' .* is not installed; .*npm install webgpu/,
+    );
   });
 });

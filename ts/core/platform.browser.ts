@@ -12,3 +12,8 @@ export async function readBytes(url: URL): Promise<Uint8Array> {
 export function readTextSync(_path: URL | string): string | null {
   return null;
 }
+
+/** @internal Browsers have `navigator.gpu` or no WebGPU: null (Node's binding is never imported). */
+export async function nodeWebGpu(): Promise<{ gpu: GPU } | { missing: string } | null> {
+  return null;
+}

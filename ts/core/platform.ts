@@ -26,3 +26,26 @@ export function readTextSync(path: URL | string): string | null {
   if (!zlib) throw new Error('gunzip needs Node >= 20.16 (process.getBuiltinModule)');
   return zlib.gunzipSync(bytes).toString('utf8');
 }
+
+/**
+ * @internal WebGPU in Node: the optional peer dependency `webgpu` (Dawn's Node binding), imported
+ * on first use so that a program on the WASM backend never loads it. `missing` says why there is
+ * none: not installed, or installed but its native binding failed to load.
+ */
+export async function nodeWebGpu(): Promise<{ gpu: GPU } | { missing: string } | null> {
+  let binding: typeof import('webgpu');
+  try {
+    binding = await import('webgpu');
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    const notInstalled =
+      (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') &&
+      /'webgpu'/.test(err.message ?? '');
+    return {
+      missing: notInstalled
+        ? "the optional peer dependency 'webgpu' (Dawn's Node binding) is not installed"
+        : `the 'webgpu' package failed to load (${err.message ?? String(e)})`,
+    };
+  }
+  return { gpu: binding.create([]) };
+}

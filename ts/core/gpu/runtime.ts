@@ -16,7 +16,8 @@
 // Buffer layout (32-bit words): [WASM memory | result slot | log | scratch].
 
 import { TorchletError } from '../errors.js';
-import type { GpuBackendOptions, Kernels, Ptr } from '../wasm.js';
+import { nodeWebGpu } from '../platform.js';
+import type { GpuBackendOptions, GpuInfo, Kernels, Ptr } from '../wasm.js';
 import {
   type GpuFamily,
   type PlanContext,
@@ -136,13 +137,6 @@ interface Alloc {
   live: boolean;
 }
 
-/** The adapter the backend runs on, as the browser (or Dawn) describes it. */
-export interface GpuInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-}
 
 /** What the runtime needs of the WASM side. */
 export interface HostSide {
@@ -150,10 +144,45 @@ export interface HostSide {
   heap(): ArrayBuffer;
 }
 
-/** Finds `navigator.gpu` (browsers, Deno) or nothing. */
-function gpuApi(): GPU | null {
+// The spec's flag values, fixed by WebGPU: Node's binding does not define the GPUBufferUsage,
+// GPUShaderStage and GPUMapMode globals unless the program copies them onto globalThis.
+const USAGE = {
+  MAP_READ: 0x1,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+} as const;
+const STAGE_COMPUTE = 0x4;
+const MAP_MODE_READ = 0x1;
+
+const USE_WASM = "use the default backend 'wasm'";
+
+/** `navigator.gpu` (browsers, Deno), else Node's binding; throws NO_GPU saying which is missing. */
+async function gpuApi(): Promise<{ gpu: GPU; source: string }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  return nav?.gpu ?? null;
+  if (nav?.gpu) return { gpu: nav.gpu, source: 'navigator.gpu' };
+  const node = await nodeWebGpu();
+  if (node === null) {
+    throw new TorchletError(
+      'NO_GPU',
+      `init: expected WebGPU (navigator.gpu) for backend 'webgpu', got none: use a browser with WebGPU (Chrome/Edge 113+, a secure context such as https or 127.0.0.1), or ${USE_WASM}`,
+    );
+  }
+  if ('missing' in node) {
+    throw new TorchletError(
+      'NO_GPU',
+      `init: expected WebGPU for backend 'webgpu', got none: Node has no navigator.gpu, and ${node.missing}; install the optional peer dependency (npm install webgpu), or ${USE_WASM}`,
+    );
+  }
+  return { gpu: node.gpu, source: "the 'webgpu' package (Dawn)" };
+}
+
+/** Why no adapter came, by where WebGPU came from. */
+function noAdapterHint(source: string): string {
+  return source === 'navigator.gpu'
+    ? 'the browser exposes WebGPU but found no usable GPU; Chromium without a GPU needs --enable-unsafe-webgpu for its software adapter'
+    : `${source} found no usable GPU: on Linux it needs libvulkan.so.1 and a Vulkan driver (see the README, "GPU (WebGPU)")`;
 }
 
 /**
@@ -165,20 +194,14 @@ export async function createGpuBackend(
   families: readonly GpuFamily[],
   options: GpuBackendOptions = {},
 ): Promise<GpuBackend> {
-  const gpu = gpuApi();
-  if (gpu === null) {
-    throw new TorchletError(
-      'NO_GPU',
-      "init: expected WebGPU (navigator.gpu) for backend 'webgpu', got none (Node has none): use a browser with WebGPU (Chrome/Edge 113+, a secure context such as https or 127.0.0.1), or the default backend 'wasm'",
-    );
-  }
+  const { gpu, source } = await gpuApi();
   const adapter = await gpu.requestAdapter(
     options.powerPreference ? { powerPreference: options.powerPreference } : {},
   );
   if (adapter === null) {
     throw new TorchletError(
       'NO_GPU',
-      "init: expected a WebGPU adapter for backend 'webgpu', got none (the browser exposes WebGPU but found no usable GPU; Chromium without a GPU needs --enable-unsafe-webgpu for its software adapter); use the default backend 'wasm'",
+      `init: expected a WebGPU adapter for backend 'webgpu', got none (${noAdapterHint(source)}); ${USE_WASM}`,
     );
   }
   const limits = adapter.limits;
@@ -193,6 +216,7 @@ export async function createGpuBackend(
   const info: Partial<GPUAdapterInfo> = a.info ?? (await a.requestAdapterInfo?.()) ?? {};
   return new GpuBackend(
     host,
+    gpu,
     device,
     families,
     {
@@ -212,6 +236,9 @@ export class GpuBackend {
   readonly info: GpuInfo;
   private readonly host: HostSide;
   private readonly device: GPUDevice;
+  /** Held, never used: Node's binding tears its instance down when this object is collected,
+   * under a device still in use (native crashes a few dispatches later). */
+  readonly api: GPU;
   private readonly maxBytes: number;
   private readonly layout: GPUBindGroupLayout;
   private readonly pipelineLayout: GPUPipelineLayout;
@@ -253,12 +280,14 @@ export class GpuBackend {
 
   constructor(
     host: HostSide,
+    api: GPU,
     device: GPUDevice,
     families: readonly GpuFamily[],
     info: GpuInfo,
     maxBytes: number,
   ) {
     this.host = host;
+    this.api = api;
     this.device = device;
     this.info = info;
     this.maxBytes = maxBytes;
@@ -267,10 +296,10 @@ export class GpuBackend {
     });
     this.layout = device.createBindGroupLayout({
       entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } },
         {
           binding: 1,
-          visibility: GPUShaderStage.COMPUTE,
+          visibility: STAGE_COMPUTE,
           buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_WORDS * 4 },
         },
       ],
@@ -278,7 +307,7 @@ export class GpuBackend {
     this.pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [this.layout] });
     this.ring = device.createBuffer({
       size: RING_SLOTS * SLOT_BYTES,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      usage: USAGE.UNIFORM | USAGE.COPY_DST,
     });
     this.runtimeFamily = { code: RUNTIME_WGSL, plans: {} };
     for (const f of families) {
@@ -435,7 +464,7 @@ export class GpuBackend {
     this.flush();
     const next = this.device.createBuffer({
       size: bytes + TAIL_BYTES,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST,
     });
     const old = this.buffer;
     if (old !== null) {
@@ -632,7 +661,7 @@ export class GpuBackend {
     if (total + logBytes === 0) return;
     const staging = this.device.createBuffer({
       size: total + logBytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      usage: USAGE.MAP_READ | USAGE.COPY_DST,
     });
     const e = this.device.createCommandEncoder();
     const copied: { a: Alloc; gen: number; at: number }[] = [];
@@ -647,7 +676,7 @@ export class GpuBackend {
     }
     this.device.queue.submit([e.finish()]);
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await staging.mapAsync(MAP_MODE_READ);
       const bytes = new Uint8Array(staging.getMappedRange());
       const heap = new Uint8Array(this.host.heap());
       for (const c of copied) {
@@ -721,13 +750,13 @@ export class GpuBackend {
     if (n === 0) return { words: new Float32Array(0), entries, checks };
     const staging = this.device.createBuffer({
       size: n * 4,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      usage: USAGE.MAP_READ | USAGE.COPY_DST,
     });
     const e = this.device.createCommandEncoder();
     e.copyBufferToBuffer(this.buffer!, this.heapBytes + 4 * RESULT_WORDS, staging, 0, n * 4);
     this.device.queue.submit([e.finish()]);
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await staging.mapAsync(MAP_MODE_READ);
       return { words: new Float32Array(staging.getMappedRange().slice(0)), entries, checks };
     } finally {
       staging.unmap();
