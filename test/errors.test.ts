@@ -991,6 +991,7 @@ describe('every public function rejects bad input with a TorchletError and chang
       memory: 'no arguments',
       isInitialized: 'no arguments',
       backend: 'no arguments',
+      gpuInfo: 'no arguments',
       sync: 'no arguments',
       readLosses: 'no arguments',
       compiledModule: 'no arguments',

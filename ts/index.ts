@@ -7,11 +7,13 @@ export {
   compiledModule,
   isInitialized,
   backend,
+  gpuInfo,
   sync,
   readLosses,
   type Backend,
   type InitOptions,
   type GpuBackendOptions,
+  type GpuInfo,
   type WasmSource,
   type MemoryInfo,
 } from './core/wasm.js';

@@ -381,6 +381,17 @@ export interface GpuBackendOptions {
   powerPreference?: 'low-power' | 'high-performance';
 }
 
+/** The GPU adapter the WebGPU backend runs on, as the browser (or Dawn) describes it; fields
+ * the adapter does not report are empty strings. */
+export interface GpuInfo {
+  /** e.g. `'nvidia'`, `'apple'`, `'google'` (SwiftShader). */
+  vendor: string;
+  /** e.g. `'ampere'`, `'swiftshader'`. */
+  architecture: string;
+  device: string;
+  description: string;
+}
+
 /** What `init` accepts besides a bare WASM source. */
 export interface InitOptions {
   /** The WASM core (see `WasmSource`); the WebGPU backend loads it too, for memory and checks. */
@@ -769,6 +780,17 @@ export function backend(): Backend {
   return instance?.backend ?? 'wasm';
 }
 
+/**
+ * The adapter the WebGPU backend runs on (a copy), or null on the WASM backend and before `init`.
+ * @example
+ * await init({ backend: 'webgpu' });
+ * console.log(gpuInfo()); // { vendor: 'google', architecture: 'swiftshader', … } without a GPU
+ */
+export function gpuInfo(): GpuInfo | null {
+  const gpu = instance?.gpu;
+  return gpu ? { ...gpu.info } : null;
+}
+
 /** @internal The WebGPU backend, or null (WASM backend, or before `init`). */
 export function gpuBackend(): GpuBackend | null {
   return instance?.gpu ?? null;
@@ -788,6 +810,16 @@ export function gpuBackend(): GpuBackend | null {
 export async function sync(): Promise<void> {
   const gpu = instance?.gpu;
   if (gpu) await gpu.sync();
+}
+
+/**
+ * @internal WebGPU: submits what is queued and resolves when the GPU has done it; null on the
+ * WASM backend. `fit` awaits the previous one at each yield, to keep the GPU close behind. It
+ * never rejects (a lost device is reported by the next call that uses the GPU), so one left
+ * unawaited when the loop stops is harmless.
+ */
+export function gpuSubmitted(): Promise<void> | null {
+  return instance?.gpu?.finish().catch(() => undefined) ?? null;
 }
 
 /**

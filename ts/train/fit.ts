@@ -6,7 +6,7 @@
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
 import type { Module } from '../core/module.js';
-import { readLosses, sync } from '../core/wasm.js';
+import { gpuSubmitted, readLosses, sync } from '../core/wasm.js';
 import type { Dataset } from './metrics.js';
 import { checkOptionKeys, describe } from './optim.js';
 import { startWorkers } from './parallel.js';
@@ -174,6 +174,10 @@ async function drive(
     });
   };
   let deadline = started + yieldMs;
+  // WebGPU: the work submitted by the previous yield. Awaiting it at the next keeps the GPU at
+  // most two yields behind the loop (so an abort or a progress report is not an epoch late, and
+  // queued work stays bounded) while it still runs alongside the encoding.
+  let gpuDone: Promise<void> | null = null;
   try {
     for (;;) {
       const r = it.next();
@@ -188,6 +192,8 @@ async function drive(
       if (now() >= deadline) {
         if (!pos.epochEnd) report();
         await pause.next();
+        if (gpuDone !== null) await gpuDone;
+        gpuDone = gpuSubmitted();
         checkAbort();
         deadline = now() + yieldMs;
       }

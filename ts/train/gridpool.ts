@@ -16,7 +16,7 @@ import {
 import type { Module } from '../core/module.js';
 import { defaultRng, manualSeed } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import { compiledModule } from '../core/wasm.js';
+import { backend, compiledModule } from '../core/wasm.js';
 import type * as TorchletNamespace from '../index.js';
 import {
   type FoldCurves,
@@ -29,7 +29,8 @@ import {
 } from './grid.js';
 import { METRICS, evaluateLoss } from './metrics.js';
 import { type WorkerPort, type WorkerSource, workerSource } from './gridspawn.js';
-import { type SgdOptions, sgd } from './train.js';
+import { fit } from './fit.js';
+import { type History, type SgdOptions, sgd } from './train.js';
 
 /** The torchlet module namespace, handed to `buildNet` inside each worker. */
 export type Torchlet = typeof TorchletNamespace;
@@ -161,10 +162,63 @@ export function checkBuilt(net: unknown): Module {
   return net as Module;
 }
 
+/** A trial's fold, loss and network, ready to train. */
+interface Trial {
+  net: Module;
+  data: { x: Tensor; y: Tensor };
+  validation: { x: Tensor; y: Tensor };
+  loss: Loss;
+  options: SgdOptions;
+}
+
+/**
+ * Builds one trial: cuts the fold, seeds `defaultRng` with the job's seed and makes the network
+ * with `make`; what it allocates goes on `made`, for the caller to free even when this throws.
+ */
+function prepareTrial(
+  ctx: TrialData,
+  make: MakeNet,
+  job: TrialJob,
+  onEpoch: ((epoch: number) => void) | undefined,
+  made: { dispose(): void }[],
+): Trial {
+  const fold = foldAt(ctx.order, ctx.folds, job.fold);
+  const data = {
+    x: rowsOf(ctx.x, ctx.xShape, fold.train),
+    y: rowsOf(ctx.y, ctx.yShape, fold.train),
+  };
+  made.push(data.x, data.y);
+  const validation = {
+    x: rowsOf(ctx.x, ctx.xShape, fold.validation),
+    y: rowsOf(ctx.y, ctx.yShape, fold.validation),
+  };
+  made.push(validation.x, validation.y);
+  const loss = LOSSES[ctx.loss]({ reduction: ctx.reduction });
+  made.push(loss);
+  manualSeed(job.seed);
+  const net = checkBuilt(make(job.params));
+  made.push(net);
+  const options: SgdOptions = { ...ctx.train, seed: job.seed, validation };
+  if (onEpoch !== undefined) options.onEpoch = (epoch) => void onEpoch(epoch);
+  for (const key of TRAIN_KEYS) {
+    if (Object.hasOwn(job.params, key)) (options as Record<string, unknown>)[key] = job.params[key];
+  }
+  return { net, data, validation, loss, options };
+}
+
+/** A trained trial's score on its validation fold, with its curves. */
+function scoreTrial(ctx: TrialData, t: Trial, id: number, history: History): TrialResult {
+  const score =
+    ctx.metric === 'loss'
+      ? evaluateLoss(t.net, t.validation, t.loss)
+      : METRICS[ctx.metric].compute(t.net, t.validation);
+  return { id, score, curves: { train: history.loss, validation: history.valLoss } };
+}
+
 /**
  * Runs one trial: seeds `defaultRng` with the job's seed, makes the network with `make`, trains
- * it on the fold and scores it; `onEpoch` hears each epoch's index (from 0) for progress. Never
- * throws (errors are returned). @internal
+ * it on the fold with `sgd` and scores it; `onEpoch` hears each epoch's index (from 0) for
+ * progress. Never throws (errors are returned). @internal
  */
 export function runTrial(
   ctx: TrialData,
@@ -174,34 +228,25 @@ export function runTrial(
 ): TrialResult {
   const made: { dispose(): void }[] = [];
   try {
-    const fold = foldAt(ctx.order, ctx.folds, job.fold);
-    const data = {
-      x: rowsOf(ctx.x, ctx.xShape, fold.train),
-      y: rowsOf(ctx.y, ctx.yShape, fold.train),
-    };
-    made.push(data.x, data.y);
-    const validation = {
-      x: rowsOf(ctx.x, ctx.xShape, fold.validation),
-      y: rowsOf(ctx.y, ctx.yShape, fold.validation),
-    };
-    made.push(validation.x, validation.y);
-    const loss = LOSSES[ctx.loss]({ reduction: ctx.reduction });
-    made.push(loss);
-    manualSeed(job.seed);
-    const net = checkBuilt(make(job.params));
-    made.push(net);
-    const options: SgdOptions = { ...ctx.train, seed: job.seed, validation };
-    if (onEpoch !== undefined) options.onEpoch = (epoch) => void onEpoch(epoch);
-    for (const key of TRAIN_KEYS) {
-      if (Object.hasOwn(job.params, key))
-        (options as Record<string, unknown>)[key] = job.params[key];
-    }
-    const history = sgd(net, data, loss, options);
-    const score =
-      ctx.metric === 'loss'
-        ? evaluateLoss(net, validation, loss)
-        : METRICS[ctx.metric].compute(net, validation);
-    return { id: job.id, score, curves: { train: history.loss, validation: history.valLoss } };
+    const t = prepareTrial(ctx, make, job, onEpoch, made);
+    return scoreTrial(ctx, t, job.id, sgd(t.net, t.data, t.loss, t.options));
+  } catch (e) {
+    return { id: job.id, error: trialError(e) };
+  } finally {
+    for (const m of made) m.dispose();
+  }
+}
+
+/**
+ * `runTrial` with `fit`, sgd's asynchronous form (the same loop; `workers` 1 as in sgd): how a
+ * trial trains in this thread on the WebGPU backend, whose values come back asynchronously.
+ */
+async function runTrialAsync(ctx: TrialData, make: MakeNet, job: TrialJob): Promise<TrialResult> {
+  const made: { dispose(): void }[] = [];
+  try {
+    const t = prepareTrial(ctx, make, job, undefined, made);
+    const history = await fit(t.net, t.data, t.loss, { workers: 1, ...t.options });
+    return scoreTrial(ctx, t, job.id, history);
   } catch (e) {
     return { id: job.id, error: trialError(e) };
   } finally {
@@ -251,13 +296,12 @@ export async function runTrials(
   // template). It is taken at call time, when index.ts has long finished loading.
   const t = (await import('../index.js')) as Torchlet;
   const build = compileBuildNet(ctx.buildSource);
+  const make: MakeNet = (p) => build(p, t);
+  const gpu = backend() === 'webgpu';
   const saved = defaultRng.state();
   try {
     for (const job of jobs)
-      onResult(
-        runTrial(ctx, (p) => build(p, t), job),
-        0,
-      );
+      onResult(gpu ? await runTrialAsync(ctx, make, job) : runTrial(ctx, make, job), 0);
   } finally {
     restoreDefaultRng(saved);
   }
