@@ -1,103 +1,16 @@
-// Reader for test/fixtures/vectors.txt and loss-reductions.txt (written by scripts/gen-fixtures.py from PyTorch), and a
-// builder for the module specs it names. crates/kernels/tests/fixtures.rs holds the Rust twin of
-// `readVectors`: both parse each value as float64 and round it to float32.
+// Node's reader for the PyTorch vector files: the paths of test/fixtures/vectors.txt and
+// loss-reductions.txt, and `readVectors`, which reads and parses them; the parser and the module
+// builder themselves live in test/vectors-core.ts so that browser pages can bundle them.
 import { readFileSync } from 'node:fs';
-import { type ArgValue, AutoEncoder, type Module, Rng, Sequential } from '../ts/index.js';
-import { layerClass } from '../ts/core/registry.js';
+import { type VecCase, parseVectors } from './vectors-core.js';
 
-/** One tensor of a case: its shape (`[]` for a scalar) and float32 values. */
-export interface VecTensor {
-  shape: number[];
-  values: Float32Array;
-}
-
-/** One `case … end` record. */
-export interface VecCase {
-  name: string;
-  type: string;
-  args: Record<string, string>;
-  tensors: Map<string, VecTensor>;
-}
+export { type VecCase, type VecTensor, buildModule, parseVectors } from './vectors-core.js';
 
 export const VECTORS_PATH = new URL('./fixtures/vectors.txt', import.meta.url);
 /** Each loss under each reduction (the same format; vitest only). */
 export const LOSS_REDUCTIONS_PATH = new URL('./fixtures/loss-reductions.txt', import.meta.url);
 
-function parseValue(s: string): number {
-  if (s === 'inf') return Infinity;
-  if (s === '-inf') return -Infinity;
-  if (s === 'nan') return NaN;
-  const v = Number(s);
-  if (Number.isNaN(v)) throw new Error(`vectors.txt: bad number ${s}`);
-  return v;
-}
-
-/** Parses the whole file. */
+/** Parses a whole vector file (vectors.txt unless given another's text). */
 export function readVectors(text = readFileSync(VECTORS_PATH, 'utf8')): VecCase[] {
-  const cases: VecCase[] = [];
-  let cur: VecCase | null = null;
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const [head, ...rest] = line.split(' ');
-    if (head === 'case') {
-      const [name, type, ...kv] = rest;
-      const args = Object.fromEntries(
-        kv.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
-      );
-      cur = { name: name!, type: type!, args, tensors: new Map() };
-    } else if (head === 'end') {
-      cases.push(cur!);
-      cur = null;
-    } else {
-      const [dims, ...vals] = rest;
-      const shape = dims === '-' ? [] : dims!.split(',').map(Number);
-      const values = Float32Array.from(vals, parseValue);
-      if (values.length !== shape.reduce((a, b) => a * b, 1))
-        throw new Error(`vectors.txt: ${cur?.name}.${head}: size mismatch`);
-      cur!.tensors.set(head!, { shape, values });
-    }
-  }
-  return cases;
-}
-
-/**
- * A generator whose `next()` replays PyTorch's dropout mask: 0 (< p: dropped) where the mask is 0,
- * just under 1 (kept) where it is 1 — Dropout keeps an element when `next() >= p`.
- */
-class MaskReplay extends Rng {
-  private i = 0;
-  constructor(private readonly mask: Float32Array) {
-    super(0);
-  }
-  override next(): number {
-    return this.mask[this.i++]! === 0 ? 0 : 0.999;
-  }
-}
-
-/**
- * Builds one layer from `Type(a,b,…)` through its registered description: the values fill the
- * description's arguments in order (an 'ints' argument takes the rest), then the case's named
- * arguments (`padding=same`) and the defaults. A case with a `mask` replays it as Dropout's draws.
- */
-function layer(text: string, c?: VecCase): Module {
-  const m = /^(\w+)\(([\d.,]*)\)$/.exec(text);
-  const cls = m ? layerClass(m[1]!) : undefined;
-  if (!m || !cls) throw new Error(`bad layer spec ${text}`);
-  const values = m[2] === '' ? [] : m[2]!.split(',').map(Number);
-  const args: Record<string, ArgValue> = {};
-  cls.spec.args.forEach((a, i) => {
-    const v = a.kind === 'ints' ? values.slice(i) : (values[i] ?? c?.args[a.name] ?? a.default);
-    if (v === undefined) throw new Error(`${text}: no value for ${a.name}`);
-    args[a.name] = v;
-  });
-  const mask = c?.tensors.get('mask');
-  return cls.spec.build(args, [], mask === undefined ? new Rng(0) : new MaskReplay(mask.values));
-}
-
-/** Builds the module a case describes (`spec=A|B|…` for a Sequential, encoder/decoder for an AutoEncoder). */
-export function buildModule(c: VecCase): Module {
-  const seq = (spec: string) => new Sequential(...spec.split('|').map((s) => layer(s)));
-  if (c.type === 'AutoEncoder') return new AutoEncoder(seq(c.args.encoder!), seq(c.args.decoder!));
-  if (c.type === 'Sequential') return seq(c.args.spec!);
-  return layer(c.args.spec!, c);
+  return parseVectors(text);
 }

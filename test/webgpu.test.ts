@@ -1,14 +1,18 @@
 // The WebGPU backend in headless Chromium (SwiftShader's adapter on a machine without a GPU):
-// every kernel-table entry the GPU runs against the WASM core on the same inputs.
-// GPU_CASES=gemm,conv restricts the kernel cases to those families.
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+// every kernel-table entry the GPU runs against the WASM core on the same inputs, every layer and
+// loss behind the Module API against WASM, and every case of the PyTorch vector files against
+// PyTorch's numbers. GPU_CASES=gemm,conv restricts the kernel cases to those families.
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Served, serve } from '../scripts/serve.js';
 import { bundleSource } from './browser/bundle-source.js';
 import { launchChromium } from './browser/chromium.js';
 import type { KernelPage } from './browser/gpu-kernels.js';
-import type { ModulesPage } from './browser/gpu-modules.js';
+import { type ModulesPage, gridCheck } from './browser/gpu-modules.js';
+import { expectSameGrid } from './gpu/same-grid.js';
+import type { VectorsPage, Worst } from './browser/gpu-vectors.js';
+import { FAMILIES, type Family } from './vectors-core.js';
+import { LOSS_REDUCTIONS_PATH, VECTORS_PATH, readVectors } from './vectors.js';
 import * as tl from '../ts/index.js';
 
 const OUT = 'build/webgpu-test';
@@ -19,33 +23,48 @@ let server: Served;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let kernelsPage: KernelPage;
 let modulesPage: ModulesPage;
+let vectorsPage: VectorsPage;
 const pageErrors: string[] = [];
+/** How long a page may run; each describe loads its own page, so one slow page fails only its tests. */
+const PAGE_MS = 300_000;
 
 beforeAll(async () => {
   await bundleSource(
-    { kernels: 'test/browser/gpu-kernels.ts', modules: 'test/browser/gpu-modules.ts' },
+    {
+      kernels: 'test/browser/gpu-kernels.ts',
+      modules: 'test/browser/gpu-modules.ts',
+      vectors: 'test/browser/gpu-vectors.ts',
+    },
     OUT,
   );
   writeFileSync(`${OUT}/kernels.html`, page('kernels.js'));
   writeFileSync(`${OUT}/modules.html`, page('modules.js'));
+  writeFileSync(`${OUT}/vectors.html`, page('vectors.js'));
+  // The vectors page fetches the fixture files from the server.
+  copyFileSync(VECTORS_PATH, `${OUT}/vectors.txt`);
+  copyFileSync(LOSS_REDUCTIONS_PATH, `${OUT}/loss-reductions.txt`);
   server = await serve(OUT);
   browser = await launchChromium(['--enable-unsafe-webgpu']);
+}, 120_000);
+
+/** Opens a page, waits for the `__result` it sets, and closes it (a page left running takes CPU). */
+async function pageResult<T>(path: string): Promise<T> {
   const p = await browser.context.newPage();
-  p.on('pageerror', (e) => pageErrors.push(e.message));
-  const only = process.env.GPU_CASES;
-  await p.goto(`${server.url}kernels.html${only ? `?cases=${only}` : ''}`);
-  await p.waitForFunction(() => '__result' in window, null, { timeout: 300_000 });
-  kernelsPage = (await p.evaluate(
-    () => (window as unknown as { __result: unknown }).__result,
-  )) as KernelPage;
-  const q = await browser.context.newPage();
-  q.on('pageerror', (e) => pageErrors.push(e.message));
-  await q.goto(`${server.url}modules.html`);
-  await q.waitForFunction(() => '__result' in window, null, { timeout: 300_000 });
-  modulesPage = (await q.evaluate(
-    () => (window as unknown as { __result: unknown }).__result,
-  )) as ModulesPage;
-}, 400_000);
+  try {
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    await p.goto(`${server.url}${path}`);
+    await p.waitForFunction(() => '__result' in window, null, { timeout: PAGE_MS });
+    return (await p.evaluate(() => (window as unknown as { __result: unknown }).__result)) as T;
+  } finally {
+    await p.close();
+  }
+}
+
+let modulesLoad: Promise<ModulesPage> | undefined;
+/** The modules page, loaded once for the two describes that read it. */
+async function loadModulesPage(): Promise<void> {
+  modulesPage = await (modulesLoad ??= pageResult<ModulesPage>('modules.html'));
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -53,6 +72,11 @@ afterAll(async () => {
 });
 
 describe('WebGPU kernels against the WASM core', () => {
+  beforeAll(async () => {
+    const only = process.env.GPU_CASES;
+    kernelsPage = await pageResult<KernelPage>(`kernels.html${only ? `?cases=${only}` : ''}`);
+  }, PAGE_MS + 20_000);
+
   it('opens an adapter and runs every case', () => {
     expect(pageErrors).toEqual([]);
     expect(kernelsPage.error).toBeUndefined();
@@ -75,6 +99,8 @@ describe('WebGPU kernels against the WASM core', () => {
 });
 
 describe('WebGPU behind the Module API', () => {
+  beforeAll(loadModulesPage, PAGE_MS + 20_000);
+
   it('runs every layer of the table: forward and both backward passes as in WASM', () => {
     expect(modulesPage.error).toBeUndefined();
     expect(modulesPage.modules.length).toBeGreaterThan(20);
@@ -106,9 +132,72 @@ describe('WebGPU behind the Module API', () => {
     history.loss.forEach((want, i) => expect(Math.abs(got[i]! - want) / want).toBeLessThan(1e-3));
     expect(Math.abs(modulesPage.training.accuracy - accuracy)).toBeLessThanOrEqual(0.01);
   });
+
+  it('gridSearch with workers: 0 trains its trials on the GPU: the WASM scores and curves', async () => {
+    await tl.init();
+    expectSameGrid(modulesPage.grid!, await gridCheck(tl));
+  });
+});
+
+describe('WebGPU against the PyTorch vectors', () => {
+  beforeAll(async () => {
+    vectorsPage = await pageResult<VectorsPage>('vectors.html');
+  }, PAGE_MS + 20_000);
+
+  const files: Record<string, string[]> = {
+    'vectors.txt': readVectors().map((c) => c.name),
+    'loss-reductions.txt': readVectors(readFileSync(LOSS_REDUCTIONS_PATH, 'utf8')).map(
+      (c) => c.name,
+    ),
+  };
+
+  it('checks every case of vectors.txt and loss-reductions.txt, none skipped', () => {
+    expect(vectorsPage.error).toBeUndefined();
+    expect(vectorsPage.files).toEqual({
+      'vectors.txt': files['vectors.txt']!.length,
+      'loss-reductions.txt': files['loss-reductions.txt']!.length,
+    });
+    expect(vectorsPage.results.map((r) => `${r.file} ${r.name}`)).toEqual(
+      Object.entries(files).flatMap(([file, names]) => names.map((n) => `${file} ${n}`)),
+    );
+    expect(vectorsPage.results.filter((r) => Object.keys(r.worst).length === 0)).toEqual([]);
+  });
+
+  it('runs each case on the GPU: only the views (Flatten, Reshape: no kernel) dispatch nothing', () => {
+    const none = vectorsPage.results.filter((r) => r.dispatches === 0).map((r) => r.type);
+    expect(new Set(none)).toEqual(new Set(['Flatten', 'Reshape']));
+  });
+
+  it('matches PyTorch within the WASM tolerances of test/fixtures.test.ts', () => {
+    const bad = vectorsPage.results.filter(
+      (r) => r.error !== undefined || Object.values(r.worst).some((w) => !(w.ratio <= 1)),
+    );
+    expect(bad).toEqual([]);
+    // Worst error per family, as a fraction of its tolerance and absolute (for trend tracking).
+    const worst = new Map<Family, Worst>();
+    for (const r of vectorsPage.results) {
+      for (const [f, w] of Object.entries(r.worst) as [Family, Worst][]) {
+        const cur = worst.get(f) ?? { ratio: 0, abs: 0, where: '' };
+        worst.set(f, {
+          ratio: Math.max(cur.ratio, w.ratio),
+          abs: Math.max(cur.abs, w.abs),
+          where: w.ratio > cur.ratio || cur.where === '' ? `${r.name} ${w.where}` : cur.where,
+        });
+      }
+    }
+    expect([...worst.keys()].sort()).toEqual(Object.keys(FAMILIES).sort());
+    const line = [...worst].map(
+      ([f, w]) => `${f} ${w.ratio.toPrecision(2)} (${w.abs.toExponential(1)}; ${w.where})`,
+    );
+    console.log(
+      `PyTorch vectors on the GPU: ${vectorsPage.results.length} cases; worst error / tolerance (largest |gpu - torch|; where the worst ratio is): ${line.join(', ')}`,
+    );
+  });
 });
 
 describe('what the GPU backend refuses', () => {
+  beforeAll(loadModulesPage, PAGE_MS + 20_000);
+
   it('an unsynced read (ON_GPU), sgd, nonFinite skip and worker threads', () => {
     expect(modulesPage.refusals).toEqual([
       'ON_GPU',
@@ -135,15 +224,6 @@ describe('choosing the backend', () => {
     // The WASM backend: sync is a no-op and no loss is deferred.
     await tl.sync();
     expect(await tl.readLosses()).toEqual(new Float32Array(0));
-  });
-
-  it('says NO_GPU where there is no WebGPU (Node 20 has no navigator.gpu)', () => {
-    const code = `import { init } from './ts/index.ts';
-try { await init({ backend: 'webgpu' }); console.log('no error'); }
-catch (e) { console.log(e.code + ': ' + e.message); }`;
-    const out = execFileSync('npx', ['tsx', '--input-type=module', '-e', code], {
-      encoding: 'utf8',
-    });
-    expect(out).toContain('NO_GPU: init: expected WebGPU (navigator.gpu)');
+    expect(tl.gpuInfo()).toBeNull();
   });
 });

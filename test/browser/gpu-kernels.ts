@@ -197,11 +197,12 @@ function spyTable(k: Kernels, name: keyof Kernels, seen: (v: number) => void): K
   } as Kernels;
 }
 
-async function main(): Promise<KernelPage> {
+/** Runs the cases of the families in `only` (comma-separated; default all). Node runs it too
+ * (test/gpu/node-run.ts). */
+export async function runKernelCases(only: string | null): Promise<KernelPage> {
   await init({ backend: 'webgpu' });
   const gpu = gpuBackend()!;
   gpu.forceDevice = true;
-  const only = new URLSearchParams(location.search).get('cases');
   const families = only ? only.split(',') : Object.keys(FAMILIES);
   const results: CaseResult[] = [];
   let seed = 1;
@@ -215,14 +216,15 @@ async function main(): Promise<KernelPage> {
   };
 }
 
-const w = window as unknown as { __result: KernelPage };
-main().then(
-  (r) => (w.__result = r),
-  (e: unknown) =>
-    (w.__result = {
-      adapter: { vendor: '', architecture: '' },
-      gpuEntries: [],
-      results: [],
-      error: (e as Error).stack ?? String(e),
-    }),
-);
+const w = globalThis as unknown as { __result: KernelPage; location?: Location };
+if (w.location !== undefined)
+  void runKernelCases(new URLSearchParams(w.location.search).get('cases')).then(
+    (r) => (w.__result = r),
+    (e: unknown) =>
+      (w.__result = {
+        adapter: { vendor: '', architecture: '' },
+        gpuEntries: [],
+        results: [],
+        error: (e as Error).stack ?? String(e),
+      }),
+  );

@@ -20,6 +20,10 @@ export interface ModulesPage {
   training: { loss: number[]; accuracy: number; error?: string };
   /** Codes thrown: reading a GPU output unsynced, sgd on the GPU, 'skip', workers 2. */
   refusals?: string[];
+  /** `gridSearch` with workers: 0 on the GPU: each row's params, fold scores and train curves. */
+  grid?: GridCheck;
+  /** Milliseconds each part took (where the time goes on a software adapter). */
+  took?: Record<string, number>;
   uploadsAfterWarmup?: number;
   error?: string;
 }
@@ -206,6 +210,37 @@ async function train(): Promise<ModulesPage['training']> {
   }
 }
 
+export type GridCheck = { params: tl.GridParams; scores: number[]; train: number[][] }[];
+
+/** The search the GPU page and the WASM side both run (workers: 0, trials in this thread). */
+export async function gridCheck(t: typeof tl): Promise<GridCheck> {
+  const { train } = await t.fetchDigits();
+  const x = t.Tensor.from(train.x.data.slice(0, 300 * 64), [300, 64]);
+  const y = t.Tensor.from(train.y.data.slice(0, 300), [300]);
+  const rows = await t.gridSearch(
+    (p, m) =>
+      new m.Sequential(
+        new m.Linear(64, Number(p.hidden)),
+        new m.ReLU(),
+        new m.Linear(Number(p.hidden), 10),
+      ),
+    { hidden: [16, 32] },
+    x,
+    y,
+    { cv: 2, workers: 0, seed: 1, train: { epochs: 3, step: 0.3, batchSize: 32 } },
+  );
+  x.dispose();
+  y.dispose();
+  // Grid order, not rank order: rounding may swap close ranks.
+  return [...rows]
+    .sort((a, b) => Number(a.params.hidden) - Number(b.params.hidden))
+    .map((r) => ({
+      params: r.params,
+      scores: r.scores,
+      train: r.curves.map((c) => c.train),
+    }));
+}
+
 async function refusals(): Promise<string[]> {
   const codes: string[] = [];
   const code = (f: () => unknown): void => {
@@ -232,24 +267,38 @@ async function refusals(): Promise<string[]> {
   return codes;
 }
 
-async function main(): Promise<ModulesPage> {
+/** Everything above, on the WebGPU backend. Node runs it too (test/gpu/node-run.ts). */
+export async function runModuleChecks(options: { training?: boolean } = {}): Promise<ModulesPage> {
   await tl.init({ backend: 'webgpu' });
+  const took: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    const r = await f();
+    took[name] = Math.round(performance.now() - t);
+    return r;
+  };
   return {
-    modules: await checkModules(),
-    losses: await checkLosses(),
-    training: await train(),
-    refusals: await refusals(),
+    modules: await timed('modules', checkModules),
+    losses: await timed('losses', checkLosses),
+    training:
+      options.training === false
+        ? { loss: [], accuracy: NaN, error: 'not run' }
+        : await timed('training', train),
+    refusals: await timed('refusals', refusals),
+    grid: await timed('grid', () => gridCheck(tl)),
+    took,
   };
 }
 
-const w = window as unknown as { __result: ModulesPage };
-main().then(
-  (r) => (w.__result = r),
-  (e: unknown) =>
-    (w.__result = {
-      modules: [],
-      losses: [],
-      training: { loss: [], accuracy: NaN },
-      error: (e as Error).stack ?? String(e),
-    }),
-);
+const w = globalThis as unknown as { __result: ModulesPage; location?: Location };
+if (w.location !== undefined)
+  void runModuleChecks().then(
+    (r) => (w.__result = r),
+    (e: unknown) =>
+      (w.__result = {
+        modules: [],
+        losses: [],
+        training: { loss: [], accuracy: NaN },
+        error: (e as Error).stack ?? String(e),
+      }),
+  );
