@@ -3,8 +3,14 @@
 // with numbered axes and the test set's confusion matrix; its controls (network, optimiser, step,
 // epochs) change the next run; retrain and stop end a running training before anything else runs
 // in the worker; the autoencoder shows reconstructions; digits the test draws are classified by
-// the latest classifier. Saves test-results/demo.png. Needs Debian's chromium (apt-get install -y
-// chromium).
+// the latest classifier. The backend switch: WebGPU (SwiftShader's software adapter here, so one
+// short run) shows its adapter, trains the conv net to the WASM losses and classifies drawings on
+// the GPU; switching back to WASM retrains there; a Chromium without WebGPU shows init's NO_GPU
+// message and stays on WASM. Saves test-results/demo.png and demo-webgpu.png. Needs Debian's chromium (apt-get install
+// -y chromium).
+//
+// Tolerance: the GPU run's loss within 1e-3 relative of the WASM core's (f32 sums in another order),
+// as the README states for the GPU backend.
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +33,10 @@ import { expectFreshDist } from './browser/dist-check.js';
 const TICK_MS = 5;
 /** The digits test split's size. */
 const TEST_SIZE = 359;
+/** Longest wait for a WebGPU run: SwiftShader on a shared 2-core machine takes 1-2 min an epoch. */
+const GPU_MS = 480_000;
+/** The GPU run's config: Adam learns in one epoch what sgd needs several for. */
+const GPU_RUN = { preset: 'conv1d', optimizer: 'adam', step: '0.002', epochs: '1' };
 
 let server: Served;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -47,7 +57,8 @@ interface Logged {
 beforeAll(async () => {
   expectFreshDist();
   server = await serve(await buildDemo('build/demo-test'));
-  browser = await launchChromium();
+  // WebGPU exists only with this flag (pages from 127.0.0.1 then get SwiftShader's adapter).
+  browser = await launchChromium(['--enable-unsafe-webgpu']);
   page = await browser.context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.addInitScript((ms: number) => {
@@ -71,31 +82,72 @@ async function lossesOf(p: Page, run: number): Promise<number[]> {
 }
 
 /** Waits until the page's current run (body data-run) is `run` and has finished or stopped. */
-async function waitForEnd(p: Page, run: number): Promise<string> {
+async function waitForEnd(p: Page, run: number, timeout = 30_000): Promise<string> {
   await p.waitForFunction(
     (r) =>
       document.body.dataset.run === String(r) &&
       ['done', 'stopped', 'error'].includes(document.body.dataset.state ?? ''),
     run,
-    { timeout: 30_000 },
+    { timeout },
   );
   return (await p.evaluate(() => document.body.dataset.state))!;
 }
 
-/** Sets the controls (only those given) and presses retrain; returns the new run's number. */
-async function retrain(
-  p: Page,
-  settings: { preset?: string; optimizer?: string; step?: string; epochs?: string },
-): Promise<number> {
+interface Settings {
+  preset?: string;
+  optimizer?: string;
+  step?: string;
+  epochs?: string;
+}
+
+/** Sets the controls (only those given); nothing runs. */
+async function setControls(p: Page, settings: Settings): Promise<void> {
   if (settings.preset !== undefined) await p.selectOption('#preset', settings.preset);
   if (settings.optimizer !== undefined) await p.selectOption('#optimizer', settings.optimizer);
   if (settings.step !== undefined) await p.fill('#step', settings.step);
   if (settings.epochs !== undefined) await p.fill('#epochs', settings.epochs);
+}
+
+/** Sets the controls (only those given) and presses retrain; returns the new run's number. */
+async function retrain(p: Page, settings: Settings): Promise<number> {
+  await setControls(p, settings);
   const before = Number(await p.evaluate(() => document.body.dataset.run));
   await p.click('#retrain');
   const run = Number(await p.evaluate(() => document.body.dataset.run));
   expect(run).toBe(before + 1);
   return run;
+}
+
+/** Picks a backend (which restarts the worker and retrains); returns the new run's number. */
+async function switchBackend(p: Page, backend: 'wasm' | 'webgpu'): Promise<number> {
+  const before = Number(await p.evaluate(() => document.body.dataset.run));
+  await p.selectOption('#backend', backend);
+  const run = Number(await p.evaluate(() => document.body.dataset.run));
+  expect(run).toBe(before + 1);
+  return run;
+}
+
+/** The Node (WASM) losses of `settings` on the conv net, batch 32, seed 1, as the page trains. */
+async function referenceLosses(settings: Required<Settings>): Promise<number[]> {
+  await init();
+  const { train } = loadDigits();
+  const net = preset(settings.preset as 'conv1d', { seed: 1 });
+  const loss = new LogSoftmaxCrossEntropy();
+  const { loss: losses } = sgd(
+    net.net,
+    { x: asSamples(train.x, net.inputShape), y: train.y },
+    loss,
+    {
+      optimizer: settings.optimizer as 'adam',
+      step: Number(settings.step),
+      epochs: Number(settings.epochs),
+      batchSize: 32,
+      seed: 1,
+    },
+  );
+  net.net.dispose();
+  loss.dispose();
+  return losses;
 }
 
 /** Draws a polyline on the pad (coordinates in pad pixels, 192 x 192) with the mouse. */
@@ -425,6 +477,13 @@ describe('demo in headless Chromium', () => {
     expect(predictions).toEqual({ 0: '0', 1: '1', 4: '4', 7: '7' });
   }, 60_000);
 
+  it('shows the WASM backend with its threads', async () => {
+    expect(await page.evaluate(() => document.body.dataset.backend)).toBe('wasm');
+    expect(await page.inputValue('#backend')).toBe('wasm');
+    expect(await page.textContent('#backend-label')).toMatch(/^WASM SIMD128, \d+ threads?$/);
+    expect(await page.textContent('#running')).toContain('· WASM');
+  });
+
   it('trains the autoencoder, shows reconstructions, and the pad keeps the last classifier', async () => {
     const classifierRun = await page.getAttribute('#pad-model', 'data-run');
     const run = await retrain(page, { preset: 'autoencoder', optimizer: 'sgd', epochs: '5' });
@@ -436,5 +495,125 @@ describe('demo in headless Chromium', () => {
     expect(await page.getAttribute('#pad-model', 'data-run')).toBe(classifierRun);
     expect(await classify(page, DIGITS[1]![1])).toBe('1');
     expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
+
+describe('demo backend switch', () => {
+  let gpuLoss: number;
+
+  it('switches to WebGPU: names the adapter, trains the conv net there, classifies drawings on the GPU', async () => {
+    await setControls(page, GPU_RUN);
+    const run = await switchBackend(page, 'webgpu');
+    // The old worker went with its classifier.
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBeNull();
+    // Drawn during the first epoch: no classifier yet, and the GPU's values come back at the
+    // epoch's end, where the worker answers it.
+    await page.click('#clear');
+    for (const stroke of DIGITS[1]![1]) await draw(page, stroke);
+    const drawnAt = await page.evaluate(() => performance.now());
+
+    expect(await waitForEnd(page, run, GPU_MS)).toBe('done');
+    expect(pageErrors).toEqual([]);
+    expect(await page.evaluate(() => document.body.dataset.backend)).toBe('webgpu');
+    // The label names the adapter the page's browser gives WebGPU (SwiftShader's here).
+    const expected = await page.evaluate(async () => {
+      const adapter = (await navigator.gpu.requestAdapter()) as GPUAdapter & {
+        info: GPUAdapterInfo;
+      };
+      return `WebGPU (${adapter.info.vendor}, ${adapter.info.architecture})`;
+    });
+    const label = await page.textContent('#backend-label');
+    expect(label).toBe(expected);
+    expect(await page.textContent('#backend-error')).toBe('');
+    expect(await page.textContent('#running')).toContain('adam · step 0.002 · 1 epochs');
+    expect(await page.getAttribute('#running', 'data-backend')).toBe('webgpu');
+
+    // The loss is the library's: the WASM core's for the same run, within the GPU's tolerance.
+    const losses = await lossesOf(page, run);
+    expect(losses).toHaveLength(1);
+    gpuLoss = losses[0]!;
+    const [reference] = await referenceLosses(GPU_RUN as Required<Settings>);
+    expect(Math.abs(gpuLoss - reference!) / reference!).toBeLessThan(1e-3);
+    const log = await demoLog(page);
+    expect(log.filter((m) => m.type === 'epoch' && m.run === run).map((m) => m.threads)).toEqual([
+      1,
+    ]);
+    // Accuracy and the confusion matrix (metrics on the host, on the synced weights).
+    const accuracy = Number(await page.getAttribute('#accuracy', 'data-value'));
+    const seconds = await page.evaluate(() => document.body.dataset.trainSeconds);
+    console.log(
+      `demo: ${label}: conv1d, adam, step 0.002, 1 epoch in ${seconds} s, loss ${gpuLoss} (WASM ${reference}), test accuracy ${accuracy.toFixed(3)}`,
+    );
+    expect(accuracy).toBeGreaterThanOrEqual(0.85);
+    const cells = await confusionCells(page);
+    expect(cells.flat().reduce((a, b) => a + b, 0)).toBe(TEST_SIZE);
+    expect(cells.reduce((a, row, i) => a + row[i]!, 0) / TEST_SIZE).toBe(accuracy);
+
+    // The drawing made during the epoch (SwiftShader's epoch outlasts the drawing; a real GPU's
+    // may not) was answered at the epoch's end, before the run finished.
+    const epochAt = log.find((m) => m.type === 'epoch' && m.run === run)!.at;
+    const answered = log.findIndex((m) => m.type === 'prediction' && m.at > drawnAt);
+    const finished = log.findIndex((m) => m.type === 'finished' && m.run === run);
+    expect(answered).toBeGreaterThanOrEqual(0);
+    if (drawnAt < epochAt) expect(answered).toBeLessThan(finished);
+    expect(await page.getAttribute('#prediction', 'data-request')).toBe(
+      await page.getAttribute('#pad', 'data-request'),
+    );
+    expect(await page.getAttribute('#prediction', 'data-digit')).toBe('1');
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(String(run));
+    expect(await page.textContent('#pad-model')).toContain('WebGPU');
+
+    // Between runs the forward pass runs on the GPU and its output is read back.
+    const predictions: Record<string, string> = {};
+    for (const [digit, strokes] of DIGITS) predictions[digit] = await classify(page, strokes);
+    await page.screenshot({ path: 'test-results/demo-webgpu.png', fullPage: true });
+    expect(predictions).toEqual({ 0: '0', 1: '1', 4: '4', 7: '7' });
+    expect(pageErrors).toEqual([]);
+  }, 600_000);
+
+  it('switches back to WASM: restarts the worker there and retrains with the controls', async () => {
+    await setControls(page, GPU_RUN);
+    const run = await switchBackend(page, 'wasm');
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBeNull();
+    expect(await waitForEnd(page, run)).toBe('done');
+    expect(await page.evaluate(() => document.body.dataset.backend)).toBe('wasm');
+    expect(await page.textContent('#backend-label')).toMatch(/^WASM SIMD128, \d+ threads?$/);
+    expect(await page.getAttribute('#running', 'data-backend')).toBe('wasm');
+    const [wasmLoss] = await lossesOf(page, run);
+    const [reference] = await referenceLosses(GPU_RUN as Required<Settings>);
+    expect(wasmLoss).toBeCloseTo(reference!, 5);
+    expect(Math.abs(gpuLoss - wasmLoss!) / wasmLoss!).toBeLessThan(1e-3);
+    expect(await classify(page, DIGITS[2]![1])).toBe('4');
+    expect(await page.getAttribute('#pad-model', 'data-run')).toBe(String(run));
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("without WebGPU, shows init's NO_GPU message and goes back to WASM", async () => {
+    // A Chromium without --enable-unsafe-webgpu: no adapter on this machine.
+    const plain = await launchChromium();
+    try {
+      const p = await plain.context.newPage();
+      const errors: string[] = [];
+      p.on('pageerror', (e) => errors.push(e.message));
+      await p.goto(server.url);
+      await setControls(p, { epochs: '2' });
+      await switchBackend(p, 'webgpu');
+      await p.waitForFunction(() => document.getElementById('backend-error')!.textContent !== '');
+      const message = await p.textContent('#backend-error');
+      console.log(`demo: without WebGPU: ${message}`);
+      expect(message).toMatch(/^WebGPU is not available: init: expected (WebGPU|a WebGPU adapter)/);
+      expect(message).toContain("the default backend 'wasm'");
+      expect(await p.getAttribute('#backend-error', 'data-code')).toBe('NO_GPU');
+      // Not silent: the switch shows WASM again and the retrain runs there, the reason still shown.
+      expect(await p.inputValue('#backend')).toBe('wasm');
+      const run = Number(await p.evaluate(() => document.body.dataset.run));
+      expect(await waitForEnd(p, run)).toBe('done');
+      expect(await p.evaluate(() => document.body.dataset.backend)).toBe('wasm');
+      expect(await p.textContent('#backend-label')).toMatch(/^WASM SIMD128/);
+      expect(await p.textContent('#backend-error')).toBe(message);
+      expect(errors).toEqual([]);
+    } finally {
+      await plain.close();
+    }
   }, 60_000);
 });

@@ -1,9 +1,10 @@
-// The demo page: the controls (network, optimiser, step, epochs, retrain, stop), and what the
-// training worker reports (loss chart, accuracy, confusion matrix, reconstructions); drawings go
-// to the worker for classification. No torchlet import here: the main thread never computes, so
-// it stays responsive. Each training request gets a run number; reports of older runs are dropped.
+// The demo page: the controls (backend, network, optimiser, step, epochs, retrain, stop), and what
+// the training worker reports (backend, loss chart, accuracy, confusion matrix, reconstructions);
+// drawings go to the worker for classification. No torchlet import here: the main thread never
+// computes, so it stays responsive. Each training request gets a run number; reports of older runs
+// are dropped. A worker's backend is fixed at its init, so switching backends replaces the worker.
 import { toDigitPixels } from './digit.js';
-import type { FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
+import type { Backend, FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -18,6 +19,7 @@ const SUGGESTED_STEP: Record<RunConfig['optimizer'], number> = {
 const BATCH_SIZE = 32;
 const SEED = 1;
 const MAX_EPOCHS = 200;
+const BACKEND_NAME: Record<Backend, string> = { wasm: 'WASM', webgpu: 'WebGPU' };
 
 /**
  * Every message from the worker, stale ones included, with its arrival time (performance.now()):
@@ -35,11 +37,13 @@ const log: Array<{
 
 interface Run {
   run: number;
+  /** The backend of the worker that trained it. */
+  backend: Backend;
   config: RunConfig;
   description: string;
   task: Task;
   losses: number[];
-  /** Set when the run was stopped before its last epoch. */
+  /** Set when the run was stopped before its last epoch (or its worker replaced). */
   stopped?: boolean;
 }
 
@@ -51,32 +55,74 @@ const runs = new Map<number, Run>();
 let previous: Run | null = null;
 let requestId = 0;
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+let worker: Worker;
+/** The backend the current worker was asked for. */
+let workerBackend: Backend = 'wasm';
+/** What the worker said runs its kernels ('' until it has initialised). */
+let backendLabel = '';
 const send = (message: ToWorker): void => worker.postMessage(message);
-worker.addEventListener('error', (e) => fail(e.message || 'the worker failed to load'));
-worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
-  const m = e.data;
-  log.push({
-    type: m.type,
-    ...('run' in m ? { run: m.run } : {}),
-    ...(m.type === 'epoch' ? { epoch: m.epoch, loss: m.loss, threads: m.threads } : {}),
-    ...(m.type === 'finished' ? { stopped: m.stopped } : {}),
-    at: performance.now(),
+
+/** A new training worker on `backend`; the current one, if any, must be terminated first. */
+function startWorker(backend: Backend): void {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  // A replaced worker's messages may already be queued: only the current worker's count.
+  w.addEventListener('error', (e) => {
+    if (w === worker) fail(e.message || 'the worker failed to load');
   });
-  onMessage(m);
-});
+  w.addEventListener('message', (e: MessageEvent<FromWorker>) => {
+    if (w !== worker) return;
+    const m = e.data;
+    log.push({
+      type: m.type,
+      ...('run' in m ? { run: m.run } : {}),
+      ...(m.type === 'epoch' ? { epoch: m.epoch, loss: m.loss, threads: m.threads } : {}),
+      ...(m.type === 'finished' ? { stopped: m.stopped } : {}),
+      at: performance.now(),
+    });
+    onMessage(m);
+  });
+  worker = w;
+  workerBackend = backend;
+  backendLabel = '';
+  delete document.body.dataset.backend;
+  $('backend-label').textContent = `starting ${BACKEND_NAME[backend]}…`;
+  send({ type: 'init', backend });
+}
 
 function onMessage(m: FromWorker): void {
   switch (m.type) {
     case 'status':
       if (latest === 0 || !runs.has(latest)) $('status').textContent = m.text;
       break;
+    case 'backend':
+      backendLabel = m.label;
+      document.body.dataset.backend = m.backend;
+      $('backend-label').textContent = m.label;
+      break;
+    case 'backend-error':
+      if (m.backend === 'webgpu') {
+        // No silent fallback: the reason stays on the page while the switch goes back to WASM.
+        backendSelect.value = 'wasm';
+        switchBackend('wasm');
+        $('backend-error').textContent = `WebGPU is not available: ${m.message}`;
+        if (m.code !== undefined) $('backend-error').dataset.code = m.code;
+      } else {
+        fail(m.message);
+      }
+      break;
     case 'presets':
       fillPresets(m.presets);
       break;
     case 'started': {
       const { config, description, task } = m;
-      const run: Run = { run: m.run, config, description, task, losses: [] };
+      const run: Run = {
+        run: m.run,
+        backend: workerBackend,
+        config,
+        description,
+        task,
+        losses: [],
+      };
       runs.set(m.run, run);
       if (m.run !== latest) return;
       showRunning(run);
@@ -91,9 +137,12 @@ function onMessage(m: FromWorker): void {
       run.losses.push(m.loss);
       drawLossChart(run);
       if (m.accuracy !== undefined) showAccuracy(m.accuracy, m.epoch);
+      const threads = `${m.threads} ${m.threads === 1 ? 'thread' : 'threads'}`;
       $('status').textContent =
-        `epoch ${m.epoch + 1} of ${m.epochs}: loss ${m.loss.toFixed(4)}` +
-        ` (${m.threads} ${m.threads === 1 ? 'thread' : 'threads'})`;
+        `epoch ${m.epoch + 1} of ${m.epochs}: loss ${m.loss.toFixed(4)} (${threads})`;
+      // The GPU runs each step whole; on WASM the label says how many threads split the batches.
+      if (workerBackend === 'wasm' && backendLabel !== '')
+        $('backend-label').textContent = `${backendLabel}, ${threads}`;
       break;
     }
     case 'reconstructions':
@@ -105,7 +154,7 @@ function onMessage(m: FromWorker): void {
     case 'classifier': {
       const run = runs.get(m.run);
       $('pad-model').textContent = run
-        ? `classified by run ${m.run}: ${run.config.preset}, ${run.config.optimizer}`
+        ? `classified by run ${m.run}: ${run.config.preset}, ${run.config.optimizer}, ${BACKEND_NAME[run.backend]}`
         : `classified by run ${m.run}`;
       $('pad-model').dataset.run = String(m.run);
       break;
@@ -138,6 +187,7 @@ function fail(message: string): void {
 
 // ---- controls
 
+const backendSelect = $<HTMLSelectElement>('backend');
 const presetSelect = $<HTMLSelectElement>('preset');
 const optimizerSelect = $<HTMLSelectElement>('optimizer');
 const stepInput = $<HTMLInputElement>('step');
@@ -203,17 +253,40 @@ $('controls').addEventListener('submit', (e) => {
 });
 $('stop').addEventListener('click', () => send({ type: 'stop' }));
 
-function showRunning({ run, config, description }: Run): void {
+/**
+ * Replaces the worker by one on `backend` and retrains with the controls' values. The old worker's
+ * run ends unfinished, and its classifier goes with it.
+ */
+function switchBackend(backend: Backend): void {
+  worker.terminate();
+  const old = runs.get(latest);
+  if (old && old.stopped === undefined) old.stopped = true;
+  $('backend-error').textContent = '';
+  delete $('backend-error').dataset.code;
+  $('pad-model').textContent = 'no classifier trained yet';
+  delete $('pad-model').dataset.run;
+  $('probs').replaceChildren();
+  $('prediction').textContent = '';
+  delete $('prediction').dataset.digit;
+  startWorker(backend);
+  const config = readControls();
+  $('controls-error').textContent = typeof config === 'string' ? config : '';
+  if (typeof config !== 'string') startRun(config);
+}
+backendSelect.addEventListener('change', () => switchBackend(backendSelect.value as Backend));
+
+function showRunning({ run, backend, config, description }: Run): void {
   const el = $('running');
   el.replaceChildren(
     `run ${run}: `,
     Object.assign(document.createElement('b'), { textContent: config.preset }),
     ' ',
     Object.assign(document.createElement('code'), { textContent: description }),
-    ` · ${config.optimizer} · step ${config.step} · ${config.epochs} epochs · batch ${config.batchSize} · seed ${config.seed}`,
+    ` · ${config.optimizer} · step ${config.step} · ${config.epochs} epochs · batch ${config.batchSize} · seed ${config.seed} · ${BACKEND_NAME[backend]}`,
   );
   Object.assign(el.dataset, {
     run: String(run),
+    backend,
     preset: config.preset,
     optimizer: config.optimizer,
     step: String(config.step),
@@ -390,6 +463,7 @@ function drawLossChart(run: Run): void {
   shown.forEach((r, i) => {
     const label =
       `run ${r.run}: ${r.config.preset}, ${r.config.optimizer}, step ${r.config.step}` +
+      (r.backend === 'wasm' ? '' : `, ${BACKEND_NAME[r.backend]}`) +
       (r.stopped ? ` (stopped after ${r.losses.length})` : '');
     const text = svg('text', { x: w - pad.right, y: 12 + 13 * i, 'text-anchor': 'end' }, label);
     text.setAttribute('style', `fill: ${r === run ? '#3b6fd8' : '#999'}`);
@@ -506,7 +580,8 @@ function classifyDrawing(): void {
   send({ type: 'predict', id: requestId, pixels: Array.from(pixels) });
 }
 
-// The first run starts at once with the controls' initial values.
+// The first run starts at once, on the backend and with the values the controls show.
+startWorker(backendSelect.value as Backend);
 const initial = readControls();
 if (typeof initial === 'string') fail(initial);
 else startRun(initial);

@@ -1,8 +1,12 @@
-// The messages between the demo page (main.ts) and its training worker (worker.ts). Every message
-// about a training carries its run number: the page numbers its requests, the worker runs one at a
-// time (a new request stops the current run first), and the page drops reports of older runs.
+// The messages between the demo page (main.ts) and its training worker (worker.ts). The page's first
+// message picks the worker's backend, which is fixed for the worker's life (switching backends
+// starts a new worker). Every message about a training carries its run number: the page numbers its
+// requests, the worker runs one at a time (a new request stops the current run first), and the page
+// drops reports of older runs.
 
-import type { OptimizerName, PresetName } from 'torchlet';
+import type { Backend, OptimizerName, PresetName } from 'torchlet';
+
+export type { Backend };
 
 /** What one training uses: the controls' values. */
 export interface RunConfig {
@@ -15,6 +19,12 @@ export interface RunConfig {
   batchSize: number;
   /** Seed of the initial weights and of the shuffling. */
   seed: number;
+}
+
+/** Page -> worker, first and once: initialise torchlet with this backend. */
+export interface InitRequest {
+  type: 'init';
+  backend: Backend;
 }
 
 /** Page -> worker: stop the current training (if any) and start this one. */
@@ -37,11 +47,15 @@ export interface PredictRequest {
 }
 
 /** Page -> worker. */
-export type ToWorker = TrainRequest | StopRequest | PredictRequest;
+export type ToWorker = InitRequest | TrainRequest | StopRequest | PredictRequest;
 
 /** Worker -> page. */
 export type FromWorker =
   | { type: 'status'; text: string }
+  /** torchlet is initialised on `backend`; `label` says what runs the kernels. */
+  | { type: 'backend'; backend: Backend; label: string }
+  /** `init({ backend })` failed (`code`: the TorchletError's, e.g. NO_GPU); nothing will train. */
+  | { type: 'backend-error'; backend: Backend; code?: string; message: string }
   /** The digits presets the worker can train (sent once, at start). */
   | { type: 'presets'; presets: Array<{ name: PresetName; description: string; task: Task }> }
   /** A run has started: what it trains. */

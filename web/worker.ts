@@ -1,11 +1,14 @@
-// The demo's worker: loads torchlet and the 8x8 digits once, then trains what the page asks for
-// (a preset, optimiser, step, epochs), posting every epoch, and classifies drawings. All the
-// numeric work is here, so the page's main thread only draws. One training at a time: a new
-// request aborts the current run and waits for it to unwind before starting, so two runs never
-// interleave. Training is torchlet's async `fit`, which yields to the event loop every few
-// milliseconds and stops on an AbortSignal, so stop/retrain requests and drawings are answered
-// while it runs.
+// The demo's worker: initialises torchlet on the backend the page picks (WASM or WebGPU, fixed for
+// this worker's life: the page starts a new worker to switch), loads the 8x8 digits once, then
+// trains what the page asks for (a preset, optimiser, step, epochs), posting every epoch, and
+// classifies drawings. All the numeric work is here, so the page's main thread only draws. One
+// training at a time: a new request aborts the current run and waits for it to unwind before
+// starting, so two runs never interleave. Training is torchlet's async `fit`, which yields to the
+// event loop every few milliseconds and stops on an AbortSignal, so stop/retrain requests and
+// drawings are answered while it runs. On WebGPU the values the GPU wrote are readable only at
+// fit's epoch ends (where onEpoch and the metrics run on synced values) or after `await sync()`.
 import {
+  type Backend,
   BCELoss,
   LogSoftmaxCrossEntropy,
   type Loss,
@@ -13,13 +16,17 @@ import {
   PRESETS,
   type Preset,
   Tensor,
+  TorchletError,
   accuracy,
   asSamples,
+  backend,
   confusionMatrix,
   fetchDigits,
   fit,
+  gpuInfo,
   init,
   preset,
+  sync,
 } from 'torchlet';
 import type { FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
 
@@ -27,6 +34,7 @@ import type { FromWorker, RunConfig, Task, ToWorker } from './protocol.js';
 const SHOWN = 10;
 
 const post = (message: FromWorker): void => self.postMessage(message);
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 post({
   type: 'presets',
@@ -37,15 +45,38 @@ post({
   })),
 });
 
-const ready = init().then(() => {
+let chooseBackend: (name: Backend) => void = () => {};
+const ready = new Promise<Backend>((resolve) => (chooseBackend = resolve)).then(async (name) => {
+  try {
+    await init({ backend: name });
+  } catch (e) {
+    // No fallback here: the page decides (it shows the message and switches back to WASM).
+    const code = e instanceof TorchletError ? { code: e.code } : {};
+    post({ type: 'backend-error', backend: name, ...code, message: messageOf(e) });
+    throw e;
+  }
+  post({ type: 'backend', backend: name, label: describeBackend(name) });
   post({ type: 'status', text: 'loading the digits' });
   return fetchDigits();
 });
 
+/** What runs the kernels, for the page. */
+function describeBackend(name: Backend): string {
+  const info = gpuInfo();
+  if (name === 'wasm' || info === null) return 'WASM SIMD128';
+  const parts = [info.vendor, info.architecture].filter((v) => v !== '');
+  return parts.length > 0 ? `WebGPU (${parts.join(', ')})` : 'WebGPU';
+}
+
 // The classifier the drawing pad uses: the latest classifier run that has trained an epoch.
-// Drawings that arrive before there is one wait in `pending`.
+// Drawings that arrive before its values can be read wait in `pending`.
 const pending: Array<{ id: number; pixels: number[] }> = [];
 let classifier: Preset | null = null;
+/**
+ * WebGPU: drawings answered between runs (forward on the GPU, then a read back). A run starts only
+ * once these are done, so none reads a net that training changes or disposes.
+ */
+let gpuReads: Promise<void> = Promise.resolve();
 
 /** The run that should be running: the latest train request, or null after a stop. */
 let wanted: number | null = null;
@@ -58,9 +89,12 @@ let chain: Promise<void> = Promise.resolve();
 self.addEventListener('message', (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.type) {
+    case 'init':
+      chooseBackend(m.backend);
+      break;
     case 'predict':
       pending.push(m);
-      if (classifier) answerPredictions(classifier);
+      answerWhenReadable();
       break;
     case 'stop':
       wanted = null;
@@ -73,29 +107,65 @@ self.addEventListener('message', (e: MessageEvent<ToWorker>) => {
       // A request superseded while it waited is skipped.
       chain = chain
         .then(() => (wanted === run ? runTraining(run, config) : undefined))
-        .catch((e: unknown) =>
-          post({ type: 'error', run, message: e instanceof Error ? e.message : String(e) }),
-        );
+        .catch((e: unknown) => post({ type: 'error', run, message: messageOf(e) }));
       break;
     }
   }
 });
 
-/** Softmax of the classifier's outputs for each pending drawing. */
+/**
+ * Answers the pending drawings where the classifier's outputs can be read now: at once on WASM;
+ * on WebGPU only between runs, since during one the classifier may be the net in training, whose
+ * values come back at its epoch ends (onEpoch answers the drawings there).
+ */
+function answerWhenReadable(): void {
+  if (classifier === null || pending.length === 0) return;
+  if (backend() === 'wasm') {
+    answerPredictions(classifier);
+  } else if (current === null) {
+    const model = classifier;
+    gpuReads = gpuReads
+      .then(() => answerOnGpu(model))
+      .catch((e: unknown) => post({ type: 'error', message: messageOf(e) }));
+  }
+}
+
+/** Softmax of the classifier's outputs for each pending drawing (values readable on this thread). */
 function answerPredictions({ net, inputShape }: Preset): void {
   for (const request of pending.splice(0)) {
     const x = Tensor.from(request.pixels, [1, ...inputShape]);
-    const logits = Array.from(net.forward(x).data);
+    const logits = net.forward(x).data;
+    postProbabilities(request.id, logits);
     x.dispose();
-    const max = Math.max(...logits);
-    const exps = logits.map((v) => Math.exp(v - max));
-    const sum = exps.reduce((a, b) => a + b, 0);
-    post({ type: 'prediction', id: request.id, probabilities: exps.map((v) => v / sum) });
   }
+}
+
+/** `answerPredictions` with the forward pass on the GPU and its output read back. */
+async function answerOnGpu({ net, inputShape }: Preset): Promise<void> {
+  for (const request of pending.splice(0)) {
+    const x = Tensor.from(request.pixels, [1, ...inputShape]);
+    try {
+      postProbabilities(request.id, await net.forward(x).read());
+    } finally {
+      x.dispose();
+    }
+  }
+}
+
+function postProbabilities(id: number, logits: Float32Array): void {
+  const max = Math.max(...logits);
+  const exps = Array.from(logits, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  post({ type: 'prediction', id, probabilities: exps.map((v) => v / sum) });
 }
 
 async function runTraining(run: number, config: RunConfig): Promise<void> {
   const { train: trainSplit, test } = await ready;
+  // Until `current` is set below (no await in between), drawings may still start GPU reads.
+  for (let reads = gpuReads; ; reads = gpuReads) {
+    await reads;
+    if (reads === gpuReads) break;
+  }
   if (wanted !== run) return;
   const info = PRESETS.find((p) => p.name === config.preset);
   if (info === undefined || info.data !== 'digits') {
@@ -146,7 +216,8 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
             classifier = model;
             post({ type: 'classifier', run });
           }
-          if (task === 'classify') answerPredictions(model);
+          // Readable here on either backend: fit runs onEpoch on synced values.
+          if (classifier !== null) answerPredictions(classifier);
           if (task === 'reconstruct' && (epoch % 5 === 4 || epoch === config.epochs - 1)) {
             post({
               type: 'reconstructions',
@@ -164,6 +235,8 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
       if (!controller.signal.aborted || e !== controller.signal.reason) throw e;
       stopped = true;
     }
+    // WebGPU: a stopped run's last steps are still on the GPU (a no-op on WASM).
+    await sync();
     const seconds = (performance.now() - started) / 1000;
     if (task === 'classify' && epochsDone > 0 && (wanted === run || wanted === null)) {
       post({ type: 'confusion', run, matrix: confusionMatrix(model.net, testSet).matrix });
@@ -176,17 +249,18 @@ async function runTraining(run: number, config: RunConfig): Promise<void> {
       seconds,
     });
   } catch (e) {
-    post({ type: 'error', run, message: e instanceof Error ? e.message : String(e) });
+    post({ type: 'error', run, message: messageOf(e) });
   } finally {
     optim.dispose();
     if (classifier !== model) model.net.dispose();
     loss.dispose();
     shown.dispose();
     if (current?.run === run) current = null;
+    answerWhenReadable();
   }
 }
 
 ready.then(
   () => post({ type: 'status', text: 'ready' }),
-  (e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+  (e: unknown) => post({ type: 'error', message: messageOf(e) }),
 );
