@@ -7,7 +7,8 @@
 // with data-parallel workers, PyTorch with its intra-op threads.
 // Writes bench/results.json and bench/results.md (quick runs: bench/results-quick.*). The warm-up
 // figure (epochs 2..E of an ordinary run in a fresh process, bench/warmup.ts) is part of both;
-// `--warmup` runs it alone (bench/results-warmup.*).
+// `--warmup` runs it alone (bench/results-warmup.*). `--backend webgpu` runs the WebGPU backend's
+// bench in Chromium instead (bench/webgpu.ts); `--backend wasm` is this one.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -568,6 +569,23 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${base}.json and ${base}.md`);
 }
 
-if (process.argv.includes('--warmup')) await warmupOnly();
+/** `--backend wasm` (default: this file's bench) or `webgpu` (bench/webgpu.ts, in Chromium). */
+function backendOption(argv: readonly string[]): string {
+  const i = argv.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
+  if (i < 0) return 'wasm';
+  const a = argv[i]!;
+  return a.startsWith('--backend=') ? a.slice('--backend='.length) : (argv[i + 1] ?? '');
+}
+
+const backendArg = backendOption(process.argv.slice(2));
+if (backendArg !== 'wasm' && backendArg !== 'webgpu') {
+  console.error(
+    `bench: expected --backend wasm or webgpu, got ${backendArg === '' ? 'no value' : `'${backendArg}'`}`,
+  );
+  process.exitCode = 2;
+} else if (backendArg === 'webgpu') {
+  const { main: webgpu } = await import('./webgpu.js');
+  process.exitCode = await webgpu(process.argv.slice(2));
+} else if (process.argv.includes('--warmup')) await warmupOnly();
 else await main();
 await stopWorkers();

@@ -143,6 +143,19 @@ export const WORKLOADS: Workload[] = [
   },
 ];
 
+/**
+ * The issue's "larger LeNet-style MNIST run" for the GPU bench (bench/webgpu.ts): W4's network at
+ * batch 512, where a GPU has enough work per dispatch to show. Not in `WORKLOADS`: the CPU peers'
+ * rows would add minutes to `npm run bench` and say nothing W4 does not.
+ */
+export const W6: Workload = {
+  ...WORKLOADS.find((w) => w.id === 'W4')!,
+  id: 'W6',
+  title: 'LeNet-style conv net on MNIST, batch 512',
+  batch: 512,
+  lr: 0.1,
+};
+
 /** Training data of a workload: x [n, ...inputShape], y labels [n] or the input itself. The
  * test split is freed at once; `dispose()` frees the rest. */
 export function workloadData(w: Workload): Dataset & { dispose(): void } {
@@ -201,8 +214,9 @@ export class BenchStepper {
     this.yShape = [w.batch, ...data.y.shape.slice(1)];
   }
 
-  /** One step on rows `order[start .. start + batch)`. */
-  step(order: Uint32Array, start: number): void {
+  /** One step on rows `order[start .. start + batch)`; returns `Optim.step`'s loss (NaN on the
+   * GPU backend, where `readLosses()` returns it). */
+  step(order: Uint32Array, start: number): number {
     const { w, data, indices, k } = this;
     indices.resize(w.batch);
     indices.data.set(order.subarray(start, start + w.batch));
@@ -210,7 +224,7 @@ export class BenchStepper {
     const yb = this.ySlot.get(this.yShape);
     k.gather_rows(data.x.ptr, indices.ptr, xb.ptr, w.batch, this.xCols);
     k.gather_rows(data.y.ptr, indices.ptr, yb.ptr, w.batch, this.yCols);
-    this.optim.step(xb, yb);
+    return this.optim.step(xb, yb);
   }
 
   /** Frees the buffers and the network (not the data). */
