@@ -114,7 +114,7 @@ describe('WebGPU behind the Module API', () => {
     expect(bad).toEqual([]);
   });
 
-  it("trains the report's conv net 5 epochs with fit: the loss curve of the WASM backend", async () => {
+  it("trains the report's conv net 5 epochs with fit: the loss curve of the WASM backend; its model file reloads", async () => {
     expect(modulesPage.training.error).toBeUndefined();
     await tl.init();
     const { train, test } = await tl.loadDigits();
@@ -131,6 +131,7 @@ describe('WebGPU behind the Module API', () => {
     expect(got.length).toBe(5);
     history.loss.forEach((want, i) => expect(Math.abs(got[i]! - want) / want).toBeLessThan(1e-3));
     expect(Math.abs(modulesPage.training.accuracy - accuracy)).toBeLessThanOrEqual(0.01);
+    expect(modulesPage.training.reloaded).toBe(modulesPage.training.accuracy);
   });
 
   it('gridSearch with workers: 0 trains its trials on the GPU: the WASM scores and curves', async () => {

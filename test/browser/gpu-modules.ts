@@ -17,7 +17,8 @@ export interface Diff {
 export interface ModulesPage {
   modules: Diff[];
   losses: Diff[];
-  training: { loss: number[]; accuracy: number; error?: string };
+  /** `reloaded`: the test accuracy of the trained net saved and loaded again (a model file). */
+  training: { loss: number[]; accuracy: number; reloaded?: number; error?: string };
   /** Codes thrown: reading a GPU output unsynced, sgd on the GPU, 'skip', workers 2. */
   refusals?: string[];
   /** `gridSearch` with workers: 0 on the GPU: each row's params, fold scores and train curves. */
@@ -202,9 +203,14 @@ async function train(): Promise<ModulesPage['training']> {
       new tl.LogSoftmaxCrossEntropy(),
       { batchSize: 32, epochs: 5, step: 0.05, seed: 1, workers: 1 },
     );
-    const accuracy = tl.accuracy(net, { x: tl.asSamples(test.x, inputShape), y: test.y });
+    const testSet = { x: tl.asSamples(test.x, inputShape), y: test.y };
+    const accuracy = tl.accuracy(net, testSet);
+    // A model file written from the GPU-trained weights, read back into a fresh network.
+    const copy = tl.deserialize(tl.serialize(net));
+    const reloaded = tl.accuracy(copy, testSet);
     net.dispose();
-    return { loss: history.loss, accuracy };
+    copy.dispose();
+    return { loss: history.loss, accuracy, reloaded };
   } catch (e) {
     return { loss: [], accuracy: NaN, error: (e as Error).stack ?? String(e) };
   }

@@ -137,7 +137,6 @@ interface Alloc {
   live: boolean;
 }
 
-
 /** What the runtime needs of the WASM side. */
 export interface HostSide {
   kernels: Kernels;
