@@ -388,7 +388,9 @@ export interface GpuInfo {
   vendor: string;
   /** e.g. `'ampere'`, `'swiftshader'`. */
   architecture: string;
+  /** The adapter's device name, where the browser reports one (often empty). */
   device: string;
+  /** A human-readable description, e.g. `'SwiftShader driver 5.0.0'` (often empty in browsers). */
   description: string;
 }
 
