@@ -8,7 +8,7 @@
 // is appended to `window.__results` as it finishes (a timeout keeps those before it), then
 // `window.__done` is set.
 import * as tl from '../ts/index.js';
-import { gpuBackend, kernels } from '../ts/core/wasm.js';
+import { kernels } from '../ts/core/wasm.js';
 import { BenchStepper, W6, WORKLOADS, batchOrder } from './workloads.js';
 
 /** What bench/webgpu.ts writes next to the page as job.json. */
@@ -19,12 +19,8 @@ export interface PageJob {
 }
 
 /** The adapter as the page sees it; `fallback` is the browser's software-adapter flag (null where
- * the browser does not say). */
-export interface AdapterInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
+ * the browser does not say), read from a second adapter request (the same default options). */
+export interface AdapterInfo extends tl.GpuInfo {
   fallback: boolean | null;
 }
 
@@ -62,8 +58,8 @@ export interface PageResult {
 }
 
 async function adapterInfo(): Promise<AdapterInfo | null> {
-  const gpu = gpuBackend();
-  if (gpu === null) return null;
+  const info = tl.gpuInfo();
+  if (info === null) return null;
   // The runtime's info has no fallback flag; a second adapter request from the same browser
   // answers it (`info.isFallbackAdapter` in current Chromium, `isFallbackAdapter` before).
   const nav = navigator as Navigator & { gpu?: GPU };
@@ -72,7 +68,7 @@ async function adapterInfo(): Promise<AdapterInfo | null> {
     | null
     | undefined;
   const fallback = a?.info?.isFallbackAdapter ?? a?.isFallbackAdapter ?? null;
-  return { ...gpu.info, fallback };
+  return { ...info, fallback };
 }
 
 async function fetchFloats(name: string): Promise<Float32Array> {

@@ -14,18 +14,18 @@
 //   --no-gemm               no GEMM shapes
 //   --chromium-flag=FLAG    one more Chromium flag (repeatable); CHROMIUM_PATH another browser
 //
-// On a GPU machine Chromium needs the flags of its platform to reach the GPU, for example
-// `--chromium-flag=--enable-features=Vulkan --chromium-flag=--use-angle=vulkan` on Linux; the
-// adapter line of the output says which adapter the page got.
+// On a GPU machine Chromium may need its platform's flags to reach the GPU, for example
+// `--chromium-flag=--enable-features=Vulkan` on Linux (untested: no GPU machine was reachable);
+// the adapter line of the output says which adapter the page got.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { init, loadDigits, loadMnist } from '../ts/index.js';
 import { type Served, serve } from '../scripts/serve.js';
 import { bundleSource } from '../test/browser/bundle-source.js';
-import { CHROMIUM } from '../test/browser/chromium.js';
+import { launchChromium } from '../test/browser/chromium.js';
 import { GEMM_SHAPES } from './gemm.js';
 import { WARMUP_EPOCHS } from './warmup.js';
 import type { AdapterInfo, GemmRun, PageJob, PageResult, WorkloadRun } from './webgpu-page.js';
@@ -244,24 +244,15 @@ export async function runWebgpuBench(options: WebgpuBenchOptions): Promise<Webgp
     '<!doctype html><meta charset="utf-8"><title>torchlet bench</title><link rel="icon" href="data:,"><script type="module" src="./page.js"></script>',
   );
   const server: Served = await serve(dir);
-  // Not test/browser/chromium.ts's launcher: its --disable-gpu suits tests on machines without
-  // a GPU, but it keeps Chromium on its software paths where a GPU exists.
-  const args = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--enable-unsafe-webgpu',
-    ...flags,
-  ];
-  const context = await chromium.launchPersistentContext('', {
-    executablePath: CHROMIUM,
-    args,
-    headless: true,
-  });
+  // Without tests' --disable-gpu, which would keep Chromium on its software paths where a GPU exists.
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  try {
+    browser = await launchChromium(['--enable-unsafe-webgpu', ...flags], { allowGpu: true });
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  const context = browser.context;
   const browserName = `Chromium ${context.browser()?.version() ?? '?'}`;
   const pageTimeout = options.timeoutMs ?? (options.quick ? 600_000 : 4 * 3_600_000);
   const rows: WorkloadRow[] = [];
@@ -338,7 +329,7 @@ export async function runWebgpuBench(options: WebgpuBenchOptions): Promise<Webgp
       }
     }
   } finally {
-    await context.close();
+    await browser.close();
     await server.close();
   }
 

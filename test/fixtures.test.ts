@@ -13,20 +13,9 @@
 //   of up to 6 values; x times 1/(1 - p) rounded once).
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  BCELoss,
-  CrossEntropyLoss,
-  LogSoftmaxCrossEntropy,
-  type Loss,
-  type LossOptions,
-  MODULE_TYPES,
-  MSELoss,
-  REDUCTIONS,
-  type Reduction,
-  Tensor,
-  init,
-} from '../ts/index.js';
+import { type Loss, MODULE_TYPES, REDUCTIONS, type Reduction, Tensor, init } from '../ts/index.js';
 import { assertClose } from './compare.js';
+import { FAMILIES, LOSS_CLASSES, type Tol, moduleFamilies } from './vectors-core.js';
 import {
   LOSS_REDUCTIONS_PATH,
   type VecCase,
@@ -37,47 +26,13 @@ import {
 
 await init();
 
-interface Tol {
-  rtol: number;
-  atol: number;
-}
-const DOT: Tol = { rtol: 1e-5, atol: 2e-6 };
-const ELEMENTWISE: Tol = { rtol: 2e-6, atol: 1e-37 };
-const ACT_BACKWARD: Tol = { rtol: 1e-5, atol: 2e-7 };
-const LOSS: Tol = { rtol: 1e-5, atol: 1e-6 };
-const EXACT: Tol = { rtol: 0, atol: 0 };
-const POOL_BACKWARD: Tol = { rtol: 1e-6, atol: 1e-7 };
-
+/** The families' tolerances (test/vectors-core.ts, shared with the WebGPU page). */
+const LOSS = FAMILIES.loss;
 function tolerances(c: VecCase): { forward: Tol; backward: Tol } {
-  switch (c.type) {
-    case 'TanH':
-    case 'Sigmoid':
-    case 'ReLU':
-    case 'Softmax':
-      return { forward: ELEMENTWISE, backward: ACT_BACKWARD };
-    case 'MaxPool1D':
-    case 'MaxPool2D':
-    case 'Flatten':
-    case 'Reshape':
-    case 'Upsample1D':
-    case 'Upsample2D':
-      return { forward: EXACT, backward: POOL_BACKWARD };
-    // A mean of up to 6 values, and x · 1/(1 - p) rounded once: a few ulp.
-    case 'AvgPool1D':
-    case 'AvgPool2D':
-    case 'Dropout':
-      return { forward: POOL_BACKWARD, backward: POOL_BACKWARD };
-    default:
-      return { forward: DOT, backward: DOT };
-  }
+  const f = moduleFamilies(c.type);
+  return { forward: FAMILIES[f.forward], backward: FAMILIES[f.backward] };
 }
 
-const LOSS_CLASSES: Record<string, (options?: LossOptions) => Loss> = {
-  MSELoss: (o) => new MSELoss(o),
-  BCELoss: (o) => new BCELoss(o),
-  CrossEntropyLoss: (o) => new CrossEntropyLoss(o),
-  LogSoftmaxCrossEntropy: (o) => new LogSoftmaxCrossEntropy(o),
-};
 const LOSSES: Record<string, () => Loss> = Object.fromEntries(
   Object.entries(LOSS_CLASSES).map(([name, make]) => [name, () => make()]),
 );
@@ -90,14 +45,9 @@ function check(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tol, what: 
   worstRatio.set(tol, Math.max(worstRatio.get(tol) ?? 0, r));
 }
 afterAll(() => {
-  const names = new Map<Tol, string>([
-    [DOT, 'dot'],
-    [ELEMENTWISE, 'elementwise'],
-    [ACT_BACKWARD, 'activation backward'],
-    [LOSS, 'loss'],
-    [EXACT, 'exact'],
-    [POOL_BACKWARD, 'pool backward'],
-  ]);
+  const names = new Map<Tol, string>(
+    Object.entries(FAMILIES).map(([name, tol]) => [tol as Tol, name]),
+  );
   console.log(
     `worst error / tolerance: ${[...worstRatio].map(([t, r]) => `${names.get(t)} ${r.toPrecision(2)}`).join(', ')}`,
   );

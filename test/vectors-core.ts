@@ -5,7 +5,19 @@
 // for Node.
 // crates/kernels/tests/fixtures.rs holds the Rust twin of `parseVectors`: both parse each value as
 // float64 and round it to float32.
-import { type ArgValue, AutoEncoder, type Module, Rng, Sequential } from '../ts/index.js';
+import {
+  type ArgValue,
+  AutoEncoder,
+  BCELoss,
+  CrossEntropyLoss,
+  LogSoftmaxCrossEntropy,
+  type Loss,
+  type LossOptions,
+  MSELoss,
+  type Module,
+  Rng,
+  Sequential,
+} from '../ts/index.js';
 import { layerClass } from '../ts/core/registry.js';
 
 /** One tensor of a case: its shape (`[]` for a scalar) and float32 values. */
@@ -121,13 +133,16 @@ export const FAMILIES = {
 } satisfies Record<string, Tol>;
 export type Family = keyof typeof FAMILIES;
 
-/** The case types that are losses (their family is 'loss'). */
-export const LOSS_TYPES: readonly string[] = [
-  'MSELoss',
-  'BCELoss',
-  'CrossEntropyLoss',
-  'LogSoftmaxCrossEntropy',
-];
+/** The losses by case type (their family is 'loss'). */
+export const LOSS_CLASSES: Readonly<Record<string, (options?: LossOptions) => Loss>> = {
+  MSELoss: (o) => new MSELoss(o),
+  BCELoss: (o) => new BCELoss(o),
+  CrossEntropyLoss: (o) => new CrossEntropyLoss(o),
+  LogSoftmaxCrossEntropy: (o) => new LogSoftmaxCrossEntropy(o),
+};
+
+/** The case types that are losses. */
+export const LOSS_TYPES: readonly string[] = Object.keys(LOSS_CLASSES);
 
 /** The families a module case's forward and backward passes are held to. */
 export function moduleFamilies(type: string): { forward: Family; backward: Family } {
@@ -144,6 +159,7 @@ export function moduleFamilies(type: string): { forward: Family; backward: Famil
     case 'Upsample1D':
     case 'Upsample2D':
       return { forward: 'exact', backward: 'pool backward' };
+    // A mean of up to 6 values, and x · 1/(1 - p) rounded once: a few ulp.
     case 'AvgPool1D':
     case 'AvgPool2D':
     case 'Dropout':

@@ -2,7 +2,7 @@
 // Machines of this project's kind have no GPU, and Debian's own Vulkan driver (lavapipe) lacks
 // features Dawn requires; Debian's Chromium package ships SwiftShader's Vulkan driver and a Vulkan
 // loader (/usr/lib/chromium), which Dawn accepts. With them, the same checks as the browser page
-// (test/browser/gpu-modules.ts, gpu-kernels.ts) run in a Node child process; without a Vulkan
+// (test/browser/gpu-modules.ts, gpu-kernels.ts, gpu-vectors.ts) run in a Node child process; without a Vulkan
 // driver, init names what is missing. (Without the package: test/cli-package.test.ts.) Training
 // here is the grid search's MLPs with fit: the browser test's 5-epoch conv net takes minutes on
 // this driver (one epoch: 94 s, measured on a busy 2-core machine).
@@ -13,7 +13,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tl from '../ts/index.js';
 import type { KernelPage } from './browser/gpu-kernels.js';
 import { type ModulesPage, gridCheck } from './browser/gpu-modules.js';
-import { expectSameGrid } from './gpu/same-grid.js';
+import type { VectorsPage } from './browser/gpu-vectors.js';
+import {
+  expectEveryVectorCase,
+  expectSameGrid,
+  expectVectorsOnGpu,
+  expectVectorsWithinTolerance,
+} from './gpu/expect.js';
 
 const CHROMIUM_LIB = '/usr/lib/chromium';
 const ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
@@ -39,6 +45,7 @@ async function nodeRun(args: string[], driver: boolean): Promise<unknown> {
 
 let modules: ModulesPage;
 let kernels: KernelPage;
+let vectors: VectorsPage;
 
 beforeAll(async () => {
   // Chromium (scripts/setup-tools.sh installs it) is where the driver comes from.
@@ -46,7 +53,8 @@ beforeAll(async () => {
   // One after the other: each child takes both cores.
   modules = (await nodeRun(['modules', 'no-training'], true)) as ModulesPage;
   kernels = (await nodeRun(['kernels', process.env.GPU_CASES ?? ''], true)) as KernelPage;
-}, 600_000);
+  vectors = (await nodeRun(['vectors'], true)) as VectorsPage;
+}, 960_000);
 
 describe('WebGPU in Node (the webgpu package, SwiftShader Vulkan)', () => {
   it('opens the adapter and runs every kernel case as the browser does', () => {
@@ -70,6 +78,12 @@ describe('WebGPU in Node (the webgpu package, SwiftShader Vulkan)', () => {
       'BAD_ARGUMENT',
       'BAD_ARGUMENT',
     ]);
+  });
+
+  it('runs every PyTorch vector case on the GPU, within the WASM tolerances', () => {
+    expectEveryVectorCase(vectors);
+    expectVectorsOnGpu(vectors);
+    expectVectorsWithinTolerance(vectors, 'Node');
   });
 
   it('gridSearch with workers: 0 trains its trials on the GPU: the WASM scores and curves', async () => {

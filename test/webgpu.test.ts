@@ -2,17 +2,21 @@
 // every kernel-table entry the GPU runs against the WASM core on the same inputs, every layer and
 // loss behind the Module API against WASM, and every case of the PyTorch vector files against
 // PyTorch's numbers. GPU_CASES=gemm,conv restricts the kernel cases to those families.
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Served, serve } from '../scripts/serve.js';
 import { bundleSource } from './browser/bundle-source.js';
 import { launchChromium } from './browser/chromium.js';
 import type { KernelPage } from './browser/gpu-kernels.js';
 import { type ModulesPage, gridCheck } from './browser/gpu-modules.js';
-import { expectSameGrid } from './gpu/same-grid.js';
-import type { VectorsPage, Worst } from './browser/gpu-vectors.js';
-import { FAMILIES, type Family } from './vectors-core.js';
-import { LOSS_REDUCTIONS_PATH, VECTORS_PATH, readVectors } from './vectors.js';
+import {
+  expectEveryVectorCase,
+  expectSameGrid,
+  expectVectorsOnGpu,
+  expectVectorsWithinTolerance,
+} from './gpu/expect.js';
+import type { VectorsPage } from './browser/gpu-vectors.js';
+import { LOSS_REDUCTIONS_PATH, VECTORS_PATH } from './vectors.js';
 import * as tl from '../ts/index.js';
 
 const OUT = 'build/webgpu-test';
@@ -24,7 +28,6 @@ let browser: Awaited<ReturnType<typeof launchChromium>>;
 let kernelsPage: KernelPage;
 let modulesPage: ModulesPage;
 let vectorsPage: VectorsPage;
-const pageErrors: string[] = [];
 /** How long a page may run; each describe loads its own page, so one slow page fails only its tests. */
 const PAGE_MS = 300_000;
 
@@ -47,14 +50,21 @@ beforeAll(async () => {
   browser = await launchChromium(['--enable-unsafe-webgpu']);
 }, 120_000);
 
-/** Opens a page, waits for the `__result` it sets, and closes it (a page left running takes CPU). */
+/**
+ * Opens a page, waits for the `__result` it sets, and closes it (a page left running takes CPU).
+ * An uncaught error in the page fails the load, so every test that reads the page fails with it.
+ */
 async function pageResult<T>(path: string): Promise<T> {
   const p = await browser.context.newPage();
+  const errors: string[] = [];
   try {
-    p.on('pageerror', (e) => pageErrors.push(e.message));
+    p.on('pageerror', (e) => errors.push(e.message));
     await p.goto(`${server.url}${path}`);
     await p.waitForFunction(() => '__result' in window, null, { timeout: PAGE_MS });
-    return (await p.evaluate(() => (window as unknown as { __result: unknown }).__result)) as T;
+    const result = await p.evaluate(() => (window as unknown as { __result: unknown }).__result);
+    if (errors.length > 0)
+      throw new Error(`${path}: uncaught errors in the page: ${errors.join('; ')}`);
+    return result as T;
   } finally {
     await p.close();
   }
@@ -78,7 +88,6 @@ describe('WebGPU kernels against the WASM core', () => {
   }, PAGE_MS + 20_000);
 
   it('opens an adapter and runs every case', () => {
-    expect(pageErrors).toEqual([]);
     expect(kernelsPage.error).toBeUndefined();
     expect(kernelsPage.adapter.vendor).not.toBe('');
     expect(kernelsPage.results.length).toBeGreaterThan(0);
@@ -145,54 +154,16 @@ describe('WebGPU against the PyTorch vectors', () => {
     vectorsPage = await pageResult<VectorsPage>('vectors.html');
   }, PAGE_MS + 20_000);
 
-  const files: Record<string, string[]> = {
-    'vectors.txt': readVectors().map((c) => c.name),
-    'loss-reductions.txt': readVectors(readFileSync(LOSS_REDUCTIONS_PATH, 'utf8')).map(
-      (c) => c.name,
-    ),
-  };
-
   it('checks every case of vectors.txt and loss-reductions.txt, none skipped', () => {
-    expect(vectorsPage.error).toBeUndefined();
-    expect(vectorsPage.files).toEqual({
-      'vectors.txt': files['vectors.txt']!.length,
-      'loss-reductions.txt': files['loss-reductions.txt']!.length,
-    });
-    expect(vectorsPage.results.map((r) => `${r.file} ${r.name}`)).toEqual(
-      Object.entries(files).flatMap(([file, names]) => names.map((n) => `${file} ${n}`)),
-    );
-    expect(vectorsPage.results.filter((r) => Object.keys(r.worst).length === 0)).toEqual([]);
+    expectEveryVectorCase(vectorsPage);
   });
 
   it('runs each case on the GPU: only the views (Flatten, Reshape: no kernel) dispatch nothing', () => {
-    const none = vectorsPage.results.filter((r) => r.dispatches === 0).map((r) => r.type);
-    expect(new Set(none)).toEqual(new Set(['Flatten', 'Reshape']));
+    expectVectorsOnGpu(vectorsPage);
   });
 
   it('matches PyTorch within the WASM tolerances of test/fixtures.test.ts', () => {
-    const bad = vectorsPage.results.filter(
-      (r) => r.error !== undefined || Object.values(r.worst).some((w) => !(w.ratio <= 1)),
-    );
-    expect(bad).toEqual([]);
-    // Worst error per family, as a fraction of its tolerance and absolute (for trend tracking).
-    const worst = new Map<Family, Worst>();
-    for (const r of vectorsPage.results) {
-      for (const [f, w] of Object.entries(r.worst) as [Family, Worst][]) {
-        const cur = worst.get(f) ?? { ratio: 0, abs: 0, where: '' };
-        worst.set(f, {
-          ratio: Math.max(cur.ratio, w.ratio),
-          abs: Math.max(cur.abs, w.abs),
-          where: w.ratio > cur.ratio || cur.where === '' ? `${r.name} ${w.where}` : cur.where,
-        });
-      }
-    }
-    expect([...worst.keys()].sort()).toEqual(Object.keys(FAMILIES).sort());
-    const line = [...worst].map(
-      ([f, w]) => `${f} ${w.ratio.toPrecision(2)} (${w.abs.toExponential(1)}; ${w.where})`,
-    );
-    console.log(
-      `PyTorch vectors on the GPU: ${vectorsPage.results.length} cases; worst error / tolerance (largest |gpu - torch|; where the worst ratio is): ${line.join(', ')}`,
-    );
+    expectVectorsWithinTolerance(vectorsPage, 'Chromium');
   });
 });
 

@@ -22,9 +22,13 @@ const ARGS = [
 /**
  * A headless Chromium with a fresh profile; `close()` removes the profile. `extraArgs`: more
  * flags (the WebGPU test adds `--enable-unsafe-webgpu`, which gives a page served from 127.0.0.1
- * a WebGPU adapter, SwiftShader's on a machine without a GPU).
+ * a WebGPU adapter, SwiftShader's on a machine without a GPU). `allowGpu` leaves out
+ * `--disable-gpu`, for the WebGPU bench on a machine with a GPU.
  */
-export async function launchChromium(extraArgs: readonly string[] = []): Promise<{
+export async function launchChromium(
+  extraArgs: readonly string[] = [],
+  options: { allowGpu?: boolean } = {},
+): Promise<{
   context: BrowserContext;
   close(): Promise<void>;
 }> {
@@ -36,7 +40,7 @@ export async function launchChromium(extraArgs: readonly string[] = []): Promise
   const profile = mkdtempSync(join(tmpdir(), 'torchlet-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: [...ARGS, ...extraArgs],
+    args: [...ARGS.filter((a) => !(options.allowGpu && a === '--disable-gpu')), ...extraArgs],
     headless: true,
   });
   return {

@@ -23,8 +23,6 @@ export interface ModulesPage {
   refusals?: string[];
   /** `gridSearch` with workers: 0 on the GPU: each row's params, fold scores and train curves. */
   grid?: GridCheck;
-  /** Milliseconds each part took (where the time goes on a software adapter). */
-  took?: Record<string, number>;
   uploadsAfterWarmup?: number;
   error?: string;
 }
@@ -276,23 +274,13 @@ async function refusals(): Promise<string[]> {
 /** Everything above, on the WebGPU backend. Node runs it too (test/gpu/node-run.ts). */
 export async function runModuleChecks(options: { training?: boolean } = {}): Promise<ModulesPage> {
   await tl.init({ backend: 'webgpu' });
-  const took: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const t = performance.now();
-    const r = await f();
-    took[name] = Math.round(performance.now() - t);
-    return r;
-  };
   return {
-    modules: await timed('modules', checkModules),
-    losses: await timed('losses', checkLosses),
+    modules: await checkModules(),
+    losses: await checkLosses(),
     training:
-      options.training === false
-        ? { loss: [], accuracy: NaN, error: 'not run' }
-        : await timed('training', train),
-    refusals: await timed('refusals', refusals),
-    grid: await timed('grid', () => gridCheck(tl)),
-    took,
+      options.training === false ? { loss: [], accuracy: NaN, error: 'not run' } : await train(),
+    refusals: await refusals(),
+    grid: await gridCheck(tl),
   };
 }
 

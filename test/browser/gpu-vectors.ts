@@ -10,6 +10,7 @@ import { worst } from '../compare.js';
 import {
   FAMILIES,
   type Family,
+  LOSS_CLASSES,
   LOSS_TYPES,
   type VecCase,
   type VecTensor,
@@ -122,18 +123,9 @@ async function moduleCase(c: VecCase, k: Checks): Promise<void> {
 }
 
 function makeLoss(type: string, reduction?: tl.Reduction): tl.Loss {
-  const o = reduction === undefined ? {} : { reduction };
-  switch (type) {
-    case 'MSELoss':
-      return new tl.MSELoss(o);
-    case 'BCELoss':
-      return new tl.BCELoss(o);
-    case 'CrossEntropyLoss':
-      return new tl.CrossEntropyLoss(o);
-    case 'LogSoftmaxCrossEntropy':
-      return new tl.LogSoftmaxCrossEntropy(o);
-  }
-  throw new Error(`not a loss: ${type}`);
+  const make = LOSS_CLASSES[type];
+  if (make === undefined) throw new Error(`not a loss: ${type}`);
+  return make(reduction === undefined ? {} : { reduction });
 }
 
 /** A loss case: the value and gradient, and again from class indices when the target is one-hot. */
