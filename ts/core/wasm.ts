@@ -820,7 +820,7 @@ export async function sync(): Promise<void> {
  * never rejects (a lost device is reported by the next call that uses the GPU), so one left
  * unawaited when the loop stops is harmless.
  */
-export function gpuSubmitted(): Promise<void> | null {
+export function gpuFinished(): Promise<void> | null {
   return instance?.gpu?.finish().catch(() => undefined) ?? null;
 }
 

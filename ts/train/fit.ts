@@ -6,7 +6,7 @@
 import { TorchletError } from '../core/errors.js';
 import type { Loss } from '../core/loss.js';
 import type { Module } from '../core/module.js';
-import { gpuSubmitted, readLosses, sync } from '../core/wasm.js';
+import { gpuFinished, readLosses, sync } from '../core/wasm.js';
 import type { Dataset } from './metrics.js';
 import { checkOptionKeys, describe } from './optim.js';
 import { startWorkers } from './parallel.js';
@@ -193,7 +193,7 @@ async function drive(
         if (!pos.epochEnd) report();
         await pause.next();
         if (gpuDone !== null) await gpuDone;
-        gpuDone = gpuSubmitted();
+        gpuDone = gpuFinished();
         checkAbort();
         deadline = now() + yieldMs;
       }

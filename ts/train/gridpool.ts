@@ -239,7 +239,8 @@ export function runTrial(
 
 /**
  * `runTrial` with `fit`, sgd's asynchronous form (the same loop; `workers` 1 as in sgd): how a
- * trial trains in this thread on the WebGPU backend, whose values come back asynchronously.
+ * trial trains in this thread on the WebGPU backend, whose values come back asynchronously. Its
+ * errors name `fit` where WASM's name `sgd`.
  */
 async function runTrialAsync(ctx: TrialData, make: MakeNet, job: TrialJob): Promise<TrialResult> {
   const made: { dispose(): void }[] = [];

@@ -58,7 +58,9 @@ export interface GridSearchOptions {
   outDir?: string;
   /**
    * Worker threads (default: the number of cores), at most `MAX_GRID_WORKERS` (256); 0 runs every
-   * trial in this thread.
+   * trial in this thread. Worker threads train on the WASM backend; with `init({ backend:
+   * 'webgpu' })`, 0 trains the trials on the GPU (with `fit`, so a bad training option is named
+   * as fit's).
    */
   workers?: number;
   /**
