@@ -73,7 +73,9 @@ describe('WebGPU in Node (the webgpu package, SwiftShader Vulkan)', () => {
     expect(modules.losses.filter((d) => !(d.err <= 1e-5))).toEqual([]);
     expect(modules.refusals).toEqual([
       'ON_GPU',
+      'ON_GPU',
       'read',
+      'clone',
       'BAD_ARGUMENT',
       'BAD_ARGUMENT',
       'BAD_ARGUMENT',

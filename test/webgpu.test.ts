@@ -170,10 +170,12 @@ describe('WebGPU against the PyTorch vectors', () => {
 describe('what the GPU backend refuses', () => {
   beforeAll(loadModulesPage, PAGE_MS + 20_000);
 
-  it('an unsynced read (ON_GPU), sgd, nonFinite skip and worker threads', () => {
+  it('an unsynced read of an output or its clone (ON_GPU; the clone is made on the GPU), sgd, nonFinite skip and worker threads', () => {
     expect(modulesPage.refusals).toEqual([
       'ON_GPU',
+      'ON_GPU',
       'read',
+      'clone',
       'BAD_ARGUMENT',
       'BAD_ARGUMENT',
       'BAD_ARGUMENT',

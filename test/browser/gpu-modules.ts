@@ -19,7 +19,7 @@ export interface ModulesPage {
   losses: Diff[];
   /** `reloaded`: the test accuracy of the trained net saved and loaded again (a model file). */
   training: { loss: number[]; accuracy: number; reloaded?: number; error?: string };
-  /** Codes thrown: reading a GPU output unsynced, sgd on the GPU, 'skip', workers 2. */
+  /** Codes thrown: reading a GPU output and its clone unsynced, sgd on the GPU, 'skip', workers 2. */
   refusals?: string[];
   /** `gridSearch` with workers: 0 on the GPU: each row's params, fold scores and train curves. */
   grid?: GridCheck;
@@ -259,8 +259,14 @@ async function refusals(): Promise<string[]> {
   const x = tl.Tensor.from(new Float32Array(8).fill(0.5), [2, 4]);
   const y = net.forward(x);
   code(() => y.data);
+  // A clone of a value on the GPU is made there: it too needs a read.
+  const copy = y.clone();
+  code(() => copy.data);
   const read = await y.read();
   codes.push(read.length === 6 ? 'read' : 'bad read');
+  const copied = await copy.read();
+  codes.push(copied.every((v, i) => Object.is(v, read[i])) ? 'clone' : 'bad clone');
+  copy.dispose();
   const data = { x, y: tl.Tensor.from([1, 0, 0, 0, 1, 0], [2, 3]) };
   code(() => tl.sgd(net, data, new tl.MSELoss(), { epochs: 1 }));
   await tl.fit(net, data, new tl.MSELoss(), { epochs: 1, nonFinite: 'skip' }).then(

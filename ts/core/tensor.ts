@@ -6,7 +6,7 @@
 // holding the next batch's values.
 
 import { TorchletError, fmtShape } from './errors.js';
-import { type Ptr, alloc, free, heap, hostAccess, kernels, sync } from './wasm.js';
+import { type Ptr, alloc, deviceCopy, free, heap, hostAccess, kernels, sync } from './wasm.js';
 
 interface Storage {
   ptr: Ptr;
@@ -244,8 +244,15 @@ export class Tensor {
    */
   clone(): Tensor {
     const ptr = this.ptr;
-    if (hostAccess !== null) hostAccess(ptr, this.size * 4, 'Tensor.clone');
     const t = Tensor.zeros(this.shape);
+    try {
+      // WebGPU: values the GPU computed are copied there, without a read back.
+      if (deviceCopy !== null && deviceCopy(ptr, t.ptr, this.size * 4)) return t;
+      if (hostAccess !== null) hostAccess(ptr, this.size * 4, 'Tensor.clone');
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     // zeros() may have grown memory: copy through views taken after it.
     t.data.set(new Float32Array(heap(), ptr, this.size));
     return t;

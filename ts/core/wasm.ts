@@ -423,6 +423,12 @@ interface Instance {
  */
 export let hostAccess: ((ptr: number, bytes: number, what: string) => void) | null = null;
 
+/**
+ * @internal Set while the WebGPU backend runs: copies `bytes` from `src` to `dst` on the GPU when
+ * the GPU holds the newer values at `src`, returning whether it did (`Tensor.clone`).
+ */
+export let deviceCopy: ((src: number, dst: number, bytes: number) => boolean) | null = null;
+
 let instance: Instance | null = null;
 let loading: Promise<void> | null = null;
 let liveBytes = 0;
@@ -604,6 +610,7 @@ async function load(
   );
   instance = { module, memory: exp.memory, kernels: gpu.table, backend, gpu };
   hostAccess = (ptr, bytes, what) => gpu.hostAccess(ptr, bytes, what);
+  deviceCopy = (src, dst, bytes) => gpu.copyOnDevice(src, dst, bytes);
 }
 
 /** Floats in each of the five scratch blocks of `warmKernels` (64 KiB each). */

@@ -449,6 +449,25 @@ export class GpuBackend {
     a.state = HOST;
   }
 
+  /**
+   * Copies `bytes` from `src` to `dst` on the GPU when the GPU holds the newer values at `src`
+   * (a clone of a tensor a dispatch wrote); returns false, doing nothing, when this thread does.
+   */
+  copyOnDevice(src: number, dst: number, bytes: number): boolean {
+    if (bytes === 0 || this.hostMode || this.stateAt(src) !== DEVICE) return false;
+    this.ensureHeap();
+    const to = this.find(dst, 'Tensor.clone');
+    // The rest of the destination's allocation (alignment) must be current on the GPU too.
+    if (to.state === HOST) this.upload(to);
+    this.flush();
+    const e = this.device.createCommandEncoder();
+    e.copyBufferToBuffer(this.buffer!, src, this.buffer!, dst, bytes);
+    this.device.queue.submit([e.finish()]);
+    to.state = DEVICE;
+    to.gen += 1;
+    return true;
+  }
+
   // ---- the heap buffer ----
 
   private ensureHeap(): void {
