@@ -13,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
+import { type CoreProbe, coreSpeedLines, probeCores } from './cores.js';
 import { join } from 'node:path';
 import { availableCores, init, memory, stopWorkers, type Dataset } from '../ts/index.js';
 import { autoWorkers } from '../ts/train/parallel.js';
@@ -288,6 +289,7 @@ async function warmupOnly(): Promise<void> {
   await init();
   const started = new Date().toISOString();
   const loadAtStart = loadavg()[0]!;
+  const probes: CoreProbe[] = [await probeCores('start')];
   const torchVersion = torchAvailable();
   const results: Array<{ id: string; warmup: WarmupFigure; load: number }> = [];
   for (const w of WORKLOADS) {
@@ -302,10 +304,13 @@ async function warmupOnly(): Promise<void> {
     );
   }
   const loadAtEnd = loadavg()[0]!;
+  probes.push(await probeCores('end'));
   const md = [
     ...warmupTable(results),
     '',
     `Machine load (1-minute load average) at start ${loadAtStart.toFixed(1)}, at end ${loadAtEnd.toFixed(1)} on ${cpus().length} cores (per workload: ${results.map((r) => `${r.id} ${r.load.toFixed(1)}`).join(', ')}).`,
+    '',
+    ...coreSpeedLines(probes),
     ...(torchVersion === null
       ? []
       : ['', `PyTorch: ${torchVersion}, BLAS ${blasName()}, 1 thread.`]),
@@ -319,6 +324,7 @@ async function warmupOnly(): Promise<void> {
     node: process.versions.node,
     torch: torchVersion,
     loadAverage: { start: loadAtStart, end: loadAtEnd },
+    coreSpeeds: probes,
     workloads: results,
   };
   writeFileSync('bench/results-warmup.json', `${JSON.stringify(json, null, 2)}\n`);
@@ -355,6 +361,7 @@ async function main(): Promise<void> {
     );
   const gemmShapes = quick ? GEMM_SHAPES.slice(0, 3) : GEMM_SHAPES;
   const cores = availableCores();
+  const probes: CoreProbe[] = [await probeCores('start')];
   const results: WorkloadResult[] = [];
   const jobs: Array<{ w: Workload; job: ReturnType<typeof peerJob> }> = [];
   for (const w of WORKLOADS) {
@@ -396,6 +403,7 @@ async function main(): Promise<void> {
         ? null
         : median(runTorch([job], [], undefined, cores).workloads[w.id]!.slice(1));
     result.allCores = { cores, torchlet: all, auto, pytorch: pyAll };
+    probes.push(await probeCores(`after ${w.id}`));
     console.log(
       `${w.id} all ${cores} cores: torchlet ${fmt(all)} (${ratio(all, rate)} of 1 worker; 'auto' picks ${auto}), PyTorch ${fmt(pyAll)}`,
     );
@@ -485,7 +493,7 @@ async function main(): Promise<void> {
       `| ${r.id} ${r.title} | ${fmt(r.torchlet)} | ${r.gflops.toFixed(1)} | ${cells.join(' | ')} |`,
     );
   }
-  lines.push('', ...allCoresTable(results, cores));
+  lines.push('', ...allCoresTable(results, cores), '', ...coreSpeedLines(probes));
   lines.push('', ...warmupTable(results));
   lines.push(
     '',
@@ -541,6 +549,7 @@ async function main(): Promise<void> {
     cores: cpus().length,
     node: process.versions.node,
     loadAverage: { start: loadAtStart, end: loadAtEnd },
+    coreSpeeds: probes,
     rounds: ROUNDS,
     roundSeconds: ROUND_SECONDS,
     minRoundSeconds: MIN_ROUND_SECONDS,
