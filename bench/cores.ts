@@ -72,7 +72,7 @@ export function coreSpeedLines(probes: readonly CoreProbe[]): string[] {
   if (slowest !== null && slowest < UNEQUAL_BELOW) {
     lines.push(
       '',
-      `**Unequal cores:** a core ran at ${pct(slowest)} of the fastest (the host shares it with other work; the load average does not show it). A single-thread figure may have run on it, and a split step waits for its slowest thread, so the all-cores figures of this run measure that core, not data-parallel training; compare them only with a run whose cores were equal.`,
+      `**Unequal cores:** a core ran at ${pct(slowest)} of the fastest (the host shares it with other work; the load average does not show it). A single-thread figure may have run on it, and a split step waits for its slowest thread, so this run's all-cores figures are held back by that core; compare them only with a run whose cores were equal (and note that a probe between workloads can miss a core slowed for seconds).`,
     );
   }
   return lines;
