@@ -1,8 +1,8 @@
 // Are the cores equal? A virtual machine's cores can be shares of busier physical cores: on one
 // 2-core host of this project's kind, one core ran scalar code at 55 % of the other's speed for
-// minutes on end, while the load average (which counts only this machine's processes) read 0.
-// A step split over two threads then waits for the slow one, and the all-cores figures measure
-// the host, not the method. So the bench probes every core at once, one pinned process each (a
+// minutes on end, while the load average (which counts only this machine's processes) read about
+// 1, our own. A step split over two threads then waits for the slow one, and the all-cores
+// figures measure the host, not the method. So the bench probes every core at once, one pinned process each (a
 // scalar loop; no memory traffic, so the cores do not slow each other), and prints each core's
 // speed relative to the fastest beside the figures it qualifies.
 

@@ -13,10 +13,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
-import { type CoreProbe, coreSpeedLines, probeCores } from './cores.js';
 import { join } from 'node:path';
 import { availableCores, init, memory, stopWorkers, type Dataset } from '../ts/index.js';
 import { autoWorkers } from '../ts/train/parallel.js';
+import { type CoreProbe, coreSpeedLines, probeCores } from './cores.js';
 import { GEMM_SHAPES, benchGemm, gemmTable, type GemmResult } from './gemm.js';
 import { BenchStepper, WORKLOADS, batchOrder, workloadData, type Workload } from './workloads.js';
 import { STEADY_SECONDS, WARMUP_EPOCHS, spawnWarmup, summarise, type WarmupRun } from './warmup.js';
