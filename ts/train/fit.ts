@@ -8,7 +8,8 @@ import type { Loss } from '../core/loss.js';
 import type { Module } from '../core/module.js';
 import { gpuFinished, readLosses, sync } from '../core/wasm.js';
 import type { Dataset } from './metrics.js';
-import { checkOptionKeys, describe } from './optim.js';
+import { describe } from './optim.js';
+import { checkOptionKeys } from './options.js';
 import { startWorkers } from './parallel.js';
 import {
   FIT_ONLY,

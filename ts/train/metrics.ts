@@ -9,7 +9,8 @@ import { Loss, type Reduction } from '../core/loss.js';
 import { Module, checkTensor, withMode } from '../core/module.js';
 import type { Tensor } from '../core/tensor.js';
 import { kernels, onHost } from '../core/wasm.js';
-import { checkOptionKeys, describe } from './optim.js';
+import { describe } from './optim.js';
+import { checkOptionKeys } from './options.js';
 
 /** The most classes `confusionMatrix` counts (a k × k matrix of JS numbers: 8 MiB at 1024). */
 export const MAX_CLASSES = 1024;

@@ -34,7 +34,7 @@ import { Tensor } from '../core/tensor.js';
 import { type Ptr, compiledModule, kernels } from '../core/wasm.js';
 import type { FromWorker } from './gridpool.js';
 import { type WorkerPort, resolveWorkerUrl, workerSource } from './gridspawn.js';
-import { checkOptionKeys } from './optim.js';
+import { checkOptionKeys } from './options.js';
 
 /**
  * How long a waiting thread spins before it blocks: a futex wake-up costs tens of microseconds

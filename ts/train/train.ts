@@ -19,14 +19,8 @@ import {
   metricOf,
 } from './metrics.js';
 import { type Module, enterMode } from '../core/module.js';
-import {
-  OPTIM_KEYS,
-  Optim,
-  type OptimOptions,
-  checkOptionKeys,
-  describe,
-  nonFiniteError,
-} from './optim.js';
+import { OPTIM_KEYS, Optim, type OptimOptions, describe, nonFiniteError } from './optim.js';
+import { checkOptionKeys } from './options.js';
 import { Rng, checkSeed, defaultRng } from '../core/rng.js';
 import { Slot, type Tensor, U32Buffer } from '../core/tensor.js';
 import { gpuBackend, kernels } from '../core/wasm.js';
