@@ -17,6 +17,7 @@ import {
   Flatten,
   Linear,
   LogSoftmaxCrossEntropy,
+  MAX_WORKERS,
   MSELoss,
   MaxPool1D,
   type Module,
@@ -653,6 +654,25 @@ describe('threads', () => {
     },
     TIMEOUT,
   );
+
+  it('startWorkers refuses a bad count or options before starting any thread', async () => {
+    const before = workerThreads();
+    for (const count of [0, 1.5, MAX_WORKERS + 1, Number.NaN]) {
+      await expect(startWorkers(count)).rejects.toThrow(
+        new RegExp(`startWorkers: expected an integer from 1 to ${MAX_WORKERS}, got ${count}`),
+      );
+    }
+    await expect(startWorkers(2, { workerURL: 'x' } as never)).rejects.toThrow(
+      /startWorkers: expected a known option, got unknown key "workerURL"; did you mean `workerUrl`\?/,
+    );
+    await expect(startWorkers(2, [] as never)).rejects.toThrow(
+      /startWorkers: expected options to be an object, got an array/,
+    );
+    await expect(startWorkers(2, { workerUrl: 42 } as never)).rejects.toThrow(
+      /startWorkers: expected workerUrl to be a URL or a path, got 42/,
+    );
+    expect(workerThreads()).toBe(before);
+  });
 
   it(
     "a worker script that is not there: 'auto' trains on one thread and says so once; a number throws",
